@@ -1,0 +1,443 @@
+"""The platform side: customer accounts (票根 users), card bindings, versioned buyer titles, and the documents
+issued for toll data — 数电 invoices, fiscal e-receipts, red-letter reversals — with their lines, the items each
+line covers, summary sheets, number series, events, deliveries and issuing runs.
+
+Invariants in the database: one live document item per invoiced thing (partial unique), net + tax = gross,
+red-letter amounts negative and the rest non-negative, document numbers unique per (code, number).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.contrib.postgres.indexes import GinIndex
+from django.db import models
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from piaogen.identifiers import Province
+from tolling.models import Operator
+
+
+class CustomerKind(models.TextChoices):
+    PERSON = "person", _("个人")
+    COMPANY = "company", _("单位")
+
+
+class Customer(models.Model):
+    """A 票根 account: a person or company that binds cards and receives invoices."""
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(_("类型"), max_length=8, choices=CustomerKind.choices, default=CustomerKind.PERSON)
+    name = models.CharField(_("姓名/名称"), max_length=200)
+    phone = models.CharField(_("手机号"), max_length=20, unique=True)
+    email = models.EmailField(_("邮箱"), blank=True)
+    id_type = models.CharField(_("证件类型"), max_length=16, blank=True)
+    id_no = models.CharField(_("证件号码"), max_length=32, blank=True)
+    province = models.CharField(_("所属省份"), max_length=2, choices=Province.choices, blank=True)
+    created_at = models.DateTimeField(_("注册时间"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("客户")
+        verbose_name_plural = _("客户")
+        constraints = [models.CheckConstraint(name="customer_kind_valid", condition=Q(kind__in=CustomerKind.values))]
+        indexes = [
+            # fuzzy name search (pg_trgm; the extension comes with piaogen's first migration)
+            GinIndex(fields=["name"], name="customer_name_trgm", opclasses=["gin_trgm_ops"]),
+            models.Index(fields=["id_no"], name="customer_id_no_idx", condition=~Q(id_no="")),  # search by ID no.
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CardBinding(models.Model):
+    """A card bound to an account for a period. At most one active binding per card."""
+
+    id = models.BigAutoField(primary_key=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="bindings")
+    card_no = models.CharField(_("ETC卡号"), max_length=20)
+    bound_at = models.DateTimeField(_("绑定时间"), default=timezone.now)
+    unbound_at = models.DateTimeField(_("解绑时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("绑卡")
+        verbose_name_plural = _("绑卡")
+        constraints = [
+            models.UniqueConstraint(fields=["card_no"], condition=Q(unbound_at__isnull=True),
+                                    name="card_binding_one_active_per_card"),
+            models.CheckConstraint(name="card_binding_period_valid",
+                                   condition=Q(unbound_at__isnull=True) | Q(unbound_at__gte=F("bound_at"))),
+        ]
+        indexes = [models.Index(fields=["card_no", "bound_at"], name="card_binding_card_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} ⇄ {self.card_no}"
+
+
+class TitleKind(models.TextChoices):
+    PERSON = "person", _("个人")
+    COMPANY = "company", _("单位")
+
+
+class BuyerTitle(models.Model):
+    """A version of a buyer title (抬头). Versions are append-only; the one in force at a transaction's time is
+    the latest with valid_from ≤ that time, for the card when one is named, else the account's default."""
+
+    id = models.BigAutoField(primary_key=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="titles")
+    card_no = models.CharField(_("适用卡号"), max_length=20, blank=True)  # blank: the account's default
+    kind = models.CharField(_("抬头类型"), max_length=8, choices=TitleKind.choices)
+    name = models.CharField(_("抬头名称"), max_length=200)
+    tax_id = models.CharField(_("纳税人识别号"), max_length=20, blank=True)
+    address_phone = models.CharField(_("地址电话"), max_length=200, blank=True)
+    bank_account = models.CharField(_("开户行及账号"), max_length=200, blank=True)
+    email = models.EmailField(_("收票邮箱"), blank=True)
+    valid_from = models.DateTimeField(_("生效时间"))
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                   related_name="+")
+
+    class Meta:
+        verbose_name = _("发票抬头")
+        verbose_name_plural = _("发票抬头")
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "card_no", "valid_from"], name="buyer_title_version_uniq"),
+            models.CheckConstraint(name="buyer_title_kind_valid", condition=Q(kind__in=TitleKind.values)),
+            models.CheckConstraint(name="buyer_title_company_has_tax_id", condition=Q(kind="person") | ~Q(tax_id="")),
+        ]
+        indexes = [
+            models.Index(fields=["tax_id"], name="buyer_title_tax_id_idx", condition=~Q(tax_id="")),  # taxpayer id
+            GinIndex(fields=["name"], name="buyer_title_name_trgm", opclasses=["gin_trgm_ops"]),  # company names
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class BusinessLine(models.TextChoices):
+    ETC_TRIP = "etc_trip", _("通行消费")
+    ETC_TOPUP = "etc_topup", _("充值")
+    AUDIT = "audit", _("稽核补费")
+    PAPER = "paper", _("纸改电")
+    TAXI = "taxi", _("出租车")
+
+
+class DocumentKind(models.TextChoices):
+    DIGITAL_INVOICE = "invoice", _("数电发票")
+    LEGACY_INVOICE = "legacy", _("增值税电子普通发票")
+    FISCAL_RECEIPT = "receipt", _("财政电子票据")
+
+
+class DocumentStatus(models.TextChoices):
+    ISSUED = "issued", _("已开具")
+    REVERSED = "reversed", _("已红冲")
+    RED = "red", _("红字")  # the negative document itself
+
+
+class DocumentQuerySet(models.QuerySet["Document"]):
+    def live(self) -> DocumentQuerySet:
+        return self.filter(status=DocumentStatus.ISSUED)
+
+    def for_province(self, province: str | None) -> DocumentQuerySet:
+        return self if province is None else self.filter(province=province)
+
+
+class Document(models.Model):
+    """An issued document: one seller + one buyer title version + one rate + one kind (domain.md §4.7).
+
+    Seller and buyer are snapshotted as printed. A red-letter reversal is a Document with status `red`,
+    negative amounts and `original` set; the original becomes `reversed`; a reissue points at what it replaces.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(_("票据种类"), max_length=8, choices=DocumentKind.choices)
+    business_line = models.CharField(_("业务线"), max_length=10, choices=BusinessLine.choices)
+    status = models.CharField(_("状态"), max_length=8, choices=DocumentStatus.choices, default=DocumentStatus.ISSUED)
+    code = models.CharField(_("票据代码"), max_length=12, blank=True)  # legacy and fiscal documents only
+    number = models.CharField(_("票据号码"), max_length=20)
+    issued_at = models.DateTimeField(_("开票时间"), default=timezone.now)
+    service_date = models.DateField(_("开票日期"))  # Beijing date of issued_at
+    province = models.CharField(_("省份"), max_length=2, choices=Province.choices)  # the seller's
+    seller = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    seller_name = models.CharField(_("销售方名称"), max_length=200)
+    seller_tax_id = models.CharField(_("销售方纳税人识别号"), max_length=20)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="documents")
+    title = models.ForeignKey(BuyerTitle, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    buyer_name = models.CharField(_("购买方名称"), max_length=200)
+    buyer_tax_id = models.CharField(_("购买方纳税人识别号"), max_length=20, blank=True)
+    card_no = models.CharField(_("ETC卡号"), max_length=20, blank=True)
+    tax_rate = models.DecimalField(_("税率"), max_digits=4, decimal_places=3, null=True, blank=True)  # null: 不征税/票据
+    amount_net = models.BigIntegerField(_("金额(分)"))
+    amount_tax = models.BigIntegerField(_("税额(分)"))
+    amount_gross = models.BigIntegerField(_("价税合计(分)"))
+    period_start = models.DateField(_("通行日期起"), null=True, blank=True)
+    period_end = models.DateField(_("通行日期止"), null=True, blank=True)
+    is_merged = models.BooleanField(_("月度合并"), default=False)
+    original = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversals")
+    replaces = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="reissues")
+    remarks = models.CharField(_("备注"), max_length=500, blank=True)
+    pdf = models.FileField(_("PDF"), max_length=300, blank=True)
+    run = models.ForeignKey("IssueRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="documents")
+
+    objects = DocumentQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("票据")
+        verbose_name_plural = _("票据")
+        constraints = [
+            models.UniqueConstraint(fields=["code", "number"], name="document_code_number_uniq"),
+            models.CheckConstraint(name="document_net_plus_tax_is_gross",
+                                   condition=Q(amount_gross=F("amount_net") + F("amount_tax"))),
+            models.CheckConstraint(
+                name="document_sign_matches_status",
+                condition=(Q(status="red", amount_gross__lte=0, original__isnull=False)
+                           | (~Q(status="red") & Q(amount_gross__gte=0, amount_net__gte=0, amount_tax__gte=0))),
+            ),
+            models.CheckConstraint(name="document_kind_valid", condition=Q(kind__in=DocumentKind.values)),
+            models.CheckConstraint(name="document_status_valid", condition=Q(status__in=DocumentStatus.values)),
+            models.CheckConstraint(name="document_business_line_valid",
+                                   condition=Q(business_line__in=BusinessLine.values)),
+            models.CheckConstraint(name="document_receipt_has_code",
+                                   condition=~Q(kind__in=["receipt", "legacy"]) | ~Q(code="")),
+            models.CheckConstraint(name="document_period_ordered",
+                                   condition=Q(period_start__isnull=True) | Q(period_end__gte=F("period_start"))),
+        ]
+        indexes = [
+            models.Index(fields=["number"], name="document_number_idx"),  # search by number alone
+            models.Index(fields=["customer", "-issued_at"], name="document_customer_idx"),  # customer page
+            models.Index(fields=["card_no", "service_date"], name="document_card_date_idx"),  # card page
+            models.Index(fields=["province", "service_date"], name="document_province_date_idx"),  # lists, rollups
+            models.Index(fields=["buyer_tax_id"], name="document_buyer_tax_idx", condition=~Q(buyer_tax_id="")),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code}{self.number}" if self.code else self.number
+
+
+class DocumentLine(models.Model):
+    """A printed line: items aggregated by plate and date range, with the tax split done on the line."""
+
+    id = models.BigAutoField(primary_key=True)
+    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="lines")
+    line_no = models.PositiveSmallIntegerField(_("行号"))
+    item_name = models.CharField(_("项目名称"), max_length=100)  # *经营租赁*通行费, *运输服务*客运服务费 …
+    plate = models.CharField(_("车牌号"), max_length=10, blank=True)
+    vehicle_type = models.CharField(_("类型"), max_length=16, blank=True)
+    date_from = models.DateField(_("通行日期起"), null=True, blank=True)
+    date_to = models.DateField(_("通行日期止"), null=True, blank=True)
+    tax_rate = models.DecimalField(_("税率"), max_digits=4, decimal_places=3, null=True, blank=True)
+    amount_net = models.BigIntegerField(_("金额(分)"))
+    amount_tax = models.BigIntegerField(_("税额(分)"))
+    amount_gross = models.BigIntegerField(_("价税合计(分)"))
+
+    class Meta:
+        verbose_name = _("票据行")
+        verbose_name_plural = _("票据行")
+        constraints = [
+            models.UniqueConstraint(fields=["document", "line_no"], name="document_line_no_uniq"),
+            models.CheckConstraint(name="document_line_net_plus_tax_is_gross",
+                                   condition=Q(amount_gross=F("amount_net") + F("amount_tax"))),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}/{self.line_no}"
+
+
+class ItemKind(models.TextChoices):
+    SEGMENT = "segment", _("通行拆分明细")
+    TOPUP = "topup", _("充值")
+    AUDIT_CHARGE = "audit", _("稽核补费")
+    PAPER_TICKET = "paper", _("纸质票据")
+    TAXI_RIDE = "taxi", _("出租车行程")
+
+
+class DocumentItem(models.Model):
+    """What a document line covers: one segment, top-up, back-charge, paper ticket or taxi ride.
+
+    `live` is true while the document stands; a reversal clears it, which releases the item for reissue.
+    The partial unique index is the rule "each item is in at most one live document line".
+    Items reference facts by (kind, id) without a foreign key (facts are partitionable; ADR 0001).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="items")
+    line = models.ForeignKey(DocumentLine, on_delete=models.PROTECT, related_name="items")
+    item_kind = models.CharField(_("明细类型"), max_length=8, choices=ItemKind.choices)
+    item_id = models.BigIntegerField(_("明细标识"))
+    service_date = models.DateField(_("业务日期"))
+    card_no = models.CharField(_("ETC卡号"), max_length=20, blank=True)
+    amount = models.BigIntegerField(_("金额(分)"))
+    live = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = _("票据明细")
+        verbose_name_plural = _("票据明细")
+        constraints = [
+            models.UniqueConstraint(fields=["item_kind", "item_id"], condition=Q(live=True),
+                                    name="document_item_one_live_per_item"),
+            models.CheckConstraint(name="document_item_kind_valid", condition=Q(item_kind__in=ItemKind.values)),
+        ]
+        indexes = [
+            # "which documents ever held this segment" (support: reversed, reissued…)
+            models.Index(fields=["item_kind", "item_id"], name="document_item_item_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.item_kind}:{self.item_id} → {self.document_id}"
+
+
+class SheetStatus(models.TextChoices):
+    VALID = "valid", _("有效")
+    VOID = "void", _("已作废")
+
+
+class SummarySheet(models.Model):
+    """电子汇总单: binds one or more trips' documents; not an invoice. A change voids it and issues a new one."""
+
+    id = models.BigAutoField(primary_key=True)
+    number = models.CharField(_("汇总单号"), max_length=16, unique=True)
+    province = models.CharField(_("发行方省份"), max_length=2, choices=Province.choices)
+    status = models.CharField(_("状态"), max_length=8, choices=SheetStatus.choices, default=SheetStatus.VALID)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="sheets")
+    card_no = models.CharField(_("ETC卡号"), max_length=20)
+    pass_ids = ArrayField(models.CharField(max_length=40), verbose_name=_("通行标识"))
+    documents = models.ManyToManyField(Document, related_name="summary_sheets", blank=True)
+    amount_gross = models.BigIntegerField(_("合计(分)"))
+    issued_at = models.DateTimeField(_("生成时间"), default=timezone.now)
+    service_date = models.DateField(_("业务日期"))
+    replaced_by = models.OneToOneField("self", on_delete=models.PROTECT, null=True, blank=True,
+                                       related_name="replaces")
+    pdf = models.FileField(_("PDF"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("电子汇总单")
+        verbose_name_plural = _("电子汇总单")
+        constraints = [
+            models.CheckConstraint(name="summary_sheet_status_valid", condition=Q(status__in=SheetStatus.values)),
+            models.CheckConstraint(name="summary_sheet_void_when_replaced",
+                                   condition=Q(replaced_by__isnull=True) | Q(status="void")),
+            models.CheckConstraint(name="summary_sheet_amount_non_negative", condition=Q(amount_gross__gte=0)),
+        ]
+        indexes = [models.Index(fields=["card_no", "service_date"], name="summary_sheet_card_idx")]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class NumberSeries(models.Model):
+    """A gapless number series (e.g. 数电 numbers of one year, province and channel). Taken by a single
+    `UPDATE … SET next_value = next_value + n RETURNING`, so concurrent workers never share a number."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    next_value = models.BigIntegerField(default=1)
+
+    class Meta:
+        verbose_name = _("号段")
+        verbose_name_plural = _("号段")
+        constraints = [models.CheckConstraint(name="number_series_positive", condition=Q(next_value__gte=1))]
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.next_value}"
+
+
+class DocumentEvent(models.Model):
+    """Append-only history of a document: issued, pdf rendered, delivered, reversed, reissued, sheet bound…"""
+
+    id = models.BigAutoField(primary_key=True)
+    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(_("事件"), max_length=32)
+    at = models.DateTimeField(_("时间"), default=timezone.now)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                           related_name="+")
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        verbose_name = _("票据事件")
+        verbose_name_plural = _("票据事件")
+        indexes = [models.Index(fields=["document", "at"], name="document_event_doc_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.document_id} {self.kind}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", _("待发送")
+    SENT = "sent", _("已发送")
+    FAILED = "failed", _("发送失败")
+
+
+class Delivery(models.Model):
+    """Sending a document (or a summary sheet) by e-mail, with attempts and the last error."""
+
+    id = models.BigAutoField(primary_key=True)
+    document = models.ForeignKey(Document, on_delete=models.PROTECT, null=True, blank=True, related_name="deliveries")
+    sheet = models.ForeignKey(SummarySheet, on_delete=models.PROTECT, null=True, blank=True,
+                              related_name="deliveries")
+    address = models.EmailField(_("邮箱"))
+    status = models.CharField(_("状态"), max_length=8, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
+    last_error = models.TextField(_("错误"), blank=True)
+    created_at = models.DateTimeField(_("创建时间"), default=timezone.now)
+    sent_at = models.DateTimeField(_("发送时间"), null=True, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                     related_name="+")
+
+    class Meta:
+        verbose_name = _("投递")
+        verbose_name_plural = _("投递")
+        constraints = [
+            models.CheckConstraint(name="delivery_status_valid", condition=Q(status__in=DeliveryStatus.values)),
+            models.CheckConstraint(name="delivery_has_one_target",
+                                   condition=Q(document__isnull=False, sheet__isnull=True)
+                                   | Q(document__isnull=True, sheet__isnull=False)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.address} {self.status}"
+
+
+class RunKind(models.TextChoices):
+    DAILY = "daily", _("每日开票")
+    MONTHLY = "monthly", _("月度合并")
+    REQUEST = "request", _("按需开票")
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", _("排队中")
+    RUNNING = "running", _("进行中")
+    DONE = "done", _("已完成")
+    FAILED = "failed", _("失败")
+
+
+class IssueRun(models.Model):
+    """A job row for an issuing run (daily, monthly merge, or a single request): claimed, chunked, resumable."""
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(_("类型"), max_length=8, choices=RunKind.choices)
+    status = models.CharField(_("状态"), max_length=8, choices=RunStatus.choices, default=RunStatus.QUEUED)
+    business_date = models.DateField(_("业务日期"), null=True, blank=True)
+    province = models.CharField(_("省份"), max_length=2, choices=Province.choices, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                     related_name="+")
+    params = models.JSONField(default=dict, blank=True)
+    items_total = models.BigIntegerField(default=0)
+    items_done = models.BigIntegerField(default=0)
+    documents_issued = models.BigIntegerField(default=0)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("开票任务")
+        verbose_name_plural = _("开票任务")
+        constraints = [
+            models.CheckConstraint(name="issue_run_kind_valid", condition=Q(kind__in=RunKind.values)),
+            models.CheckConstraint(name="issue_run_status_valid", condition=Q(status__in=RunStatus.values)),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind} {self.status}"
+

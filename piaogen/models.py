@@ -1,0 +1,131 @@
+"""Cross-cutting models: staff users with a role and a province scope, API tokens, the audit trail."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from piaogen.identifiers import Province
+
+
+class Role(models.TextChoices):
+    AGENT = "agent", _("客服")
+    PROVINCE = "province", _("省级用户")
+    MANAGER = "manager", _("管理人员")
+    MAINTAINER = "maintainer", _("运维")
+
+
+class User(AbstractUser):
+    """A console user. `role` decides the pages; `province` (when set) bounds every row they can reach."""
+
+    role = models.CharField(_("角色"), max_length=16, choices=Role.choices, blank=True)
+    province = models.CharField(_("省份"), max_length=2, choices=Province.choices, blank=True)
+
+    class Meta:
+        verbose_name = _("工作人员")
+        verbose_name_plural = _("工作人员")
+        constraints = [
+            models.CheckConstraint(
+                name="user_role_valid", condition=Q(role__in=[*Role.values, ""])
+            ),
+            models.CheckConstraint(
+                name="user_province_role_has_province", condition=~Q(role=Role.PROVINCE) | ~Q(province="")
+            ),
+            models.CheckConstraint(
+                name="user_province_scope_only_for_province_or_manager",
+                condition=Q(province="") | Q(role__in=[Role.PROVINCE, Role.MANAGER]),
+            ),
+        ]
+
+    @property
+    def province_scope(self) -> str | None:
+        """The one province this user is bounded to, or None for all provinces."""
+        return self.province or None
+
+    def has_role(self, *roles: str) -> bool:
+        return self.is_active and self.role in roles
+
+
+class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
+    def active(self) -> ApiTokenQuerySet:
+        return self.filter(revoked_at__isnull=True, user__is_active=True)
+
+
+class ApiToken(models.Model):
+    """A provincial system's token. Only its SHA-256 is stored; the key is shown once, at creation."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="api_tokens")
+    name = models.CharField(_("名称"), max_length=100)
+    prefix = models.CharField(_("前缀"), max_length=8, editable=False)
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(_("创建时间"), default=timezone.now)
+    last_used_at = models.DateTimeField(_("最近使用"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("吊销时间"), null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("API 令牌")
+        verbose_name_plural = _("API 令牌")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @staticmethod
+    def hash_key(key: str) -> str:
+        return hashlib.sha256(key.encode()).hexdigest()
+
+    @classmethod
+    def issue(cls, *, user: User, name: str) -> tuple[ApiToken, str]:
+        """Create a token; returns it with the clear key, which is not stored anywhere."""
+        key = "pg_" + secrets.token_urlsafe(32)
+        token = cls.objects.create(user=user, name=name, prefix=key[:8], key_hash=cls.hash_key(key))
+        return token, key
+
+
+class AuditEvent(models.Model):
+    """The audit trail: who did what, when, from where, why, before → after.
+
+    Append-only: a database trigger (migration 0002) refuses UPDATE and DELETE.
+    """
+
+    at = models.DateTimeField(_("时间"), default=timezone.now, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    actor_name = models.CharField(_("操作人"), max_length=150, blank=True)
+    action = models.CharField(_("操作"), max_length=64)
+    object_type = models.CharField(_("对象类型"), max_length=64, blank=True)
+    object_id = models.CharField(_("对象标识"), max_length=64, blank=True)
+    province = models.CharField(_("省份"), max_length=2, blank=True)
+    reason = models.TextField(_("原因"), blank=True)
+    ip = models.GenericIPAddressField(_("来源地址"), null=True, blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    before = models.JSONField(_("变更前"), null=True, blank=True)
+    after = models.JSONField(_("变更后"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("审计记录")
+        verbose_name_plural = _("审计记录")
+        indexes = [
+            # timeline of one record (customer, document, batch…) on record pages
+            models.Index(fields=["object_type", "object_id", "at"], name="audit_object_at_idx"),
+            # "what did this agent do" in the audit viewer
+            models.Index(fields=["actor", "at"], name="audit_actor_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name} {self.action} {self.object_type}:{self.object_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None:
+            raise ValueError("audit events are append-only")
+        super().save(*args, **kwargs)

@@ -1,0 +1,153 @@
+"""Pre-aggregated rollups that dashboards read (never the fact tables), their watermarks, and scheduled reports.
+
+Rollups are rebuilt per closed day by Celery beat; the watermark says which days are final, so re-runs skip them
+and late data reopens a day (docs/adr/0001-schema.md).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from piaogen.identifiers import Province
+
+
+class DocumentRollup(models.Model):
+    """Documents issued per day × province × business line × operator × vehicle class × document kind."""
+
+    day = models.DateField(_("日期"))
+    province = models.CharField(_("省份"), max_length=2)
+    business_line = models.CharField(_("业务线"), max_length=10)
+    operator_id = models.BigIntegerField(_("销售方"))
+    vehicle_class = models.PositiveSmallIntegerField(_("收费车型"), null=True, blank=True)
+    document_kind = models.CharField(_("票据种类"), max_length=8)
+    documents = models.BigIntegerField(_("张数"), default=0)
+    amount_gross = models.BigIntegerField(_("价税合计(分)"), default=0)
+    amount_tax = models.BigIntegerField(_("税额(分)"), default=0)
+
+    class Meta:
+        verbose_name = _("开票汇总")
+        verbose_name_plural = _("开票汇总")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "province", "business_line", "operator_id", "vehicle_class", "document_kind"],
+                name="document_rollup_dims_uniq", nulls_distinct=False,
+            ),
+        ]
+        indexes = [models.Index(fields=["province", "day"], name="document_rollup_province_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.province} {self.business_line}"
+
+
+class UploadRollup(models.Model):
+    """Upload health per day × province × kind."""
+
+    day = models.DateField(_("日期"))
+    province = models.CharField(_("省份"), max_length=2)
+    kind = models.CharField(_("数据类型"), max_length=16)
+    batches = models.IntegerField(_("批次数"), default=0)
+    batches_failed = models.IntegerField(_("失败批次"), default=0)
+    rows_accepted = models.BigIntegerField(_("接收行数"), default=0)
+    rows_duplicate = models.BigIntegerField(_("重复行数"), default=0)
+    rows_rejected = models.BigIntegerField(_("拒绝行数"), default=0)
+    duration_seconds = models.BigIntegerField(_("处理时长(秒)"), default=0)
+
+    class Meta:
+        verbose_name = _("上传汇总")
+        verbose_name_plural = _("上传汇总")
+        constraints = [models.UniqueConstraint(fields=["day", "province", "kind"], name="upload_rollup_dims_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.province} {self.kind}"
+
+
+class SupportRollup(models.Model):
+    """Support workload per day × province: tickets opened, closed, overdue; actions by type."""
+
+    day = models.DateField(_("日期"))
+    province = models.CharField(_("省份"), max_length=2, blank=True)
+    tickets_opened = models.IntegerField(_("新建工单"), default=0)
+    tickets_closed = models.IntegerField(_("关闭工单"), default=0)
+    tickets_overdue = models.IntegerField(_("超时工单"), default=0)
+    actions = models.JSONField(_("操作次数"), default=dict)
+
+    class Meta:
+        verbose_name = _("客服汇总")
+        verbose_name_plural = _("客服汇总")
+        constraints = [models.UniqueConstraint(fields=["day", "province"], name="support_rollup_dims_uniq")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.province}"
+
+
+class RollupWatermark(models.Model):
+    """The last day a rollup is final for; days after it are recomputed on the next run."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    final_through = models.DateField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("汇总水位")
+        verbose_name_plural = _("汇总水位")
+
+    def __str__(self) -> str:
+        return f"{self.name} ≤ {self.final_through}"
+
+
+class ReportFrequency(models.TextChoices):
+    WEEKLY = "weekly", _("每周")
+    MONTHLY = "monthly", _("每月")
+
+
+class ScheduledReport(models.Model):
+    """A PDF report e-mailed on a schedule to a province's staff (or to named addresses)."""
+
+    name = models.CharField(_("名称"), max_length=100)
+    frequency = models.CharField(_("频率"), max_length=8, choices=ReportFrequency.choices)
+    province = models.CharField(_("省份"), max_length=2, choices=Province.choices, blank=True)
+    recipients = ArrayField(models.EmailField(), verbose_name=_("收件人"), default=list, blank=True)
+    active = models.BooleanField(_("启用"), default=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = _("定时报表")
+        verbose_name_plural = _("定时报表")
+        constraints = [
+            models.CheckConstraint(name="scheduled_report_frequency_valid",
+                                   condition=Q(frequency__in=ReportFrequency.values)),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ReportDelivery(models.Model):
+    """One sending of a scheduled report: the period it covers, to whom, and how it went."""
+
+    report = models.ForeignKey(ScheduledReport, on_delete=models.PROTECT, related_name="deliveries")
+    period_start = models.DateField(_("开始日期"))
+    period_end = models.DateField(_("结束日期"))
+    recipients = ArrayField(models.EmailField(), verbose_name=_("收件人"))
+    status = models.CharField(_("状态"), max_length=8)
+    error = models.TextField(_("错误"), blank=True)
+    is_test = models.BooleanField(_("测试发送"), default=False)
+    sent_at = models.DateTimeField(_("发送时间"), default=timezone.now)
+    pdf = models.FileField(_("PDF"), max_length=300, blank=True)
+
+    class Meta:
+        verbose_name = _("报表投递")
+        verbose_name_plural = _("报表投递")
+        constraints = [
+            models.UniqueConstraint(fields=["report", "period_start", "period_end"], condition=Q(is_test=False),
+                                    name="report_delivery_once_per_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.report_id} {self.period_start}–{self.period_end}"

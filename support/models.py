@@ -1,0 +1,147 @@
+"""Support work: tickets (工单) with notes and linked records, saved list filters, and PII reveals."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from invoicing.models import Customer
+from piaogen.identifiers import Province
+
+
+class TicketCategory(models.TextChoices):
+    """What customers call about (domain.md §7)."""
+
+    TRIP_NOT_FOUND = "trip_not_found", _("找不到通行记录")
+    SEVERAL_INVOICES = "several_invoices", _("一次通行多张发票")
+    WRONG_TITLE = "wrong_title", _("抬头错误")
+    WRONG_VEHICLE = "wrong_vehicle", _("车牌或车型错误")
+    WRONG_KIND = "wrong_kind", _("充值/消费开票选择错误")
+    ALREADY_INVOICED = "already_invoiced", _("已开票/重复开票")
+    NOT_RECEIVED = "not_received", _("未收到发票")
+    CARD_BINDING = "card_binding", _("绑卡/换卡")
+    AMOUNT_DISPUTE = "amount_dispute", _("金额争议")
+    AUDIT_CHARGE = "audit_charge", _("稽核补费")
+    OTHER = "other", _("其他")
+
+
+class TicketStatus(models.TextChoices):
+    OPEN = "open", _("待处理")
+    IN_PROGRESS = "in_progress", _("处理中")
+    WAITING = "waiting", _("等待客户")
+    RESOLVED = "resolved", _("已解决")
+    CLOSED = "closed", _("已关闭")
+
+
+class TicketQuerySet(models.QuerySet["Ticket"]):
+    def open(self) -> TicketQuerySet:
+        return self.exclude(status__in=[TicketStatus.RESOLVED, TicketStatus.CLOSED])
+
+    def overdue(self) -> TicketQuerySet:
+        return self.open().filter(due_at__lt=timezone.now())
+
+
+class Ticket(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    category = models.CharField(_("类别"), max_length=20, choices=TicketCategory.choices)
+    status = models.CharField(_("状态"), max_length=12, choices=TicketStatus.choices, default=TicketStatus.OPEN)
+    subject = models.CharField(_("主题"), max_length=200)
+    description = models.TextField(_("描述"), blank=True)
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="tickets")
+    province = models.CharField(_("省份"), max_length=2, choices=Province.choices, blank=True)
+    assignee = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
+                                 related_name="assigned_tickets")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(_("创建时间"), default=timezone.now)
+    due_at = models.DateTimeField(_("应完成时间"))
+    closed_at = models.DateTimeField(_("关闭时间"), null=True, blank=True)
+
+    objects = TicketQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("工单")
+        verbose_name_plural = _("工单")
+        constraints = [
+            models.CheckConstraint(name="ticket_category_valid", condition=Q(category__in=TicketCategory.values)),
+            models.CheckConstraint(name="ticket_status_valid", condition=Q(status__in=TicketStatus.values)),
+        ]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="ticket_status_due_idx"),  # queue and overdue list
+            models.Index(fields=["assignee", "status"], name="ticket_assignee_idx"),  # "my tickets"
+            models.Index(fields=["customer", "-created_at"], name="ticket_customer_idx"),  # customer page
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.subject}"
+
+
+class TicketNote(models.Model):
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="notes")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField(_("内容"))
+    created_at = models.DateTimeField(_("时间"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("工单备注")
+        verbose_name_plural = _("工单备注")
+
+    def __str__(self) -> str:
+        return f"{self.ticket_id}: {self.body[:30]}"
+
+
+class TicketLink(models.Model):
+    """A record a ticket is about: a document, trip, card, batch… named by type and business key."""
+
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="links")
+    object_type = models.CharField(_("对象类型"), max_length=32)
+    object_key = models.CharField(_("对象标识"), max_length=64)
+
+    class Meta:
+        verbose_name = _("工单关联")
+        verbose_name_plural = _("工单关联")
+        constraints = [
+            models.UniqueConstraint(fields=["ticket", "object_type", "object_key"], name="ticket_link_uniq"),
+        ]
+        indexes = [models.Index(fields=["object_type", "object_key"], name="ticket_link_object_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.object_type}:{self.object_key}"
+
+
+class SavedFilter(models.Model):
+    """A named list filter (the query string), personal or shared with the team."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_filters")
+    page = models.CharField(_("页面"), max_length=32)
+    name = models.CharField(_("名称"), max_length=100)
+    query = models.CharField(_("筛选条件"), max_length=1000)
+    shared = models.BooleanField(_("共享"), default=False)
+
+    class Meta:
+        verbose_name = _("保存的筛选")
+        verbose_name_plural = _("保存的筛选")
+        constraints = [models.UniqueConstraint(fields=["owner", "page", "name"], name="saved_filter_uniq")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PiiReveal(models.Model):
+    """An agent's time-limited permission to see one customer's phone and ID numbers unmasked (audited)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    reason = models.CharField(_("原因"), max_length=500)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(_("到期时间"))
+
+    class Meta:
+        verbose_name = _("敏感信息查看")
+        verbose_name_plural = _("敏感信息查看")
+        indexes = [models.Index(fields=["user", "customer", "expires_at"], name="pii_reveal_lookup_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} → {self.customer_id}"
