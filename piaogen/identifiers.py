@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -146,7 +146,10 @@ def _clean(value: str) -> str:
     return fold_fullwidth(value).strip()
 
 
-def _is(validator: Callable[[str], object], value: str) -> bool:
+_T = TypeVar("_T")
+
+
+def _is(validator: Callable[[_T], object], value: _T) -> bool:
     try:
         validator(value)
     except (ValidationError, TypeError):
@@ -256,7 +259,7 @@ def validate_plate_color(value: int | str) -> int:
 
 
 def is_plate_color(value: int | str) -> bool:
-    return _is(validate_plate_color, value)  # type: ignore[arg-type]
+    return _is(validate_plate_color, value)
 
 
 def validate_vehicle_class(value: int | str) -> int:
@@ -265,7 +268,7 @@ def validate_vehicle_class(value: int | str) -> int:
 
 
 def is_vehicle_class(value: int | str) -> bool:
-    return _is(validate_vehicle_class, value)  # type: ignore[arg-type]
+    return _is(validate_vehicle_class, value)
 
 
 def validate_card_type(value: int | str) -> int:
@@ -274,7 +277,7 @@ def validate_card_type(value: int | str) -> int:
 
 
 def is_card_type(value: int | str) -> bool:
-    return _is(validate_card_type, value)  # type: ignore[arg-type]
+    return _is(validate_card_type, value)
 
 
 def vehicle_key(plate: str, color: int) -> str:

@@ -46,6 +46,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",  # static files under gunicorn, no CDN
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -123,6 +124,14 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "var" / "static")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if IS_PRODUCTION
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
 MEDIA_URL = "/media/"  # never served directly: every download goes through a scoped view
 MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
@@ -169,13 +178,16 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_TASK_QUEUES = [Queue(name) for name in ("default", "ingest", "issue", "pdf", "reports")]
-CELERY_TASK_DEFAULT_QUEUE = "default"
+# PIAOGEN_QUEUE_PREFIX keeps a test run's tasks away from a development worker on the same Redis.
+CELERY_QUEUE_PREFIX = env.str("PIAOGEN_QUEUE_PREFIX", default="")
+CELERY_QUEUE_NAMES = [CELERY_QUEUE_PREFIX + name for name in ("default", "ingest", "issue", "pdf", "reports")]
+CELERY_TASK_QUEUES = [Queue(name) for name in CELERY_QUEUE_NAMES]
+CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE_PREFIX + "default"
 CELERY_TASK_ROUTES = {
-    "tolling.tasks.*": {"queue": "ingest"},
-    "invoicing.tasks.render_*": {"queue": "pdf"},
-    "invoicing.tasks.*": {"queue": "issue"},
-    "reports.tasks.*": {"queue": "reports"},
+    "tolling.tasks.*": {"queue": CELERY_QUEUE_PREFIX + "ingest"},
+    "invoicing.tasks.render_*": {"queue": CELERY_QUEUE_PREFIX + "pdf"},
+    "invoicing.tasks.*": {"queue": CELERY_QUEUE_PREFIX + "issue"},
+    "reports.tasks.*": {"queue": CELERY_QUEUE_PREFIX + "reports"},
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60)

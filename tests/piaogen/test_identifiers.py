@@ -138,7 +138,7 @@ def test_it_folds_every_full_width_character_to_its_ascii_twin(codepoint: int) -
         ("11012301230123456789", "11012301230123456789"),
         ("65019999999999999999", "65019999999999999999"),
         ("  32010000000000000001 ", "32010000000000000001"),
-        ("３２０１００００００００００００００００１", "32010000000000000001"),
+        ("３２０１０００００００００００００００１", "32010000000000000001"),
     ],
 )
 def test_it_accepts_a_card_number_of_20_digits(value: str, normalised: str) -> None:
@@ -184,7 +184,7 @@ def test_it_explains_a_rejection_in_chinese() -> None:
         ("WJ01234", "WJ01234"),
         ("京A1234应急", "京A1234应急"),
         ("A", "A"),
-        ("京A123456789", "京A123456789"),
+        ("京A12345678", "京A12345678"),
         ("京AI0O00", "京AI0O00"),
     ],
 )
@@ -276,7 +276,7 @@ def test_it_rejects_unknown_or_malformed_codes(
     values: list[int | str | bool] = [*bad, *(str(number) for number in bad), "", "abc", "1.0", "0x1", "+1", True]
     for value in values:
         assert_rejected(validate, value, code)
-        assert not is_valid(value)  # type: ignore[arg-type]
+        assert not is_valid(value)
 
 
 @pytest.mark.parametrize("validate", [ids.validate_plate_color, ids.validate_vehicle_class, ids.validate_card_type])
@@ -371,7 +371,9 @@ def test_it_computes_the_check_char_of_a_known_code() -> None:
     assert ids.uscc_check_char("91110000600037341") == "L"
 
 
-@pytest.mark.parametrize("first17", ["9111000060003734", "911100006000373412", "9111000060003734I", "9111000060003734l"])
+@pytest.mark.parametrize(
+    "first17", ["9111000060003734", "911100006000373412", "9111000060003734I", "9111000060003734l"]
+)
 def test_it_refuses_a_check_char_for_a_malformed_prefix(first17: str) -> None:
     with pytest.raises(ValueError, match="USCC"):
         ids.uscc_check_char(first17)
@@ -419,7 +421,7 @@ def future_resident_id() -> str:
         ("11010119900307123", "resident_id_format"),
         ("1101011990030712333", "resident_id_format"),
         ("X10101199003071233", "resident_id_format"),
-        ("12345619900307123X", "resident_id_region"),
+        ("99345619900307123X", "resident_id_region"),
         ("110101194902311234", "resident_id_birth_date"),
         ("110101189912311234", "resident_id_birth_date"),
         ("110101199013011234", "resident_id_birth_date"),
