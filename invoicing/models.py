@@ -65,10 +65,13 @@ class CardBinding(models.Model):
         verbose_name = _("绑卡")
         verbose_name_plural = _("绑卡")
         constraints = [
-            models.UniqueConstraint(fields=["card_no"], condition=Q(unbound_at__isnull=True),
-                                    name="card_binding_one_active_per_card"),
-            models.CheckConstraint(name="card_binding_period_valid",
-                                   condition=Q(unbound_at__isnull=True) | Q(unbound_at__gte=F("bound_at"))),
+            models.UniqueConstraint(
+                fields=["card_no"], condition=Q(unbound_at__isnull=True), name="card_binding_one_active_per_card"
+            ),
+            models.CheckConstraint(
+                name="card_binding_period_valid",
+                condition=Q(unbound_at__isnull=True) | Q(unbound_at__gte=F("bound_at")),
+            ),
         ]
         indexes = [models.Index(fields=["card_no", "bound_at"], name="card_binding_card_idx")]
 
@@ -96,8 +99,9 @@ class BuyerTitle(models.Model):
     email = models.EmailField(_("收票邮箱"), blank=True)
     valid_from = models.DateTimeField(_("生效时间"))
     created_at = models.DateTimeField(default=timezone.now, editable=False)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                   related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         verbose_name = _("发票抬头")
@@ -168,7 +172,8 @@ class Document(models.Model):
     buyer_name = models.CharField(_("购买方名称"), max_length=200)
     buyer_tax_id = models.CharField(_("购买方纳税人识别号"), max_length=20, blank=True)
     card_no = models.CharField(_("ETC卡号"), max_length=20, blank=True)
-    tax_rate = models.DecimalField(_("税率"), max_digits=4, decimal_places=3, null=True, blank=True)  # null: 不征税/票据
+    # null: non-taxable (不征税) or a fiscal receipt
+    tax_rate = models.DecimalField(_("税率"), max_digits=4, decimal_places=3, null=True, blank=True)
     amount_net = models.BigIntegerField(_("金额(分)"))
     amount_tax = models.BigIntegerField(_("税额(分)"))
     amount_gross = models.BigIntegerField(_("价税合计(分)"))
@@ -188,21 +193,28 @@ class Document(models.Model):
         verbose_name_plural = _("票据")
         constraints = [
             models.UniqueConstraint(fields=["code", "number"], name="document_code_number_uniq"),
-            models.CheckConstraint(name="document_net_plus_tax_is_gross",
-                                   condition=Q(amount_gross=F("amount_net") + F("amount_tax"))),
+            models.CheckConstraint(
+                name="document_net_plus_tax_is_gross", condition=Q(amount_gross=F("amount_net") + F("amount_tax"))
+            ),
             models.CheckConstraint(
                 name="document_sign_matches_status",
-                condition=(Q(status="red", amount_gross__lte=0, original__isnull=False)
-                           | (~Q(status="red") & Q(amount_gross__gte=0, amount_net__gte=0, amount_tax__gte=0))),
+                condition=(
+                    Q(status="red", amount_gross__lte=0, original__isnull=False)
+                    | (~Q(status="red") & Q(amount_gross__gte=0, amount_net__gte=0, amount_tax__gte=0))
+                ),
             ),
             models.CheckConstraint(name="document_kind_valid", condition=Q(kind__in=DocumentKind.values)),
             models.CheckConstraint(name="document_status_valid", condition=Q(status__in=DocumentStatus.values)),
-            models.CheckConstraint(name="document_business_line_valid",
-                                   condition=Q(business_line__in=BusinessLine.values)),
-            models.CheckConstraint(name="document_receipt_has_code",
-                                   condition=~Q(kind__in=["receipt", "legacy"]) | ~Q(code="")),
-            models.CheckConstraint(name="document_period_ordered",
-                                   condition=Q(period_start__isnull=True) | Q(period_end__gte=F("period_start"))),
+            models.CheckConstraint(
+                name="document_business_line_valid", condition=Q(business_line__in=BusinessLine.values)
+            ),
+            models.CheckConstraint(
+                name="document_receipt_has_code", condition=~Q(kind__in=["receipt", "legacy"]) | ~Q(code="")
+            ),
+            models.CheckConstraint(
+                name="document_period_ordered",
+                condition=Q(period_start__isnull=True) | Q(period_end__gte=F("period_start")),
+            ),
         ]
         indexes = [
             models.Index(fields=["number"], name="document_number_idx"),  # search by number alone
@@ -237,8 +249,9 @@ class DocumentLine(models.Model):
         verbose_name_plural = _("票据行")
         constraints = [
             models.UniqueConstraint(fields=["document", "line_no"], name="document_line_no_uniq"),
-            models.CheckConstraint(name="document_line_net_plus_tax_is_gross",
-                                   condition=Q(amount_gross=F("amount_net") + F("amount_tax"))),
+            models.CheckConstraint(
+                name="document_line_net_plus_tax_is_gross", condition=Q(amount_gross=F("amount_net") + F("amount_tax"))
+            ),
         ]
 
     def __str__(self) -> str:
@@ -275,8 +288,9 @@ class DocumentItem(models.Model):
         verbose_name = _("票据明细")
         verbose_name_plural = _("票据明细")
         constraints = [
-            models.UniqueConstraint(fields=["item_kind", "item_id"], condition=Q(live=True),
-                                    name="document_item_one_live_per_item"),
+            models.UniqueConstraint(
+                fields=["item_kind", "item_id"], condition=Q(live=True), name="document_item_one_live_per_item"
+            ),
             models.CheckConstraint(name="document_item_kind_valid", condition=Q(item_kind__in=ItemKind.values)),
         ]
         indexes = [
@@ -307,8 +321,7 @@ class SummarySheet(models.Model):
     amount_gross = models.BigIntegerField(_("合计(分)"))
     issued_at = models.DateTimeField(_("生成时间"), default=timezone.now)
     service_date = models.DateField(_("业务日期"))
-    replaced_by = models.OneToOneField("self", on_delete=models.PROTECT, null=True, blank=True,
-                                       related_name="replaces")
+    replaced_by = models.OneToOneField("self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaces")
     pdf = models.FileField(_("PDF"), max_length=300, blank=True)
 
     class Meta:
@@ -316,8 +329,9 @@ class SummarySheet(models.Model):
         verbose_name_plural = _("电子汇总单")
         constraints = [
             models.CheckConstraint(name="summary_sheet_status_valid", condition=Q(status__in=SheetStatus.values)),
-            models.CheckConstraint(name="summary_sheet_void_when_replaced",
-                                   condition=Q(replaced_by__isnull=True) | Q(status="void")),
+            models.CheckConstraint(
+                name="summary_sheet_void_when_replaced", condition=Q(replaced_by__isnull=True) | Q(status="void")
+            ),
             models.CheckConstraint(name="summary_sheet_amount_non_negative", condition=Q(amount_gross__gte=0)),
         ]
         indexes = [models.Index(fields=["card_no", "service_date"], name="summary_sheet_card_idx")]
@@ -349,8 +363,7 @@ class DocumentEvent(models.Model):
     document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="events")
     kind = models.CharField(_("事件"), max_length=32)
     at = models.DateTimeField(_("时间"), default=timezone.now)
-    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                           related_name="+")
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     data = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -373,25 +386,26 @@ class Delivery(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     document = models.ForeignKey(Document, on_delete=models.PROTECT, null=True, blank=True, related_name="deliveries")
-    sheet = models.ForeignKey(SummarySheet, on_delete=models.PROTECT, null=True, blank=True,
-                              related_name="deliveries")
+    sheet = models.ForeignKey(SummarySheet, on_delete=models.PROTECT, null=True, blank=True, related_name="deliveries")
     address = models.EmailField(_("邮箱"))
     status = models.CharField(_("状态"), max_length=8, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
     last_error = models.TextField(_("错误"), blank=True)
     created_at = models.DateTimeField(_("创建时间"), default=timezone.now)
     sent_at = models.DateTimeField(_("发送时间"), null=True, blank=True)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                     related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         verbose_name = _("投递")
         verbose_name_plural = _("投递")
         constraints = [
             models.CheckConstraint(name="delivery_status_valid", condition=Q(status__in=DeliveryStatus.values)),
-            models.CheckConstraint(name="delivery_has_one_target",
-                                   condition=Q(document__isnull=False, sheet__isnull=True)
-                                   | Q(document__isnull=True, sheet__isnull=False)),
+            models.CheckConstraint(
+                name="delivery_has_one_target",
+                condition=Q(document__isnull=False, sheet__isnull=True) | Q(document__isnull=True, sheet__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -419,8 +433,9 @@ class IssueRun(models.Model):
     status = models.CharField(_("状态"), max_length=8, choices=RunStatus.choices, default=RunStatus.QUEUED)
     business_date = models.DateField(_("业务日期"), null=True, blank=True)
     province = models.CharField(_("省份"), max_length=2, choices=Province.choices, blank=True)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True,
-                                     related_name="+")
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
     params = models.JSONField(default=dict, blank=True)
     items_total = models.BigIntegerField(default=0)
     items_done = models.BigIntegerField(default=0)
@@ -440,4 +455,3 @@ class IssueRun(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.kind} {self.status}"
-

@@ -6,7 +6,6 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
-from rest_framework.request import Request
 
 from piaogen.models import ApiToken, User
 
@@ -20,6 +19,3 @@ class ApiTokenAuthentication(TokenAuthentication):
             raise exceptions.AuthenticationFailed(_("令牌无效或已吊销。"))
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
         return token.user, token
-
-    def authenticate(self, request: Request) -> tuple[User, ApiToken] | None:  # type: ignore[override]
-        return super().authenticate(request)  # type: ignore[return-value]

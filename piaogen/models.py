@@ -33,9 +33,7 @@ class User(AbstractUser):
         verbose_name = _("工作人员")
         verbose_name_plural = _("工作人员")
         constraints = [
-            models.CheckConstraint(
-                name="user_role_valid", condition=Q(role__in=[*Role.values, ""])
-            ),
+            models.CheckConstraint(name="user_role_valid", condition=Q(role__in=[*Role.values, ""])),
             models.CheckConstraint(
                 name="user_province_role_has_province", condition=~Q(role=Role.PROVINCE) | ~Q(province="")
             ),

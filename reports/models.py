@@ -35,7 +35,8 @@ class DocumentRollup(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["day", "province", "business_line", "operator_id", "vehicle_class", "document_kind"],
-                name="document_rollup_dims_uniq", nulls_distinct=False,
+                name="document_rollup_dims_uniq",
+                nulls_distinct=False,
             ),
         ]
         indexes = [models.Index(fields=["province", "day"], name="document_rollup_province_idx")]
@@ -120,8 +121,9 @@ class ScheduledReport(models.Model):
         verbose_name = _("定时报表")
         verbose_name_plural = _("定时报表")
         constraints = [
-            models.CheckConstraint(name="scheduled_report_frequency_valid",
-                                   condition=Q(frequency__in=ReportFrequency.values)),
+            models.CheckConstraint(
+                name="scheduled_report_frequency_valid", condition=Q(frequency__in=ReportFrequency.values)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -145,8 +147,11 @@ class ReportDelivery(models.Model):
         verbose_name = _("报表投递")
         verbose_name_plural = _("报表投递")
         constraints = [
-            models.UniqueConstraint(fields=["report", "period_start", "period_end"], condition=Q(is_test=False),
-                                    name="report_delivery_once_per_period"),
+            models.UniqueConstraint(
+                fields=["report", "period_start", "period_end"],
+                condition=Q(is_test=False),
+                name="report_delivery_once_per_period",
+            ),
         ]
 
     def __str__(self) -> str:

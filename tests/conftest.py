@@ -115,10 +115,27 @@ def celery_worker_process(transactional_db: None) -> Any:
     app.control.purge()
     root = Path(__file__).resolve().parent.parent
     worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "piaogen", "worker", "--pool", "solo", "--without-gossip",
-         "--without-mingle", "--without-heartbeat", "-Q", ",".join(settings.CELERY_QUEUE_NAMES),
-         "--hostname", f"test-{os.getpid()}@%h", "--loglevel", "WARNING"],
-        cwd=root, env=env,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "piaogen",
+            "worker",
+            "--pool",
+            "solo",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-Q",
+            ",".join(settings.CELERY_QUEUE_NAMES),
+            "--hostname",
+            f"test-{os.getpid()}@%h",
+            "--loglevel",
+            "WARNING",
+        ],
+        cwd=root,
+        env=env,
     )
     deadline = time.monotonic() + 60
     while not app.control.ping(timeout=0.5):

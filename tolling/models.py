@@ -205,7 +205,12 @@ class Segment(models.Model):
     discount_fee = models.BigIntegerField(_("优惠金额(分)"))
     fee = models.BigIntegerField(_("实收金额(分)"))
     batch = models.ForeignKey(
-        "UploadBatch", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+",
+        "UploadBatch",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
         db_index=False,
     )
 
@@ -214,15 +219,18 @@ class Segment(models.Model):
         verbose_name_plural = _("通行拆分明细")
         constraints = [
             models.UniqueConstraint(fields=["pass_id", "segment_no"], name="segment_natural_key"),
-            models.CheckConstraint(name="segment_fee_is_pay_minus_discount",
-                                   condition=Q(fee=F("pay_fee") - F("discount_fee"))),
-            models.CheckConstraint(name="segment_money_non_negative",
-                                   condition=Q(fee__gte=0, pay_fee__gte=0, discount_fee__gte=0)),
+            models.CheckConstraint(
+                name="segment_fee_is_pay_minus_discount", condition=Q(fee=F("pay_fee") - F("discount_fee"))
+            ),
+            models.CheckConstraint(
+                name="segment_money_non_negative", condition=Q(fee__gte=0, pay_fee__gte=0, discount_fee__gte=0)
+            ),
             models.CheckConstraint(name="segment_no_positive", condition=Q(segment_no__gte=1)),
             models.CheckConstraint(name="segment_card_type_valid", condition=Q(card_type__in=CardType.values)),
             models.CheckConstraint(name="segment_plate_color_valid", condition=Q(plate_color__in=PlateColor.values)),
-            models.CheckConstraint(name="segment_vehicle_class_valid",
-                                   condition=Q(vehicle_class__in=VehicleClass.values)),
+            models.CheckConstraint(
+                name="segment_vehicle_class_valid", condition=Q(vehicle_class__in=VehicleClass.values)
+            ),
             models.CheckConstraint(name="segment_exit_after_entry", condition=Q(exit_time__gte=F("entry_time"))),
         ]
         indexes = [
@@ -249,7 +257,12 @@ class TopUp(models.Model):
     province = models.CharField(_("省份"), max_length=2)
     channel = models.CharField(_("渠道"), max_length=32, blank=True)
     batch = models.ForeignKey(
-        "UploadBatch", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+",
+        "UploadBatch",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
         db_index=False,
     )
 
@@ -291,7 +304,12 @@ class AuditCharge(models.Model):
     amount = models.BigIntegerField(_("补费金额(分)"))
     paid_at = models.DateTimeField(_("补费时间"))
     batch = models.ForeignKey(
-        "UploadBatch", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+",
+        "UploadBatch",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
         db_index=False,
     )
 
@@ -331,7 +349,12 @@ class PaperTicket(models.Model):
     amount = models.BigIntegerField(_("金额(分)"))
     pay_method = models.CharField(_("支付方式"), max_length=8, choices=PayMethod.choices)
     batch = models.ForeignKey(
-        "UploadBatch", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+",
+        "UploadBatch",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
         db_index=False,
     )
 
@@ -361,7 +384,12 @@ class TaxiRide(models.Model):
     distance_m = models.PositiveIntegerField(_("里程(米)"))
     amount = models.BigIntegerField(_("金额(分)"))
     batch = models.ForeignKey(
-        "UploadBatch", on_delete=models.DO_NOTHING, db_constraint=False, null=True, blank=True, related_name="+",
+        "UploadBatch",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
         db_index=False,
     )
 
@@ -432,8 +460,13 @@ class UploadBatch(models.Model):
             models.CheckConstraint(name="upload_status_valid", condition=Q(status__in=UploadStatus.values)),
             models.CheckConstraint(
                 name="upload_counts_non_negative",
-                condition=Q(rows_total__gte=0, rows_done__gte=0, rows_accepted__gte=0, rows_duplicate__gte=0,
-                            rows_rejected__gte=0),
+                condition=Q(
+                    rows_total__gte=0,
+                    rows_done__gte=0,
+                    rows_accepted__gte=0,
+                    rows_duplicate__gte=0,
+                    rows_rejected__gte=0,
+                ),
             ),
         ]
         indexes = [

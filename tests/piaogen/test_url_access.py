@@ -13,7 +13,7 @@ from piaogen.models import Role, User
 
 ANON, NO_ROLE = "anonymous", "no-role"
 ROLES = [ANON, NO_ROLE, *Role.values]
-STAFF = [Role.AGENT, Role.PROVINCE, Role.MANAGER, Role.MAINTAINER]
+STAFF: list[str] = [Role.AGENT, Role.PROVINCE, Role.MANAGER, Role.MAINTAINER]
 
 
 def everyone(status: int) -> dict[str, int]:
