@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 from celery import shared_task
+from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
+
+HEARTBEAT_CACHE_KEY = "worker-heartbeat"
 
 
 @shared_task(acks_late=True)
 def heartbeat(note: str = "") -> dict[str, str]:
-    """Answer from a worker: proves the broker round trip and the worker's database connection."""
+    """Answer from a worker: proves the broker round trip and the worker's database connection.
+
+    Beat sends one a minute; the last answer is kept in the cache for health and job-monitor pages.
+    """
     with connection.cursor() as cursor:
-        cursor.execute("SELECT current_database(), now()")
-        database, now = cursor.fetchone()
-    return {"note": note, "database": database, "at": now.isoformat(), "worker_time": timezone.now().isoformat()}
+        cursor.execute("SELECT current_database()")
+        (database,) = cursor.fetchone()
+    beat = {"note": note, "database": database, "at": timezone.now().isoformat()}
+    cache.set(HEARTBEAT_CACHE_KEY, beat, timeout=None)
+    return beat

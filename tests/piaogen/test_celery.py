@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 
 from piaogen.celery import app
-from piaogen.tasks import heartbeat
+from piaogen.tasks import HEARTBEAT_CACHE_KEY, heartbeat
 
 
 def test_the_celery_app_has_one_queue_per_kind_of_work_and_safe_defaults() -> None:
@@ -32,9 +33,10 @@ def test_tasks_are_routed_to_their_queue() -> None:
 
 
 @pytest.mark.integration
-def test_a_real_worker_runs_a_task_against_the_test_database(celery_worker_process: Any) -> None:
+def test_a_real_worker_runs_a_task_against_the_test_database_and_records_its_heartbeat(celery_worker_process: Any) -> None:
     result = heartbeat.delay("hello").get(timeout=60)
 
     assert result["note"] == "hello"
     assert result["database"] == connection.settings_dict["NAME"]
+    assert cache.get(HEARTBEAT_CACHE_KEY) == result  # what health pages read
     assert celery_worker_process.poll() is None
