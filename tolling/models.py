@@ -448,6 +448,8 @@ class UploadBatch(models.Model):
     rows_rejected = models.BigIntegerField(_("已拒绝"), default=0)
     error_file = models.FileField(_("错误文件"), max_length=300, blank=True)
     cancel_requested = models.BooleanField(default=False)
+    # set by the worker after every committed chunk; a running batch whose heartbeat is stale is taken over
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(_("上传时间"), default=timezone.now)
     started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
     finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
