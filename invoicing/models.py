@@ -56,7 +56,7 @@ class CardBinding(models.Model):
     """A card bound to an account for a period. At most one active binding per card."""
 
     id = models.BigAutoField(primary_key=True)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="bindings")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="bindings", verbose_name=_("客户"))
     card_no = models.CharField(_("ETC卡号"), max_length=20)
     bound_at = models.DateTimeField(_("绑定时间"), default=timezone.now)
     unbound_at = models.DateTimeField(_("解绑时间"), null=True, blank=True)
@@ -89,7 +89,7 @@ class BuyerTitle(models.Model):
     the latest with valid_from ≤ that time, for the card when one is named, else the account's default."""
 
     id = models.BigAutoField(primary_key=True)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="titles")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="titles", verbose_name=_("客户"))
     card_no = models.CharField(_("适用卡号"), max_length=20, blank=True)  # blank: the account's default
     kind = models.CharField(_("抬头类型"), max_length=8, choices=TitleKind.choices)
     name = models.CharField(_("抬头名称"), max_length=200)
@@ -100,7 +100,12 @@ class BuyerTitle(models.Model):
     valid_from = models.DateTimeField(_("生效时间"))
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("创建人"),
     )
 
     class Meta:
@@ -164,11 +169,15 @@ class Document(models.Model):
     issued_at = models.DateTimeField(_("开票时间"), default=timezone.now)
     service_date = models.DateField(_("开票日期"))  # Beijing date of issued_at
     province = models.CharField(_("省份"), max_length=2, choices=Province.choices)  # the seller's
-    seller = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    seller = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", verbose_name=_("销售方"))
     seller_name = models.CharField(_("销售方名称"), max_length=200)
     seller_tax_id = models.CharField(_("销售方纳税人识别号"), max_length=20)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="documents")
-    title = models.ForeignKey(BuyerTitle, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="documents", verbose_name=_("客户")
+    )
+    title = models.ForeignKey(
+        BuyerTitle, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("购买方抬头")
+    )
     buyer_name = models.CharField(_("购买方名称"), max_length=200)
     buyer_tax_id = models.CharField(_("购买方纳税人识别号"), max_length=20, blank=True)
     card_no = models.CharField(_("ETC卡号"), max_length=20, blank=True)
@@ -180,11 +189,22 @@ class Document(models.Model):
     period_start = models.DateField(_("通行日期起"), null=True, blank=True)
     period_end = models.DateField(_("通行日期止"), null=True, blank=True)
     is_merged = models.BooleanField(_("月度合并"), default=False)
-    original = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversals")
-    replaces = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="reissues")
+    original = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversals", verbose_name=_("原票据")
+    )
+    replaces = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reissues", verbose_name=_("被替换票据")
+    )
     remarks = models.CharField(_("备注"), max_length=500, blank=True)
     pdf = models.FileField(_("PDF"), max_length=300, blank=True)
-    run = models.ForeignKey("IssueRun", on_delete=models.SET_NULL, null=True, blank=True, related_name="documents")
+    run = models.ForeignKey(
+        "IssueRun",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="documents",
+        verbose_name=_("开票任务"),
+    )
 
     objects = DocumentQuerySet.as_manager()
 
@@ -232,7 +252,7 @@ class DocumentLine(models.Model):
     """A printed line: items aggregated by plate and date range, with the tax split done on the line."""
 
     id = models.BigAutoField(primary_key=True)
-    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="lines")
+    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="lines", verbose_name=_("票据"))
     line_no = models.PositiveSmallIntegerField(_("行号"))
     item_name = models.CharField(_("项目名称"), max_length=100)  # *经营租赁*通行费, *运输服务*客运服务费 …
     plate = models.CharField(_("车牌号"), max_length=10, blank=True)
@@ -275,8 +295,8 @@ class DocumentItem(models.Model):
     """
 
     id = models.BigAutoField(primary_key=True)
-    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="items")
-    line = models.ForeignKey(DocumentLine, on_delete=models.PROTECT, related_name="items")
+    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="items", verbose_name=_("票据"))
+    line = models.ForeignKey(DocumentLine, on_delete=models.PROTECT, related_name="items", verbose_name=_("票据行"))
     item_kind = models.CharField(_("明细类型"), max_length=8, choices=ItemKind.choices)
     item_id = models.BigIntegerField(_("明细标识"))
     service_date = models.DateField(_("业务日期"))
@@ -314,14 +334,18 @@ class SummarySheet(models.Model):
     number = models.CharField(_("汇总单号"), max_length=16, unique=True)
     province = models.CharField(_("发行方省份"), max_length=2, choices=Province.choices)
     status = models.CharField(_("状态"), max_length=8, choices=SheetStatus.choices, default=SheetStatus.VALID)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="sheets")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="sheets", verbose_name=_("客户")
+    )
     card_no = models.CharField(_("ETC卡号"), max_length=20)
     pass_ids = ArrayField(models.CharField(max_length=40), verbose_name=_("通行标识"))
-    documents = models.ManyToManyField(Document, related_name="summary_sheets", blank=True)
+    documents = models.ManyToManyField(Document, related_name="summary_sheets", blank=True, verbose_name=_("票据"))
     amount_gross = models.BigIntegerField(_("合计(分)"))
     issued_at = models.DateTimeField(_("生成时间"), default=timezone.now)
     service_date = models.DateField(_("业务日期"))
-    replaced_by = models.OneToOneField("self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaces")
+    replaced_by = models.OneToOneField(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaces", verbose_name=_("替换为")
+    )
     pdf = models.FileField(_("PDF"), max_length=300, blank=True)
 
     class Meta:
@@ -360,10 +384,17 @@ class DocumentEvent(models.Model):
     """Append-only history of a document: issued, pdf rendered, delivered, reversed, reissued, sheet bound…"""
 
     id = models.BigAutoField(primary_key=True)
-    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="events")
+    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="events", verbose_name=_("票据"))
     kind = models.CharField(_("事件"), max_length=32)
     at = models.DateTimeField(_("时间"), default=timezone.now)
-    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("操作人"),
+    )
     data = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -385,8 +416,17 @@ class Delivery(models.Model):
     """Sending a document (or a summary sheet) by e-mail, with attempts and the last error."""
 
     id = models.BigAutoField(primary_key=True)
-    document = models.ForeignKey(Document, on_delete=models.PROTECT, null=True, blank=True, related_name="deliveries")
-    sheet = models.ForeignKey(SummarySheet, on_delete=models.PROTECT, null=True, blank=True, related_name="deliveries")
+    document = models.ForeignKey(
+        Document, on_delete=models.PROTECT, null=True, blank=True, related_name="deliveries", verbose_name=_("票据")
+    )
+    sheet = models.ForeignKey(
+        SummarySheet,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="deliveries",
+        verbose_name=_("汇总单"),
+    )
     address = models.EmailField(_("邮箱"))
     status = models.CharField(_("状态"), max_length=8, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
     attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
@@ -394,7 +434,12 @@ class Delivery(models.Model):
     created_at = models.DateTimeField(_("创建时间"), default=timezone.now)
     sent_at = models.DateTimeField(_("发送时间"), null=True, blank=True)
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("申请人"),
     )
 
     class Meta:
@@ -434,7 +479,12 @@ class IssueRun(models.Model):
     business_date = models.DateField(_("业务日期"), null=True, blank=True)
     province = models.CharField(_("省份"), max_length=2, choices=Province.choices, blank=True)
     requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("申请人"),
     )
     params = models.JSONField(default=dict, blank=True)
     items_total = models.BigIntegerField(default=0)

@@ -114,7 +114,9 @@ class ScheduledReport(models.Model):
     province = models.CharField(_("省份"), max_length=2, choices=Province.choices, blank=True)
     recipients = ArrayField(models.EmailField(), verbose_name=_("收件人"), default=list, blank=True)
     active = models.BooleanField(_("启用"), default=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("创建人")
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -133,7 +135,9 @@ class ScheduledReport(models.Model):
 class ReportDelivery(models.Model):
     """One sending of a scheduled report: the period it covers, to whom, and how it went."""
 
-    report = models.ForeignKey(ScheduledReport, on_delete=models.PROTECT, related_name="deliveries")
+    report = models.ForeignKey(
+        ScheduledReport, on_delete=models.PROTECT, related_name="deliveries", verbose_name=_("报表")
+    )
     period_start = models.DateField(_("开始日期"))
     period_end = models.DateField(_("结束日期"))
     recipients = ArrayField(models.EmailField(), verbose_name=_("收件人"))

@@ -50,12 +50,21 @@ class Ticket(models.Model):
     status = models.CharField(_("状态"), max_length=12, choices=TicketStatus.choices, default=TicketStatus.OPEN)
     subject = models.CharField(_("主题"), max_length=200)
     description = models.TextField(_("描述"), blank=True)
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="tickets")
+    customer = models.ForeignKey(
+        Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="tickets", verbose_name=_("客户")
+    )
     province = models.CharField(_("省份"), max_length=2, choices=Province.choices, blank=True)
     assignee = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="assigned_tickets"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="assigned_tickets",
+        verbose_name=_("处理人"),
     )
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("创建人")
+    )
     created_at = models.DateTimeField(_("创建时间"), default=timezone.now)
     due_at = models.DateTimeField(_("应完成时间"))
     closed_at = models.DateTimeField(_("关闭时间"), null=True, blank=True)
@@ -80,8 +89,10 @@ class Ticket(models.Model):
 
 
 class TicketNote(models.Model):
-    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="notes")
-    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="notes", verbose_name=_("工单"))
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("作者")
+    )
     body = models.TextField(_("内容"))
     created_at = models.DateTimeField(_("时间"), default=timezone.now)
 
@@ -96,7 +107,7 @@ class TicketNote(models.Model):
 class TicketLink(models.Model):
     """A record a ticket is about: a document, trip, card, batch… named by type and business key."""
 
-    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="links")
+    ticket = models.ForeignKey(Ticket, on_delete=models.CASCADE, related_name="links", verbose_name=_("工单"))
     object_type = models.CharField(_("对象类型"), max_length=32)
     object_key = models.CharField(_("对象标识"), max_length=64)
 
@@ -115,7 +126,9 @@ class TicketLink(models.Model):
 class SavedFilter(models.Model):
     """A named list filter (the query string), personal or shared with the team."""
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_filters")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="saved_filters", verbose_name=_("所有者")
+    )
     page = models.CharField(_("页面"), max_length=32)
     name = models.CharField(_("名称"), max_length=100)
     query = models.CharField(_("筛选条件"), max_length=1000)
@@ -133,8 +146,10 @@ class SavedFilter(models.Model):
 class PiiReveal(models.Model):
     """An agent's time-limited permission to see one customer's phone and ID numbers unmasked (audited)."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("用户")
+    )
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="+", verbose_name=_("客户"))
     reason = models.CharField(_("原因"), max_length=500)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(_("到期时间"))

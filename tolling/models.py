@@ -63,7 +63,9 @@ class TollUnit(models.Model):
     code = models.CharField(_("收费单元编号"), max_length=16, unique=True)
     name = models.CharField(_("名称"), max_length=200)
     province = models.CharField(_("省份"), max_length=2, choices=Province.choices)
-    operator = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="toll_units")
+    operator = models.ForeignKey(
+        Operator, on_delete=models.PROTECT, related_name="toll_units", verbose_name=_("路段业主")
+    )
     road_nature = models.PositiveSmallIntegerField(_("路段性质"), choices=RoadNature.choices)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -84,7 +86,7 @@ class TollUnit(models.Model):
 class TollUnitRate(models.Model):
     """A commercial toll unit's VAT rate from a date on (rates have effective dates)."""
 
-    toll_unit = models.ForeignKey(TollUnit, on_delete=models.CASCADE, related_name="rates")
+    toll_unit = models.ForeignKey(TollUnit, on_delete=models.CASCADE, related_name="rates", verbose_name=_("收费单元"))
     tax_rate = models.DecimalField(_("税率"), max_digits=4, decimal_places=3)
     valid_from = models.DateField(_("生效日期"))
 
@@ -125,8 +127,12 @@ class Card(models.Model):
     card_no = models.CharField(_("ETC卡号"), max_length=20, unique=True)
     card_type = models.PositiveSmallIntegerField(_("卡类型"), choices=CardType.choices)
     province = models.CharField(_("发行省份"), max_length=2, choices=Province.choices)
-    issuer = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="cards", null=True, blank=True)
-    vehicle = models.ForeignKey(Vehicle, on_delete=models.PROTECT, related_name="cards", null=True, blank=True)
+    issuer = models.ForeignKey(
+        Operator, on_delete=models.PROTECT, related_name="cards", null=True, blank=True, verbose_name=_("发行方")
+    )
+    vehicle = models.ForeignKey(
+        Vehicle, on_delete=models.PROTECT, related_name="cards", null=True, blank=True, verbose_name=_("车辆")
+    )
     holder_name = models.CharField(_("持卡人"), max_length=100, blank=True)
     holder_id_type = models.CharField(_("证件类型"), max_length=16, blank=True)
     holder_id_no = models.CharField(_("证件号码"), max_length=32, blank=True)
@@ -195,7 +201,9 @@ class Segment(models.Model):
     plate = models.CharField(_("车牌号"), max_length=10)
     plate_color = models.PositiveSmallIntegerField(_("车牌颜色"), choices=PlateColor.choices)
     vehicle_class = models.PositiveSmallIntegerField(_("收费车型"), choices=VehicleClass.choices)
-    toll_unit = models.ForeignKey(TollUnit, on_delete=models.PROTECT, related_name="+", db_index=False)
+    toll_unit = models.ForeignKey(
+        TollUnit, on_delete=models.PROTECT, related_name="+", db_index=False, verbose_name=_("收费单元")
+    )
     province = models.CharField(_("省份"), max_length=2)  # the toll unit's, copied for scope filters
     entry_time = models.DateTimeField(_("入口时间"))
     exit_time = models.DateTimeField(_("出口时间"))
@@ -212,6 +220,7 @@ class Segment(models.Model):
         blank=True,
         related_name="+",
         db_index=False,
+        verbose_name=_("上传批次"),
     )
 
     class Meta:
@@ -253,7 +262,7 @@ class TopUp(models.Model):
     card_no = models.CharField(_("ETC卡号"), max_length=20)
     amount = models.BigIntegerField(_("充值金额(分)"))
     topped_up_at = models.DateTimeField(_("充值时间"))
-    issuer = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    issuer = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", verbose_name=_("发行方"))
     province = models.CharField(_("省份"), max_length=2)
     channel = models.CharField(_("渠道"), max_length=32, blank=True)
     batch = models.ForeignKey(
@@ -264,6 +273,7 @@ class TopUp(models.Model):
         blank=True,
         related_name="+",
         db_index=False,
+        verbose_name=_("上传批次"),
     )
 
     class Meta:
@@ -298,7 +308,7 @@ class AuditCharge(models.Model):
     card_no = models.CharField(_("ETC卡号"), max_length=20, blank=True)
     plate = models.CharField(_("车牌号"), max_length=10)
     plate_color = models.PositiveSmallIntegerField(_("车牌颜色"), choices=PlateColor.choices)
-    toll_unit = models.ForeignKey(TollUnit, on_delete=models.PROTECT, related_name="+")
+    toll_unit = models.ForeignKey(TollUnit, on_delete=models.PROTECT, related_name="+", verbose_name=_("收费单元"))
     province = models.CharField(_("省份"), max_length=2)
     reason = models.CharField(_("补费原因"), max_length=16, choices=AuditReason.choices)
     amount = models.BigIntegerField(_("补费金额(分)"))
@@ -311,6 +321,7 @@ class AuditCharge(models.Model):
         blank=True,
         related_name="+",
         db_index=False,
+        verbose_name=_("上传批次"),
     )
 
     class Meta:
@@ -340,7 +351,7 @@ class PaperTicket(models.Model):
     id = models.BigAutoField(primary_key=True)
     ticket_no = models.CharField(_("票据号"), max_length=64, unique=True)
     service_date = models.DateField(_("业务日期"))
-    toll_unit = models.ForeignKey(TollUnit, on_delete=models.PROTECT, related_name="+")
+    toll_unit = models.ForeignKey(TollUnit, on_delete=models.PROTECT, related_name="+", verbose_name=_("收费单元"))
     province = models.CharField(_("省份"), max_length=2)
     plate = models.CharField(_("车牌号"), max_length=10)
     plate_color = models.PositiveSmallIntegerField(_("车牌颜色"), choices=PlateColor.choices)
@@ -356,6 +367,7 @@ class PaperTicket(models.Model):
         blank=True,
         related_name="+",
         db_index=False,
+        verbose_name=_("上传批次"),
     )
 
     class Meta:
@@ -376,7 +388,7 @@ class TaxiRide(models.Model):
     id = models.BigAutoField(primary_key=True)
     ride_id = models.CharField(_("行程号"), max_length=64, unique=True)
     service_date = models.DateField(_("业务日期"))
-    company = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+")
+    company = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", verbose_name=_("出租车公司"))
     province = models.CharField(_("省份"), max_length=2)
     taxi_plate = models.CharField(_("出租车车牌"), max_length=10)
     start_time = models.DateTimeField(_("上车时间"))
@@ -391,6 +403,7 @@ class TaxiRide(models.Model):
         blank=True,
         related_name="+",
         db_index=False,
+        verbose_name=_("上传批次"),
     )
 
     class Meta:
@@ -433,7 +446,9 @@ class UploadBatch(models.Model):
     id = models.BigAutoField(primary_key=True)
     kind = models.CharField(_("数据类型"), max_length=16, choices=UploadKind.choices)
     province = models.CharField(_("省份"), max_length=2, choices=Province.choices)
-    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("上传人")
+    )
     file = models.FileField(_("原始文件"), upload_to=upload_path, max_length=300)
     file_name = models.CharField(_("文件名"), max_length=255)
     file_size = models.BigIntegerField(_("文件大小"))
@@ -486,7 +501,9 @@ class RejectedRow(models.Model):
     """A rejected upload row: its original cells and every reason, for the error file."""
 
     id = models.BigAutoField(primary_key=True)
-    batch = models.ForeignKey(UploadBatch, on_delete=models.CASCADE, related_name="rejected_rows")
+    batch = models.ForeignKey(
+        UploadBatch, on_delete=models.CASCADE, related_name="rejected_rows", verbose_name=_("上传批次")
+    )
     line_no = models.PositiveIntegerField(_("行号"))
     cells = models.JSONField(_("原始内容"))
     reasons = models.JSONField(_("错误原因"))
