@@ -331,7 +331,7 @@ class SummarySheet(models.Model):
     """电子汇总单: binds one or more trips' documents; not an invoice. A change voids it and issues a new one."""
 
     id = models.BigAutoField(primary_key=True)
-    number = models.CharField(_("汇总单号"), max_length=16, unique=True)
+    number = models.CharField(_("汇总单号"), max_length=16)
     province = models.CharField(_("发行方省份"), max_length=2, choices=Province.choices)
     status = models.CharField(_("状态"), max_length=8, choices=SheetStatus.choices, default=SheetStatus.VALID)
     customer = models.ForeignKey(
@@ -352,6 +352,7 @@ class SummarySheet(models.Model):
         verbose_name = _("电子汇总单")
         verbose_name_plural = _("电子汇总单")
         constraints = [
+            models.UniqueConstraint(fields=["number"], name="summary_sheet_number_uniq"),
             models.CheckConstraint(name="summary_sheet_status_valid", condition=Q(status__in=SheetStatus.values)),
             models.CheckConstraint(
                 name="summary_sheet_void_when_replaced", condition=Q(replaced_by__isnull=True) | Q(status="void")

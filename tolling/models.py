@@ -124,7 +124,7 @@ class Vehicle(models.Model):
 class Card(models.Model):
     """An ETC card (20 digits), with the holder data recorded at issue (needed to bind it to an account)."""
 
-    card_no = models.CharField(_("ETC卡号"), max_length=20, unique=True)
+    card_no = models.CharField(_("ETC卡号"), max_length=20)
     card_type = models.PositiveSmallIntegerField(_("卡类型"), choices=CardType.choices)
     province = models.CharField(_("发行省份"), max_length=2, choices=Province.choices)
     issuer = models.ForeignKey(
@@ -144,6 +144,7 @@ class Card(models.Model):
         verbose_name = _("ETC卡")
         verbose_name_plural = _("ETC卡")
         constraints = [
+            models.UniqueConstraint(fields=["card_no"], name="card_no_uniq"),
             models.CheckConstraint(name="card_type_valid", condition=Q(card_type__in=CardType.values)),
             models.CheckConstraint(name="card_no_format", condition=Q(card_no__regex=r"^[0-9]{20}$")),
             models.CheckConstraint(name="card_province_matches_number", condition=Q(card_no__startswith=F("province"))),
@@ -163,7 +164,7 @@ class Trip(models.Model):
     Upserted by segment ingest (ON CONFLICT (pass_id) widens entry/exit): one narrow row per trip.
     """
 
-    pass_id = models.CharField(_("通行标识"), max_length=40, unique=True)
+    pass_id = models.CharField(_("通行标识"), max_length=40)
     card_no = models.CharField(_("ETC卡号"), max_length=20)
     card_type = models.PositiveSmallIntegerField(_("卡类型"), choices=CardType.choices)
     plate = models.CharField(_("车牌号"), max_length=10)
@@ -177,6 +178,7 @@ class Trip(models.Model):
         verbose_name = _("通行")
         verbose_name_plural = _("通行")
         constraints = [
+            models.UniqueConstraint(fields=["pass_id"], name="trip_pass_id_uniq"),
             models.CheckConstraint(name="trip_card_type_valid", condition=Q(card_type__in=CardType.values)),
             models.CheckConstraint(name="trip_exit_after_entry", condition=Q(exit_time__gte=F("entry_time"))),
         ]
@@ -257,7 +259,7 @@ class TopUp(models.Model):
     """充值: a prepaid card top-up; invoiceable at once (non-taxable) by the card issuer."""
 
     id = models.BigAutoField(primary_key=True)
-    topup_id = models.CharField(_("充值流水号"), max_length=64, unique=True)
+    topup_id = models.CharField(_("充值流水号"), max_length=64)
     service_date = models.DateField(_("业务日期"))
     card_no = models.CharField(_("ETC卡号"), max_length=20)
     amount = models.BigIntegerField(_("充值金额(分)"))
@@ -279,7 +281,10 @@ class TopUp(models.Model):
     class Meta:
         verbose_name = _("充值")
         verbose_name_plural = _("充值")
-        constraints = [models.CheckConstraint(name="topup_amount_positive", condition=Q(amount__gt=0))]
+        constraints = [
+            models.UniqueConstraint(fields=["topup_id"], name="topup_id_uniq"),
+            models.CheckConstraint(name="topup_amount_positive", condition=Q(amount__gt=0)),
+        ]
         indexes = [
             # a card's top-ups in time order: FIFO matching of trips to top-ups, customer page
             models.Index(fields=["card_no", "topped_up_at"], name="topup_card_time_idx"),
@@ -302,7 +307,7 @@ class AuditCharge(models.Model):
     """稽核补费: a charge recovered after an audit, invoiced by the underpaid toll unit's operator."""
 
     id = models.BigAutoField(primary_key=True)
-    charge_id = models.CharField(_("补费流水号"), max_length=64, unique=True)
+    charge_id = models.CharField(_("补费流水号"), max_length=64)
     service_date = models.DateField(_("业务日期"))
     pass_id = models.CharField(_("原通行标识"), max_length=40, blank=True)
     card_no = models.CharField(_("ETC卡号"), max_length=20, blank=True)
@@ -328,6 +333,7 @@ class AuditCharge(models.Model):
         verbose_name = _("稽核补费")
         verbose_name_plural = _("稽核补费")
         constraints = [
+            models.UniqueConstraint(fields=["charge_id"], name="audit_charge_id_uniq"),
             models.CheckConstraint(name="audit_charge_amount_positive", condition=Q(amount__gt=0)),
             models.CheckConstraint(name="audit_charge_reason_valid", condition=Q(reason__in=AuditReason.values)),
         ]
@@ -349,7 +355,7 @@ class PaperTicket(models.Model):
     """纸改电: a cash or mobile-pay trip in a manual lane, claimed by its printed ticket number."""
 
     id = models.BigAutoField(primary_key=True)
-    ticket_no = models.CharField(_("票据号"), max_length=64, unique=True)
+    ticket_no = models.CharField(_("票据号"), max_length=64)
     service_date = models.DateField(_("业务日期"))
     toll_unit = models.ForeignKey(TollUnit, on_delete=models.PROTECT, related_name="+", verbose_name=_("收费单元"))
     province = models.CharField(_("省份"), max_length=2)
@@ -374,6 +380,7 @@ class PaperTicket(models.Model):
         verbose_name = _("纸质票据")
         verbose_name_plural = _("纸质票据")
         constraints = [
+            models.UniqueConstraint(fields=["ticket_no"], name="paper_ticket_no_uniq"),
             models.CheckConstraint(name="paper_ticket_amount_positive", condition=Q(amount__gt=0)),
             models.CheckConstraint(name="paper_ticket_pay_method_valid", condition=Q(pay_method__in=PayMethod.values)),
         ]
@@ -386,7 +393,7 @@ class TaxiRide(models.Model):
     """出租车: a taxi ride, invoiced by its taxi company."""
 
     id = models.BigAutoField(primary_key=True)
-    ride_id = models.CharField(_("行程号"), max_length=64, unique=True)
+    ride_id = models.CharField(_("行程号"), max_length=64)
     service_date = models.DateField(_("业务日期"))
     company = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", verbose_name=_("出租车公司"))
     province = models.CharField(_("省份"), max_length=2)
@@ -410,6 +417,7 @@ class TaxiRide(models.Model):
         verbose_name = _("出租车行程")
         verbose_name_plural = _("出租车行程")
         constraints = [
+            models.UniqueConstraint(fields=["ride_id"], name="taxi_ride_id_uniq"),
             models.CheckConstraint(name="taxi_ride_amount_positive", condition=Q(amount__gt=0)),
             models.CheckConstraint(name="taxi_ride_end_after_start", condition=Q(end_time__gte=F("start_time"))),
         ]
