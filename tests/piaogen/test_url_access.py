@@ -3,13 +3,16 @@ what the access table says. A new URL without a row in the table fails the test:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 
 import pytest
+from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from piaogen.models import Role, User
+from tolling.models import UploadBatch
 
 ANON, NO_ROLE = "anonymous", "no-role"
 ROLES = [ANON, NO_ROLE, *Role.values]
@@ -36,6 +39,19 @@ EXPECTED: dict[str, dict[str, int]] = {
     "api-me": staff_only(allowed=STAFF, anon=401),
     "api-schema": staff_only(allowed=STAFF, anon=401),
     "api-docs": staff_only(allowed=STAFF, anon=401),
+    # uploads: every role reads (province staff: their own province only), province staff upload and cancel
+    "upload-list": staff_only(allowed=STAFF),
+    "upload-create": everyone(405),  # POST only
+    "upload-template": staff_only(allowed=STAFF),
+    "upload-detail": staff_only(allowed=STAFF),
+    "upload-progress": staff_only(allowed=STAFF),
+    "upload-cancel": everyone(405),  # POST only
+    "upload-original": staff_only(allowed=STAFF),
+    "upload-errors": staff_only(allowed=STAFF),
+    "api-upload-list": staff_only(allowed=STAFF, anon=401),
+    "api-upload-detail": staff_only(allowed=STAFF, anon=401),
+    "api-upload-errors": staff_only(allowed=STAFF, anon=401),
+    "api-upload-cancel": {**staff_only(allowed=[], anon=401), **dict.fromkeys(STAFF, 405)},  # POST only
 }
 
 
@@ -52,13 +68,15 @@ def url_patterns() -> list[tuple[str, str]]:
     return sorted(set(_walk(get_resolver())))
 
 
-def sample_path(route: str) -> str:
-    """A concrete path for a route: converters get a sample value (objects need not exist: 404 is checked
-    elsewhere; here only the access decision is)."""
-    import re
+SAMPLES = {"kind": "segments", "fmt": "csv"}
+PARAMETER = re.compile(r"<(?:\w+:)?(?P<name>\w+)>|\(\?P<(?P<regex_name>\w+)>[^)]*\)")
 
-    path = "/" + route.lstrip("^").rstrip("$").replace("\\Z", "")
-    path = re.sub(r"<int:\w+>|<path:object_id>|<str:\w+>|<\w+>|\(\?P<\w+>[^)]*\)", "1", path)
+
+def sample_path(route: str, object_id: int) -> str:
+    """A concrete path for a route: each parameter gets a sample value, object ids the id of a real object of
+    province 32 (the province user's) that the `clients` fixture creates."""
+    path = "/" + route.replace("^", "").replace("$", "").replace("\\Z", "")
+    path = PARAMETER.sub(lambda m: SAMPLES.get(m.group("name") or m.group("regex_name"), str(object_id)), path)
     return path.replace("\\", "")
 
 
@@ -72,24 +90,44 @@ def clients(make_staff: Callable[..., User], client_for: Callable[[User], Client
     return result
 
 
+@pytest.fixture
+def object_id(make_staff: Callable[..., User]) -> int:
+    """One object of province 32 behind every id-taking URL: an upload batch with an error file."""
+    batch = UploadBatch(
+        kind="segments",
+        province="32",
+        uploaded_by=province_user,
+        file_name="a.csv",
+        file_size=1,
+        sha256="0" * 64,
+        status="done",
+        rows_rejected=1,
+    )
+    batch.file.save("a.csv", ContentFile(b"x"), save=False)
+    batch.error_file.save("errors.csv", ContentFile("\ufeff行号\n".encode()), save=False)
+    batch.save()
+    return batch.pk
+
+
 def test_every_named_url_has_a_row_in_the_access_table() -> None:
     missing = [name for name, _ in url_patterns() if not name.startswith("admin:") and name not in EXPECTED]
     assert missing == [], f"add these URLs to EXPECTED with the status each role must get: {missing}"
 
 
 @pytest.mark.django_db
-def test_every_console_url_answers_each_role_as_the_table_says(clients: dict[str, Client]) -> None:
+def test_every_console_url_answers_each_role_as_the_table_says(clients: dict[str, Client], object_id: int) -> None:
     failures = []
     checked = 0
     for name, route in url_patterns():
         if name.startswith("admin:"):
             continue
         for role, client in clients.items():
-            status = client.get(sample_path(route)).status_code
+            path = sample_path(route, object_id)
+            status = client.get(path).status_code
             checked += 1
             if status != EXPECTED[name][role]:
-                failures.append(f"{name} ({sample_path(route)}) as {role}: {status}, expected {EXPECTED[name][role]}")
-    assert checked >= len(EXPECTED) * len(ROLES)
+                failures.append(f"{name} ({path}) as {role}: {status}, expected {EXPECTED[name][role]}")
+    assert checked >= 8 * len(ROLES)
     assert failures == []
 
 
@@ -103,7 +141,7 @@ def test_the_admin_is_for_maintainers_only(clients: dict[str, Client]) -> None:
         if name in {"admin:logout", "admin:login"}:
             continue
         for role, client in clients.items():
-            status = client.get(sample_path(route)).status_code
+            status = client.get(sample_path(route, 1)).status_code
             expected = (200, 403) if role == Role.MAINTAINER else (302,)
             if status not in expected:
                 failures.append(f"{name} as {role}: {status}")
