@@ -93,10 +93,11 @@ def clients(make_staff: Callable[..., User], client_for: Callable[[User], Client
 @pytest.fixture
 def object_id(make_staff: Callable[..., User]) -> int:
     """One object of province 32 behind every id-taking URL: an upload batch with an error file."""
+    uploader = make_staff(Role.PROVINCE, "32", username="uploader")
     batch = UploadBatch(
         kind="segments",
         province="32",
-        uploaded_by=province_user,
+        uploaded_by=uploader,
         file_name="a.csv",
         file_size=1,
         sha256="0" * 64,
