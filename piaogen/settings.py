@@ -199,6 +199,11 @@ CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "worker-heartbeat": {"task": "piaogen.tasks.heartbeat", "schedule": 60.0, "options": {"expires": 55}},
+    "resume-stalled-uploads": {
+        "task": "tolling.tasks.resume_stalled_batches",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
 }
 
 LOGGING = {
@@ -216,6 +221,8 @@ PIAOGEN = {
     "UPLOAD_MAX_BYTES": env.int("PIAOGEN_UPLOAD_MAX_BYTES", default=2 * 1024**3),
     # a running batch with no heartbeat for this long is resumed by another worker (its worker died)
     "INGEST_STALE_SECONDS": env.int("PIAOGEN_INGEST_STALE_SECONDS", default=120),
+    # rows per committed chunk: a crash loses at most one chunk's work (never its data)
+    "INGEST_CHUNK_ROWS": env.int("PIAOGEN_INGEST_CHUNK_ROWS", default=100_000),
     "PII_REVEAL_MINUTES": env.int("PIAOGEN_PII_REVEAL_MINUTES", default=15),
 }
 

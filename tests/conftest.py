@@ -91,10 +91,10 @@ def browser_context_args(browser_context_args: dict[str, Any]) -> dict[str, Any]
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db: None) -> Any:
-    """A real `celery worker` process on this run's queues, connected to the test database.
-
-    Tests that use it see committed data only (transactional_db). Yields the Popen; stopped afterwards.
+def celery_workers(transactional_db: None) -> Any:
+    """Start real `celery worker` processes on this run's queues, connected to the test database:
+    `start(**env)` returns the Popen (extra env, e.g. PIAOGEN_INGEST_CHUNK_ROWS="1000"). Tests that use it see
+    committed data only (transactional_db). Every worker started is stopped afterwards.
     """
     import subprocess
     import sys
@@ -107,44 +107,45 @@ def celery_worker_process(transactional_db: None) -> Any:
     from piaogen.celery import app
 
     db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "PIAOGEN_QUEUE_PREFIX": settings.CELERY_QUEUE_PREFIX,
-    }
-    app.control.purge()
     root = Path(__file__).resolve().parent.parent
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "piaogen",
-            "worker",
-            "--pool",
-            "solo",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-Q",
-            ",".join(settings.CELERY_QUEUE_NAMES),
-            "--hostname",
-            f"test-{os.getpid()}@%h",
-            "--loglevel",
-            "WARNING",
-        ],
-        cwd=root,
-        env=env,
-    )
-    deadline = time.monotonic() + 60
-    while not app.control.ping(timeout=0.5):
-        if worker.poll() is not None or time.monotonic() > deadline:
+    started: list[subprocess.Popen[bytes]] = []
+    app.control.purge()
+
+    def start(**extra_env: str) -> subprocess.Popen[bytes]:
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+            "PIAOGEN_QUEUE_PREFIX": settings.CELERY_QUEUE_PREFIX,
+            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            **extra_env,
+        }
+        name = f"test-{os.getpid()}-{len(started)}@%h"
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "piaogen", "worker", "--pool", "solo", "--without-gossip",
+             "--without-mingle", "--without-heartbeat", "-Q", ",".join(settings.CELERY_QUEUE_NAMES),
+             "--hostname", name, "--loglevel", "WARNING"],
+            cwd=root, env=env,
+        )  # fmt: skip
+        started.append(worker)
+        deadline = time.monotonic() + 60
+        prefix = name.split("@")[0]
+        while not any(host.startswith(prefix) for reply in app.control.ping(timeout=0.5) for host in reply):
+            if worker.poll() is not None or time.monotonic() > deadline:
+                worker.kill()
+                pytest.fail("the Celery worker did not start")
+        return worker
+
+    yield start
+    for worker in started:
+        worker.terminate()
+    for worker in started:
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
             worker.kill()
-            pytest.fail("the Celery worker did not start")
-    yield worker
-    worker.terminate()
-    try:
-        worker.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        worker.kill()
+
+
+@pytest.fixture
+def celery_worker_process(celery_workers: Any) -> Any:
+    """One real worker process (see `celery_workers`)."""
+    return celery_workers()
