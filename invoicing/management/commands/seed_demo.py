@@ -1,11 +1,11 @@
-"""``manage.py seed_demo``: the demo country and its traffic, and the demo logins (see tolling/demo.py)."""
+"""``manage.py seed_demo``: the demo country, its traffic and people, and the demo logins (invoicing/demo.py)."""
 
 from argparse import ArgumentParser
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tolling.demo import DemoDataExists, demo_data_exists, demo_logins_create, demo_logins_table, demo_seed_timed
+from invoicing.demo import DemoDataExists, demo_data_exists, demo_logins_create, demo_logins_table, demo_seed_timed
 
 
 class Command(BaseCommand):

@@ -14,6 +14,7 @@ from django.db import connection
 from django.db.models import Count, F
 from django.test import Client
 
+from invoicing.demo import DEMO_LOGINS, DemoDataExists, demo_seed
 from invoicing.models import BuyerTitle, CardBinding, Customer
 from piaogen.identifiers import (
     PROVINCE_NAMES,
@@ -26,10 +27,7 @@ from piaogen.identifiers import (
 from piaogen.models import User
 from piaogen.money import parse_yuan
 from tolling.demo import (
-    DEMO_LOGINS,
     SEGMENT_CSV_HEADER,
-    DemoDataExists,
-    demo_seed,
     generate_trips,
     stored_cards,
     stored_units_by_province,

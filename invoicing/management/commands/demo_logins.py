@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from tolling.demo import demo_logins_table
+from invoicing.demo import demo_logins_table
 
 
 class Command(BaseCommand):
