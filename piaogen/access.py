@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponseBase
 from rest_framework.permissions import BasePermission
 
 from piaogen.models import Role, User
@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # rest_framework.views imports the permission settings: no ru
 
 ALL_ROLES = tuple(Role.values)
 
-ViewFunc = Callable[..., HttpResponse]
+ViewFunc = Callable[..., HttpResponseBase]
 M = TypeVar("M", bound=Model)
 
 
@@ -30,7 +30,7 @@ def role_required(*roles: str) -> Callable[[ViewFunc], ViewFunc]:
     def decorator(view: ViewFunc) -> ViewFunc:
         @login_required
         @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             user = request.user
             if not isinstance(user, User) or not user.has_role(*roles):
                 raise PermissionDenied

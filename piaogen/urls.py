@@ -2,14 +2,20 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
 
 from piaogen import views
+from tolling.api import UploadBatchViewSet
 
 admin.site.site_header = "票根运营工作台 · 运维管理"
 admin.site.site_title = "票根运营工作台"
 
+router = SimpleRouter()
+router.register("uploads", UploadBatchViewSet, basename="api-upload")
+
 api_v1 = [
     path("me/", views.me, name="api-me"),
+    *router.urls,
 ]
 
 urlpatterns = [
@@ -18,6 +24,7 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", views.healthz, name="healthz"),
+    path("uploads/", include("tolling.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

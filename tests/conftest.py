@@ -129,7 +129,7 @@ def celery_workers(transactional_db: None) -> Any:
         started.append(worker)
         deadline = time.monotonic() + 60
         prefix = name.split("@")[0]
-        while not any(host.startswith(prefix) for reply in app.control.ping(timeout=0.5) for host in reply):
+        while not any(host.startswith(prefix) for reply in app.control.ping(timeout=0.5) or [] for host in reply):
             if worker.poll() is not None or time.monotonic() > deadline:
                 worker.kill()
                 pytest.fail("the Celery worker did not start")

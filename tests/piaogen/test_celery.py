@@ -33,7 +33,9 @@ def test_tasks_are_routed_to_their_queue() -> None:
 
 
 @pytest.mark.integration
-def test_a_real_worker_runs_a_task_against_the_test_database_and_records_its_heartbeat(celery_worker_process: Any) -> None:
+def test_a_real_worker_runs_a_task_against_the_test_database_and_records_its_heartbeat(
+    celery_worker_process: Any,
+) -> None:
     result = heartbeat.delay("hello").get(timeout=60)
 
     assert result["note"] == "hello"
