@@ -18,6 +18,21 @@ from django.utils.translation import gettext_lazy as _
 from piaogen.identifiers import CardType, PlateColor, Province, VehicleClass
 
 
+def batch_field() -> models.ForeignKey[UploadBatch | None, UploadBatch | None]:
+    """The upload batch a fact row came in: no database constraint and no index (facts stay partitionable;
+    a batch's rows are found through the batch's own counters and error rows, not by scanning facts)."""
+    return models.ForeignKey(
+        "UploadBatch",
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
+        verbose_name=_("上传批次"),
+    )
+
+
 class RoadNature(models.IntegerChoices):
     COMMERCIAL = 1, _("经营性")
     LOAN = 2, _("还贷")
@@ -220,16 +235,7 @@ class Segment(models.Model):
     pay_fee = models.BigIntegerField(_("应收金额(分)"))
     discount_fee = models.BigIntegerField(_("优惠金额(分)"))
     fee = models.BigIntegerField(_("实收金额(分)"))
-    batch = models.ForeignKey(
-        "UploadBatch",
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,
-        verbose_name=_("上传批次"),
-    )
+    batch = batch_field()
 
     class Meta:
         verbose_name = _("通行拆分明细")
@@ -273,16 +279,7 @@ class TopUp(models.Model):
     issuer = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", verbose_name=_("发行方"))
     province = models.CharField(_("省份"), max_length=2)
     channel = models.CharField(_("渠道"), max_length=32, blank=True)
-    batch = models.ForeignKey(
-        "UploadBatch",
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,
-        verbose_name=_("上传批次"),
-    )
+    batch = batch_field()
 
     class Meta:
         verbose_name = _("充值")
@@ -324,16 +321,7 @@ class AuditCharge(models.Model):
     reason = models.CharField(_("补费原因"), max_length=16, choices=AuditReason.choices)
     amount = models.BigIntegerField(_("补费金额(分)"))
     paid_at = models.DateTimeField(_("补费时间"))
-    batch = models.ForeignKey(
-        "UploadBatch",
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,
-        verbose_name=_("上传批次"),
-    )
+    batch = batch_field()
 
     class Meta:
         verbose_name = _("稽核补费")
@@ -371,16 +359,7 @@ class PaperTicket(models.Model):
     exit_time = models.DateTimeField(_("出口时间"))
     amount = models.BigIntegerField(_("金额(分)"))
     pay_method = models.CharField(_("支付方式"), max_length=8, choices=PayMethod.choices)
-    batch = models.ForeignKey(
-        "UploadBatch",
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,
-        verbose_name=_("上传批次"),
-    )
+    batch = batch_field()
 
     class Meta:
         verbose_name = _("纸质票据")
@@ -408,16 +387,7 @@ class TaxiRide(models.Model):
     end_time = models.DateTimeField(_("下车时间"))
     distance_m = models.PositiveIntegerField(_("里程(米)"))
     amount = models.BigIntegerField(_("金额(分)"))
-    batch = models.ForeignKey(
-        "UploadBatch",
-        on_delete=models.DO_NOTHING,
-        db_constraint=False,
-        null=True,
-        blank=True,
-        related_name="+",
-        db_index=False,
-        verbose_name=_("上传批次"),
-    )
+    batch = batch_field()
 
     class Meta:
         verbose_name = _("出租车行程")
