@@ -8,6 +8,8 @@ facts (only to small dimension tables), natural keys unique.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib.postgres.indexes import BrinIndex
 from django.db import models
@@ -479,6 +481,13 @@ class UploadBatch(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.get_kind_display()} {self.file_name}"
+
+    @property
+    def duration(self) -> timedelta | None:
+        """Processing time so far (running) or in all (finished)."""
+        if self.started_at is None:
+            return None
+        return (self.finished_at or timezone.now()) - self.started_at
 
 
 class RejectedRow(models.Model):

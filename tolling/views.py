@@ -9,7 +9,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_POST
@@ -104,9 +103,6 @@ def _progress_context(batch: UploadBatch) -> dict[str, object]:
     if rate and batch.status == UploadStatus.RUNNING and batch.rows_total > batch.rows_done:
         eta = timedelta(seconds=int((batch.rows_total - batch.rows_done) / rate))
     percent = min(100, int(100 * batch.rows_done / batch.rows_total)) if batch.rows_total else None
-    duration = None
-    if batch.started_at:
-        duration = (batch.finished_at or timezone.now()) - batch.started_at
     live = batch.status in (UploadStatus.QUEUED, UploadStatus.RUNNING)
     return {
         "batch": batch,
@@ -114,7 +110,6 @@ def _progress_context(batch: UploadBatch) -> dict[str, object]:
         "rate": rate,
         "eta": eta,
         "percent": percent,
-        "duration": duration,
         "live": live,
     }
 
