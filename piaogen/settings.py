@@ -8,6 +8,7 @@ from pathlib import Path
 
 import environ
 from django.utils.translation import gettext_lazy as _
+from celery.schedules import crontab
 from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -199,6 +200,8 @@ CELERY_RESULT_EXPIRES = 24 * 3600
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "worker-heartbeat": {"task": "piaogen.tasks.heartbeat", "schedule": 60.0, "options": {"expires": 55}},
+    # the daily issuing run for the business date that just became invoiceable (02:00 Beijing)
+    "issue-daily": {"task": "invoicing.tasks.issue_run_start_daily", "schedule": crontab(hour=2, minute=0)},
     "resume-stalled-uploads": {
         "task": "tolling.tasks.resume_stalled_batches",
         "schedule": 60.0,

@@ -1,0 +1,631 @@
+"""Issuing documents (domain.md §2–§4): trips and top-ups into 数电 invoices and fiscal e-receipts, red-letter
+reversal (红冲), title exchange (换票) and the chunked daily run.
+
+How a call issues (``issue_segments``, ``issue_topups``):
+
+1. eligibility is re-read inside the transaction (``invoicing.eligibility``, the one place for the rules): the
+   caller's ids are a wish, never trusted;
+2. items are grouped into documents by (kind, seller, buyer title version, rate) (§4.7) and, within a document,
+   into lines by (plate, vehicle type) with the date range; the tax is split per line after aggregation
+   (``tax.tax_lines``) and checked (``tax.check_invoice``); a group with more lines than
+   ``tax.SAFE_LINES_PER_INVOICE`` is split over several documents;
+3. numbers are taken late, one block per series for the whole call, series in the fixed order of ADR 0002
+   (digital, then fiscal, each by province);
+4. documents, lines, items and "issued" events are written with ``bulk_create`` (PostgreSQL returns the ids).
+
+Exactly once: the partial unique index ``document_item_one_live_per_item`` refuses a second live item. When a
+concurrent worker issued some of the same items first, the insert fails, the attempt's savepoint rolls back (its
+numbers go back to the series, so it stays gapless) and the call re-reads eligibility — now without the taken
+items — and tries again. Each retry drops at least one item, so it ends; with four workers on the same items a
+call can lose more than once, hence a few attempts rather than exactly one.
+
+Decisions:
+
+- Fiscal e-receipts carry the item name ``车辆通行费`` (no tax classification prefix; they are not VAT invoices).
+- Top-ups: **one document per top-up**, item ``*预付卡销售*ETC充值``, 不征税 (rate None), seller the card issuer,
+  buyer the title in force at the top-up time. A top-up is one payment the customer chose to invoice "as top-up";
+  one document each keeps reversal and support per payment.
+- A red-letter document mirrors the original's lines with negative amounts and has no items of its own; the
+  original's items stay as they were with ``live`` cleared (lineage: item → original ← red via ``original``).
+- A reissue copies the original's lines and items under the new title (``replaces`` set) in the same transaction
+  as the reversal.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from invoicing.eligibility import (
+    BEIJING,
+    ItemState,
+    invoiceable_segments,
+    invoiceable_topups,
+    segment_states,
+    topup_states,
+)
+from invoicing.models import (
+    BusinessLine,
+    BuyerTitle,
+    Document,
+    DocumentEvent,
+    DocumentItem,
+    DocumentKind,
+    DocumentLine,
+    DocumentStatus,
+    IssueRun,
+    ItemKind,
+    RunKind,
+    RunStatus,
+)
+from invoicing.numbering import digital_invoice_numbers, fiscal_receipt_numbers
+from invoicing.tax import SAFE_LINES_PER_INVOICE, TaxLine, check_invoice, tax_lines
+from piaogen.audit import audit_record
+from piaogen.models import User
+from tolling.models import Operator, Segment, TopUp
+
+log = logging.getLogger(__name__)
+
+ITEM_TOLL = "*经营租赁*通行费"
+ITEM_FISCAL = "车辆通行费"
+ITEM_TOPUP = "*预付卡销售*ETC充值"
+
+LIVE_ITEM_CONSTRAINT = "document_item_one_live_per_item"
+MAX_ATTEMPTS = 8
+"""Attempts of one issuing call when concurrent workers take some of its items first (each drops ≥ 1 item)."""
+
+DEFAULT_CHUNK = 1000
+DEFAULT_STALE_SECONDS = 300
+
+
+class IssuingError(ValidationError):
+    """A document cannot be issued, reversed or reissued as asked (message for the agent)."""
+
+
+# --- building documents in memory ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _ItemRow:
+    kind: str
+    id: int
+    amount: int
+    service_date: dt.date
+    card_no: str
+
+
+@dataclass
+class _LineDraft:
+    item_name: str
+    plate: str
+    vehicle_type: str
+    date_from: dt.date | None
+    date_to: dt.date | None
+    tax: TaxLine
+    items: list[_ItemRow]
+
+
+@dataclass
+class _Draft:
+    kind: str
+    business_line: str
+    seller: Operator
+    title: BuyerTitle
+    customer_id: int | None
+    rate: Decimal | None
+    lines: list[_LineDraft] = field(default_factory=list)
+    replaces_id: int | None = None
+    original_id: int | None = None
+    status: str = DocumentStatus.ISSUED
+    remarks: str = ""
+
+    @property
+    def series(self) -> tuple[int, str]:
+        """Lock order of ADR 0002: digital before fiscal, then by province."""
+        return (0 if self.kind == DocumentKind.DIGITAL_INVOICE else 1, self.seller.province)
+
+
+def vehicle_type(vehicle_class: int) -> str:
+    """The printed 类型 of a toll line: 客车, 货车 or 专项作业车 from the toll vehicle class."""
+    if vehicle_class < 10:
+        return str(_("客车"))
+    if vehicle_class < 20:
+        return str(_("货车"))
+    return str(_("专项作业车"))
+
+
+def _lines(rows: list[tuple[tuple[str, str], _ItemRow]], rate: Decimal | None, item_name: str) -> list[_LineDraft]:
+    """Aggregate items into lines by (plate, vehicle type) with their date range, then split the tax per line."""
+    grouped: dict[tuple[str, str], list[_ItemRow]] = defaultdict(list)
+    for key, item in rows:
+        grouped[key].append(item)
+    taxes = tax_lines(((key, item.amount) for key, item in rows), rate)
+    return [
+        _LineDraft(
+            item_name=item_name,
+            plate=key[0],
+            vehicle_type=key[1],
+            date_from=min(i.service_date for i in items),
+            date_to=max(i.service_date for i in items),
+            tax=taxes[key],
+            items=items,
+        )
+        for key, items in grouped.items()
+    ]
+
+
+def _segment_drafts(states: dict[int, ItemState]) -> list[_Draft]:
+    """Documents for eligible segments: one per (kind, seller, title version, rate), lines by plate."""
+    rows = Segment.objects.filter(id__in=list(states)).values_list(
+        "id", "plate", "vehicle_class", "service_date", "card_no", "fee"
+    )
+    groups: dict[tuple[Any, ...], list[tuple[tuple[str, str], _ItemRow]]] = defaultdict(list)
+    for seg_id, plate, vehicle_class, service_date, card_no, fee in rows:
+        state = states[seg_id]
+        assert state.title is not None  # eligible: a title in force
+        key = (state.document_kind, state.seller_id, state.title.pk, state.tax_rate)
+        groups[key].append(
+            ((plate, vehicle_type(vehicle_class)), _ItemRow(ItemKind.SEGMENT, seg_id, fee, service_date, card_no))
+        )
+    sellers = Operator.objects.in_bulk({key[1] for key in groups})
+    titles = {s.title.pk: s.title for s in states.values() if s.title is not None}
+    drafts = []
+    for (kind, seller_id, title_id, rate), items in sorted(groups.items(), key=lambda g: str(g[0])):
+        name = ITEM_FISCAL if kind == DocumentKind.FISCAL_RECEIPT else ITEM_TOLL
+        lines = _lines(items, rate, name)
+        for start in range(0, len(lines), SAFE_LINES_PER_INVOICE):
+            drafts.append(
+                _Draft(
+                    kind=kind,
+                    business_line=BusinessLine.ETC_TRIP,
+                    seller=sellers[seller_id],
+                    title=titles[title_id],
+                    customer_id=titles[title_id].customer_id,
+                    rate=rate,
+                    lines=lines[start : start + SAFE_LINES_PER_INVOICE],
+                )
+            )
+    return drafts
+
+
+def _topup_drafts(states: dict[int, ItemState]) -> list[_Draft]:
+    """One non-taxable invoice per top-up from its card issuer."""
+    rows = (
+        TopUp.objects.filter(id__in=list(states)).order_by("id").values_list("id", "service_date", "card_no", "amount")
+    )
+    sellers = Operator.objects.in_bulk({s.seller_id for s in states.values()})
+    drafts = []
+    for topup_id, service_date, card_no, amount in rows:
+        state = states[topup_id]
+        assert state.title is not None and state.seller_id is not None
+        item = _ItemRow(ItemKind.TOPUP, topup_id, amount, service_date, card_no)
+        drafts.append(
+            _Draft(
+                kind=DocumentKind.DIGITAL_INVOICE,
+                business_line=BusinessLine.ETC_TOPUP,
+                seller=sellers[state.seller_id],
+                title=state.title,
+                customer_id=state.title.customer_id,
+                rate=None,
+                lines=_lines([(("", ""), item)], None, ITEM_TOPUP),
+            )
+        )
+    return drafts
+
+
+# --- writing ------------------------------------------------------------------------------------------------------
+
+
+def _numbers(drafts: list[_Draft], issued_on: dt.date) -> list[tuple[str, str]]:
+    """(code, number) per draft: one block per series for all drafts, series in the ADR 0002 lock order."""
+    by_series: dict[tuple[int, str], list[int]] = defaultdict(list)
+    for index, draft in enumerate(drafts):
+        by_series[draft.series].append(index)
+    out: list[tuple[str, str]] = [("", "")] * len(drafts)
+    for (order, province), indexes in sorted(by_series.items()):
+        if order == 0:
+            numbers = digital_invoice_numbers(province=province, issued_on=issued_on, count=len(indexes))
+            code = ""
+        else:
+            code, numbers = fiscal_receipt_numbers(province=province, issued_on=issued_on, count=len(indexes))
+        for index, number in zip(indexes, numbers, strict=True):
+            out[index] = (code, number)
+    return out
+
+
+def _write(
+    drafts: list[_Draft],
+    *,
+    run: IssueRun | None,
+    by: User | None,
+    event: str = "issued",
+    data: dict[str, Any] | None = None,
+) -> list[Document]:
+    """Take numbers for the drafts and insert documents, lines, items and events set-based."""
+    if not drafts:
+        return []
+    for draft in drafts:
+        if draft.status != DocumentStatus.RED:
+            check_invoice(line.tax for line in draft.lines)
+    now = timezone.now()
+    issued_on = timezone.localdate(now, timezone=BEIJING)
+    numbers = _numbers(drafts, issued_on)  # late: right before the inserts
+    documents = []
+    for draft, (code, number) in zip(drafts, numbers, strict=True):
+        net = sum(line.tax.net for line in draft.lines)
+        tax = sum(line.tax.tax for line in draft.lines)
+        dates = [d for line in draft.lines for d in (line.date_from, line.date_to) if d is not None]
+        cards = {item.card_no for line in draft.lines for item in line.items}
+        documents.append(
+            Document(
+                kind=draft.kind,
+                business_line=draft.business_line,
+                status=draft.status,
+                code=code,
+                number=number,
+                issued_at=now,
+                service_date=issued_on,
+                province=draft.seller.province,
+                seller=draft.seller,
+                seller_name=draft.seller.name,
+                seller_tax_id=draft.seller.tax_id,
+                customer_id=draft.customer_id,
+                title=draft.title,
+                buyer_name=draft.title.name,
+                buyer_tax_id=draft.title.tax_id,
+                card_no=cards.pop() if len(cards) == 1 else "",
+                tax_rate=draft.rate,
+                amount_net=net,
+                amount_tax=tax,
+                amount_gross=net + tax,
+                period_start=min(dates) if dates else None,
+                period_end=max(dates) if dates else None,
+                original_id=draft.original_id,
+                replaces_id=draft.replaces_id,
+                remarks=draft.remarks,
+                run=run,
+            )
+        )
+    Document.objects.bulk_create(documents)
+    lines: list[DocumentLine] = []
+    for document, draft in zip(documents, drafts, strict=True):
+        for line_no, line in enumerate(draft.lines, start=1):
+            lines.append(
+                DocumentLine(
+                    document=document,
+                    line_no=line_no,
+                    item_name=line.item_name,
+                    plate=line.plate,
+                    vehicle_type=line.vehicle_type,
+                    date_from=line.date_from,
+                    date_to=line.date_to,
+                    tax_rate=draft.rate,
+                    amount_net=line.tax.net,
+                    amount_tax=line.tax.tax,
+                    amount_gross=line.tax.gross,
+                )
+            )
+    DocumentLine.objects.bulk_create(lines)
+    drafted_lines = (line for draft in drafts for line in draft.lines)
+    items = [
+        DocumentItem(
+            document_id=line.document_id,
+            line=line,
+            item_kind=item.kind,
+            item_id=item.id,
+            service_date=item.service_date,
+            card_no=item.card_no,
+            amount=item.amount,
+            live=True,
+        )
+        for line, drafted in zip(lines, drafted_lines, strict=True)
+        for item in drafted.items
+    ]
+    DocumentItem.objects.bulk_create(items)  # the partial unique index decides races here
+    extra = {"run": run.pk} if run is not None else {}
+    DocumentEvent.objects.bulk_create(
+        DocumentEvent(
+            document=document,
+            kind=event,
+            at=now,
+            by=by,
+            data={**extra, **(data or {}), "items": sum(len(line.items) for line in draft.lines)},
+        )
+        for document, draft in zip(documents, drafts, strict=True)
+    )
+    return documents
+
+
+def _is_live_item_race(error: IntegrityError) -> bool:
+    cause = error.__cause__
+    diag = getattr(cause, "diag", None)
+    return getattr(diag, "constraint_name", None) == LIVE_ITEM_CONSTRAINT
+
+
+LOCK_BLOCK_BITS = 10
+"""Items are locked in blocks of 1,024 consecutive ids: a run's chunk (ids in order) takes one or two locks."""
+
+_LOCK_SQL = """
+SELECT count(pg_advisory_xact_lock(hashtext(%s), b)) FROM (
+    SELECT DISTINCT (i >> %s)::int AS b FROM unnest(%s::bigint[]) AS i ORDER BY 1
+) blocks
+"""
+
+
+def _lock_items(kind: str, ids: Sequence[int]) -> None:
+    """Serialize workers whose items overlap, until commit: a second worker waits, then reads eligibility after
+    the first committed, so its insert does not lose a race. Blocks are locked in ascending order (no deadlock),
+    always before any number series (lock order: items, then ADR 0002's digital, then fiscal)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_SQL, [f"invoicing.item.{kind}", LOCK_BLOCK_BITS, list(ids)])
+
+
+def _issue(
+    kind: str,
+    ids: list[int],
+    build: Callable[[], list[_Draft]],
+    *,
+    run: IssueRun | None,
+    by: User | None,
+    action: str,
+) -> list[Document]:
+    """Lock, ``build`` and write in a transaction (a savepoint inside a caller's one); on a lost race, again.
+
+    The item locks make lost races rare; the partial unique index stays the guarantee and the retry its answer.
+    """
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                _lock_items(kind, ids)
+                documents = _write(build(), run=run, by=by)
+                if by is not None and documents:
+                    audit_record(
+                        actor=by,
+                        action=action,
+                        object_type="invoicing.document",
+                        object_id=",".join(str(d.pk) for d in documents[:50]),
+                        after={"documents": [d.pk for d in documents], "numbers": [str(d) for d in documents]},
+                    )
+                return documents
+        except IntegrityError as error:
+            if not _is_live_item_race(error) or attempt == MAX_ATTEMPTS:
+                raise
+            log.info("issuing: items taken by a concurrent worker, attempt %s again without them", attempt + 1)
+    raise AssertionError("unreachable")
+
+
+def issue_segments(
+    *,
+    segment_ids: Sequence[int],
+    run: IssueRun | None = None,
+    by: User | None = None,
+    today: dt.date | None = None,
+) -> list[Document]:
+    """Issue documents for those of ``segment_ids`` that are eligible now (Beijing ``today``); the others are
+    skipped. One transaction (a savepoint inside a caller's); safe against concurrent workers."""
+    ids = list(segment_ids)
+
+    def build() -> list[_Draft]:
+        states = segment_states(segment_ids=ids, today=today)
+        return _segment_drafts({i: s for i, s in states.items() if s.eligible})
+
+    return _issue(ItemKind.SEGMENT, ids, build, run=run, by=by, action="document.issue") if ids else []
+
+
+def issue_topups(*, topup_ids: Sequence[int], run: IssueRun | None = None, by: User | None = None) -> list[Document]:
+    """Issue one non-taxable invoice per eligible top-up (card issuer → title in force at the top-up)."""
+    ids = list(topup_ids)
+
+    def build() -> list[_Draft]:
+        states = topup_states(topup_ids=ids)
+        return _topup_drafts({i: s for i, s in states.items() if s.eligible})
+
+    return _issue(ItemKind.TOPUP, ids, build, run=run, by=by, action="document.issue") if ids else []
+
+
+# --- lifecycle ----------------------------------------------------------------------------------------------------
+
+
+def _locked_issued(document: Document) -> Document:
+    original = Document.objects.select_for_update(of=("self",)).select_related("seller", "title").get(pk=document.pk)
+    if original.status == DocumentStatus.REVERSED:
+        raise IssuingError(
+            _("票据%(number)s已红冲，不能重复红冲或换票"), code="already_reversed", params={"number": str(original)}
+        )
+    if original.status != DocumentStatus.ISSUED:
+        raise IssuingError(_("红字票据%(number)s不能红冲或换票"), code="red_document", params={"number": str(original)})
+    return original
+
+
+def _copy_lines(original: Document, *, sign: int) -> list[_LineDraft]:
+    lines = []
+    for line in original.lines.order_by("line_no").prefetch_related("items"):
+        tax = TaxLine(
+            gross=sign * line.amount_gross, net=sign * line.amount_net, tax=sign * line.amount_tax, rate=line.tax_rate
+        )
+        items = [
+            _ItemRow(i.item_kind, i.item_id, i.amount, i.service_date, i.card_no) for i in line.items.order_by("id")
+        ]
+        lines.append(
+            _LineDraft(line.item_name, line.plate, line.vehicle_type, line.date_from, line.date_to, tax, items)
+        )
+    return lines
+
+
+def _reverse(original: Document, *, reason: str, by: User | None) -> Document:
+    """Red-letter document for a locked, issued original; releases its items."""
+    assert original.title is not None
+    red_lines = _copy_lines(original, sign=-1)
+    for line in red_lines:
+        line.items = []  # the red document mirrors the lines; the items stay with the original
+    draft = _Draft(
+        kind=original.kind,
+        business_line=original.business_line,
+        seller=original.seller,
+        title=original.title,
+        customer_id=original.customer_id,
+        rate=original.tax_rate,
+        lines=red_lines,
+        original_id=original.pk,
+        status=DocumentStatus.RED,
+        remarks=str(_("对应正数发票：%(number)s") % {"number": str(original)}),
+    )
+    (red,) = _write([draft], run=None, by=by, event="issued_red", data={"original": original.pk, "reason": reason})
+    Document.objects.filter(pk=original.pk).update(status=DocumentStatus.REVERSED)
+    DocumentItem.objects.filter(document=original, live=True).update(live=False)
+    DocumentEvent.objects.create(
+        document=original, kind="reversed", by=by, data={"red": red.pk, "red_number": str(red), "reason": reason}
+    )
+    original.status = DocumentStatus.REVERSED
+    return red
+
+
+@transaction.atomic
+def document_reverse(*, document: Document, reason: str, by: User | None) -> Document:
+    """红冲: issue the negative document for ``document``, mark it reversed and release its items for reissue.
+    A reversal cannot be undone; reversing twice (or a red document) raises ``IssuingError``."""
+    if not reason.strip():
+        raise IssuingError(_("请填写红冲原因"), code="reason_required")
+    original = _locked_issued(document)
+    red = _reverse(original, reason=reason, by=by)
+    audit_record(
+        actor=by,
+        action="document.reverse",
+        obj=original,
+        reason=reason,
+        before={"status": DocumentStatus.ISSUED},
+        after={"status": DocumentStatus.REVERSED, "red": red.pk, "red_number": str(red)},
+    )
+    document.status = DocumentStatus.REVERSED
+    return red
+
+
+@transaction.atomic
+def document_reissue(*, document: Document, title: BuyerTitle, reason: str, by: User | None) -> Document:
+    """换票: within the title exchange window of the original's issue, reverse it and issue a new document over
+    the same items and lines with ``title`` (one of the same customer's titles); ``replaces`` keeps the lineage."""
+    if not reason.strip():
+        raise IssuingError(_("请填写换票原因"), code="reason_required")
+    original = _locked_issued(document)
+    window = dt.timedelta(days=settings.PIAOGEN["TITLE_EXCHANGE_WINDOW_DAYS"])
+    if timezone.now() > original.issued_at + window:
+        raise IssuingError(
+            _("票据%(number)s开具已超过%(days)s天，不能换票"),
+            code="exchange_window_passed",
+            params={"number": str(original), "days": window.days},
+        )
+    if original.customer_id is not None and title.customer_id != original.customer_id:
+        raise IssuingError(_("新抬头不属于该票据的客户"), code="foreign_title")
+    red = _reverse(original, reason=reason, by=by)
+    draft = _Draft(
+        kind=original.kind,
+        business_line=original.business_line,
+        seller=original.seller,
+        title=title,
+        customer_id=title.customer_id,
+        rate=original.tax_rate,
+        lines=_copy_lines(original, sign=1),
+        replaces_id=original.pk,
+    )
+    (new,) = _write([draft], run=None, by=by, data={"replaces": original.pk, "reason": reason})
+    DocumentEvent.objects.create(document=original, kind="reissued", by=by, data={"new": new.pk, "reason": reason})
+    audit_record(
+        actor=by,
+        action="document.reissue",
+        obj=original,
+        reason=reason,
+        before={"status": DocumentStatus.ISSUED, "title": original.title_id, "buyer_name": original.buyer_name},
+        after={"red": red.pk, "new": new.pk, "title": title.pk, "buyer_name": title.name},
+    )
+    document.status = DocumentStatus.REVERSED
+    return new
+
+
+# --- runs ---------------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def issue_run_create_daily(
+    *, business_date: dt.date, province: str = "", params: dict[str, Any] | None = None
+) -> tuple[IssueRun, bool]:
+    """The daily run of ``business_date`` (created queued if it does not exist yet) and whether it was created.
+    Idempotent per (business date, province): concurrent callers serialize on an advisory lock."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"issue-run:daily:{business_date}:{province}"])
+    existing = IssueRun.objects.filter(kind=RunKind.DAILY, business_date=business_date, province=province).first()
+    if existing is not None:
+        return existing, False
+    run = IssueRun.objects.create(
+        kind=RunKind.DAILY, business_date=business_date, province=province, params=params or {}
+    )
+    return run, True
+
+
+def _claim(run_id: int) -> bool:
+    """Take the run: queued, or running with a stale heartbeat (``started_at`` is refreshed at every chunk)."""
+    stale = timezone.now() - dt.timedelta(seconds=settings.PIAOGEN.get("ISSUE_STALE_SECONDS", DEFAULT_STALE_SECONDS))
+    claimable = Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, started_at__lt=stale)
+    return bool(
+        IssueRun.objects.filter(claimable, pk=run_id).update(status=RunStatus.RUNNING, started_at=timezone.now())
+    )
+
+
+def _chunked(ids: list[int], size: int) -> list[list[int]]:
+    return [ids[start : start + size] for start in range(0, len(ids), size)]
+
+
+def issue_run_daily(*, run_id: int, chunk_size: int | None = None) -> IssueRun:
+    """Claim the daily run and issue everything invoiceable up to its business date, chunk by chunk.
+
+    Each chunk is one transaction: its documents and the run's progress (items_done, documents_issued and the
+    heartbeat in ``started_at``) commit together. Re-running is safe: what was issued is no longer invoiceable,
+    so a second run finds nothing left. A run that is not claimable (done, or running elsewhere) is returned as is.
+    """
+    if not _claim(run_id):
+        return IssueRun.objects.get(pk=run_id)
+    run = IssueRun.objects.get(pk=run_id)
+    assert run.business_date is not None
+    size = chunk_size or int(run.params.get("chunk_size") or DEFAULT_CHUNK)
+    today = run.business_date + dt.timedelta(days=settings.PIAOGEN["TRIP_INVOICEABLE_AFTER_DAYS"])
+    province = run.province or None
+    try:
+        segment_ids = list(
+            invoiceable_segments(service_date_to=run.business_date, province=province).values_list("id", flat=True)
+        )
+        topup_ids = list(
+            invoiceable_topups(service_date_to=run.business_date, province=province).values_list("id", flat=True)
+        )
+        IssueRun.objects.filter(pk=run_id).update(items_total=F("items_done") + len(segment_ids) + len(topup_ids))
+        work: list[tuple[str, list[int]]] = [("segment", c) for c in _chunked(segment_ids, size)]
+        work += [("topup", c) for c in _chunked(topup_ids, size)]
+        for kind, chunk in work:
+            with transaction.atomic():
+                if kind == "segment":
+                    documents = issue_segments(segment_ids=chunk, run=run, today=today)
+                else:
+                    documents = issue_topups(topup_ids=chunk, run=run)
+                IssueRun.objects.filter(pk=run_id).update(  # items looked at, issued or found taken
+                    items_done=F("items_done") + len(chunk),
+                    documents_issued=F("documents_issued") + len(documents),
+                    started_at=timezone.now(),
+                )
+    except Exception as error:
+        IssueRun.objects.filter(pk=run_id).update(
+            status=RunStatus.FAILED, finished_at=timezone.now(), message=str(error)[:2000]
+        )
+        raise
+    IssueRun.objects.filter(pk=run_id).update(status=RunStatus.DONE, finished_at=timezone.now())
+    run.refresh_from_db()
+    return run

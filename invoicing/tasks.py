@@ -1,0 +1,35 @@
+"""Issuing tasks (queue ``issue``) and PDF rendering (queue ``pdf``, by the ``render_*`` route). Thin: load by id,
+call a service; safe to run twice (runs are claimed by a conditional UPDATE, PDFs are rendered once)."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from celery import shared_task
+from django.db import transaction
+
+from invoicing.eligibility import beijing_today, trip_cutoff
+from invoicing.issuing import issue_run_create_daily, issue_run_daily
+from invoicing.models import Document, RunStatus
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def issue_daily(run_id: int) -> None:
+    issue_run_daily(run_id=run_id)
+
+
+@shared_task
+def issue_run_start_daily() -> int:
+    """Beat, once a day: the run for business date today − N days (the day-7 rule), enqueued after commit."""
+    with transaction.atomic():
+        run, created = issue_run_create_daily(business_date=trip_cutoff(beijing_today()))
+        if created or run.status == RunStatus.QUEUED:
+            transaction.on_commit(partial(issue_daily.delay, run.pk))
+    return run.pk
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def render_document_pdf(document_id: int) -> None:
+    from invoicing.pdf import document_pdf_ensure  # weasyprint loads only on the pdf workers
+
+    document_pdf_ensure(document=Document.objects.get(pk=document_id))
