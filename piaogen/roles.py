@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
+from django.contrib.auth.management import create_permissions
 from django.contrib.auth.models import Group, Permission
 from django.db.models import Q
 
@@ -64,8 +66,14 @@ def group_name(role: str) -> str:
     return f"role:{role}"
 
 
-def sync_role_groups(**kwargs: Any) -> None:
-    """post_migrate: one group per role holding exactly its permissions."""
+def sync_role_groups(*, using: str = "default", **kwargs: Any) -> None:
+    """post_migrate: one group per role holding exactly its permissions.
+
+    post_migrate reaches piaogen before the apps listed after it have their permissions created, so create every
+    app's permissions first (idempotent) — on a fresh database the groups would otherwise come out empty.
+    """
+    for app_config in apps.get_app_configs():
+        create_permissions(app_config, verbosity=0, using=using)
     for role in Role.values:
         group, _ = Group.objects.get_or_create(name=group_name(role))
         group.permissions.set(_permissions_for(role))
