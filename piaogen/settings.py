@@ -7,8 +7,8 @@ Without DATABASE_URL / REDIS_URL the defaults point at the private servers `bin/
 from pathlib import Path
 
 import environ
-from django.utils.translation import gettext_lazy as _
 from celery.schedules import crontab
+from django.utils.translation import gettext_lazy as _
 from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
