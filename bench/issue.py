@@ -2,17 +2,23 @@
 """Issuing benchmark (product.md §6: ≥ 10,000 documents/s): a daily run over N invoiceable segments.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:54329/piaogen_bench python bench/issue.py --segments 100000 --reset
+    DATABASE_URL=… python bench/issue.py --keep --workers 2     # same data again: drop the documents, reissue
 
 Seeds the demo country with ``--segments`` segments (``demo_seed``, wiping the tolling and invoicing tables: use a
 scratch database, ``--reset`` is required when data exists), then runs ``issue_run_daily`` in this process over
 everything invoiceable (business date = the seed day, eligibility "today" a week later) with ``--chunk`` items per
 transaction. Prints the time to select the work, documents/s, segments/s and items per document.
+
+``--workers N`` splits the day into one run per province (``issue_runs_create_daily``: separate number series) and
+lets N forked processes claim them, as N Celery workers on queue ``issue`` would. ``--keep`` skips the seed and
+deletes only the issuing tables' rows (documents, lines, items, events, runs, number series), for repeat runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import multiprocessing
 import os
 import sys
 import time
@@ -26,28 +32,48 @@ import django  # noqa: E402
 
 django.setup()
 
-from django.db import connection  # noqa: E402
+from django.db import connection, connections  # noqa: E402
 
 from invoicing.demo import demo_data_exists, demo_seed_timed  # noqa: E402
 from invoicing.eligibility import invoiceable_segments, invoiceable_topups  # noqa: E402
-from invoicing.issuing import issue_run_daily  # noqa: E402
+from invoicing.issuing import DEFAULT_CHUNK, issue_run_daily, issue_runs_create_daily  # noqa: E402
 from invoicing.models import DocumentItem, IssueRun, RunKind  # noqa: E402
 
 TARGET_DOCUMENTS_PER_S = 10_000
 
 
+ISSUING_TABLES = (
+    "invoicing_documentevent, invoicing_documentitem, invoicing_documentline, invoicing_delivery, "
+    "invoicing_summarysheet_documents, invoicing_summarysheet, invoicing_document, invoicing_issuerun, "
+    "invoicing_numberseries"
+)
+
+
+def _work(run_ids: list[int], chunk: int) -> None:
+    """One worker process: take whichever runs are still unclaimed (the claim is a conditional UPDATE)."""
+    for run_id in run_ids:
+        issue_run_daily(run_id=run_id, chunk_size=chunk)
+    connection.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--segments", type=int, default=100_000)
-    parser.add_argument("--chunk", type=int, default=1000)
+    parser.add_argument("--chunk", type=int, default=DEFAULT_CHUNK)
+    parser.add_argument("--workers", type=int, default=1, help="processes; > 1: one run per province")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--reset", action="store_true", help="wipe the tolling and invoicing tables and seed anew")
+    parser.add_argument("--keep", action="store_true", help="keep the seeded data, delete only issued documents")
     args = parser.parse_args()
-    if demo_data_exists() and not args.reset:
-        sys.exit("data exists: pass --reset (on a scratch database) to wipe and seed it")
     day = dt.date(2026, 11, 20)
-    counts, seconds = demo_seed_timed(segments=args.segments, seed=args.seed, reset=True, today=day)
-    print(f"seeded {counts.get('tolling_segment', args.segments):,} segments in {seconds:.1f} s")
+    if args.keep:
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {ISSUING_TABLES}")
+    else:
+        if demo_data_exists() and not args.reset:
+            sys.exit("data exists: pass --reset (on a scratch database) to wipe and seed it, or --keep")
+        counts, seconds = demo_seed_timed(segments=args.segments, seed=args.seed, reset=True, today=day)
+        print(f"seeded {counts.get('tolling_segment', args.segments):,} segments in {seconds:.1f} s")
     with connection.cursor() as cursor:
         cursor.execute("VACUUM ANALYZE tolling_segment, tolling_topup, invoicing_documentitem")
 
@@ -57,13 +83,31 @@ def main() -> None:
     select_s = time.perf_counter() - started
     print(f"invoiceable: {segments:,} segments, {topups:,} top-ups (counted in {select_s:.2f} s)")
 
-    run = IssueRun.objects.create(kind=RunKind.DAILY, business_date=day)
+    if args.workers > 1:
+        runs = issue_runs_create_daily(business_date=day)
+    else:
+        runs = [IssueRun.objects.create(kind=RunKind.DAILY, business_date=day)]
+    run_ids = [run.pk for run in runs]
+    connections.close_all()  # the children open their own
     started = time.perf_counter()
-    run = issue_run_daily(run_id=run.pk, chunk_size=args.chunk)
+    if args.workers > 1:
+        ctx = multiprocessing.get_context("fork")
+        procs = [ctx.Process(target=_work, args=(run_ids[i:] + run_ids[:i], args.chunk)) for i in range(args.workers)]
+        for proc in procs:
+            proc.start()
+        for proc in procs:
+            proc.join()
+    else:
+        _work(run_ids, args.chunk)
     wall = time.perf_counter() - started
-    items = DocumentItem.objects.filter(document__run=run).count()
-    docs = run.documents_issued
-    print(f"run #{run.pk} {run.status}: {docs:,} documents, {items:,} items in {wall:.2f} s (chunk {args.chunk})")
+    done = IssueRun.objects.filter(pk__in=run_ids)
+    statuses = sorted({run.status for run in done})
+    docs = sum(run.documents_issued for run in done)
+    items = DocumentItem.objects.filter(document__run__in=run_ids).count()
+    print(
+        f"{len(run_ids)} run(s) {'/'.join(statuses)}: {docs:,} documents, {items:,} items in {wall:.2f} s "
+        f"(chunk {args.chunk}, {args.workers} worker(s))"
+    )
     print(f"  {docs / wall:,.0f} documents/s  (target ≥ {TARGET_DOCUMENTS_PER_S:,})")
     print(f"  {items / wall:,.0f} items/s, {items / max(docs, 1):.2f} items per document")
 

@@ -252,7 +252,8 @@ def fifo_matches(card_no: str) -> list[FifoMatch]:
 
 _TITLES_SQL = """
 SELECT q.i, b.customer_id, bt.id
-FROM unnest(%s::varchar[], %s::timestamptz[]) WITH ORDINALITY AS q(card_no, at, i)
+FROM unnest(string_to_array(%s, ',')::varchar[], string_to_array(%s, ',')::timestamptz[])
+    WITH ORDINALITY AS q(card_no, at, i)
 LEFT JOIN LATERAL (
     SELECT cb.customer_id FROM invoicing_cardbinding cb
     WHERE cb.card_no = q.card_no AND cb.bound_at <= q.at AND (cb.unbound_at IS NULL OR cb.unbound_at > q.at)
@@ -277,9 +278,16 @@ def titles_in_force(
     if not keys:
         return {}
     with connection.cursor() as cursor:
-        cursor.execute(_TITLES_SQL, [[card for card, _at in keys], [at for _card, at in keys]])
+        # comma-joined text, not lists: psycopg quotes list items in Python (≈ 0.1 s for 10,000 pairs); card numbers
+        # are digits and ISO timestamps (with their offset, exact) have no commas
+        cards = [card for card, _at in keys]
+        if any("," in card or not card for card in cards):  # not card numbers: psycopg quotes the list
+            cursor.execute(_TITLES_SQL.replace("string_to_array(%s, ',')", "%s"), [cards, [at for _c, at in keys]])
+        else:
+            cursor.execute(_TITLES_SQL, [",".join(cards), ",".join(at.isoformat() for _card, at in keys)])
         rows = cursor.fetchall()
-    titles = BuyerTitle.objects.in_bulk({title_id for _i, _c, title_id in rows if title_id is not None})
+    wanted = {title_id for _i, _c, title_id in rows if title_id is not None}
+    titles = {t.pk: t for t in BuyerTitle.objects.filter(id__in=in_array(wanted))} if wanted else {}
     return {keys[i - 1]: (customer_id, titles.get(title_id) if title_id else None) for i, customer_id, title_id in rows}
 
 
@@ -295,6 +303,14 @@ def title_in_force(*, customer_id: int | None = None, card_no: str, at: dt.datet
 # --- item states -------------------------------------------------------------------------------------------------
 
 
+def in_array(ids: Iterable[int]) -> RawSQL:
+    """``… IN (SELECT unnest(…::bigint[]))`` with the ids as one text parameter: one placeholder instead of one per
+    id (psycopg splits the query text at every placeholder: ≈ 0.35 s for 10,000 ids), and no Python-side array
+    quoting (≈ 35 ms per 10,000 ids) — the ints are joined with commas, which cannot inject anything."""
+    text = ",".join(str(int(i)) for i in ids)
+    return RawSQL("SELECT unnest(string_to_array(%s, ',')::bigint[])", [text])
+
+
 def _blockers(*checks: tuple[Reason, bool]) -> tuple[Reason, ...]:
     return tuple(reason for reason, applies in checks if applies)
 
@@ -308,7 +324,7 @@ def _narrow(
     date_to: dt.date | None,
 ) -> QuerySet[Any]:
     if ids is not None:
-        qs = qs.filter(id__in=list(ids))
+        qs = qs.filter(id__in=in_array(ids))
     if card_no is not None:
         qs = qs.filter(card_no=card_no)
     if date_from is not None:
@@ -323,7 +339,7 @@ def _documents(kind: str, ids: Iterable[int]) -> tuple[dict[int, DocumentRef], d
     live: dict[int, DocumentRef] = {}
     released: dict[int, DocumentRef] = {}
     rows = (
-        DocumentItem.objects.filter(item_kind=kind, item_id__in=list(ids))
+        DocumentItem.objects.filter(item_kind=kind, item_id__in=in_array(ids))
         .order_by("item_id", "-id")
         .values_list("item_id", "live", "document_id", "document__code", "document__number", "document__status")
     )
@@ -466,7 +482,7 @@ def audit_charge_states(*, charge_ids: Sequence[int]) -> dict[int, ItemState]:
     """Back-charges: their own items, invoiced at once by the underpaid toll unit's operator at its rate on the
     service date; the buyer is found through the card when there is one, else it comes with a request."""
     rows = list(
-        AuditCharge.objects.filter(id__in=list(charge_ids))
+        AuditCharge.objects.filter(id__in=in_array(charge_ids))
         .annotate(rate=_rate_in_force())
         .order_by()
         .values_list(
@@ -512,7 +528,7 @@ def paper_ticket_states(*, ticket_ids: Sequence[int]) -> dict[int, ItemState]:
     """Paper tickets (纸改电): eligible on request only (the claiming customer brings the buyer), at once, like a
     segment of their toll unit."""
     rows = list(
-        PaperTicket.objects.filter(id__in=list(ticket_ids))
+        PaperTicket.objects.filter(id__in=in_array(ticket_ids))
         .annotate(rate=_rate_in_force())
         .order_by()
         .values_list("id", "amount", "service_date", "rate", "toll_unit__road_nature", "toll_unit__operator_id")
@@ -543,7 +559,7 @@ def paper_ticket_states(*, ticket_ids: Sequence[int]) -> dict[int, ItemState]:
 def taxi_ride_states(*, ride_ids: Sequence[int]) -> dict[int, ItemState]:
     """Taxi rides: eligible on request only, invoiced by the taxi company at its own rate (None: not set)."""
     rows = list(
-        TaxiRide.objects.filter(id__in=list(ride_ids))
+        TaxiRide.objects.filter(id__in=in_array(ride_ids))
         .order_by()
         .values_list("id", "amount", "service_date", "company_id", "company__tax_rate")
     )

@@ -11,7 +11,8 @@ How a call issues (``issue_segments``, ``issue_topups``):
    ``tax.SAFE_LINES_PER_INVOICE`` is split over several documents;
 3. numbers are taken late, one block per series for the whole call, series in the fixed order of ADR 0002
    (digital, then fiscal, each by province);
-4. documents, lines, items and "issued" events are written with ``bulk_create`` (PostgreSQL returns the ids).
+4. documents, lines, items and "issued" events are written with ``COPY`` (ids drawn from the sequences first): no
+   model instances and no per-value SQL compilation, ≈ 10× faster than ``bulk_create`` (docs/benchmarks.md).
 
 Exactly once: the partial unique index ``document_item_one_live_per_item`` refuses a second live item. When a
 concurrent worker issued some of the same items first, the insert fails, the attempt's savepoint rolls back (its
@@ -34,6 +35,7 @@ Decisions:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -44,6 +46,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -51,6 +54,7 @@ from django.utils.translation import gettext_lazy as _
 from invoicing.eligibility import (
     BEIJING,
     ItemState,
+    in_array,
     invoiceable_segments,
     invoiceable_topups,
     segment_states,
@@ -63,7 +67,6 @@ from invoicing.models import (
     DocumentEvent,
     DocumentItem,
     DocumentKind,
-    DocumentLine,
     DocumentStatus,
     IssueRun,
     ItemKind,
@@ -74,7 +77,7 @@ from invoicing.numbering import digital_invoice_numbers, fiscal_receipt_numbers
 from invoicing.tax import SAFE_LINES_PER_INVOICE, TaxLine, check_invoice, tax_lines
 from piaogen.audit import audit_record
 from piaogen.models import User
-from tolling.models import Operator, Segment, TopUp
+from tolling.models import Operator, Segment, TollUnit, TopUp
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +89,7 @@ LIVE_ITEM_CONSTRAINT = "document_item_one_live_per_item"
 MAX_ATTEMPTS = 8
 """Attempts of one issuing call when concurrent workers take some of its items first (each drops ≥ 1 item)."""
 
-DEFAULT_CHUNK = 1000
+DEFAULT_CHUNK = 5000
 DEFAULT_STALE_SECONDS = 300
 
 
@@ -130,6 +133,7 @@ class _Draft:
     original_id: int | None = None
     status: str = DocumentStatus.ISSUED
     remarks: str = ""
+    is_merged: bool = False
 
     @property
     def series(self) -> tuple[int, str]:
@@ -166,18 +170,22 @@ def _lines(rows: list[tuple[tuple[str, str], _ItemRow]], rate: Decimal | None, i
     ]
 
 
-def _segment_drafts(states: dict[int, ItemState]) -> list[_Draft]:
+def _segment_drafts(states: dict[int, ItemState], *, merged: bool = False) -> list[_Draft]:
     """Documents for eligible segments: one per (kind, seller, title version, rate), lines by plate."""
-    rows = Segment.objects.filter(id__in=list(states)).values_list(
+    rows = Segment.objects.filter(id__in=in_array(states)).values_list(
         "id", "plate", "vehicle_class", "service_date", "card_no", "fee"
     )
+    types: dict[int, str] = {}
     groups: dict[tuple[Any, ...], list[tuple[tuple[str, str], _ItemRow]]] = defaultdict(list)
     for seg_id, plate, vehicle_class, service_date, card_no, fee in rows:
         state = states[seg_id]
         assert state.title is not None  # eligible: a title in force
         key = (state.document_kind, state.seller_id, state.title.pk, state.tax_rate)
         groups[key].append(
-            ((plate, vehicle_type(vehicle_class)), _ItemRow(ItemKind.SEGMENT, seg_id, fee, service_date, card_no))
+            (
+                (plate, types.get(vehicle_class) or types.setdefault(vehicle_class, vehicle_type(vehicle_class))),
+                _ItemRow(ItemKind.SEGMENT, seg_id, fee, service_date, card_no),
+            )
         )
     sellers = Operator.objects.in_bulk({key[1] for key in groups})
     titles = {s.title.pk: s.title for s in states.values() if s.title is not None}
@@ -195,6 +203,7 @@ def _segment_drafts(states: dict[int, ItemState]) -> list[_Draft]:
                     customer_id=titles[title_id].customer_id,
                     rate=rate,
                     lines=lines[start : start + SAFE_LINES_PER_INVOICE],
+                    is_merged=merged,
                 )
             )
     return drafts
@@ -203,7 +212,9 @@ def _segment_drafts(states: dict[int, ItemState]) -> list[_Draft]:
 def _topup_drafts(states: dict[int, ItemState]) -> list[_Draft]:
     """One non-taxable invoice per top-up from its card issuer."""
     rows = (
-        TopUp.objects.filter(id__in=list(states)).order_by("id").values_list("id", "service_date", "card_no", "amount")
+        TopUp.objects.filter(id__in=in_array(states))
+        .order_by("id")
+        .values_list("id", "service_date", "card_no", "amount")
     )
     sellers = Operator.objects.in_bulk({s.seller_id for s in states.values()})
     drafts = []
@@ -245,6 +256,80 @@ def _numbers(drafts: list[_Draft], issued_on: dt.date) -> list[tuple[str, str]]:
     return out
 
 
+@dataclass(frozen=True)
+class _Written:
+    """What ``_write`` inserted: document ids and their printed numbers (code + number), in draft order."""
+
+    ids: list[int]
+    numbers: list[str]
+
+    def documents(self) -> list[Document]:
+        """The documents as model instances (one query; for single requests, not for runs)."""
+        by_id = Document.objects.filter(id__in=in_array(self.ids)).in_bulk() if self.ids else {}
+        return [by_id[pk] for pk in self.ids]
+
+
+_DOCUMENT_COLUMNS = (
+    "id",
+    "kind",
+    "business_line",
+    "status",
+    "code",
+    "number",
+    "issued_at",
+    "service_date",
+    "province",
+    "seller_id",
+    "seller_name",
+    "seller_tax_id",
+    "customer_id",
+    "title_id",
+    "buyer_name",
+    "buyer_tax_id",
+    "card_no",
+    "tax_rate",
+    "amount_net",
+    "amount_tax",
+    "amount_gross",
+    "period_start",
+    "period_end",
+    "is_merged",
+    "original_id",
+    "replaces_id",
+    "remarks",
+    "pdf",
+    "run_id",
+)
+_LINE_COLUMNS = (
+    "id",
+    "document_id",
+    "line_no",
+    "item_name",
+    "plate",
+    "vehicle_type",
+    "date_from",
+    "date_to",
+    "tax_rate",
+    "amount_net",
+    "amount_tax",
+    "amount_gross",
+)
+_ITEM_COLUMNS = ("document_id", "line_id", "item_kind", "item_id", "service_date", "card_no", "amount", "live")
+_EVENT_COLUMNS = ("document_id", "kind", "at", "by_id", "data")
+
+
+def _new_ids(cursor: CursorWrapper, table: str, count: int) -> list[int]:
+    """``count`` ids from the table's identity sequence (so rows can reference each other before they exist)."""
+    cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, count])
+    return [row[0] for row in cursor.fetchall()]
+
+
+def _copy(cursor: CursorWrapper, table: str, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
 def _write(
     drafts: list[_Draft],
     *,
@@ -252,100 +337,101 @@ def _write(
     by: User | None,
     event: str = "issued",
     data: dict[str, Any] | None = None,
-) -> list[Document]:
-    """Take numbers for the drafts and insert documents, lines, items and events set-based."""
+) -> _Written:
+    """Take numbers for the drafts and insert documents, lines, items and events set-based (COPY).
+
+    The constraints still decide: a second live item fails the COPY of items (``IntegrityError``, as Django raises
+    it, with the psycopg error as ``__cause__``), the foreign keys are checked at commit.
+    """
     if not drafts:
-        return []
+        return _Written([], [])
     for draft in drafts:
         if draft.status != DocumentStatus.RED:
             check_invoice(line.tax for line in draft.lines)
     now = timezone.now()
     issued_on = timezone.localdate(now, timezone=BEIJING)
     numbers = _numbers(drafts, issued_on)  # late: right before the inserts
-    documents = []
-    for draft, (code, number) in zip(drafts, numbers, strict=True):
-        net = sum(line.tax.net for line in draft.lines)
-        tax = sum(line.tax.tax for line in draft.lines)
-        dates = [d for line in draft.lines for d in (line.date_from, line.date_to) if d is not None]
-        cards = {item.card_no for line in draft.lines for item in line.items}
-        documents.append(
-            Document(
-                kind=draft.kind,
-                business_line=draft.business_line,
-                status=draft.status,
-                code=code,
-                number=number,
-                issued_at=now,
-                service_date=issued_on,
-                province=draft.seller.province,
-                seller=draft.seller,
-                seller_name=draft.seller.name,
-                seller_tax_id=draft.seller.tax_id,
-                customer_id=draft.customer_id,
-                title=draft.title,
-                buyer_name=draft.title.name,
-                buyer_tax_id=draft.title.tax_id,
-                card_no=cards.pop() if len(cards) == 1 else "",
-                tax_rate=draft.rate,
-                amount_net=net,
-                amount_tax=tax,
-                amount_gross=net + tax,
-                period_start=min(dates) if dates else None,
-                period_end=max(dates) if dates else None,
-                original_id=draft.original_id,
-                replaces_id=draft.replaces_id,
-                remarks=draft.remarks,
-                run=run,
-            )
-        )
-    Document.objects.bulk_create(documents)
-    lines: list[DocumentLine] = []
-    for document, draft in zip(documents, drafts, strict=True):
-        for line_no, line in enumerate(draft.lines, start=1):
-            lines.append(
-                DocumentLine(
-                    document=document,
-                    line_no=line_no,
-                    item_name=line.item_name,
-                    plate=line.plate,
-                    vehicle_type=line.vehicle_type,
-                    date_from=line.date_from,
-                    date_to=line.date_to,
-                    tax_rate=draft.rate,
-                    amount_net=line.tax.net,
-                    amount_tax=line.tax.tax,
-                    amount_gross=line.tax.gross,
+    run_id = run.pk if run is not None else None
+    by_id = by.pk if by is not None else None
+    extra = {"run": run_id, **(data or {})} if run is not None else dict(data or {})
+    with connection.wrap_database_errors, connection.cursor() as cursor:
+        doc_ids = _new_ids(cursor, "invoicing_document", len(drafts))
+        line_ids = iter(_new_ids(cursor, "invoicing_documentline", sum(len(d.lines) for d in drafts)))
+        documents: list[tuple[Any, ...]] = []
+        lines: list[tuple[Any, ...]] = []
+        items: list[tuple[Any, ...]] = []
+        events: list[tuple[Any, ...]] = []
+        for draft, doc_id, (code, number) in zip(drafts, doc_ids, numbers, strict=True):
+            net = tax = count = 0
+            dates: list[dt.date] = []
+            cards: set[str] = set()
+            for line_no, line in enumerate(draft.lines, start=1):
+                line_id = next(line_ids)
+                net += line.tax.net
+                tax += line.tax.tax
+                dates.extend(d for d in (line.date_from, line.date_to) if d is not None)
+                lines.append(
+                    (
+                        line_id,
+                        doc_id,
+                        line_no,
+                        line.item_name,
+                        line.plate,
+                        line.vehicle_type,
+                        line.date_from,
+                        line.date_to,
+                        draft.rate,
+                        line.tax.net,
+                        line.tax.tax,
+                        line.tax.gross,
+                    )
+                )
+                for item in line.items:
+                    cards.add(item.card_no)
+                    items.append(
+                        (doc_id, line_id, item.kind, item.id, item.service_date, item.card_no, item.amount, True)
+                    )
+                count += len(line.items)
+            seller, title = draft.seller, draft.title
+            documents.append(
+                (
+                    doc_id,
+                    draft.kind,
+                    draft.business_line,
+                    draft.status,
+                    code,
+                    number,
+                    now,
+                    issued_on,
+                    seller.province,
+                    seller.pk,
+                    seller.name,
+                    seller.tax_id,
+                    draft.customer_id,
+                    title.pk,
+                    title.name,
+                    title.tax_id,
+                    cards.pop() if len(cards) == 1 else "",
+                    draft.rate,
+                    net,
+                    tax,
+                    net + tax,
+                    min(dates) if dates else None,
+                    max(dates) if dates else None,
+                    draft.is_merged,
+                    draft.original_id,
+                    draft.replaces_id,
+                    draft.remarks,
+                    "",
+                    run_id,
                 )
             )
-    DocumentLine.objects.bulk_create(lines)
-    drafted_lines = (line for draft in drafts for line in draft.lines)
-    items = [
-        DocumentItem(
-            document_id=line.document_id,
-            line=line,
-            item_kind=item.kind,
-            item_id=item.id,
-            service_date=item.service_date,
-            card_no=item.card_no,
-            amount=item.amount,
-            live=True,
-        )
-        for line, drafted in zip(lines, drafted_lines, strict=True)
-        for item in drafted.items
-    ]
-    DocumentItem.objects.bulk_create(items)  # the partial unique index decides races here
-    extra = {"run": run.pk} if run is not None else {}
-    DocumentEvent.objects.bulk_create(
-        DocumentEvent(
-            document=document,
-            kind=event,
-            at=now,
-            by=by,
-            data={**extra, **(data or {}), "items": sum(len(line.items) for line in draft.lines)},
-        )
-        for document, draft in zip(documents, drafts, strict=True)
-    )
-    return documents
+            events.append((doc_id, event, now, by_id, json.dumps({**extra, "items": count})))
+        _copy(cursor, "invoicing_document", _DOCUMENT_COLUMNS, documents)
+        _copy(cursor, "invoicing_documentline", _LINE_COLUMNS, lines)
+        _copy(cursor, "invoicing_documentitem", _ITEM_COLUMNS, items)  # the partial unique index decides races here
+        _copy(cursor, "invoicing_documentevent", _EVENT_COLUMNS, events)
+    return _Written(doc_ids, [f"{code}{number}" for code, number in numbers])
 
 
 def _is_live_item_race(error: IntegrityError) -> bool:
@@ -380,7 +466,7 @@ def _issue(
     run: IssueRun | None,
     by: User | None,
     action: str,
-) -> list[Document]:
+) -> _Written:
     """Lock, ``build`` and write in a transaction (a savepoint inside a caller's one); on a lost race, again.
 
     The item locks make lost races rare; the partial unique index stays the guarantee and the retry its answer.
@@ -389,21 +475,39 @@ def _issue(
         try:
             with transaction.atomic():
                 _lock_items(kind, ids)
-                documents = _write(build(), run=run, by=by)
-                if by is not None and documents:
+                written = _write(build(), run=run, by=by)
+                if by is not None and written.ids:
                     audit_record(
                         actor=by,
                         action=action,
                         object_type="invoicing.document",
-                        object_id=",".join(str(d.pk) for d in documents[:50]),
-                        after={"documents": [d.pk for d in documents], "numbers": [str(d) for d in documents]},
+                        object_id=",".join(str(pk) for pk in written.ids[:50]),
+                        after={"documents": written.ids, "numbers": written.numbers},
                     )
-                return documents
+                return written
         except IntegrityError as error:
             if not _is_live_item_race(error) or attempt == MAX_ATTEMPTS:
                 raise
             log.info("issuing: items taken by a concurrent worker, attempt %s again without them", attempt + 1)
     raise AssertionError("unreachable")
+
+
+def _issue_segments(
+    ids: list[int], *, run: IssueRun | None, by: User | None, today: dt.date | None, merged: bool = False
+) -> _Written:
+    def build() -> list[_Draft]:
+        states = segment_states(segment_ids=ids, today=today)
+        return _segment_drafts({i: s for i, s in states.items() if s.eligible}, merged=merged)
+
+    return _issue(ItemKind.SEGMENT, ids, build, run=run, by=by, action="document.issue") if ids else _Written([], [])
+
+
+def _issue_topups(ids: list[int], *, run: IssueRun | None, by: User | None) -> _Written:
+    def build() -> list[_Draft]:
+        states = topup_states(topup_ids=ids)
+        return _topup_drafts({i: s for i, s in states.items() if s.eligible})
+
+    return _issue(ItemKind.TOPUP, ids, build, run=run, by=by, action="document.issue") if ids else _Written([], [])
 
 
 def issue_segments(
@@ -412,27 +516,17 @@ def issue_segments(
     run: IssueRun | None = None,
     by: User | None = None,
     today: dt.date | None = None,
+    merged: bool = False,
 ) -> list[Document]:
     """Issue documents for those of ``segment_ids`` that are eligible now (Beijing ``today``); the others are
-    skipped. One transaction (a savepoint inside a caller's); safe against concurrent workers."""
-    ids = list(segment_ids)
-
-    def build() -> list[_Draft]:
-        states = segment_states(segment_ids=ids, today=today)
-        return _segment_drafts({i: s for i, s in states.items() if s.eligible})
-
-    return _issue(ItemKind.SEGMENT, ids, build, run=run, by=by, action="document.issue") if ids else []
+    skipped. One transaction (a savepoint inside a caller's); safe against concurrent workers. ``merged``: the
+    monthly merge (one document per seller × title × rate × kind, ``is_merged``; lines by plate and date range)."""
+    return _issue_segments(list(segment_ids), run=run, by=by, today=today, merged=merged).documents()
 
 
 def issue_topups(*, topup_ids: Sequence[int], run: IssueRun | None = None, by: User | None = None) -> list[Document]:
     """Issue one non-taxable invoice per eligible top-up (card issuer → title in force at the top-up)."""
-    ids = list(topup_ids)
-
-    def build() -> list[_Draft]:
-        states = topup_states(topup_ids=ids)
-        return _topup_drafts({i: s for i, s in states.items() if s.eligible})
-
-    return _issue(ItemKind.TOPUP, ids, build, run=run, by=by, action="document.issue") if ids else []
+    return _issue_topups(list(topup_ids), run=run, by=by).documents()
 
 
 # --- lifecycle ----------------------------------------------------------------------------------------------------
@@ -482,7 +576,9 @@ def _reverse(original: Document, *, reason: str, by: User | None) -> Document:
         status=DocumentStatus.RED,
         remarks=str(_("对应正数发票：%(number)s") % {"number": str(original)}),
     )
-    (red,) = _write([draft], run=None, by=by, event="issued_red", data={"original": original.pk, "reason": reason})
+    (red,) = _write(
+        [draft], run=None, by=by, event="issued_red", data={"original": original.pk, "reason": reason}
+    ).documents()
     Document.objects.filter(pk=original.pk).update(status=DocumentStatus.REVERSED)
     DocumentItem.objects.filter(document=original, live=True).update(live=False)
     DocumentEvent.objects.create(
@@ -538,8 +634,9 @@ def document_reissue(*, document: Document, title: BuyerTitle, reason: str, by: 
         rate=original.tax_rate,
         lines=_copy_lines(original, sign=1),
         replaces_id=original.pk,
+        is_merged=original.is_merged,
     )
-    (new,) = _write([draft], run=None, by=by, data={"replaces": original.pk, "reason": reason})
+    (new,) = _write([draft], run=None, by=by, data={"replaces": original.pk, "reason": reason}).documents()
     DocumentEvent.objects.create(document=original, kind="reissued", by=by, data={"new": new.pk, "reason": reason})
     audit_record(
         actor=by,
@@ -571,6 +668,18 @@ def issue_run_create_daily(
         kind=RunKind.DAILY, business_date=business_date, province=province, params=params or {}
     )
     return run, True
+
+
+def issue_runs_create_daily(*, business_date: dt.date, params: dict[str, Any] | None = None) -> list[IssueRun]:
+    """The daily runs of ``business_date`` split by province (one per province with toll units or sellers),
+    for workers to issue in parallel: each province's documents take their own number series (ADR 0002), so two
+    runs never wait on one another's series lock. Idempotent like ``issue_run_create_daily``."""
+    provinces = set(TollUnit.objects.values_list("province", flat=True).distinct())
+    provinces |= set(Operator.objects.values_list("province", flat=True).distinct())  # card issuers: top-ups
+    return [
+        issue_run_create_daily(business_date=business_date, province=province, params=params)[0]
+        for province in sorted(provinces)
+    ]
 
 
 def _claim(run_id: int) -> bool:
@@ -613,12 +722,12 @@ def issue_run_daily(*, run_id: int, chunk_size: int | None = None) -> IssueRun:
         for kind, chunk in work:
             with transaction.atomic():
                 if kind == "segment":
-                    documents = issue_segments(segment_ids=chunk, run=run, today=today)
+                    written = _issue_segments(chunk, run=run, by=None, today=today)
                 else:
-                    documents = issue_topups(topup_ids=chunk, run=run)
+                    written = _issue_topups(chunk, run=run, by=None)
                 IssueRun.objects.filter(pk=run_id).update(  # items looked at, issued or found taken
                     items_done=F("items_done") + len(chunk),
-                    documents_issued=F("documents_issued") + len(documents),
+                    documents_issued=F("documents_issued") + len(written.ids),
                     started_at=timezone.now(),
                 )
     except Exception as error:

@@ -21,6 +21,7 @@ from invoicing.issuing import (
     document_reverse,
     issue_run_create_daily,
     issue_run_daily,
+    issue_runs_create_daily,
     issue_segments,
     issue_topups,
 )
@@ -515,3 +516,16 @@ def test_the_beat_task_creates_one_run_per_business_date(
 
     assert first == second and sent == [first]
     assert IssueRun.objects.get().business_date == timezone.localdate(timezone=BJ) - dt.timedelta(days=7)
+
+
+def test_daily_runs_split_by_province_issue_each_segment_once(world: dict[str, Any]) -> None:
+    segs = [segment(world, exit_time=at(day), fee=1000 + day) for day in range(1, 4)]
+
+    runs = issue_runs_create_daily(business_date=dt.date(2026, 11, 10))
+
+    assert [r.province for r in runs] == ["32"]
+    assert issue_runs_create_daily(business_date=dt.date(2026, 11, 10)) == runs  # idempotent
+    for run in runs:
+        issue_run_daily(run_id=run.pk)
+    assert all(len(live_items(s)) == 1 for s in segs)
+    assert Document.objects.get().amount_gross == 3006
