@@ -8,9 +8,10 @@ from functools import partial
 from celery import shared_task
 from django.db import transaction
 
+from invoicing.delivery import delivery_attempt, delivery_ensure
 from invoicing.eligibility import beijing_today, trip_cutoff
 from invoicing.issuing import issue_run_create_daily, issue_run_daily
-from invoicing.models import Document, RunStatus
+from invoicing.models import Delivery, Document, RunStatus, SummarySheet
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -33,3 +34,20 @@ def render_document_pdf(document_id: int) -> None:
     from invoicing.pdf import document_pdf_ensure  # weasyprint loads only on the pdf workers
 
     document_pdf_ensure(document=Document.objects.get(pk=document_id))
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def deliver_document(document_id: int) -> None:
+    """E-mail a newly issued document once (nothing when it has a delivery already or no address)."""
+    delivery_ensure(document=Document.objects.get(pk=document_id))
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def deliver_sheet(sheet_id: int) -> None:
+    delivery_ensure(sheet=SummarySheet.objects.get(pk=sheet_id))
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def delivery_retry(delivery_id: int) -> None:
+    """The next attempt of a failed delivery (scheduled with backoff); a claimed or finished one is left alone."""
+    delivery_attempt(delivery=Delivery.objects.get(pk=delivery_id))

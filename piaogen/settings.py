@@ -172,6 +172,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",  # vendored: no CDN at run time
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "UploadStatusEnum": "tolling.models.UploadStatus",
+        "UploadKindEnum": "tolling.models.UploadKind",
+        "DocumentStatusEnum": "invoicing.models.DocumentStatus",
+        "DocumentKindEnum": "invoicing.models.DocumentKind",
+        "DeliveryStatusEnum": "invoicing.models.DeliveryStatus",
+        "SheetStatusEnum": "invoicing.models.SheetStatus",
+    },
 }
 
 # Celery: one queue per kind of work; fair dispatch; bounded tasks (hard limit below Redis' visibility timeout).
@@ -228,6 +236,10 @@ PIAOGEN = {
     # rows per committed chunk: a crash loses at most one chunk's work (never its data)
     "INGEST_CHUNK_ROWS": env.int("PIAOGEN_INGEST_CHUNK_ROWS", default=100_000),
     "PII_REVEAL_MINUTES": env.int("PIAOGEN_PII_REVEAL_MINUTES", default=15),
+    # e-mail delivery of documents: attempts, first retry delay (doubling, capped at an hour), double-click window
+    "DELIVERY_MAX_ATTEMPTS": env.int("PIAOGEN_DELIVERY_MAX_ATTEMPTS", default=5),
+    "DELIVERY_RETRY_BASE_SECONDS": env.int("PIAOGEN_DELIVERY_RETRY_BASE_SECONDS", default=60),
+    "DELIVERY_REPEAT_SECONDS": env.int("PIAOGEN_DELIVERY_REPEAT_SECONDS", default=60),
 }
 
 ENVIRONMENT_BANNER = {

@@ -4,6 +4,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from invoicing import urls as invoicing_urls
+from invoicing.api import DocumentViewSet, SummarySheetViewSet
 from piaogen import views
 from tolling.api import UploadBatchViewSet
 
@@ -12,10 +14,13 @@ admin.site.site_title = "票根运营工作台"
 
 router = SimpleRouter()
 router.register("uploads", UploadBatchViewSet, basename="api-upload")
+router.register("documents", DocumentViewSet, basename="api-document")
+router.register("summary-sheets", SummarySheetViewSet, basename="api-summary-sheet")
 
 api_v1 = [
     path("me/", views.me, name="api-me"),
     *router.urls,
+    *invoicing_urls.api_urlpatterns,
 ]
 
 urlpatterns = [
@@ -25,6 +30,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("healthz", views.healthz, name="healthz"),
     path("uploads/", include("tolling.urls")),
+    path("documents/", include(invoicing_urls.urlpatterns)),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -6,6 +6,8 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -31,6 +33,16 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+@extend_schema(
+    responses=inline_serializer(
+        "Me",
+        fields={
+            "username": serializers.CharField(),
+            "role": serializers.CharField(),
+            "province": serializers.CharField(allow_null=True),
+        },
+    )
+)
 @api_view(["GET"])
 def me(request: Request) -> Response:
     """Who the caller is: username, role and province scope."""

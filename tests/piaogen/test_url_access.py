@@ -3,16 +3,19 @@ what the access table says. A new URL without a row in the table fails the test:
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 
 import pytest
 from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from invoicing.models import BusinessLine, Document, DocumentKind, DocumentLine, SummarySheet
 from piaogen.models import Role, User
-from tolling.models import UploadBatch
+from tolling.models import Operator, OperatorKind, UploadBatch
 
 ANON, NO_ROLE = "anonymous", "no-role"
 ROLES = [ANON, NO_ROLE, *Role.values]
@@ -52,6 +55,20 @@ EXPECTED: dict[str, dict[str, int]] = {
     "api-upload-detail": staff_only(allowed=STAFF, anon=401),
     "api-upload-errors": staff_only(allowed=STAFF, anon=401),
     "api-upload-cancel": {**staff_only(allowed=[], anon=401), **dict.fromkeys(STAFF, 405)},  # POST only
+    # documents and summary sheets: every role reads (province staff: their own province only), agents and
+    # maintainers act (the command endpoints are POST only: a GET is 405 for them, 403 for everyone else)
+    "document-detail": staff_only(allowed=STAFF),
+    "document-pdf": staff_only(allowed=STAFF),
+    "api-document-list": staff_only(allowed=STAFF, anon=401),
+    "api-document-detail": staff_only(allowed=STAFF, anon=401),
+    "api-document-pdf": staff_only(allowed=STAFF, anon=401),
+    "api-summary-sheet-list": staff_only(allowed=STAFF, anon=401),
+    "api-summary-sheet-detail": staff_only(allowed=STAFF, anon=401),
+    "api-summary-sheet-pdf": staff_only(allowed=STAFF, anon=401),
+    "api-invoice-request": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
+    "api-document-reverse": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
+    "api-document-reissue": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
+    "api-document-deliveries": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
 }
 
 
@@ -92,7 +109,8 @@ def clients(make_staff: Callable[..., User], client_for: Callable[[User], Client
 
 @pytest.fixture
 def object_id(make_staff: Callable[..., User]) -> int:
-    """One object of province 32 behind every id-taking URL: an upload batch with an error file."""
+    """One object of province 32 behind every id-taking URL: an upload batch with an error file, and a document
+    and a summary sheet with the same id."""
     uploader = make_staff(Role.PROVINCE, "32", username="uploader")
     batch = UploadBatch(
         kind="segments",
@@ -107,6 +125,42 @@ def object_id(make_staff: Callable[..., User]) -> int:
     batch.file.save("a.csv", ContentFile(b"x"), save=False)
     batch.error_file.save("errors.csv", ContentFile("\ufeff行号\n".encode()), save=False)
     batch.save()
+    # The same id names a document and a summary sheet of province 32, so the document and sheet URLs answer as
+    # for a real row the province user may see (200), not a 404 that would hide a missing scope check.
+    seller = Operator.objects.create(
+        kind=OperatorKind.ROAD_OPERATOR, tax_id="91320000000000001X", name="江苏宁沪高速公路股份有限公司", province="32"
+    )
+    document = Document.objects.create(
+        id=batch.pk,
+        kind=DocumentKind.DIGITAL_INVOICE,
+        business_line=BusinessLine.ETC_TRIP,
+        number="26321000000000000001",
+        service_date=dt.date(2026, 11, 20),
+        province="32",
+        seller=seller,
+        seller_name=seller.name,
+        seller_tax_id=seller.tax_id,
+        buyer_name="张三",
+        card_no="32010000000000000001",
+        tax_rate=Decimal("0.03"),
+        amount_net=9709,
+        amount_tax=291,
+        amount_gross=10000,
+    )
+    DocumentLine.objects.create(
+        document=document, line_no=1, item_name="*经营租赁*通行费", plate="苏A12345", tax_rate=Decimal("0.03"),
+        amount_net=9709, amount_tax=291, amount_gross=10000,
+    )  # fmt: skip
+    sheet = SummarySheet.objects.create(
+        id=batch.pk,
+        number="3220261100000001",
+        province="32",
+        card_no="32010000000000000001",
+        pass_ids=["P1"],
+        amount_gross=10000,
+        service_date=dt.date(2026, 11, 20),
+    )
+    sheet.documents.add(document)
     return batch.pk
 
 

@@ -1,0 +1,534 @@
+"""Invoicing API (`/api/v1/`): documents and summary sheets to read and download, and the commands the console and
+the customer channels (app, web, mini-programs) call: invoice requests, reversal, reissue, delivery, sheets.
+
+Who: every console role reads (province users and province-bound managers: their province's documents only;
+``Document.province`` is the seller's); agents and maintainers act. Domain errors (``IssuingError`` and its
+subclasses, number series exhausted) are mapped once, in ``DomainErrorsMixin``: state conflicts → 409, the rest
+→ 400, with the translated message and the error code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.http import FileResponse, HttpResponseBase
+from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from invoicing.delivery import delivery_send
+from invoicing.eligibility import ItemState, segment_states, topup_states
+from invoicing.filters import DocumentFilter
+from invoicing.issuing import document_reissue, document_reverse, issue_segments, issue_topups
+from invoicing.models import (
+    BuyerTitle,
+    Delivery,
+    Document,
+    DocumentItem,
+    DocumentLine,
+    ItemKind,
+    SummarySheet,
+)
+from invoicing.sheets import summary_sheet_issue, summary_sheets_refresh_for
+from piaogen.access import ALL_ROLES, scoped
+from piaogen.models import Role, User
+from tolling.models import Segment
+
+ACTORS = (Role.AGENT, Role.MAINTAINER)
+"""Who may change documents: support agents and maintainers. Managers and province users read."""
+
+CONFLICT_CODES = frozenset(
+    {
+        "already_reversed",
+        "red_document",
+        "exchange_window_passed",
+        "number_series_exhausted",
+        "sheet_trip_not_invoiced",
+        "sheet_void",
+    }
+)
+"""Domain error codes that say "the state does not allow it" (HTTP 409); every other domain error is a 400."""
+
+MAX_REQUEST_ITEMS = 1000
+
+
+# --- scope --------------------------------------------------------------------------------------------------------
+
+
+def _user(request: Request) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+def documents_for(user: User) -> QuerySet[Document]:
+    """Documents the user may see: their province's (the seller's province) or, for national roles, all."""
+    return scoped(Document.objects.all(), user)
+
+
+def sheets_for(user: User) -> QuerySet[SummarySheet]:
+    """Summary sheets the user may see. A province-bound user sees the sheets of their province's cards that bind
+    no document of another province (a sheet lists every document's number and seller)."""
+    province = user.province_scope
+    sheets = SummarySheet.objects.all()
+    if province is None:
+        return sheets
+    foreign = Document.objects.filter(summary_sheets=OuterRef("pk")).exclude(province=province)
+    return sheets.filter(province=province).exclude(Exists(foreign))
+
+
+# --- domain errors, mapped once -----------------------------------------------------------------------------------
+
+
+class DomainError(APIException):
+    status_code: int = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid"
+
+
+class DomainConflict(DomainError):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "conflict"
+
+
+def domain_error(error: DjangoValidationError, **extra: Any) -> DomainError:
+    code = next((item.code for item in getattr(error, "error_list", [error]) if item.code), "invalid")
+    cls = DomainConflict if code in CONFLICT_CODES else DomainError
+    return cls({"detail": "；".join(str(message) for message in error.messages), "code": code, **extra})
+
+
+class DomainErrorsMixin:
+    """Turn Django ``ValidationError``s raised by services (``IssuingError`` and friends) into 400/409."""
+
+    def handle_exception(self, exc: Exception) -> Response:
+        if isinstance(exc, DjangoValidationError):
+            exc = domain_error(exc)
+        return super().handle_exception(exc)  # type: ignore[misc]
+
+
+class DomainErrorSerializer(serializers.Serializer[Any]):
+    detail = serializers.CharField()
+    code = serializers.CharField()
+
+
+ERRORS = {
+    400: OpenApiResponse(DomainErrorSerializer, description=_("请求无效")),
+    409: OpenApiResponse(DomainErrorSerializer, description=_("当前状态不允许该操作")),
+}
+
+
+# --- read serializers ---------------------------------------------------------------------------------------------
+
+
+class DocumentLineSerializer(serializers.ModelSerializer[DocumentLine]):
+    class Meta:
+        model = DocumentLine
+        fields = [
+            "line_no",
+            "item_name",
+            "plate",
+            "vehicle_type",
+            "date_from",
+            "date_to",
+            "tax_rate",
+            "amount_net",
+            "amount_tax",
+            "amount_gross",
+        ]
+        read_only_fields = fields
+
+
+class DocumentSerializer(serializers.ModelSerializer[Document]):
+    class Meta:
+        model = Document
+        fields = [
+            "id",
+            "kind",
+            "business_line",
+            "status",
+            "code",
+            "number",
+            "issued_at",
+            "service_date",
+            "province",
+            "seller_name",
+            "seller_tax_id",
+            "customer",
+            "title",
+            "buyer_name",
+            "buyer_tax_id",
+            "card_no",
+            "tax_rate",
+            "amount_net",
+            "amount_tax",
+            "amount_gross",
+            "period_start",
+            "period_end",
+            "is_merged",
+            "original",
+            "replaces",
+            "remarks",
+        ]
+        read_only_fields = fields
+
+
+class DeliverySerializer(serializers.ModelSerializer[Delivery]):
+    class Meta:
+        model = Delivery
+        fields = ["id", "document", "sheet", "address", "status", "attempts", "last_error", "created_at", "sent_at"]
+        read_only_fields = fields
+
+
+class DocumentDetailSerializer(DocumentSerializer):
+    lines = DocumentLineSerializer(many=True, read_only=True)
+    deliveries = DeliverySerializer(many=True, read_only=True)
+    summary_sheets = serializers.ManyRelatedField(
+        child_relation=serializers.SlugRelatedField(read_only=True, slug_field="number"), read_only=True
+    )
+
+    class Meta(DocumentSerializer.Meta):
+        fields = [*DocumentSerializer.Meta.fields, "lines", "deliveries", "summary_sheets"]
+        read_only_fields = fields
+
+
+class SummarySheetSerializer(serializers.ModelSerializer[SummarySheet]):
+    documents = serializers.ManyRelatedField(
+        child_relation=serializers.PrimaryKeyRelatedField(read_only=True), read_only=True
+    )
+    replaced_by: serializers.SlugRelatedField[SummarySheet] = serializers.SlugRelatedField(
+        read_only=True, slug_field="number"
+    )
+
+    class Meta:
+        model = SummarySheet
+        fields = [
+            "id",
+            "number",
+            "province",
+            "status",
+            "customer",
+            "card_no",
+            "pass_ids",
+            "documents",
+            "amount_gross",
+            "issued_at",
+            "service_date",
+            "replaced_by",
+        ]
+        read_only_fields = fields
+
+
+def _pdf_response(file: Any, filename: str) -> FileResponse:
+    return FileResponse(file.open("rb"), as_attachment=True, filename=filename, content_type="application/pdf")
+
+
+# --- documents ----------------------------------------------------------------------------------------------------
+
+
+class DocumentViewSet(
+    DomainErrorsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Document]
+):
+    """Issued documents (数电 invoices, fiscal e-receipts, red-letter documents) with their lines; PDF download."""
+
+    queryset = Document.objects.none()  # the schema's type of `id`; requests use get_queryset
+    filterset_class = DocumentFilter
+    allowed_roles = ALL_ROLES
+
+    def get_queryset(self) -> QuerySet[Document]:
+        documents = documents_for(_user(self.request)).order_by("-issued_at", "-id")
+        if self.action == "retrieve":
+            return documents.prefetch_related(
+                Prefetch("lines", queryset=DocumentLine.objects.order_by("line_no")),
+                Prefetch("deliveries", queryset=Delivery.objects.order_by("-created_at")),
+                "summary_sheets",
+            )
+        return documents
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer[Document]]:
+        return DocumentDetailSerializer if self.action == "retrieve" else DocumentSerializer
+
+    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def pdf(self, request: Request, pk: str) -> HttpResponseBase:
+        """The document as PDF (rendered on first need, then cached)."""
+        from invoicing.pdf import document_pdf_ensure  # weasyprint loads only when a PDF is asked for
+
+        document = document_pdf_ensure(document=self.get_object())
+        return _pdf_response(document.pdf, f"{document}.pdf")
+
+
+class ReasonSerializer(serializers.Serializer[Any]):
+    reason = serializers.CharField(max_length=500, help_text=_("原因（必填，记入审计日志）"))
+
+
+class DocumentReverseView(DomainErrorsMixin, APIView):
+    """红冲: issue the red-letter document for an issued document; its summary sheets are voided and replaced."""
+
+    allowed_roles = ACTORS
+
+    @extend_schema(request=ReasonSerializer, responses={201: DocumentSerializer, **ERRORS})
+    def post(self, request: Request, pk: int) -> Response:
+        user = _user(request)
+        form = ReasonSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        document = get_object_or_404(documents_for(user), pk=pk)
+        with transaction.atomic():
+            red = document_reverse(document=document, reason=form.validated_data["reason"], by=user)
+            summary_sheets_refresh_for(document=document, by=user)
+        return Response(DocumentSerializer(red).data, status=status.HTTP_201_CREATED)
+
+
+class ReissueSerializer(ReasonSerializer):
+    title = serializers.PrimaryKeyRelatedField(queryset=BuyerTitle.objects.all(), help_text=_("新的发票抬头"))
+
+
+class DocumentReissueView(DomainErrorsMixin, APIView):
+    """换票: reverse the document and issue a new one over the same items with the corrected buyer title."""
+
+    allowed_roles = ACTORS
+
+    @extend_schema(request=ReissueSerializer, responses={201: DocumentSerializer, **ERRORS})
+    def post(self, request: Request, pk: int) -> Response:
+        user = _user(request)
+        form = ReissueSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        document = get_object_or_404(documents_for(user), pk=pk)
+        with transaction.atomic():
+            new = document_reissue(
+                document=document, title=form.validated_data["title"], reason=form.validated_data["reason"], by=user
+            )
+            summary_sheets_refresh_for(document=document, by=user)
+        return Response(DocumentSerializer(new).data, status=status.HTTP_201_CREATED)
+
+
+class DeliveryRequestSerializer(serializers.Serializer[Any]):
+    address = serializers.EmailField(required=False, help_text=_("收件邮箱（默认：抬头的收票邮箱，否则客户邮箱）"))
+
+
+class DocumentDeliveryView(DomainErrorsMixin, APIView):
+    """(Re)send a document by e-mail; a repeat within a minute returns the delivery already made."""
+
+    allowed_roles = ACTORS
+
+    @extend_schema(request=DeliveryRequestSerializer, responses={201: DeliverySerializer, **ERRORS})
+    def post(self, request: Request, pk: int) -> Response:
+        user = _user(request)
+        form = DeliveryRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        document = get_object_or_404(documents_for(user), pk=pk)
+        delivery = delivery_send(document=document, address=form.validated_data.get("address"), by=user)
+        return Response(DeliverySerializer(delivery).data, status=status.HTTP_201_CREATED)
+
+
+# --- invoice requests ---------------------------------------------------------------------------------------------
+
+NOT_FOUND = "not_found"
+
+
+class RequestItemSerializer(serializers.Serializer[Any]):
+    kind = serializers.ChoiceField(choices=[ItemKind.SEGMENT, ItemKind.TOPUP], help_text=_("明细类型"))
+    id = serializers.IntegerField(min_value=1, help_text=_("明细标识"))
+
+
+class InvoiceRequestSerializer(serializers.Serializer[Any]):
+    items = RequestItemSerializer(many=True, required=False, help_text=_("按明细开票：类型 + 标识"))
+    card_no = serializers.RegexField(r"^[0-9]{20}$", required=False, help_text=_("ETC卡号（按通行开票时必填）"))
+    pass_ids = serializers.ListField(
+        child=serializers.CharField(max_length=40), required=False, help_text=_("通行标识（该卡的通行）")
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        items, pass_ids, card_no = attrs.get("items") or [], attrs.get("pass_ids") or [], attrs.get("card_no")
+        if bool(items) == bool(pass_ids):
+            raise serializers.ValidationError(_("请提供明细（items）或卡号加通行标识（card_no + pass_ids）之一"))
+        if pass_ids and not card_no:
+            raise serializers.ValidationError({"card_no": _("按通行开票时必须提供ETC卡号")})
+        if len(items) + len(pass_ids) > MAX_REQUEST_ITEMS:
+            raise serializers.ValidationError(_("一次最多申请%(count)s条") % {"count": MAX_REQUEST_ITEMS})
+        return attrs
+
+
+class RejectionSerializer(serializers.Serializer[Any]):
+    kind = serializers.CharField(help_text=_("明细类型（segment、topup；trip 表示找不到的通行）"))
+    id = serializers.IntegerField(allow_null=True)
+    pass_id = serializers.CharField(allow_blank=True)
+    reason = serializers.CharField(help_text=_("原因代码"))
+    message = serializers.CharField(help_text=_("原因说明"))
+
+
+class InvoiceRequestResultSerializer(serializers.Serializer[Any]):
+    documents = DocumentSerializer(many=True)
+    rejected = RejectionSerializer(many=True)
+
+
+class InvoiceRequestConflictSerializer(DomainErrorSerializer):
+    rejected = RejectionSerializer(many=True)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    kind: str
+    id: int | None
+    reason: str
+    message: str
+    pass_id: str = ""
+
+
+def _rejections(states: dict[int, ItemState], wanted: Sequence[int], kind: str) -> list[Rejection]:
+    result = []
+    for item_id in wanted:
+        state = states.get(item_id)
+        if state is None:
+            result.append(Rejection(kind, item_id, NOT_FOUND, str(_("找不到该明细"))))
+        elif not state.eligible:
+            result.append(Rejection(kind, item_id, str(state.reason), state.message()))
+    return result
+
+
+@transaction.atomic
+def invoice_request_issue(
+    *, segment_ids: Sequence[int], topup_ids: Sequence[int], by: User | None
+) -> tuple[list[Document], list[Rejection]]:
+    """Issue what is eligible among the requested items now; every other item comes back with its reason.
+    Items taken by a concurrent request between the read and the issue are reported with their new state."""
+    segments, topups = list(dict.fromkeys(segment_ids)), list(dict.fromkeys(topup_ids))
+    documents: list[Document] = []
+    rejected: list[Rejection] = []
+    for kind, wanted in ((ItemKind.SEGMENT, segments), (ItemKind.TOPUP, topups)):
+        if not wanted:
+            continue
+        states = _states(kind, wanted)
+        rejected += _rejections(states, wanted, kind)
+        eligible = [item_id for item_id in wanted if item_id in states and states[item_id].eligible]
+        if not eligible:
+            continue
+        issued = (
+            issue_segments(segment_ids=eligible, by=by)
+            if kind == ItemKind.SEGMENT
+            else issue_topups(topup_ids=eligible, by=by)
+        )
+        documents += issued
+        held = set(DocumentItem.objects.filter(document__in=issued, item_kind=kind).values_list("item_id", flat=True))
+        lost = [item_id for item_id in eligible if item_id not in held]
+        if lost:
+            rejected += _rejections(_states(kind, lost), lost, kind)
+    return documents, rejected
+
+
+def _states(kind: str, ids: list[int]) -> dict[int, ItemState]:
+    return segment_states(segment_ids=ids) if kind == ItemKind.SEGMENT else topup_states(topup_ids=ids)
+
+
+class InvoiceRequestView(DomainErrorsMixin, APIView):
+    """Request invoices for trips or top-ups (the customer channels and the console call this).
+
+    Eligible items are issued at once (201 with the documents; items that could not be invoiced are listed in
+    `rejected` with the eligibility reason). When nothing could be issued: 409 with every item's reason. Asking
+    again for what was issued is therefore safe: the second answer is a 409 saying which document holds each item.
+    """
+
+    allowed_roles = ACTORS
+
+    @extend_schema(
+        request=InvoiceRequestSerializer,
+        responses={
+            201: InvoiceRequestResultSerializer,
+            400: ERRORS[400],
+            409: OpenApiResponse(InvoiceRequestConflictSerializer, description=_("没有可开票的明细")),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        user = _user(request)
+        form = InvoiceRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        segment_ids = [item["id"] for item in data.get("items", []) if item["kind"] == ItemKind.SEGMENT]
+        topup_ids = [item["id"] for item in data.get("items", []) if item["kind"] == ItemKind.TOPUP]
+        missing_trips: list[Rejection] = []
+        if data.get("pass_ids"):
+            pass_ids = list(dict.fromkeys(data["pass_ids"]))
+            found = list(
+                Segment.objects.filter(card_no=data["card_no"], pass_id__in=pass_ids)
+                .order_by("pass_id", "segment_no")
+                .values_list("id", "pass_id")
+            )
+            segment_ids += [segment_id for segment_id, _pass_id in found]
+            known = {pass_id for _id, pass_id in found}
+            missing_trips = [
+                Rejection("trip", None, NOT_FOUND, str(_("该卡没有这次通行")), pass_id=pass_id)
+                for pass_id in pass_ids
+                if pass_id not in known
+            ]
+        documents, rejected = invoice_request_issue(segment_ids=segment_ids, topup_ids=topup_ids, by=user)
+        rejected = missing_trips + rejected
+        rows = [r.__dict__ for r in rejected]
+        if not documents:
+            conflict = {"detail": str(_("没有可开票的明细")), "code": "nothing_eligible", "rejected": rows}
+            return Response(conflict, status=status.HTTP_409_CONFLICT)
+        from invoicing.tasks import deliver_document  # tasks import the services
+
+        for document in documents:
+            transaction.on_commit(partial(deliver_document.delay, document.pk))
+        body: dict[str, Any] = {"documents": DocumentSerializer(documents, many=True).data, "rejected": rows}
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+# --- summary sheets -----------------------------------------------------------------------------------------------
+
+
+class SummarySheetRequestSerializer(serializers.Serializer[Any]):
+    card_no = serializers.RegexField(r"^[0-9]{20}$", help_text=_("ETC卡号"))
+    pass_ids = serializers.ListField(
+        child=serializers.CharField(max_length=40), min_length=1, max_length=MAX_REQUEST_ITEMS, help_text=_("通行标识")
+    )
+
+
+class SummarySheetViewSet(
+    DomainErrorsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[SummarySheet]
+):
+    """Summary sheets (电子汇总单): read, download, and issue one for a card's trips (agents and maintainers)."""
+
+    queryset = SummarySheet.objects.none()  # the schema's type of `id`; requests use get_queryset
+    serializer_class = SummarySheetSerializer
+
+    @property
+    def allowed_roles(self) -> tuple[str, ...]:
+        return ACTORS if self.action == "create" else ALL_ROLES
+
+    def get_queryset(self) -> QuerySet[SummarySheet]:
+        return (
+            sheets_for(_user(self.request))
+            .select_related("replaced_by")
+            .prefetch_related("documents")
+            .order_by("-issued_at", "-id")
+        )
+
+    @extend_schema(request=SummarySheetRequestSerializer, responses={201: SummarySheetSerializer, **ERRORS})
+    def create(self, request: Request) -> Response:
+        """Issue (or return the standing) summary sheet over the card's trips; safe to submit twice."""
+        form = SummarySheetRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        sheet = summary_sheet_issue(
+            card_no=form.validated_data["card_no"], pass_ids=form.validated_data["pass_ids"], by=_user(request)
+        )
+        return Response(SummarySheetSerializer(sheet).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
+    @action(detail=True, methods=["get"])
+    def pdf(self, request: Request, pk: str) -> HttpResponseBase:
+        """The summary sheet as PDF (rendered on first need, then cached)."""
+        from invoicing.pdf import summary_sheet_pdf_ensure
+
+        sheet = summary_sheet_pdf_ensure(sheet=self.get_object())
+        return _pdf_response(sheet.pdf, f"{sheet.number}.pdf")
