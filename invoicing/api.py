@@ -42,7 +42,7 @@ from invoicing.models import (
     ItemKind,
     SummarySheet,
 )
-from invoicing.sheets import summary_sheet_issue, summary_sheets_refresh_for
+from invoicing.sheets import summary_sheet_issue
 from piaogen.access import ALL_ROLES, scoped
 from piaogen.models import Role, User
 from tolling.models import Segment
@@ -283,9 +283,7 @@ class DocumentReverseView(DomainErrorsMixin, APIView):
         form = ReasonSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         document = get_object_or_404(documents_for(user), pk=pk)
-        with transaction.atomic():
-            red = document_reverse(document=document, reason=form.validated_data["reason"], by=user)
-            summary_sheets_refresh_for(document=document, by=user)
+        red = document_reverse(document=document, reason=form.validated_data["reason"], by=user)
         return Response(DocumentSerializer(red).data, status=status.HTTP_201_CREATED)
 
 
@@ -304,11 +302,9 @@ class DocumentReissueView(DomainErrorsMixin, APIView):
         form = ReissueSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         document = get_object_or_404(documents_for(user), pk=pk)
-        with transaction.atomic():
-            new = document_reissue(
-                document=document, title=form.validated_data["title"], reason=form.validated_data["reason"], by=user
-            )
-            summary_sheets_refresh_for(document=document, by=user)
+        new = document_reissue(
+            document=document, title=form.validated_data["title"], reason=form.validated_data["reason"], by=user
+        )
         return Response(DocumentSerializer(new).data, status=status.HTTP_201_CREATED)
 
 

@@ -604,8 +604,17 @@ def document_reverse(*, document: Document, reason: str, by: User | None) -> Doc
         before={"status": DocumentStatus.ISSUED},
         after={"status": DocumentStatus.REVERSED, "red": red.pk, "red_number": str(red)},
     )
+    _sheets_refresh(original, by=by)
     document.status = DocumentStatus.REVERSED
     return red
+
+
+def _sheets_refresh(document: Document, *, by: User | None) -> None:
+    """A summary sheet that binds a reversed document is void and reissued (domain.md §4.8), in the same
+    transaction as the reversal."""
+    from invoicing.sheets import summary_sheets_refresh_for  # sheets builds on this module
+
+    summary_sheets_refresh_for(document=document, by=by)
 
 
 @transaction.atomic
@@ -646,6 +655,7 @@ def document_reissue(*, document: Document, title: BuyerTitle, reason: str, by: 
         before={"status": DocumentStatus.ISSUED, "title": original.title_id, "buyer_name": original.buyer_name},
         after={"red": red.pk, "new": new.pk, "title": title.pk, "buyer_name": title.name},
     )
+    _sheets_refresh(original, by=by)
     document.status = DocumentStatus.REVERSED
     return new
 
