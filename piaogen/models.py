@@ -94,7 +94,7 @@ class ApiToken(models.Model):
 class AuditEvent(models.Model):
     """The audit trail: who did what, when, from where, why, before → after.
 
-    Append-only: a database trigger (migration 0002) refuses UPDATE and DELETE.
+    Append-only: a database trigger (piaogen migration 0001) refuses UPDATE and DELETE.
     """
 
     at = models.DateTimeField(_("时间"), default=timezone.now, db_index=True)
