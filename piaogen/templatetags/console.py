@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 from django import template
 from django.utils.translation import gettext as _
+
+from piaogen.money import format_yuan
 
 register = template.Library()
 
@@ -26,3 +29,17 @@ def duration(value: timedelta | None) -> str:
     if minutes:
         return _("%(m)d 分 %(s)02d 秒") % {"m": minutes, "s": secs}
     return _("%(s)d 秒") % {"s": secs}
+
+
+@register.filter
+def yuan(fen: int | None) -> str:
+    """Integer fen as ¥ with two decimals: 289200 → ¥2,892.00."""
+    return "—" if fen is None else format_yuan(fen)
+
+
+@register.filter
+def tax_rate(rate: Decimal | None) -> str:
+    """A VAT rate as printed: 0.050 → 5%; None → 不征税."""
+    if rate is None:
+        return _("不征税")
+    return f"{(rate * 100).normalize():f}%"
