@@ -54,10 +54,15 @@ from django.utils.translation import gettext_lazy as _
 from invoicing.eligibility import (
     BEIJING,
     ItemState,
+    Reason,
+    audit_charge_states,
     in_array,
+    invoiceable_audit_charges,
     invoiceable_segments,
     invoiceable_topups,
+    paper_ticket_states,
     segment_states,
+    taxi_ride_states,
     topup_states,
 )
 from invoicing.models import (
@@ -77,13 +82,14 @@ from invoicing.numbering import digital_invoice_numbers, fiscal_receipt_numbers
 from invoicing.tax import SAFE_LINES_PER_INVOICE, TaxLine, check_invoice, tax_lines
 from piaogen.audit import audit_record
 from piaogen.models import User
-from tolling.models import Operator, Segment, TollUnit, TopUp
+from tolling.models import AuditCharge, Operator, PaperTicket, Segment, TaxiRide, TollUnit, TopUp
 
 log = logging.getLogger(__name__)
 
 ITEM_TOLL = "*经营租赁*通行费"
 ITEM_FISCAL = "车辆通行费"
 ITEM_TOPUP = "*预付卡销售*ETC充值"
+ITEM_TAXI = "*运输服务*客运服务费"
 
 LIVE_ITEM_CONSTRAINT = "document_item_one_live_per_item"
 MAX_ATTEMPTS = 8
@@ -234,6 +240,83 @@ def _topup_drafts(states: dict[int, ItemState]) -> list[_Draft]:
             )
         )
     return drafts
+
+
+# --- back-charges, paper tickets, taxi rides ----------------------------------------------------------------------
+
+_LineKey = tuple[str, str]  # (plate, vehicle type)
+
+
+def _grouped_drafts(
+    business_line: str, rows: list[tuple[ItemState, BuyerTitle, _LineKey, str, _ItemRow]]
+) -> list[_Draft]:
+    """Documents per (kind, seller, title version, rate) like segments (§4.7), lines by (plate, vehicle type) with
+    the date range; ``rows``: (state, buyer title, line key, item name for an invoice, item). Fiscal receipts carry
+    ``车辆通行费``."""
+    groups: dict[tuple[Any, ...], list[tuple[_LineKey, _ItemRow]]] = defaultdict(list)
+    names: dict[tuple[Any, ...], str] = {}
+    titles: dict[int, BuyerTitle] = {}
+    for state, title, line_key, item_name, item in rows:
+        assert state.document_kind is not None and state.seller_id is not None
+        key = (state.document_kind, state.seller_id, title.pk, state.tax_rate)
+        groups[key].append((line_key, item))
+        names[key] = ITEM_FISCAL if state.document_kind == DocumentKind.FISCAL_RECEIPT else item_name
+        titles[title.pk] = title
+    sellers = Operator.objects.in_bulk({key[1] for key in groups})
+    drafts = []
+    for key, items in sorted(groups.items(), key=lambda g: str(g[0])):
+        kind, seller_id, title_id, rate = key
+        lines = _lines(items, rate, names[key])
+        for start in range(0, len(lines), SAFE_LINES_PER_INVOICE):
+            drafts.append(
+                _Draft(
+                    kind=kind,
+                    business_line=business_line,
+                    seller=sellers[seller_id],
+                    title=titles[title_id],
+                    customer_id=titles[title_id].customer_id,
+                    rate=rate,
+                    lines=lines[start : start + SAFE_LINES_PER_INVOICE],
+                )
+            )
+    return drafts
+
+
+def _audit_charge_drafts(states: dict[int, ItemState]) -> list[_Draft]:
+    """Back-charges like segments of the underpaid toll unit, buyer the title in force at payment for the card.
+    A back-charge carries no vehicle class: its line has the plate and no 类型."""
+    rows = AuditCharge.objects.filter(id__in=in_array(states)).order_by("id")
+    out = []
+    for charge_id, plate, service_date, card_no, amount in rows.values_list(
+        "id", "plate", "service_date", "card_no", "amount"
+    ):
+        state = states[charge_id]
+        assert state.title is not None  # eligible: a title in force
+        item = _ItemRow(ItemKind.AUDIT_CHARGE, charge_id, amount, service_date, card_no)
+        out.append((state, state.title, (plate, ""), ITEM_TOLL, item))
+    return _grouped_drafts(BusinessLine.AUDIT, out)
+
+
+def _paper_ticket_drafts(states: dict[int, ItemState], title: BuyerTitle) -> list[_Draft]:
+    """Paper tickets like segments of their toll unit; the buyer is the claiming customer's ``title``."""
+    rows = PaperTicket.objects.filter(id__in=in_array(states)).order_by("id")
+    out = []
+    for ticket_id, plate, vehicle_class, service_date, amount in rows.values_list(
+        "id", "plate", "vehicle_class", "service_date", "amount"
+    ):
+        item = _ItemRow(ItemKind.PAPER_TICKET, ticket_id, amount, service_date, "")
+        out.append((states[ticket_id], title, (plate, vehicle_type(vehicle_class)), ITEM_TOLL, item))
+    return _grouped_drafts(BusinessLine.PAPER, out)
+
+
+def _taxi_ride_drafts(states: dict[int, ItemState], title: BuyerTitle) -> list[_Draft]:
+    """Taxi rides from their company at its rate, item ``*运输服务*客运服务费``, lines by taxi plate."""
+    rows = TaxiRide.objects.filter(id__in=in_array(states)).order_by("id")
+    out = []
+    for ride_id, taxi_plate, service_date, amount in rows.values_list("id", "taxi_plate", "service_date", "amount"):
+        item = _ItemRow(ItemKind.TAXI_RIDE, ride_id, amount, service_date, "")
+        out.append((states[ride_id], title, (taxi_plate, ""), ITEM_TAXI, item))
+    return _grouped_drafts(BusinessLine.TAXI, out)
 
 
 # --- writing ------------------------------------------------------------------------------------------------------
@@ -529,6 +612,61 @@ def issue_topups(*, topup_ids: Sequence[int], run: IssueRun | None = None, by: U
     return _issue_topups(list(topup_ids), run=run, by=by).documents()
 
 
+def _issue_audit_charges(ids: list[int], *, run: IssueRun | None, by: User | None) -> _Written:
+    def build() -> list[_Draft]:
+        states = audit_charge_states(charge_ids=ids)
+        return _audit_charge_drafts({i: s for i, s in states.items() if s.eligible})
+
+    if not ids:
+        return _Written([], [])
+    return _issue(ItemKind.AUDIT_CHARGE, ids, build, run=run, by=by, action="document.issue")
+
+
+def issue_audit_charges(
+    *, charge_ids: Sequence[int], run: IssueRun | None = None, by: User | None = None
+) -> list[Document]:
+    """Issue documents for the eligible back-charges (稽核补费): seller the underpaid toll unit's operator, an
+    invoice at the unit's rate on the service date (commercial road) or a fiscal receipt (loan road), buyer the
+    title in force at payment for the charge's card. Others (in a document, no title, no rate) are skipped."""
+    return _issue_audit_charges(list(charge_ids), run=run, by=by).documents()
+
+
+def issue_paper_tickets(*, ticket_ids: Sequence[int], title: BuyerTitle, by: User | None = None) -> list[Document]:
+    """纸改电: issue the claimed paper tickets to ``title`` (the claiming customer's), each like a segment of its
+    toll unit. Tickets already in a live document (or without a rate in force) are skipped."""
+    ids = list(ticket_ids)
+
+    def build() -> list[_Draft]:
+        states = paper_ticket_states(ticket_ids=ids)
+        return _paper_ticket_drafts({i: s for i, s in states.items() if s.eligible}, title)
+
+    if not ids:
+        return []
+    return _issue(ItemKind.PAPER_TICKET, ids, build, run=None, by=by, action="document.issue").documents()
+
+
+def issue_taxi_rides(*, ride_ids: Sequence[int], title: BuyerTitle, by: User | None = None) -> list[Document]:
+    """Issue the taxi rides to ``title``: one invoice per (company, rate) from the taxi company at its rate. A ride
+    whose company has no rate set refuses the whole call (``IssuingError``); rides already in a live document are
+    skipped."""
+    ids = list(ride_ids)
+
+    def build() -> list[_Draft]:
+        states = taxi_ride_states(ride_ids=ids)
+        no_rate = sorted(i for i, s in states.items() if s.reason == Reason.NO_RATE)
+        if no_rate:
+            raise IssuingError(
+                _("出租车公司未设置税率，不能开票（行程%(rides)s）"),
+                code="no_rate",
+                params={"rides": ", ".join(str(i) for i in no_rate)},
+            )
+        return _taxi_ride_drafts({i: s for i, s in states.items() if s.eligible}, title)
+
+    if not ids:
+        return []
+    return _issue(ItemKind.TAXI_RIDE, ids, build, run=None, by=by, action="document.issue").documents()
+
+
 # --- lifecycle ----------------------------------------------------------------------------------------------------
 
 
@@ -726,15 +864,23 @@ def issue_run_daily(*, run_id: int, chunk_size: int | None = None) -> IssueRun:
         topup_ids = list(
             invoiceable_topups(service_date_to=run.business_date, province=province).values_list("id", flat=True)
         )
-        IssueRun.objects.filter(pk=run_id).update(items_total=F("items_done") + len(segment_ids) + len(topup_ids))
+        charge_ids = list(
+            invoiceable_audit_charges(service_date_to=run.business_date, province=province).values_list("id", flat=True)
+        )
+        IssueRun.objects.filter(pk=run_id).update(
+            items_total=F("items_done") + len(segment_ids) + len(topup_ids) + len(charge_ids)
+        )
         work: list[tuple[str, list[int]]] = [("segment", c) for c in _chunked(segment_ids, size)]
         work += [("topup", c) for c in _chunked(topup_ids, size)]
+        work += [("audit", c) for c in _chunked(charge_ids, size)]
         for kind, chunk in work:
             with transaction.atomic():
                 if kind == "segment":
                     written = _issue_segments(chunk, run=run, by=None, today=today)
-                else:
+                elif kind == "topup":
                     written = _issue_topups(chunk, run=run, by=None)
+                else:
+                    written = _issue_audit_charges(chunk, run=run, by=None)
                 IssueRun.objects.filter(pk=run_id).update(  # items looked at, issued or found taken
                     items_done=F("items_done") + len(chunk),
                     documents_issued=F("documents_issued") + len(written.ids),
