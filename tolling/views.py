@@ -40,25 +40,26 @@ def batch_for(user: User, batch_id: int) -> UploadBatch:
     return get_object_or_404(scoped(UploadBatch.objects.select_related("uploaded_by"), user), pk=batch_id)
 
 
-@role_required(*ALL_ROLES)
-def upload_list(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
+def _render_list(request: HttpRequest, user: User, form: UploadForm | None, status: int = 200) -> HttpResponse:
+    """The batch history (filtered, paginated) with the upload form for those who may upload."""
     batches = UploadBatchFilter(request.GET, queryset=scoped(UploadBatch.objects.all(), user))
     page = Paginator(batches.qs.select_related("uploaded_by").order_by("-created_at"), 50).get_page(
         request.GET.get("page")
     )
-    can_upload = user.has_role(*UPLOADERS)
-    return render(
-        request,
-        "tolling/upload_list.html",
-        {
-            "filter": batches,
-            "page": page,
-            "form": UploadForm() if can_upload else None,
-            "kinds": UploadKind.choices,
-            "needs_province": user.province_scope is None,
-        },
-    )
+    context = {
+        "filter": batches,
+        "page": page,
+        "form": form,
+        "kinds": UploadKind.choices,
+        "needs_province": user.province_scope is None,
+    }
+    return render(request, "tolling/upload_list.html", context, status=status)
+
+
+@role_required(*ALL_ROLES)
+def upload_list(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    return _render_list(request, user, UploadForm() if user.has_role(*UPLOADERS) else None)
 
 
 @require_POST
@@ -81,20 +82,7 @@ def upload_create_view(request: HttpRequest) -> HttpResponse:
             form.add_error("file", exc.messages if isinstance(exc, ValidationError) else str(exc))
         else:
             return redirect("upload-detail", batch_id=batch.pk)
-    batches = UploadBatchFilter({}, queryset=scoped(UploadBatch.objects.all(), user))
-    page = Paginator(batches.qs.select_related("uploaded_by").order_by("-created_at"), 50).get_page(1)
-    return render(
-        request,
-        "tolling/upload_list.html",
-        {
-            "filter": batches,
-            "page": page,
-            "form": form,
-            "kinds": UploadKind.choices,
-            "needs_province": user.province_scope is None,
-        },
-        status=400,
-    )
+    return _render_list(request, user, form, status=400)
 
 
 def _progress_context(batch: UploadBatch) -> dict[str, object]:
