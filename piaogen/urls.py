@@ -7,6 +7,8 @@ from rest_framework.routers import SimpleRouter
 from invoicing import urls as invoicing_urls
 from invoicing.api import DocumentViewSet, SummarySheetViewSet
 from piaogen import views
+from reports import urls as reports_urls
+from support import urls as support_urls
 from tolling.api import UploadBatchViewSet
 
 admin.site.site_header = "票根运营工作台 · 运维管理"
@@ -21,6 +23,8 @@ api_v1 = [
     path("me/", views.me, name="api-me"),
     *router.urls,
     *invoicing_urls.api_urlpatterns,
+    *support_urls.api_urlpatterns,
+    *reports_urls.api_urlpatterns,
 ]
 
 urlpatterns = [
@@ -31,6 +35,8 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("uploads/", include("tolling.urls")),
     path("documents/", include(invoicing_urls.urlpatterns)),
+    path("", include(support_urls.urlpatterns)),
+    path("reports/", include(reports_urls.urlpatterns)),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

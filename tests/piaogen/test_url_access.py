@@ -9,28 +9,16 @@ from collections.abc import Callable, Iterator
 from decimal import Decimal
 
 import pytest
+import url_access_reports
+import url_access_support
 from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from url_access_table import ANON, NO_ROLE, ROLES, STAFF, everyone, staff_only
 
 from invoicing.models import BusinessLine, Document, DocumentKind, DocumentLine, SummarySheet
 from piaogen.models import Role, User
 from tolling.models import Operator, OperatorKind, UploadBatch
-
-ANON, NO_ROLE = "anonymous", "no-role"
-ROLES = [ANON, NO_ROLE, *Role.values]
-STAFF: list[str] = [Role.AGENT, Role.PROVINCE, Role.MANAGER, Role.MAINTAINER]
-
-
-def everyone(status: int) -> dict[str, int]:
-    return dict.fromkeys(ROLES, status)
-
-
-def staff_only(*, allowed: list[str], anon: int = 302, denied: int = 403) -> dict[str, int]:
-    table = {ANON: anon, NO_ROLE: denied}
-    table.update({role: 200 if role in allowed else denied for role in STAFF})
-    return table
-
 
 # url name → role → expected status for a GET
 EXPECTED: dict[str, dict[str, int]] = {
@@ -69,6 +57,9 @@ EXPECTED: dict[str, dict[str, int]] = {
     "api-document-reverse": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
     "api-document-reissue": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
     "api-document-deliveries": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
+    # the support workbench's and the reports' URLs have their tables next to this file
+    **url_access_support.EXPECTED,
+    **url_access_reports.EXPECTED,
 }
 
 
@@ -161,6 +152,8 @@ def object_id(make_staff: Callable[..., User]) -> int:
         service_date=dt.date(2026, 11, 20),
     )
     sheet.documents.add(document)
+    url_access_support.create_objects(batch.pk, uploader)
+    url_access_reports.create_objects(batch.pk, uploader)
     return batch.pk
 
 
