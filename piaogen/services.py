@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.models import Group
+from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -24,6 +25,8 @@ def staff_upsert(*, username: str, role: str, province: str = "", password: str 
     if province and role not in (Role.PROVINCE, Role.MANAGER):
         raise ValidationError(_("只有省级用户和管理人员可以限定省份。"))
     user, _created = User.objects.get_or_create(username=username)
+    if password is not None:
+        validate_password(password, user)  # the password rules (settings.AUTH_PASSWORD_VALIDATORS), translated
     user.role = role
     user.province = province
     user.is_staff = role == Role.MAINTAINER  # the Django admin is the maintainers' tool

@@ -1,5 +1,6 @@
 """Every URL pattern, requested as every role (and anonymously, and as a user without a role), answers exactly
-what the access table says. A new URL without a row in the table fails the test: decide who may see it first."""
+what the access table says, and no page it shows has an inline script (the Content-Security-Policy forbids
+them). A new URL without a row in the table fails the test: decide who may see it first."""
 
 from __future__ import annotations
 
@@ -157,6 +158,15 @@ def object_id(make_staff: Callable[..., User]) -> int:
     return batch.pk
 
 
+SCRIPT_TAG = re.compile(rb"<script\b[^>]*>", re.IGNORECASE)
+
+
+def inline_scripts(html: bytes) -> list[str]:
+    """Script elements the Content-Security-Policy would block: neither a `src` nor a data block (JSON)."""
+    tags = [tag.decode(errors="replace") for tag in SCRIPT_TAG.findall(html)]
+    return [tag for tag in tags if "src=" not in tag and "application/json" not in tag]
+
+
 def test_every_named_url_has_a_row_in_the_access_table() -> None:
     missing = [name for name, _ in url_patterns() if not name.startswith("admin:") and name not in EXPECTED]
     assert missing == [], f"add these URLs to EXPECTED with the status each role must get: {missing}"
@@ -171,10 +181,13 @@ def test_every_console_url_answers_each_role_as_the_table_says(clients: dict[str
             continue
         for role, client in clients.items():
             path = sample_path(route, object_id)
-            status = client.get(path).status_code
+            response = client.get(path)
+            status = response.status_code
             checked += 1
             if status != EXPECTED[name][role]:
                 failures.append(f"{name} ({path}) as {role}: {status}, expected {EXPECTED[name][role]}")
+            elif status == 200 and response.get("Content-Type", "").startswith("text/html"):
+                failures.extend(f"{name} ({path}): inline script {tag}" for tag in inline_scripts(response.content))
     assert checked >= 8 * len(ROLES)
     assert failures == []
 
