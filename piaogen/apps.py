@@ -9,6 +9,7 @@ class PiaogenConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_migrate
 
+        import piaogen.requestid  # noqa: F401  (connects the Celery signals that carry the request id)
         from piaogen.roles import sync_role_groups
 
         post_migrate.connect(sync_role_groups, sender=self)

@@ -8,6 +8,7 @@ from django.db.models import Model
 from django.http import HttpRequest
 
 from piaogen.models import AuditEvent, User
+from piaogen.requestid import current_request_id
 
 
 def audit_record(
@@ -28,7 +29,7 @@ def audit_record(
         object_id = object_id or str(obj.pk)
         province = province or str(getattr(obj, "province", "") or "")
     ip = request.META.get("REMOTE_ADDR") if request is not None else None
-    request_id = request.headers.get("X-Request-ID", "") if request is not None else ""
+    request_id = current_request_id()
     event = AuditEvent(
         actor=actor,
         actor_name=actor.get_username() if actor is not None else "system",

@@ -7,6 +7,8 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
+from piaogen.requestid import current_request_id
+
 HEARTBEAT_CACHE_KEY = "worker-heartbeat"
 
 
@@ -19,6 +21,6 @@ def heartbeat(note: str = "") -> dict[str, str]:
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_database()")
         (database,) = cursor.fetchone()
-    beat = {"note": note, "database": database, "at": timezone.now().isoformat()}
+    beat = {"note": note, "database": database, "at": timezone.now().isoformat(), "request_id": current_request_id()}
     cache.set(HEARTBEAT_CACHE_KEY, beat, timeout=None)
     return beat

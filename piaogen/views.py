@@ -1,19 +1,27 @@
-"""Console-wide pages: the role home page and the health check."""
+"""Console-wide pages: the role home page, the health and readiness probes, and the maintainers' job monitor."""
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from invoicing.models import IssueRun, RunStatus
+from piaogen import ops
 from piaogen.access import ALL_ROLES, role_required
-from piaogen.models import User
+from piaogen.models import Role, User
+from tolling.models import UploadBatch, UploadStatus
+from tolling.services import upload_retry
+
+JOB_ROWS = 50
 
 
 @require_GET
@@ -31,6 +39,47 @@ def healthz(request: HttpRequest) -> JsonResponse:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+@require_GET
+def readyz(request: HttpRequest) -> JsonResponse:
+    """Readiness: the database, Redis and a live Celery worker (heartbeat within three minutes). 503 with the
+    failing checks otherwise. Public like `healthz`: it names parts, never data."""
+    state = ops.readiness()
+    return JsonResponse(state.as_dict(), status=200 if state.ok else 503)
+
+
+@require_GET
+@role_required(Role.MAINTAINER)
+def jobs(request: HttpRequest) -> HttpResponse:
+    """The job monitor: queue depths, the worker heartbeat, and uploads and issuing runs queued, running or
+    failed, newest first, with a retry for failed ones."""
+    open_uploads = [UploadStatus.QUEUED, UploadStatus.RUNNING, UploadStatus.FAILED]
+    open_runs = [RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.FAILED]
+    context = {
+        "readiness": ops.readiness(),
+        "queues": ops.queue_depths(),
+        "heartbeat": ops.worker_heartbeat(),
+        "uploads": UploadBatch.objects.filter(status__in=open_uploads)
+        .select_related("uploaded_by")
+        .order_by("-created_at")[:JOB_ROWS],
+        "runs": IssueRun.objects.filter(status__in=open_runs).order_by("-created_at")[:JOB_ROWS],
+    }
+    return render(request, "piaogen/jobs.html", context)
+
+
+@require_POST
+@role_required(Role.MAINTAINER)
+def job_upload_retry(request: HttpRequest, batch_id: int) -> HttpResponse:
+    user = request.user
+    assert isinstance(user, User)
+    batch = get_object_or_404(UploadBatch, pk=batch_id)
+    if batch.status == UploadStatus.FAILED:
+        upload_retry(batch=batch, user=user, request=request)
+        messages.success(request, _("批次 %(id)s 已重新排队。") % {"id": batch.pk})
+    else:
+        messages.info(request, _("批次 %(id)s 不是失败状态，无需重试。") % {"id": batch.pk})
+    return redirect("jobs")
 
 
 @extend_schema(

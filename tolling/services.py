@@ -121,6 +121,20 @@ def upload_cancel(*, batch: UploadBatch, user: User, request: HttpRequest | None
     return batch
 
 
+@transaction.atomic
+def upload_retry(*, batch: UploadBatch, user: User, request: HttpRequest | None = None) -> UploadBatch:
+    """Queue a failed batch again (a maintainer, after fixing what failed). The pipeline picks it up where its
+    committed chunks end, and rows already in are duplicates: nothing doubles. Idempotent."""
+    updated = UploadBatch.objects.filter(pk=batch.pk, status=UploadStatus.FAILED).update(
+        status=UploadStatus.QUEUED, finished_at=None, heartbeat_at=None, message=""
+    )
+    batch.refresh_from_db()
+    if updated:
+        audit_record(actor=user, action="upload.retry", obj=batch, request=request)
+        transaction.on_commit(partial(_enqueue_ingest, batch.pk))
+    return batch
+
+
 def upload_can_write(user: User, batch: UploadBatch) -> bool:
     """Uploading and cancelling are for the batch's own province staff (and maintainers)."""
     if user.has_role(Role.MAINTAINER):

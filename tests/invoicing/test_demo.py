@@ -295,7 +295,7 @@ def test_the_demo_logins_work(db: None) -> None:
     for login in DEMO_LOGINS:
         assert login.username in out.getvalue()
         response = Client().post(reverse("login"), {"username": login.username, "password": login.password})
-        assert response.status_code == 302 and response.url == reverse("home"), login.username
+        assert response.status_code == 302 and response["Location"] == reverse("home"), login.username
         user = User.objects.get(username=login.username)
         assert (user.role, user.province) == (login.role, login.province)
 

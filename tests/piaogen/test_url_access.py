@@ -12,6 +12,7 @@ from decimal import Decimal
 import pytest
 import url_access_reports
 import url_access_support
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
@@ -19,6 +20,7 @@ from url_access_table import ANON, NO_ROLE, ROLES, STAFF, everyone, staff_only
 
 from invoicing.models import BusinessLine, Document, DocumentKind, DocumentLine, SummarySheet
 from piaogen.models import Role, User
+from piaogen.tasks import HEARTBEAT_CACHE_KEY
 from tolling.models import Operator, OperatorKind, UploadBatch
 
 # url name → role → expected status for a GET
@@ -28,6 +30,9 @@ EXPECTED: dict[str, dict[str, int]] = {
     "logout": everyone(405),  # POST only
     "set_language": everyone(302),  # GET changes nothing and redirects
     "healthz": everyone(200),  # public liveness probe, reveals nothing
+    "readyz": everyone(503),  # public readiness probe; no worker heartbeat here (the fixture clears it)
+    "jobs": staff_only(allowed=[Role.MAINTAINER]),
+    "job-upload-retry": everyone(405),  # POST only
     "api-me": staff_only(allowed=STAFF, anon=401),
     "api-schema": staff_only(allowed=STAFF, anon=401),
     "api-docs": staff_only(allowed=STAFF, anon=401),
@@ -91,6 +96,7 @@ def sample_path(route: str, object_id: int) -> str:
 
 @pytest.fixture
 def clients(make_staff: Callable[..., User], client_for: Callable[[User], Client]) -> dict[str, Client]:
+    cache.delete(HEARTBEAT_CACHE_KEY)  # readyz answers 503 without a worker, whatever ran before
     result = {ANON: Client()}
     nobody = User.objects.create_user("nobody", password="x")  # an account with no console role
     result[NO_ROLE] = client_for(nobody)
