@@ -15,10 +15,12 @@ import url_access_support
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver
-from url_access_table import ANON, NO_ROLE, ROLES, STAFF, everyone, staff_only
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from drf_spectacular.generators import SchemaGenerator
+from url_access_table import ANON, NO_ROLE, OTHER_PROVINCE, ROLES, STAFF, everyone, staff_only
 
 from invoicing.models import BusinessLine, Document, DocumentKind, DocumentLine, SummarySheet
+from piaogen.access import ALL_ROLES
 from piaogen.models import Role, User
 from piaogen.tasks import HEARTBEAT_CACHE_KEY
 from tolling.models import Operator, OperatorKind, UploadBatch
@@ -102,7 +104,21 @@ def clients(make_staff: Callable[..., User], client_for: Callable[[User], Client
     result[NO_ROLE] = client_for(nobody)
     for role in STAFF:
         result[role] = client_for(make_staff(role, "32" if role == Role.PROVINCE else ""))
+    result[OTHER_PROVINCE] = client_for(make_staff(Role.PROVINCE, "33", username="province33"))
     return result
+
+
+def takes_object_id(route: str) -> bool:
+    return any((m.group("name") or m.group("regex_name")) not in SAMPLES for m in PARAMETER.finditer(route))
+
+
+def expected_status(name: str, route: str, role: str) -> int:
+    row = EXPECTED[name]
+    if role in row:
+        return row[role]
+    assert role == OTHER_PROVINCE
+    province = row[Role.PROVINCE]
+    return 404 if province == 200 and takes_object_id(route) else province
 
 
 @pytest.fixture
@@ -190,11 +206,61 @@ def test_every_console_url_answers_each_role_as_the_table_says(clients: dict[str
             response = client.get(path)
             status = response.status_code
             checked += 1
-            if status != EXPECTED[name][role]:
-                failures.append(f"{name} ({path}) as {role}: {status}, expected {EXPECTED[name][role]}")
+            expected = expected_status(name, route, role)
+            if status != expected:
+                failures.append(f"{name} ({path}) as {role}: {status}, expected {expected}")
             elif status == 200 and response.get("Content-Type", "").startswith("text/html"):
                 failures.extend(f"{name} ({path}): inline script {tag}" for tag in inline_scripts(response.content))
     assert checked >= 8 * len(ROLES)
+    assert failures == []
+
+
+WRITE_METHODS = ("post", "put", "patch", "delete")
+
+
+def api_operations(object_id: int) -> Iterator[tuple[str, str, str, str, tuple[str, ...]]]:
+    """Every operation of the OpenAPI schema: (method, concrete path, url name, route, roles the view admits)."""
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    for template, operations in schema["paths"].items():
+        path = re.sub(r"\{(\w+)\}", lambda m: SAMPLES.get(m.group(1), str(object_id)), template)
+        match = resolve(path)
+        view_class = getattr(match.func, "cls", None) or getattr(match.func, "view_class", None)
+        for method in operations:
+            view = view_class(**getattr(match.func, "initkwargs", {})) if view_class else None
+            if view is not None:  # a viewset's roles may depend on its action (a property)
+                view.action = (getattr(match.func, "actions", None) or {}).get(method)
+            roles = tuple(getattr(view, "allowed_roles", ALL_ROLES))
+            yield method, path, match.view_name, match.route, roles
+
+
+@pytest.mark.django_db
+def test_every_api_operation_is_in_the_access_table_and_refuses_writes_to_those_it_must(
+    clients: dict[str, Client], object_id: int
+) -> None:
+    """Generated from the API schema: each operation's URL has a row in the table (its GET is checked above), and
+    every write is refused to anonymous callers (401), to users without a role or outside the view's roles
+    (403), never succeeds for a province user on another province's object, and never fails with a 5xx."""
+    failures = []
+    writes = 0
+    for method, path, name, route, roles in api_operations(object_id):
+        if name not in EXPECTED:
+            failures.append(f"{method.upper()} {path}: {name} has no row in the access table")
+            continue
+        if method not in WRITE_METHODS:
+            continue
+        for role, client in clients.items():
+            status = getattr(client, method)(path, data={}, content_type="application/json").status_code
+            writes += 1
+            admitted = role in roles or (role == OTHER_PROVINCE and Role.PROVINCE in roles)
+            if role == ANON and status != 401:
+                failures.append(f"{method.upper()} {path} as {role}: {status}, expected 401")
+            elif role != ANON and not admitted and status != 403:
+                failures.append(f"{method.upper()} {path} as {role}: {status}, expected 403")
+            elif status >= 500:
+                failures.append(f"{method.upper()} {path} as {role}: server error {status}")
+            elif role == OTHER_PROVINCE and takes_object_id(route) and status < 300:
+                failures.append(f"{method.upper()} {path} as {role}: {status} on another province's object")
+    assert writes >= 5 * len(clients)
     assert failures == []
 
 

@@ -6,6 +6,9 @@ from piaogen.models import Role
 
 ANON, NO_ROLE = "anonymous", "no-role"
 ROLES = [ANON, NO_ROLE, *Role.values]
+# a province user of another province (33) than the objects behind id-taking URLs (32): where the table does not
+# say otherwise, they get what the province user gets on lists, and 404 on the other province's objects
+OTHER_PROVINCE = "other-province"
 STAFF: list[str] = [Role.AGENT, Role.PROVINCE, Role.MANAGER, Role.MAINTAINER]
 
 
