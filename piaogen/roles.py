@@ -46,7 +46,11 @@ ROLE_PERMISSIONS: dict[str, list[tuple[str, str]]] = {
         ("reports", "add_scheduledreport"),
         ("reports", "change_scheduledreport"),
     ],
-    Role.MAINTAINER: [(app, "*") for app in ("piaogen", "tolling", "invoicing", "support", "reports", "auth")],
+    Role.MAINTAINER: [
+        *((app, "*") for app in ("piaogen", "tolling", "invoicing", "support", "reports", "auth")),
+        ("axes", "view_*"),  # login failures and lockouts
+        ("axes", "delete_accessattempt"),  # lifting a lockout
+    ],
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import uuid
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -42,7 +43,7 @@ from reports.models import (
     SupportRollup,
     UploadRollup,
 )
-from support.models import PiiReveal, SavedFilter, Ticket, TicketLink, TicketNote
+from support.models import ActionRequest, PiiReveal, SavedFilter, Ticket, TicketLink, TicketNote
 from tolling.models import (
     AuditCharge,
     Card,
@@ -59,14 +60,17 @@ from tolling.models import (
     Vehicle,
 )
 
-REGISTERED: list[type[Model]] = sorted(admin.site._registry, key=lambda model: model._meta.label)
+# the project's models and the auth groups; django-axes' lockout records have their own test below
+REGISTERED: list[type[Model]] = sorted(
+    (model for model in admin.site._registry if model._meta.app_label != "axes"), key=lambda model: model._meta.label
+)
 
 # Viewed only: no add, change or delete for anyone.
 READ_ONLY: set[type[Model]] = {
     Trip, Segment, TopUp, AuditCharge, PaperTicket, TaxiRide, UploadBatch, RejectedRow,
     CardBinding, BuyerTitle, Document, DocumentLine, DocumentItem, SummarySheet, NumberSeries, DocumentEvent,
     Delivery, IssueRun, TicketNote, PiiReveal, DocumentRollup, UploadRollup, SupportRollup, ReportDelivery,
-    AuditEvent,
+    AuditEvent, ActionRequest,
 }  # fmt: skip
 # Changeable, but rows are only created elsewhere.
 NO_ADD: set[type[Model]] = READ_ONLY | {RollupWatermark}
@@ -166,10 +170,12 @@ def samples(maintainer: User, province_user: User) -> dict[type[Model], Model]:
                                                     status="sent")  # fmt: skip
     token, _key = ApiToken.issue(user=province_user, name="江苏省级系统")
     audit = audit_record(actor=maintainer, action="document.resend", obj=document, reason="客户来电")
+    action = ActionRequest.objects.create(key=uuid.uuid4(), kind="resend", user=maintainer, object_type="document",
+                                          object_id=str(document.pk), province="32", reason="客户来电")  # fmt: skip
     rows: list[Model] = [
         road, unit, rate, vehicle, card, batch, trip, segment, topup, charge, paper, ride, rejected, customer,
         binding, title, run, document, line, item, sheet, series, event, delivery, ticket, note, link, saved, reveal,
-        document_rollup, upload_rollup, support_rollup, watermark, report, report_delivery, token, audit,
+        document_rollup, upload_rollup, support_rollup, watermark, report, report_delivery, token, audit, action,
         maintainer, Group.objects.get(name=f"role:{Role.MAINTAINER}"),
     ]  # fmt: skip
     return {type(row): row for row in rows}
@@ -448,3 +454,12 @@ def test_a_note_added_on_the_ticket_page_is_signed_by_the_maintainer(
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
     notes = list(ticket.notes.order_by("created_at").values_list("body", "author"))
     assert notes == [("已重新发送", maintainer.pk), ("已电话联系客户", maintainer.pk)]
+
+
+def test_maintainers_see_login_lockouts_in_the_admin(maintainer_client: Client) -> None:
+    from axes.models import AccessAttempt
+
+    AccessAttempt.objects.create(username="wang", ip_address="10.0.0.1", failures_since_start=5)
+    listing = maintainer_client.get(reverse("admin:axes_accessattempt_changelist"))
+    assert listing.status_code == 200
+    assert "wang" in listing.content.decode()
