@@ -27,6 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "piaogen.settings")
+# no automatic e-mail of the bench documents: the tasks would reach the development workers and database
+os.environ.setdefault("PIAOGEN_DELIVER_AFTER_ISSUE", "false")
 
 import django  # noqa: E402
 
@@ -37,7 +39,7 @@ from django.db import connection, connections  # noqa: E402
 from invoicing.demo import demo_data_exists, demo_seed_timed  # noqa: E402
 from invoicing.eligibility import invoiceable_segments, invoiceable_topups  # noqa: E402
 from invoicing.issuing import DEFAULT_CHUNK, issue_run_daily, issue_runs_create_daily  # noqa: E402
-from invoicing.models import DocumentItem, IssueRun, RunKind  # noqa: E402
+from invoicing.models import DocumentItem, InvoiceCycle, IssueRun, RunKind  # noqa: E402
 
 TARGET_DOCUMENTS_PER_S = 10_000
 
@@ -78,10 +80,14 @@ def main() -> None:
         cursor.execute("VACUUM ANALYZE tolling_segment, tolling_topup, invoicing_documentitem")
 
     started = time.perf_counter()
-    segments = invoiceable_segments(service_date_to=day).count()
+    segments = invoiceable_segments(service_date_to=day, invoice_cycle=InvoiceCycle.PER_TRIP).count()
     topups = invoiceable_topups(service_date_to=day).count()
     select_s = time.perf_counter() - started
-    print(f"invoiceable: {segments:,} segments, {topups:,} top-ups (counted in {select_s:.2f} s)")
+    monthly = invoiceable_segments(service_date_to=day, invoice_cycle=InvoiceCycle.MONTHLY).count()
+    print(
+        f"invoiceable by the daily run: {segments:,} segments, {topups:,} top-ups (counted in {select_s:.2f} s); "
+        f"{monthly:,} segments of monthly customers left to the monthly merge"
+    )
 
     if args.workers > 1:
         runs = issue_runs_create_daily(business_date=day)

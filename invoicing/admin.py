@@ -43,8 +43,8 @@ from piaogen.admin import (
 
 @admin.register(Customer)
 class CustomerAdmin(NoDeleteMixin, LargeTableAdmin):
-    list_display = ("id", "name", "kind", masked_phone, "email", "province", "created_at")
-    list_filter = ("kind", ProvinceFilter)
+    list_display = ("id", "name", "kind", masked_phone, "email", "province", "invoice_cycle", "created_at")
+    list_filter = ("kind", "invoice_cycle", ProvinceFilter)
     # phone (unique), ID number (partial index), name (trigram index: `contains` is LIKE, which it serves)
     search_fields = ("=phone", "=id_no", "name__contains")
     search_help_text = _("精确的手机号、证件号码，或名称中的文字")
@@ -201,6 +201,7 @@ class IssueRunAdmin(ReadOnlyAdmin):
         "documents_issued",
         "requested_by",
         "created_at",
+        "heartbeat_at",
         "finished_at",
     )
     list_filter = ("kind", "status", ProvinceFilter)

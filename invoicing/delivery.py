@@ -252,3 +252,16 @@ def delivery_ensure(*, document: Document | None = None, sheet: SummarySheet | N
     if not delivery_address(document=document, sheet=sheet):
         return None
     return delivery_send(document=document, sheet=sheet)
+
+
+def deliveries_ensure(*, document_ids: list[int]) -> int:
+    """The automatic delivery of newly issued documents (queued by issuing after commit): ``delivery_ensure`` for
+    each, so a document is sent once however often this runs. An unusable address is logged and skipped, not
+    raised, so one bad address does not stop the others. Returns the number of deliveries sent now or before."""
+    done = 0
+    for document in Document.objects.filter(pk__in=document_ids).select_related("customer", "title").order_by("pk"):
+        try:
+            done += delivery_ensure(document=document) is not None
+        except DeliveryError as error:
+            log.warning("automatic delivery of document %s skipped: %s", document.pk, error.messages[0])
+    return done

@@ -151,8 +151,19 @@ def _build_people(
             name = f"{city}{rng.choice(COMPANY_WORDS)}{rng.choice(COMPANY_TRADES)}有限公司"
             tax_id = make_uscc(rng, division=f"{p}{rng.randint(1, 9):02d}00")
             tel = phone()
+            cycle = "monthly" if i % 3 == 0 else "daily"  # a third of companies merge their trips monthly
             customer_rows.append(
-                ["company", name, tel, f"fp{tel[-6:]}@example.com", "统一社会信用代码", tax_id, p, _ts(created_s)]
+                [
+                    "company",
+                    name,
+                    tel,
+                    f"fp{tel[-6:]}@example.com",
+                    "统一社会信用代码",
+                    tax_id,
+                    p,
+                    _ts(created_s),
+                    cycle,
+                ]
             )
             for _ in range(rng.randint(2, 8)):
                 holders.append((i, name, "统一社会信用代码", tax_id, tel, p, 23))
@@ -161,7 +172,7 @@ def _build_people(
             id_no = make_resident_id(rng, province=p)
             tel = phone()
             email = f"u{tel[-8:]}@example.com" if rng.random() < 0.7 else ""
-            customer_rows.append(["person", name, tel, email, "身份证", id_no, p, _ts(created_s)])
+            customer_rows.append(["person", name, tel, email, "身份证", id_no, p, _ts(created_s), "daily"])
             for _ in range(rng.choice((1, 1, 1, 1, 1, 1, 1, 2, 2, 3))):
                 holders.append((i, name, "身份证", id_no, tel, p, 22 if rng.random() < 0.4 else 23))
     for _ in range(max(3, len(holders) // 5)):  # cards whose holders never signed up
@@ -174,7 +185,7 @@ def _build_people(
     copy_rows(
         cursor,
         "invoicing_customer",
-        ["id", "kind", "name", "phone", "email", "id_type", "id_no", "province", "created_at"],
+        ["id", "kind", "name", "phone", "email", "id_type", "id_no", "province", "created_at", "invoice_cycle"],
         ([cid, *row] for cid, row in zip(customer_ids, customer_rows, strict=True)),
     )
 
@@ -246,7 +257,7 @@ def _build_people(
     for (cust, *_rest), card in zip(holders, cards, strict=True):
         if cust is not None:
             cards_of.setdefault(cust, []).append(card.card_no)
-    for i, (kind, name, _tel, email, _id_type, id_no, p, created) in enumerate(customer_rows):
+    for i, (kind, name, _tel, email, _id_type, id_no, p, created, _cycle) in enumerate(customer_rows):
         cid = customer_ids[i]
         tax_id = id_no if kind == "company" else ""
         titles.append((cid, "", kind, name, tax_id, "", "", email, created))

@@ -25,6 +25,13 @@ class CustomerKind(models.TextChoices):
     COMPANY = "company", _("单位")
 
 
+class InvoiceCycle(models.TextChoices):
+    """How often a customer's trips are invoiced: per trip (the daily run, the default) or merged monthly."""
+
+    PER_TRIP = "daily", _("按次开票")
+    MONTHLY = "monthly", _("月度合并")
+
+
 class Customer(models.Model):
     """A 票根 account: a person or company that binds cards and receives invoices."""
 
@@ -36,12 +43,25 @@ class Customer(models.Model):
     id_type = models.CharField(_("证件类型"), max_length=16, blank=True)
     id_no = models.CharField(_("证件号码"), max_length=32, blank=True)
     province = models.CharField(_("所属省份"), max_length=2, choices=Province.choices, blank=True)
+    # trips of a monthly customer are left out of the daily run and merged once a month (domain.md §4.7)
+    invoice_cycle = models.CharField(
+        _("开票周期"),
+        max_length=8,
+        choices=InvoiceCycle.choices,
+        default=InvoiceCycle.PER_TRIP,
+        db_default=InvoiceCycle.PER_TRIP,  # bulk loads (COPY) that leave the column out
+    )
     created_at = models.DateTimeField(_("注册时间"), default=timezone.now)
 
     class Meta:
         verbose_name = _("客户")
         verbose_name_plural = _("客户")
-        constraints = [models.CheckConstraint(name="customer_kind_valid", condition=Q(kind__in=CustomerKind.values))]
+        constraints = [
+            models.CheckConstraint(name="customer_kind_valid", condition=Q(kind__in=CustomerKind.values)),
+            models.CheckConstraint(
+                name="customer_invoice_cycle_valid", condition=Q(invoice_cycle__in=InvoiceCycle.values)
+            ),
+        ]
         indexes = [
             # fuzzy name search (pg_trgm; the extension comes with piaogen's first migration)
             GinIndex(fields=["name"], name="customer_name_trgm", opclasses=["gin_trgm_ops"]),
@@ -494,6 +514,8 @@ class IssueRun(models.Model):
     message = models.TextField(blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
+    # refreshed at every chunk; a running run whose heartbeat is older than ISSUE_STALE_SECONDS is taken over
+    heartbeat_at = models.DateTimeField(_("心跳时间"), null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -502,6 +524,16 @@ class IssueRun(models.Model):
         constraints = [
             models.CheckConstraint(name="issue_run_kind_valid", condition=Q(kind__in=RunKind.values)),
             models.CheckConstraint(name="issue_run_status_valid", condition=Q(status__in=RunStatus.values)),
+            # one daily run per (date, province) and one monthly run per (first day of the month, province)
+            models.UniqueConstraint(
+                fields=["kind", "business_date", "province"],
+                condition=Q(kind__in=[RunKind.DAILY, RunKind.MONTHLY]),
+                name="issue_run_one_per_period",
+            ),
+            models.CheckConstraint(
+                name="issue_run_periodic_has_date",
+                condition=Q(kind=RunKind.REQUEST) | Q(business_date__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

@@ -13,7 +13,6 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from invoicing import issuing
 from invoicing.eligibility import segment_states as real_segment_states
 from invoicing.issuing import (
     IssuingError,
@@ -21,10 +20,13 @@ from invoicing.issuing import (
     document_reverse,
     issue_run_create_daily,
     issue_run_daily,
+    issue_run_reopen,
     issue_runs_create_daily,
+    issue_runs_stalled,
     issue_segments,
     issue_topups,
 )
+from invoicing.issuing import items as issuing_items
 from invoicing.models import (
     BuyerTitle,
     CardBinding,
@@ -329,7 +331,7 @@ def test_a_lost_race_is_retried_without_the_taken_segments_and_leaves_no_gap(
         calls.append(1)
         return stale if len(calls) == 1 else real_segment_states(**kwargs)
 
-    monkeypatch.setattr(issuing, "segment_states", stale_once)
+    monkeypatch.setattr(issuing_items, "segment_states", stale_once)
 
     (second,) = issue_segments(segment_ids=[taken.pk, free.pk], today=TODAY)
 
@@ -457,9 +459,8 @@ def test_the_daily_run_issues_everything_due_in_chunks_and_a_second_run_finds_no
     assert set(Document.objects.values_list("run_id", flat=True)) == {run.pk}
     assert DocumentEvent.objects.filter(kind="issued").count() == 4
 
-    again = IssueRun.objects.create(kind=RunKind.DAILY, business_date=dt.date(2026, 11, 10))
-    again = issue_run_daily(run_id=again.pk)
-    assert (again.status, again.items_total, again.documents_issued) == (RunStatus.DONE, 0, 0)
+    again = issue_run_daily(run_id=issue_run_reopen(run=run).pk)
+    assert (again.pk, again.status, again.items_total, again.documents_issued) == (run.pk, RunStatus.DONE, 6, 4)
     assert Document.objects.count() == 4
 
 
@@ -475,19 +476,29 @@ def test_a_finished_run_is_not_run_again(world: dict[str, Any]) -> None:
 
 def test_a_running_run_with_a_stale_heartbeat_is_taken_over(world: dict[str, Any]) -> None:
     segment(world, exit_time=at(1), fee=1000)
+    an_hour_ago = timezone.now() - dt.timedelta(hours=1)
     fresh = IssueRun.objects.create(
-        kind=RunKind.DAILY, business_date=dt.date(2026, 11, 10), status=RunStatus.RUNNING, started_at=timezone.now()
+        kind=RunKind.DAILY,
+        business_date=dt.date(2026, 11, 10),
+        province="33",
+        status=RunStatus.RUNNING,
+        started_at=an_hour_ago,
+        heartbeat_at=timezone.now(),
     )
     stale = IssueRun.objects.create(
         kind=RunKind.DAILY,
         business_date=dt.date(2026, 11, 10),
         status=RunStatus.RUNNING,
-        started_at=timezone.now() - dt.timedelta(hours=1),
+        started_at=an_hour_ago,
+        heartbeat_at=an_hour_ago,
     )
 
-    assert issue_run_daily(run_id=fresh.pk).status == RunStatus.RUNNING  # someone else's
-    assert issue_run_daily(run_id=stale.pk).status == RunStatus.DONE
+    assert issue_runs_stalled() == [stale.pk]
+    assert issue_run_daily(run_id=fresh.pk).status == RunStatus.RUNNING  # someone else's, alive
+    taken = issue_run_daily(run_id=stale.pk)
+    assert taken.status == RunStatus.DONE and taken.heartbeat_at is not None and taken.heartbeat_at > an_hour_ago
     assert Document.objects.count() == 1
+    assert issue_runs_stalled() == []
 
 
 def test_the_issue_invoices_command_prints_counts(world: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:

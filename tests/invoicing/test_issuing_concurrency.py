@@ -1,8 +1,8 @@
 """Integration: concurrent issuing never doubles an item nor skips or reuses a number.
 
-Four threads issue overlapping sets of segments at once; then four real Celery workers run four daily runs over
-the same day, and one worker is killed (SIGKILL) mid-run. Either way every segment ends in exactly one live
-document item and each number series is exactly 1..N.
+Four threads issue overlapping sets of segments at once; then four real Celery workers run four overlapping daily
+runs, and one worker is killed (SIGKILL) mid-run; its run is taken over once its heartbeat is stale. Either way
+every segment ends in exactly one live document item and each number series is exactly 1..N.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from invoicing.models import (
     RunKind,
     RunStatus,
 )
-from invoicing.tasks import issue_daily
+from invoicing.tasks import issue_daily, issue_runs_resume_stalled
 from tolling.models import Operator, OperatorKind, RoadNature, Segment, TollUnit, TollUnitRate
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -146,17 +146,22 @@ def test_four_threads_issuing_overlapping_segments_issue_each_exactly_once() -> 
     assert_exactly_once_and_gapless(ids)
 
 
-def test_four_celery_workers_with_one_killed_mid_run_issue_each_segment_once(celery_workers: Any) -> None:
+def test_four_celery_workers_with_one_killed_mid_run_issue_each_segment_once(
+    celery_workers: Any, settings: Any
+) -> None:
     ids = build(3000)
-    workers = [celery_workers() for _ in range(4)]
+    settings.PIAOGEN = {**settings.PIAOGEN, "ISSUE_STALE_SECONDS": 2}
+    workers = [celery_workers(PIAOGEN_ISSUE_STALE_SECONDS="2") for _ in range(4)]
+    # four overlapping runs (one run per date and province): each covers every segment
     runs = [
-        IssueRun.objects.create(kind=RunKind.DAILY, business_date=BUSINESS_DATE, params={"chunk_size": 25})
-        for _ in range(4)
+        IssueRun.objects.create(kind=RunKind.DAILY, business_date=day, province=province, params={"chunk_size": 25})
+        for day in (BUSINESS_DATE, BUSINESS_DATE + dt.timedelta(days=1))
+        for province in ("", "32")
     ]
     for run in runs:
         issue_daily.delay(run.pk)
 
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + 180
     while not Document.objects.exists():  # all four are at work
         assert time.monotonic() < deadline, "no document issued"
         time.sleep(0.05)
@@ -166,6 +171,11 @@ def test_four_celery_workers_with_one_killed_mid_run_issue_each_segment_once(cel
     while IssueRun.objects.filter(status=RunStatus.DONE).count() < 3:
         assert time.monotonic() < deadline, list(IssueRun.objects.values_list("status", "items_done", "message"))
         time.sleep(0.1)
+    # the killed worker's run goes stale; the beat task queues it again and a live worker takes it over
+    while IssueRun.objects.filter(status=RunStatus.DONE).count() < 4:
+        assert time.monotonic() < deadline, list(IssueRun.objects.values_list("status", "items_done", "message"))
+        issue_runs_resume_stalled()
+        time.sleep(1)
     assert not IssueRun.objects.filter(status=RunStatus.FAILED).exists()
     assert_exactly_once_and_gapless(ids)
     done = IssueRun.objects.filter(status=RunStatus.DONE)

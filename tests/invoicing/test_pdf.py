@@ -270,7 +270,7 @@ def test_the_qr_code_carries_the_key_fields(invoice: Document) -> None:
     fields = payload.split(",")
     assert fields[:6] == ["01", "32", "", "26321000000000000042", "270.59", "20261116"]
     assert len(fields) == 8 and len(fields[7]) == 4
-    assert "<svg" in pdf_module.document_context(invoice)["qr_svg"]
+    assert '<img src="data:image/png;base64,' in pdf_module.document_context(invoice)["qr_img"]
 
 
 def test_it_renders_unsaved_documents_when_given_their_lines(road_operator: Operator, tmp_path: Path) -> None:

@@ -1,0 +1,104 @@
+"""Eligibility: for every item (segment, top-up, back-charge, paper ticket, taxi ride), can it be invoiced now,
+and if not, why (domain.md §2–§4). The issuing runs pick work with the ``invoiceable_*`` querysets; support pages
+show ``*_states`` to customers. Both read the same rules, kept here and nowhere else.
+
+Modules: ``base`` (reasons, item states, the day-7 cut-off), ``fifo`` (top-ups matched to trips), ``titles`` (the
+buyer title in force), ``states`` (``*_states``), ``invoiceable`` (what runs pick up, by invoice cycle). Import from
+``invoicing.eligibility``: every public name is re-exported here.
+
+Rules and the decisions behind them:
+
+- **Day 7** (``settings.PIAOGEN["TRIP_INVOICEABLE_AFTER_DAYS"]``, N = 7): a segment's ``service_date`` D is the
+  Beijing date of its exit. It becomes invoiceable on D + N at 00:00 Beijing time, i.e. on the Beijing date
+  ``today`` it is invoiceable iff ``D + N <= today``. A trip exiting 2026-11-01 23:59 Beijing is invoiceable from
+  2026-11-08 00:00 Beijing, not on 2026-11-07. Everything else is invoiceable at once.
+- **Zero fee** (green channel, exemptions): never invoiceable; the fee actually paid (实收) is what is invoiced.
+- **One live document**: an item held by a live ``DocumentItem`` is not invoiceable again; a reversal clears
+  ``live`` and releases it (the reversed document is still reported, as ``released_from``).
+- **FIFO** (domain.md §4.3, assumed; ``_FIFO_CTE``, the one place): a prepaid card's (type 22) top-ups are spent in
+  time order on its segments in exit-time order. A segment **any fen** of which was paid from a top-up held by a
+  live document is ineligible forever (a segment cannot be split across documents, and invoicing the rest would
+  invoice money already invoiced). Symmetrically a top-up **any fen** of which paid a segment held by a live
+  document can no longer be invoiced as a top-up (the customer chose "by consumption" for that money). When the
+  loaded history shows trips paid before enough top-ups (the card's opening balance predates our data), the
+  smallest opening balance that keeps the card's balance non-negative is spent first; it was never invoiced here.
+  Post-pay cards (type 23) are never affected.
+- **Buyer**: the customer is the one whose ``CardBinding`` covered the transaction time (``bound_at <= at <
+  unbound_at``); the title is that customer's latest version with ``valid_from <= at`` for that card, else their
+  default (``card_no = ''``) in force at ``at``. A card-specific series that starts later does not change earlier
+  trips. Without one, the item is ``NO_BUYER``: it blocks automatic issuing (no one to issue to) but is not final —
+  the item is otherwise invoiceable and the daily run takes it once a title in force at its time exists. A binding
+  made after a trip does not reach back: the trip belonged to whoever held the card then (cards change hands).
+- **Document kind**: commercial roads (road nature 1) get a 数电 invoice at the toll unit's rate in force on the
+  service date; government-loan roads (2) get a fiscal e-receipt, no rate. A commercial segment without a rate in
+  force is ``NO_RATE`` (master data to fix; not final).
+- **Paper tickets and taxi rides** have no card: their buyer comes with the customer's request, so they are
+  eligible on request only (never in a daily run). Back-charges are their own items, invoiced at once by the
+  underpaid toll unit's operator; with a bound card the buyer is found like a segment's.
+"""
+
+from __future__ import annotations
+
+from invoicing.eligibility.base import (
+    BEIJING,
+    FINAL_REASONS,
+    DocumentRef,
+    ItemState,
+    Reason,
+    TopUpMode,
+    beijing_today,
+    document_kind_for,
+    in_array,
+    trip_cutoff,
+)
+from invoicing.eligibility.fifo import (
+    FifoMatch,
+    fifo_matches,
+    fifo_paid_by_invoiced_topups,
+    fifo_topups_spent_on_invoiced_segments,
+)
+from invoicing.eligibility.invoiceable import (
+    buyer_customer,
+    invoiceable_audit_charges,
+    invoiceable_segments,
+    invoiceable_topups,
+)
+from invoicing.eligibility.states import (
+    audit_charge_states,
+    paper_ticket_states,
+    segment_states,
+    taxi_ride_states,
+    topup_states,
+)
+from invoicing.eligibility.titles import (
+    title_in_force,
+    titles_in_force,
+)
+
+__all__ = [
+    "BEIJING",
+    "FINAL_REASONS",
+    "DocumentRef",
+    "FifoMatch",
+    "ItemState",
+    "Reason",
+    "TopUpMode",
+    "audit_charge_states",
+    "beijing_today",
+    "buyer_customer",
+    "document_kind_for",
+    "fifo_matches",
+    "fifo_paid_by_invoiced_topups",
+    "fifo_topups_spent_on_invoiced_segments",
+    "in_array",
+    "invoiceable_audit_charges",
+    "invoiceable_segments",
+    "invoiceable_topups",
+    "paper_ticket_states",
+    "segment_states",
+    "taxi_ride_states",
+    "title_in_force",
+    "titles_in_force",
+    "topup_states",
+    "trip_cutoff",
+]

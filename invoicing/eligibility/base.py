@@ -1,0 +1,119 @@
+"""Eligibility's vocabulary: reasons, item states, the day-7 cut-off, the document kind of a road."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db import models
+from django.db.models.expressions import RawSQL
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from invoicing.models import BuyerTitle, DocumentKind
+from tolling.models import RoadNature
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+class Reason(models.TextChoices):
+    """Why an item can or cannot be invoiced now; the labels are shown to customers."""
+
+    ELIGIBLE = "eligible", _("可开票")
+    IN_DOCUMENT = "in_document", _("已在票据中")
+    ZERO_FEE = "zero_fee", _("实收金额为零，不开票")
+    TOPUP_INVOICED = "topup_invoiced", _("该笔通行由已开票的充值支付，不能再开票")
+    TRIPS_INVOICED = "trips_invoiced", _("该笔充值已支付的通行已开票，不能再开充值发票")
+    NOT_YET = "not_yet", _("未到可开票日")
+    NO_RATE = "no_rate", _("收费单元在通行日无适用税率")
+    NO_BUYER = "no_buyer", _("交易时卡未绑定客户或无发票抬头")
+
+
+#: reasons that never go away by waiting (only a reversal of the holding document could change them)
+FINAL_REASONS = frozenset({Reason.IN_DOCUMENT, Reason.ZERO_FEE, Reason.TOPUP_INVOICED, Reason.TRIPS_INVOICED})
+
+
+class TopUpMode(models.TextChoices):
+    """How a top-up's money is being invoiced: as the top-up, or as the trips it paid (domain.md §4.3)."""
+
+    OPEN = "open", _("未开票")
+    AS_TOPUP = "topup", _("按充值开票")  # its trips are ineligible
+    AS_TRIPS = "trips", _("按消费开票")  # trips it paid are invoiced: the top-up is ineligible
+
+
+@dataclass(frozen=True)
+class DocumentRef:
+    id: int
+    code: str
+    number: str
+    status: str
+
+    def __str__(self) -> str:
+        return f"{self.code}{self.number}"
+
+
+@dataclass(frozen=True)
+class ItemState:
+    """An item's invoicing state: the main ``reason`` and every blocker that applies, in priority order."""
+
+    item_kind: str
+    item_id: int
+    amount: int  # fen
+    blockers: tuple[Reason, ...]
+    document: DocumentRef | None = None  # the live document holding it
+    released_from: DocumentRef | None = None  # the latest reversed document that held it
+    document_kind: str | None = None  # DocumentKind it would get
+    seller_id: int | None = None
+    tax_rate: Decimal | None = None  # None: fiscal receipt or non-taxable
+    invoiceable_on: dt.date | None = None
+    customer_id: int | None = None
+    title: BuyerTitle | None = field(default=None, compare=False)
+    mode: str | None = None  # TopUpMode, top-ups only
+
+    @property
+    def reason(self) -> Reason:
+        return self.blockers[0] if self.blockers else Reason.ELIGIBLE
+
+    @property
+    def eligible(self) -> bool:
+        return not self.blockers
+
+    @property
+    def final(self) -> bool:
+        return self.reason in FINAL_REASONS
+
+    def message(self) -> str:
+        """The reason as a sentence for the customer, with the document number or the date where it helps."""
+        if self.reason == Reason.IN_DOCUMENT and self.document is not None:
+            return str(_("已在票据%(number)s中") % {"number": self.document})
+        if self.reason == Reason.NOT_YET and self.invoiceable_on is not None:
+            return str(_("未到可开票日：%(date)s起可开票") % {"date": self.invoiceable_on.isoformat()})
+        if self.reason == Reason.ELIGIBLE and self.released_from is not None:
+            return str(_("可开票（原票据%(number)s已红冲）") % {"number": self.released_from})
+        return str(self.reason.label)
+
+
+def beijing_today() -> dt.date:
+    return timezone.localdate(timezone=BEIJING)
+
+
+def trip_cutoff(today: dt.date | None = None) -> dt.date:
+    """The latest service date invoiceable on Beijing date ``today``: today − N days."""
+    return (today or beijing_today()) - dt.timedelta(days=settings.PIAOGEN["TRIP_INVOICEABLE_AFTER_DAYS"])
+
+
+def document_kind_for(road_nature: int) -> str:
+    """Commercial roads get a 数电 invoice, government-loan roads a fiscal e-receipt (domain.md §2)."""
+    return DocumentKind.FISCAL_RECEIPT if road_nature == RoadNature.LOAN else DocumentKind.DIGITAL_INVOICE
+
+
+def in_array(ids: Iterable[int]) -> RawSQL:
+    """``… IN (SELECT unnest(…::bigint[]))`` with the ids as one text parameter: one placeholder instead of one per
+    id (psycopg splits the query text at every placeholder: ≈ 0.35 s for 10,000 ids), and no Python-side array
+    quoting (≈ 35 ms per 10,000 ids) — the ints are joined with commas, which cannot inject anything."""
+    text = ",".join(str(int(i)) for i in ids)
+    return RawSQL("SELECT unnest(string_to_array(%s, ',')::bigint[])", [text])

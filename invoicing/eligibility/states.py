@@ -1,0 +1,302 @@
+"""Item states: for given segments, top-ups, back-charges, paper tickets and taxi rides, can each be invoiced
+now, and if not, why."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.db.models import OuterRef, QuerySet, Subquery
+
+from invoicing.eligibility.base import (
+    DocumentRef,
+    ItemState,
+    Reason,
+    TopUpMode,
+    document_kind_for,
+    in_array,
+    trip_cutoff,
+)
+from invoicing.eligibility.fifo import (
+    fifo_paid_by_invoiced_topups,
+    fifo_topups_spent_on_invoiced_segments,
+)
+from invoicing.eligibility.titles import (
+    titles_in_force,
+)
+from invoicing.models import DocumentItem, DocumentKind, ItemKind
+from piaogen.identifiers import CardType
+from tolling.models import AuditCharge, PaperTicket, RoadNature, Segment, TaxiRide, TollUnitRate, TopUp
+
+
+def _blockers(*checks: tuple[Reason, bool]) -> tuple[Reason, ...]:
+    return tuple(reason for reason, applies in checks if applies)
+
+
+def _narrow(
+    qs: QuerySet[Any],
+    *,
+    ids: Sequence[int] | None,
+    card_no: str | None,
+    date_from: dt.date | None,
+    date_to: dt.date | None,
+) -> QuerySet[Any]:
+    if ids is not None:
+        qs = qs.filter(id__in=in_array(ids))
+    if card_no is not None:
+        qs = qs.filter(card_no=card_no)
+    if date_from is not None:
+        qs = qs.filter(service_date__gte=date_from)
+    if date_to is not None:
+        qs = qs.filter(service_date__lte=date_to)
+    return qs
+
+
+def _documents(kind: str, ids: Iterable[int]) -> tuple[dict[int, DocumentRef], dict[int, DocumentRef]]:
+    """The live document and the latest released (reversed) document of each item: one query."""
+    live: dict[int, DocumentRef] = {}
+    released: dict[int, DocumentRef] = {}
+    rows = (
+        DocumentItem.objects.filter(item_kind=kind, item_id__in=in_array(ids))
+        .order_by("item_id", "-id")
+        .values_list("item_id", "live", "document_id", "document__code", "document__number", "document__status")
+    )
+    for item_id, is_live, doc_id, code, number, status in rows:
+        ref = DocumentRef(id=doc_id, code=code, number=number, status=status)
+        if is_live:
+            live[item_id] = ref
+        else:
+            released.setdefault(item_id, ref)
+    return live, released
+
+
+def _rate_in_force(toll_unit: str = "toll_unit", on: str = "service_date") -> Subquery:
+    return Subquery(
+        TollUnitRate.objects.filter(toll_unit=OuterRef(toll_unit), valid_from__lte=OuterRef(on))
+        .order_by("-valid_from")
+        .values("tax_rate")[:1]
+    )
+
+
+def segment_states(
+    *,
+    segment_ids: Sequence[int] | None = None,
+    card_no: str | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    today: dt.date | None = None,
+) -> dict[int, ItemState]:
+    """The state of segments chosen by id and/or by card and service-date range; ``today`` is a Beijing date.
+
+    Set-based: five queries for any number of segments (segments with rate, documents, FIFO, titles ×2).
+    """
+    if segment_ids is None and card_no is None:
+        raise ValueError("segment_states needs segment_ids or card_no")
+    qs = _narrow(Segment.objects.all(), ids=segment_ids, card_no=card_no, date_from=date_from, date_to=date_to)
+    rows = list(
+        qs.annotate(rate=_rate_in_force())
+        .order_by()
+        .values_list(
+            "id",
+            "card_no",
+            "card_type",
+            "service_date",
+            "exit_time",
+            "fee",
+            "rate",
+            "toll_unit__road_nature",
+            "toll_unit__operator_id",
+        )
+    )
+    if not rows:
+        return {}
+    cutoff = trip_cutoff(today)
+    after = dt.timedelta(days=settings.PIAOGEN["TRIP_INVOICEABLE_AFTER_DAYS"])
+    live, released = _documents(ItemKind.SEGMENT, (row[0] for row in rows))
+    paid_by_invoiced = fifo_paid_by_invoiced_topups({row[1] for row in rows if row[2] == CardType.PREPAID})
+    buyers = titles_in_force((row[1], row[4]) for row in rows)
+    states: dict[int, ItemState] = {}
+    for seg_id, card, _type, service_date, exit_time, fee, rate, nature, seller_id in rows:
+        customer_id, title = buyers[(card, exit_time)]
+        kind = document_kind_for(nature)
+        rate = None if nature == RoadNature.LOAN else rate
+        blockers = _blockers(
+            (Reason.IN_DOCUMENT, seg_id in live),
+            (Reason.ZERO_FEE, fee == 0),
+            (Reason.TOPUP_INVOICED, seg_id in paid_by_invoiced),
+            (Reason.NOT_YET, service_date > cutoff),
+            (Reason.NO_RATE, nature == RoadNature.COMMERCIAL and rate is None),
+            (Reason.NO_BUYER, title is None),
+        )
+        states[seg_id] = ItemState(
+            item_kind=ItemKind.SEGMENT,
+            item_id=seg_id,
+            amount=fee,
+            blockers=blockers,
+            document=live.get(seg_id),
+            released_from=released.get(seg_id),
+            document_kind=kind,
+            seller_id=seller_id,
+            tax_rate=rate,
+            invoiceable_on=service_date + after,
+            customer_id=customer_id,
+            title=title,
+        )
+    return states
+
+
+def topup_states(
+    *,
+    topup_ids: Sequence[int] | None = None,
+    card_no: str | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> dict[int, ItemState]:
+    """The state of top-ups: invoiceable at once as a non-taxable invoice from the card issuer, unless a live
+    document holds it, trips it paid are invoiced, or no title was in force at the top-up. Five queries."""
+    if topup_ids is None and card_no is None:
+        raise ValueError("topup_states needs topup_ids or card_no")
+    qs = _narrow(TopUp.objects.all(), ids=topup_ids, card_no=card_no, date_from=date_from, date_to=date_to)
+    rows = list(qs.order_by().values_list("id", "card_no", "topped_up_at", "amount", "issuer_id", "service_date"))
+    if not rows:
+        return {}
+    live, released = _documents(ItemKind.TOPUP, (row[0] for row in rows))
+    spent_on_invoiced = fifo_topups_spent_on_invoiced_segments({row[1] for row in rows})
+    buyers = titles_in_force((row[1], row[2]) for row in rows)
+    states: dict[int, ItemState] = {}
+    for topup_id, card, at, amount, issuer_id, service_date in rows:
+        customer_id, title = buyers[(card, at)]
+        blockers = _blockers(
+            (Reason.IN_DOCUMENT, topup_id in live),
+            (Reason.TRIPS_INVOICED, topup_id in spent_on_invoiced),
+            (Reason.NO_BUYER, title is None),
+        )
+        mode = (
+            TopUpMode.AS_TOPUP
+            if topup_id in live
+            else TopUpMode.AS_TRIPS
+            if topup_id in spent_on_invoiced
+            else TopUpMode.OPEN
+        )
+        states[topup_id] = ItemState(
+            item_kind=ItemKind.TOPUP,
+            item_id=topup_id,
+            amount=amount,
+            blockers=blockers,
+            document=live.get(topup_id),
+            released_from=released.get(topup_id),
+            document_kind=DocumentKind.DIGITAL_INVOICE,  # non-taxable (不征税) invoice
+            seller_id=issuer_id,
+            tax_rate=None,
+            invoiceable_on=service_date,
+            customer_id=customer_id,
+            title=title,
+            mode=mode,
+        )
+    return states
+
+
+def audit_charge_states(*, charge_ids: Sequence[int]) -> dict[int, ItemState]:
+    """Back-charges: their own items, invoiced at once by the underpaid toll unit's operator at its rate on the
+    service date; the buyer is found through the card when there is one, else it comes with a request."""
+    rows = list(
+        AuditCharge.objects.filter(id__in=in_array(charge_ids))
+        .annotate(rate=_rate_in_force())
+        .order_by()
+        .values_list(
+            "id",
+            "card_no",
+            "paid_at",
+            "amount",
+            "service_date",
+            "rate",
+            "toll_unit__road_nature",
+            "toll_unit__operator_id",
+        )
+    )
+    live, released = _documents(ItemKind.AUDIT_CHARGE, (row[0] for row in rows))
+    buyers = titles_in_force((row[1], row[2]) for row in rows if row[1])
+    states: dict[int, ItemState] = {}
+    for charge_id, card, paid_at, amount, service_date, rate, nature, seller_id in rows:
+        customer_id, title = buyers.get((card, paid_at), (None, None))
+        rate = None if nature == RoadNature.LOAN else rate
+        blockers = _blockers(
+            (Reason.IN_DOCUMENT, charge_id in live),
+            (Reason.NO_RATE, nature == RoadNature.COMMERCIAL and rate is None),
+            (Reason.NO_BUYER, title is None),
+        )
+        states[charge_id] = ItemState(
+            item_kind=ItemKind.AUDIT_CHARGE,
+            item_id=charge_id,
+            amount=amount,
+            blockers=blockers,
+            document=live.get(charge_id),
+            released_from=released.get(charge_id),
+            document_kind=document_kind_for(nature),
+            seller_id=seller_id,
+            tax_rate=rate,
+            invoiceable_on=service_date,
+            customer_id=customer_id,
+            title=title,
+        )
+    return states
+
+
+def paper_ticket_states(*, ticket_ids: Sequence[int]) -> dict[int, ItemState]:
+    """Paper tickets (纸改电): eligible on request only (the claiming customer brings the buyer), at once, like a
+    segment of their toll unit."""
+    rows = list(
+        PaperTicket.objects.filter(id__in=in_array(ticket_ids))
+        .annotate(rate=_rate_in_force())
+        .order_by()
+        .values_list("id", "amount", "service_date", "rate", "toll_unit__road_nature", "toll_unit__operator_id")
+    )
+    live, released = _documents(ItemKind.PAPER_TICKET, (row[0] for row in rows))
+    states: dict[int, ItemState] = {}
+    for ticket_id, amount, service_date, rate, nature, seller_id in rows:
+        rate = None if nature == RoadNature.LOAN else rate
+        blockers = _blockers(
+            (Reason.IN_DOCUMENT, ticket_id in live),
+            (Reason.NO_RATE, nature == RoadNature.COMMERCIAL and rate is None),
+        )
+        states[ticket_id] = ItemState(
+            item_kind=ItemKind.PAPER_TICKET,
+            item_id=ticket_id,
+            amount=amount,
+            blockers=blockers,
+            document=live.get(ticket_id),
+            released_from=released.get(ticket_id),
+            document_kind=document_kind_for(nature),
+            seller_id=seller_id,
+            tax_rate=rate,
+            invoiceable_on=service_date,
+        )
+    return states
+
+
+def taxi_ride_states(*, ride_ids: Sequence[int]) -> dict[int, ItemState]:
+    """Taxi rides: eligible on request only, invoiced by the taxi company at its own rate (None: not set)."""
+    rows = list(
+        TaxiRide.objects.filter(id__in=in_array(ride_ids))
+        .order_by()
+        .values_list("id", "amount", "service_date", "company_id", "company__tax_rate")
+    )
+    live, released = _documents(ItemKind.TAXI_RIDE, (row[0] for row in rows))
+    states: dict[int, ItemState] = {}
+    for ride_id, amount, service_date, company_id, rate in rows:
+        blockers = _blockers((Reason.IN_DOCUMENT, ride_id in live), (Reason.NO_RATE, rate is None))
+        states[ride_id] = ItemState(
+            item_kind=ItemKind.TAXI_RIDE,
+            item_id=ride_id,
+            amount=amount,
+            blockers=blockers,
+            document=live.get(ride_id),
+            released_from=released.get(ride_id),
+            document_kind=DocumentKind.DIGITAL_INVOICE,
+            seller_id=company_id,
+            tax_rate=rate,
+            invoiceable_on=service_date,
+        )
+    return states

@@ -1,0 +1,129 @@
+"""Issuing given items now: segments, top-ups, back-charges, paper tickets (纸改电) and taxi rides."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+from django.utils.translation import gettext_lazy as _
+
+from invoicing.eligibility import (
+    Reason,
+    audit_charge_states,
+    paper_ticket_states,
+    segment_states,
+    taxi_ride_states,
+    topup_states,
+)
+from invoicing.issuing.drafts import (
+    IssuingError,
+    _audit_charge_drafts,
+    _Draft,
+    _paper_ticket_drafts,
+    _segment_drafts,
+    _taxi_ride_drafts,
+    _topup_drafts,
+)
+from invoicing.issuing.writing import (
+    _issue,
+    _Written,
+)
+from invoicing.models import (
+    BuyerTitle,
+    Document,
+    IssueRun,
+    ItemKind,
+)
+from piaogen.models import User
+
+
+def _issue_segments(
+    ids: list[int], *, run: IssueRun | None, by: User | None, today: dt.date | None, merged: bool = False
+) -> _Written:
+    def build() -> list[_Draft]:
+        states = segment_states(segment_ids=ids, today=today)
+        return _segment_drafts({i: s for i, s in states.items() if s.eligible}, merged=merged)
+
+    return _issue(ItemKind.SEGMENT, ids, build, run=run, by=by, action="document.issue") if ids else _Written([], [])
+
+
+def _issue_topups(ids: list[int], *, run: IssueRun | None, by: User | None) -> _Written:
+    def build() -> list[_Draft]:
+        states = topup_states(topup_ids=ids)
+        return _topup_drafts({i: s for i, s in states.items() if s.eligible})
+
+    return _issue(ItemKind.TOPUP, ids, build, run=run, by=by, action="document.issue") if ids else _Written([], [])
+
+
+def issue_segments(
+    *,
+    segment_ids: Sequence[int],
+    run: IssueRun | None = None,
+    by: User | None = None,
+    today: dt.date | None = None,
+    merged: bool = False,
+) -> list[Document]:
+    """Issue documents for those of ``segment_ids`` that are eligible now (Beijing ``today``); the others are
+    skipped. One transaction (a savepoint inside a caller's); safe against concurrent workers. ``merged``: the
+    monthly merge (one document per seller × title × rate × kind, ``is_merged``; lines by plate and date range)."""
+    return _issue_segments(list(segment_ids), run=run, by=by, today=today, merged=merged).documents()
+
+
+def issue_topups(*, topup_ids: Sequence[int], run: IssueRun | None = None, by: User | None = None) -> list[Document]:
+    """Issue one non-taxable invoice per eligible top-up (card issuer → title in force at the top-up)."""
+    return _issue_topups(list(topup_ids), run=run, by=by).documents()
+
+
+def _issue_audit_charges(ids: list[int], *, run: IssueRun | None, by: User | None) -> _Written:
+    def build() -> list[_Draft]:
+        states = audit_charge_states(charge_ids=ids)
+        return _audit_charge_drafts({i: s for i, s in states.items() if s.eligible})
+
+    if not ids:
+        return _Written([], [])
+    return _issue(ItemKind.AUDIT_CHARGE, ids, build, run=run, by=by, action="document.issue")
+
+
+def issue_audit_charges(
+    *, charge_ids: Sequence[int], run: IssueRun | None = None, by: User | None = None
+) -> list[Document]:
+    """Issue documents for the eligible back-charges (稽核补费): seller the underpaid toll unit's operator, an
+    invoice at the unit's rate on the service date (commercial road) or a fiscal receipt (loan road), buyer the
+    title in force at payment for the charge's card. Others (in a document, no title, no rate) are skipped."""
+    return _issue_audit_charges(list(charge_ids), run=run, by=by).documents()
+
+
+def issue_paper_tickets(*, ticket_ids: Sequence[int], title: BuyerTitle, by: User | None = None) -> list[Document]:
+    """纸改电: issue the claimed paper tickets to ``title`` (the claiming customer's), each like a segment of its
+    toll unit. Tickets already in a live document (or without a rate in force) are skipped."""
+    ids = list(ticket_ids)
+
+    def build() -> list[_Draft]:
+        states = paper_ticket_states(ticket_ids=ids)
+        return _paper_ticket_drafts({i: s for i, s in states.items() if s.eligible}, title)
+
+    if not ids:
+        return []
+    return _issue(ItemKind.PAPER_TICKET, ids, build, run=None, by=by, action="document.issue").documents()
+
+
+def issue_taxi_rides(*, ride_ids: Sequence[int], title: BuyerTitle, by: User | None = None) -> list[Document]:
+    """Issue the taxi rides to ``title``: one invoice per (company, rate) from the taxi company at its rate. A ride
+    whose company has no rate set refuses the whole call (``IssuingError``); rides already in a live document are
+    skipped."""
+    ids = list(ride_ids)
+
+    def build() -> list[_Draft]:
+        states = taxi_ride_states(ride_ids=ids)
+        no_rate = sorted(i for i, s in states.items() if s.reason == Reason.NO_RATE)
+        if no_rate:
+            raise IssuingError(
+                _("出租车公司未设置税率，不能开票（行程%(rides)s）"),
+                code="no_rate",
+                params={"rides": ", ".join(str(i) for i in no_rate)},
+            )
+        return _taxi_ride_drafts({i: s for i, s in states.items() if s.eligible}, title)
+
+    if not ids:
+        return []
+    return _issue(ItemKind.TAXI_RIDE, ids, build, run=None, by=by, action="document.issue").documents()
