@@ -1,15 +1,25 @@
-"""Document pages: a document's printed fields, lines, lineage, summary sheets, deliveries and events; its PDF."""
+"""Document pages: a document's printed fields, a PDF preview, the items it covers, its lineage (items → document →
+summary sheet → reversal → reissue), deliveries and events; its PDF."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
+from csp.decorators import csp_replace
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET
 
-from invoicing.api import documents_for
-from invoicing.models import Delivery, Document, DocumentEvent, DocumentLine
+from invoicing.api import documents_for, sheets_for
+from invoicing.models import Delivery, Document, DocumentEvent, DocumentItem, DocumentLine, ItemKind
 from piaogen.access import ALL_ROLES, role_required
 from piaogen.models import User
+from tolling.models import AuditCharge, Segment, TopUp, Trip
+
+ITEM_LIMIT = 100
+LINEAGE_LIMIT = 12
 
 
 def document_for(user: User, document_id: int) -> Document:
@@ -24,25 +34,101 @@ def _user(request: HttpRequest) -> User:
     return request.user
 
 
+@dataclass(frozen=True)
+class LineageStep:
+    """One document in the chain: the original, its red-letter reversal, the reissue that replaced it, …"""
+
+    document: Document
+    relation: str  # "original", "red", "reissue"
+
+
+def document_lineage(user: User, document: Document) -> list[LineageStep]:
+    """The chain the document belongs to, oldest first: walk back through ``replaces``/``original`` to the first
+    issue, then forward through reversals and reissues (bounded; a few queries per step)."""
+    visible = documents_for(user)
+    root = document.original or document
+    for _step in range(LINEAGE_LIMIT):
+        if root.replaces_id is None:
+            break
+        previous = visible.filter(pk=root.replaces_id).first()
+        if previous is None:
+            break
+        root = previous
+    steps = [LineageStep(root, "original")]
+    current: Document | None = root
+    while current is not None and len(steps) < LINEAGE_LIMIT:
+        steps += [LineageStep(red, "red") for red in visible.filter(original=current).order_by("issued_at", "pk")]
+        current = visible.filter(replaces=current).order_by("issued_at", "pk").first()
+        if current is not None:
+            steps.append(LineageStep(current, "reissue"))
+    return steps
+
+
+@dataclass(frozen=True)
+class ItemView:
+    item: DocumentItem
+    label: str
+    detail: str
+    trip_id: int | None = None
+    batch_id: int | None = None
+
+
+def document_items(document: Document) -> tuple[list[ItemView], int]:
+    """What the document covers (segments with their trip, top-ups, back-charges…), at most ITEM_LIMIT rows."""
+    items = list(document.items.order_by("id")[:ITEM_LIMIT])
+    total = document.items.count() if len(items) == ITEM_LIMIT else len(items)
+    by_kind: dict[str, list[int]] = {}
+    for item in items:
+        by_kind.setdefault(item.item_kind, []).append(item.item_id)
+    segments = {s.pk: s for s in Segment.objects.filter(pk__in=by_kind.get(ItemKind.SEGMENT, []))}
+    trips = dict(Trip.objects.filter(pass_id__in={s.pass_id for s in segments.values()}).values_list("pass_id", "pk"))
+    topups = {t.pk: t for t in TopUp.objects.filter(pk__in=by_kind.get(ItemKind.TOPUP, []))}
+    charges = {c.pk: c for c in AuditCharge.objects.filter(pk__in=by_kind.get(ItemKind.AUDIT_CHARGE, []))}
+    views = []
+    for item in items:
+        source: Any = None
+        if item.item_kind == ItemKind.SEGMENT and (seg := segments.get(item.item_id)):
+            source = seg
+            views.append(
+                ItemView(item, f"{seg.pass_id} #{seg.segment_no}", seg.plate, trips.get(seg.pass_id), seg.batch_id)
+            )
+            continue
+        if item.item_kind == ItemKind.TOPUP:
+            source = topups.get(item.item_id)
+        elif item.item_kind == ItemKind.AUDIT_CHARGE:
+            source = charges.get(item.item_id)
+        label = str(source) if source is not None else f"{item.item_kind}:{item.item_id}"
+        views.append(ItemView(item, label, item.card_no, None, getattr(source, "batch_id", None)))
+    return views, total
+
+
 @require_GET
 @role_required(*ALL_ROLES)
 def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
     user = _user(request)
     document = document_for(user, document_id)
+    items, item_total = document_items(document)
     context = {
         "document": document,
-        "lines": DocumentLine.objects.filter(document=document).order_by("line_no"),
-        "reversals": documents_for(user).filter(original=document).order_by("issued_at"),
-        "reissues": documents_for(user).filter(replaces=document).order_by("issued_at"),
-        "sheets": document.summary_sheets.order_by("-issued_at"),
-        "deliveries": Delivery.objects.filter(document=document).order_by("-created_at"),
-        "events": DocumentEvent.objects.filter(document=document).select_related("by").order_by("at", "id"),
+        "lines": DocumentLine.objects.filter(document=document).order_by("line_no")[:ITEM_LIMIT],
+        "items": items,
+        "item_total": item_total,
+        "lineage": document_lineage(user, document),
+        "reversals": documents_for(user).filter(original=document).order_by("issued_at")[:LINEAGE_LIMIT],
+        "reissues": documents_for(user).filter(replaces=document).order_by("issued_at")[:LINEAGE_LIMIT],
+        "sheets": sheets_for(user).filter(documents=document).order_by("-issued_at")[:LINEAGE_LIMIT],
+        "deliveries": Delivery.objects.filter(document=document).order_by("-created_at")[:ITEM_LIMIT],
+        "events": DocumentEvent.objects.filter(document=document)
+        .select_related("by")
+        .order_by("at", "id")[:ITEM_LIMIT],
     }
     return render(request, "invoicing/document_detail.html", context)
 
 
 @require_GET
 @role_required(*ALL_ROLES)
+@xframe_options_sameorigin  # the document page previews it in an <iframe>
+@csp_replace({"frame-ancestors": ["'self'"]})  # type: ignore[arg-type]  # django-csp types views as request-only
 def document_pdf(request: HttpRequest, document_id: int) -> FileResponse:
     from invoicing.pdf import document_pdf_ensure  # weasyprint loads only when a PDF is asked for
 

@@ -1,4 +1,5 @@
-"""Admin for support work: tickets with their notes and links, saved filters, and (read-only) PII reveals.
+"""Admin for support work: tickets with their notes and links, saved filters, and (read-only) PII reveals and
+support action requests.
 
 Notes are append-only: existing notes are shown, new ones can be added and are signed by whoever adds them.
 """
@@ -13,7 +14,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from piaogen.admin import PiaogenAdmin, ProvinceFilter, ReadOnlyAdmin
-from support.models import PiiReveal, SavedFilter, Ticket, TicketLink, TicketNote
+from support.models import ActionRequest, PiiReveal, SavedFilter, Ticket, TicketLink, TicketNote
 
 
 class OverdueFilter(admin.SimpleListFilter):
@@ -120,3 +121,14 @@ class PiiRevealAdmin(ReadOnlyAdmin):
     list_filter = (("created_at", admin.DateFieldListFilter),)
     search_fields = ("=customer", "=user__username")
     raw_id_fields = ("user", "customer")
+
+
+@admin.register(ActionRequest)
+class ActionRequestAdmin(ReadOnlyAdmin):
+    """Confirmed support actions with their results (written by the action pages only)."""
+
+    list_display = ("id", "kind", "object_type", "object_id", "user", "province", "created_at")
+    list_filter = ("kind", ProvinceFilter)
+    list_select_related = ("user",)
+    search_fields = ("=object_id", "=user__username")
+    raw_id_fields = ("user", "ticket")

@@ -1,4 +1,5 @@
-"""Support work: tickets (工单) with notes and linked records, saved list filters, and PII reveals."""
+"""Support work: tickets (工单) with notes and linked records, saved list filters, PII reveals, and the requests
+behind support actions (one row per idempotency key: a double submit finds the first one's result)."""
 
 from __future__ import annotations
 
@@ -87,6 +88,15 @@ class Ticket(models.Model):
     def __str__(self) -> str:
         return f"#{self.pk} {self.subject}"
 
+    @property
+    def is_open(self) -> bool:
+        return self.status not in (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+
+    @property
+    def is_overdue(self) -> bool:
+        """Still open after its SLA due time (highlighted in lists)."""
+        return self.is_open and self.due_at < timezone.now()
+
 
 class TicketNote(models.Model):
     ticket = models.ForeignKey(Ticket, on_delete=models.PROTECT, related_name="notes", verbose_name=_("工单"))
@@ -161,3 +171,50 @@ class PiiReveal(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} → {self.customer_id}"
+
+
+class ActionKind(models.TextChoices):
+    """The support actions (support.actions), each run through the invoicing services."""
+
+    RESEND = "resend", _("重发票据")
+    REQUEST_INVOICES = "request_invoices", _("申请开票")
+    REISSUE = "reissue", _("换票")
+    REVERSE = "reverse", _("红冲")
+    SUMMARY_SHEET = "summary_sheet", _("生成汇总单")
+    CARD_BIND = "card_bind", _("绑卡")
+    CARD_UNBIND = "card_unbind", _("解绑")
+    TITLE_ADD = "title_add", _("新增抬头版本")
+
+
+class ActionRequest(models.Model):
+    """One confirmed support action, keyed by the idempotency key its form carried.
+
+    The row is inserted in the same transaction as the action: a second submit of the same key waits on the
+    unique index until the first commits, then finds this row and shows its result instead of acting again.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    key = models.UUIDField(_("幂等键"), unique=True)  # unique index: the double-submit guard
+    kind = models.CharField(_("操作"), max_length=20, choices=ActionKind.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("操作人")
+    )
+    object_type = models.CharField(_("对象类型"), max_length=32)
+    object_id = models.CharField(_("对象标识"), max_length=64)
+    province = models.CharField(_("省份"), max_length=2, blank=True)
+    reason = models.TextField(_("原因"))
+    ticket = models.ForeignKey(
+        Ticket, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("工单")
+    )
+    result = models.JSONField(_("结果"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("时间"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("支持操作")
+        verbose_name_plural = _("支持操作")
+        constraints = [
+            models.CheckConstraint(name="action_request_kind_valid", condition=Q(kind__in=ActionKind.values)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.object_type}:{self.object_id}"

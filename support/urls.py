@@ -1,7 +1,59 @@
 """Support URLs: console pages (included at the site root) and API endpoints (under /api/v1/)."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path
+from rest_framework.routers import SimpleRouter
 
-api_urlpatterns: list[URLPattern | URLResolver] = []
+from support import api as support_api
+from support.views import actions as action_views
+from support.views import audit as audit_views
+from support.views import records as record_views
+from support.views import search as search_views
+from support.views import tickets as ticket_views
 
-urlpatterns: list[URLPattern | URLResolver] = []
+# search and record pages (part A)
+records_router = SimpleRouter()
+records_router.register("customers", support_api.CustomerViewSet, basename="api-customer")
+records_router.register("trips", support_api.TripViewSet, basename="api-trip")
+
+# tickets (part B)
+tickets_router = SimpleRouter()
+tickets_router.register("tickets", ticket_views.TicketViewSet, basename="api-ticket")
+
+api_urlpatterns: list[URLPattern | URLResolver] = [
+    *records_router.urls,
+    *tickets_router.urls,
+    # support action commands (part B); reverse, reissue, resend, sheets, requests: the invoicing API
+    path("actions/customers/<int:pk>/bind/", action_views.CardBindCommand.as_view(), name="api-action-card-bind"),
+    path("actions/cards/<int:pk>/unbind/", action_views.CardUnbindCommand.as_view(), name="api-action-card-unbind"),
+    path("actions/customers/<int:pk>/titles/", action_views.TitleAddCommand.as_view(), name="api-action-title-add"),
+]
+
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("search/", search_views.search_view, name="search"),
+    path("customers/<int:customer_id>/", record_views.customer_detail, name="customer-detail"),
+    path("trips/<int:trip_id>/", record_views.trip_detail, name="trip-detail"),
+    path("cards/<int:card_id>/", record_views.card_detail, name="card-detail"),
+    # actions, tickets, PII reveal, audit (part B)
+    path("actions/<int:pk>/", action_views.action_result, name="action-result"),
+    path("actions/documents/<int:pk>/resend/", action_views.document_resend, name="action-document-resend"),
+    path("actions/documents/<int:pk>/reverse/", action_views.document_reverse, name="action-document-reverse"),
+    path("actions/documents/<int:pk>/reissue/", action_views.document_reissue, name="action-document-reissue"),
+    path(
+        "actions/customers/<int:pk>/invoices/",
+        action_views.customer_request_invoices,
+        name="action-customer-invoices",
+    ),
+    path("actions/customers/<int:pk>/sheet/", action_views.customer_summary_sheet, name="action-customer-sheet"),
+    path("actions/customers/<int:pk>/bind/", action_views.customer_card_bind, name="action-customer-bind"),
+    path("actions/customers/<int:pk>/title/", action_views.customer_title_add, name="action-customer-title"),
+    path("actions/cards/<int:pk>/unbind/", action_views.card_unbind, name="action-card-unbind"),
+    path("tickets/", ticket_views.ticket_list, name="ticket-list"),
+    path("tickets/new/", ticket_views.ticket_create, name="ticket-create"),
+    path("tickets/record/", ticket_views.ticket_record_fragment, name="ticket-record"),
+    path("tickets/filters/", ticket_views.saved_filter_create, name="ticket-filter-create"),
+    path("tickets/filters/<int:pk>/delete/", ticket_views.saved_filter_delete, name="ticket-filter-delete"),
+    path("tickets/<int:pk>/", ticket_views.ticket_detail, name="ticket-detail"),
+    path("customers/<int:pk>/reveal/", audit_views.pii_reveal_view, name="pii-reveal"),
+    path("audit/", audit_views.audit_list, name="audit-list"),
+    path("audit/export.csv", audit_views.audit_export, name="audit-export"),
+]

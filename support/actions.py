@@ -1,0 +1,473 @@
+"""Support actions (J3): resend, request invoices, reissue with a corrected title (换票), red-letter reversal (红冲),
+summary sheet, bind / unbind a card, add a title version — each through the invoicing services.
+
+- **Preview** (``action_preview``) runs the very same service inside a savepoint that is always rolled back, and
+  returns what it did as plain data (documents with amounts and tax, the sheet, the binding…): the agent sees
+  exactly what the confirm will do, and nothing is written. Resend is the exception (an e-mail cannot be rolled
+  back): its preview says where the document would go.
+- **Confirm** (``action_confirm``) inserts an ``ActionRequest`` under the form's idempotency key in the same
+  transaction as the action. A second submit of the key waits on the unique index until the first commits, then
+  returns the first one's request (and result) without acting again; if the first failed, nothing of it remains
+  and the second runs on its own.
+- Every confirmed action writes an ``AuditEvent`` (before → after, reason, IP) and, with a ticket, a note on it
+  and links from it to the records the action touched.
+- Domain errors are ``IssuingError``s (``ValidationError``): the forms show them; nothing is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest
+from django.utils.translation import gettext as _
+
+from invoicing.api import documents_for, invoice_request_issue
+from invoicing.customers import HolderData, buyer_title_add, card_bind, card_unbind
+from invoicing.delivery import delivery_address, delivery_send
+from invoicing.eligibility import beijing_today, segment_states, topup_states
+from invoicing.issuing import IssuingError, document_reissue, document_reverse
+from invoicing.models import BuyerTitle, CardBinding, Customer, Document, DocumentStatus
+from invoicing.sheets import summary_sheet_issue
+from piaogen.access import scoped
+from piaogen.audit import audit_record
+from piaogen.identifiers import mask_id_number, mask_phone
+from piaogen.models import Role, User
+from piaogen.templatetags.console import tax_rate as tax_rate_label
+from support.models import ActionKind, ActionRequest, Ticket, TicketLink, TicketNote
+from tolling.models import Card, Segment, TopUp
+
+ACTORS = (Role.AGENT, Role.MAINTAINER)
+"""Who acts: support agents and maintainers. Managers and province users read only (403 on every action)."""
+
+REQUEST_LOOKBACK_DAYS = 400
+"""'Request invoices' without a list looks at the card's trips and top-ups of this many days back."""
+
+MAX_ITEMS = 1000
+
+
+# --- targets ------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """The record an action is about, as the user may reach it."""
+
+    object_type: str  # "document", "customer", "card" (TicketLink.object_type)
+    object_key: str
+    province: str
+    obj: Any
+
+    def snapshot(self) -> dict[str, Any]:
+        """The record's state before the action, for the audit trail (PII masked)."""
+        obj = self.obj
+        if isinstance(obj, Document):
+            return {"number": str(obj), "status": obj.status, "title": obj.title_id, "buyer_name": obj.buyer_name}
+        if isinstance(obj, Customer):
+            cards = CardBinding.objects.filter(customer=obj, unbound_at__isnull=True).order_by("card_no")
+            titles = BuyerTitle.objects.filter(customer=obj).count()
+            return {"customer": obj.pk, "cards": list(cards.values_list("card_no", flat=True)), "titles": titles}
+        assert isinstance(obj, Card)
+        binding = CardBinding.objects.filter(card_no=obj.card_no, unbound_at__isnull=True).first()
+        return {"card_no": obj.card_no, "customer": binding.customer_id if binding else None}
+
+
+def _scoped_get(queryset: QuerySet[Any], user: User, **lookup: Any) -> Any:
+    obj = scoped(queryset, user).filter(**lookup).first()
+    if obj is None:
+        raise Http404
+    return obj
+
+
+def document_target(user: User, pk: int) -> Target:
+    """A document the user may act on (province-scoped by the seller's province); 404 otherwise."""
+    document = documents_for(user).filter(pk=pk).select_related("customer", "title", "seller").first()
+    if document is None:
+        raise Http404
+    return Target("document", str(document.pk), document.province, document)
+
+
+def customer_target(user: User, pk: int) -> Target:
+    """A customer the user may act on (province-scoped by the account's province); 404 otherwise."""
+    customer = _scoped_get(Customer.objects.all(), user, pk=pk)
+    return Target("customer", str(customer.pk), customer.province, customer)
+
+
+def card_target(user: User, pk: int) -> Target:
+    """A card the user may act on (province-scoped by the issuing province); 404 otherwise."""
+    card = _scoped_get(Card.objects.all(), user, pk=pk)
+    return Target("card", card.card_no, card.province, card)
+
+
+# --- what an action did, as plain data ----------------------------------------------------------------------------
+
+
+def document_json(document: Document, *, new: bool = False) -> dict[str, Any]:
+    """A document as shown on preview and result pages; ``new``: created by the action (in a preview its id and
+    number are not final)."""
+    return {
+        "id": document.pk,
+        "new": new,
+        "number": str(document),
+        "kind": document.get_kind_display(),
+        "status": document.status,
+        "status_label": document.get_status_display(),
+        "seller_name": document.seller_name,
+        "buyer_name": document.buyer_name,
+        "buyer_tax_id": document.buyer_tax_id,
+        "tax_rate": str(document.tax_rate) if document.tax_rate is not None else None,
+        "tax_rate_label": tax_rate_label(document.tax_rate),
+        "amount_net": document.amount_net,
+        "amount_tax": document.amount_tax,
+        "amount_gross": document.amount_gross,
+    }
+
+
+@dataclass
+class Outcome:
+    summary: str  # what was done (result page, ticket note, audit)
+    plan: str = ""  # what confirming will do (preview page): no numbers that are only drawn at confirm
+    documents: list[dict[str, Any]] = field(default_factory=list)
+    sheet: dict[str, Any] | None = None
+    binding: dict[str, Any] | None = None
+    title: dict[str, Any] | None = None
+    delivery: dict[str, Any] | None = None
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    links: list[tuple[str, str]] = field(default_factory=list)  # records touched: (object_type, object_key)
+
+    def as_json(self) -> dict[str, Any]:
+        totals = {
+            "amount_net": sum(d["amount_net"] for d in self.documents),
+            "amount_tax": sum(d["amount_tax"] for d in self.documents),
+            "amount_gross": sum(d["amount_gross"] for d in self.documents),
+        }
+        return {
+            "summary": self.summary,
+            "plan": self.plan or self.summary,
+            "documents": self.documents,
+            "totals": totals,
+            "sheet": self.sheet,
+            "binding": self.binding,
+            "title": self.title,
+            "delivery": self.delivery,
+            "rejected": self.rejected,
+            "links": [list(link) for link in self.links],
+        }
+
+
+# --- the actions --------------------------------------------------------------------------------------------------
+
+
+def _fresh_document(target: Target) -> Document:
+    return Document.objects.select_related("customer", "title", "seller").get(pk=target.obj.pk)
+
+
+def _resend(target: Target, data: dict[str, Any], user: User) -> Outcome:
+    document = _fresh_document(target)
+    delivery = delivery_send(document=document, address=data.get("address") or None, by=user)
+    return Outcome(
+        summary=_("票据%(number)s已发送至%(address)s（%(status)s）")
+        % {"number": document, "address": delivery.address, "status": delivery.get_status_display()},
+        documents=[document_json(document)],
+        delivery={"id": delivery.pk, "address": delivery.address, "status": delivery.status},
+        links=[("document", str(document.pk))],
+    )
+
+
+def _resend_preview(target: Target, data: dict[str, Any], user: User) -> Outcome:
+    document = _fresh_document(target)
+    address = (data.get("address") or delivery_address(document=document)).strip()
+    if not address:
+        raise IssuingError(_("没有收票邮箱：请先在抬头或客户资料中填写邮箱"), code="no_address")
+    return Outcome(
+        summary=_("将把票据%(number)s发送至%(address)s") % {"number": document, "address": address},
+        documents=[document_json(document)],
+        delivery={"id": None, "address": address, "status": "pending"},
+        links=[("document", str(document.pk))],
+    )
+
+
+def _reverse(target: Target, data: dict[str, Any], user: User) -> Outcome:
+    document = _fresh_document(target)
+    red = document_reverse(document=document, reason=data["reason"], by=user)
+    document.refresh_from_db()
+    return Outcome(
+        summary=_("票据%(number)s已红冲，红字票据%(red)s") % {"number": document, "red": red},
+        plan=_("将红冲票据%(number)s：开具对应的红字票据，原票据标记为已红冲（不可撤销）") % {"number": document},
+        documents=[document_json(document), document_json(red, new=True)],
+        links=[("document", str(document.pk)), ("document", str(red.pk))],
+    )
+
+
+def _reissue_title(document: Document, data: dict[str, Any], user: User) -> BuyerTitle:
+    """The corrected title: one the customer has, or a new version typed in the form (added first)."""
+    if data.get("title") is not None:
+        title: BuyerTitle = data["title"]
+        return title
+    if document.customer is None:
+        raise IssuingError(_("该票据没有客户，不能新增抬头"), code="no_customer")
+    return buyer_title_add(
+        customer=document.customer,
+        kind=data["new_kind"],
+        name=data["new_name"],
+        tax_id=data.get("new_tax_id", ""),
+        card_no=document.title.card_no if document.title is not None else "",
+        email=document.title.email if document.title is not None else "",
+        reason=data["reason"],
+        by=user,
+    )
+
+
+def _reissue(target: Target, data: dict[str, Any], user: User) -> Outcome:
+    document = _fresh_document(target)
+    title = _reissue_title(document, data, user)
+    new = document_reissue(document=document, title=title, reason=data["reason"], by=user)
+    document.refresh_from_db()
+    red = document.reversals.order_by("-issued_at", "-id").first()
+    documents = [
+        document_json(document),
+        *([document_json(red, new=True)] if red else []),
+        document_json(new, new=True),
+    ]
+    return Outcome(
+        summary=_("票据%(number)s已换开为%(new)s（抬头：%(title)s）")
+        % {"number": document, "new": new, "title": title.name},
+        plan=_("将红冲票据%(number)s，并以抬头“%(title)s”就同一批明细开具新票据")
+        % {"number": document, "title": title.name},
+        documents=documents,
+        title={"id": title.pk, "name": title.name, "tax_id": title.tax_id},
+        links=[("document", str(document.pk)), ("document", str(new.pk))],
+    )
+
+
+def _card_items(card_no: str, what: str, keys: list[str]) -> tuple[list[int], list[int], list[dict[str, Any]]]:
+    """Segment and top-up ids the request names (pass ids or top-up ids of the card); none named: every eligible
+    one of the card in the last ``REQUEST_LOOKBACK_DAYS`` days. Unknown keys come back as rejections."""
+    since = beijing_today() - dt.timedelta(days=REQUEST_LOOKBACK_DAYS)
+    if what == "topups":
+        if keys:
+            found = dict(TopUp.objects.filter(card_no=card_no, topup_id__in=keys).values_list("topup_id", "id"))
+            missing = [{"key": k, "message": _("该卡没有这笔充值")} for k in keys if k not in found]
+            return [], list(found.values()), missing
+        states = topup_states(card_no=card_no, date_from=since)
+        return [], sorted(i for i, s in states.items() if s.eligible)[:MAX_ITEMS], []
+    if keys:
+        rows = list(Segment.objects.filter(card_no=card_no, pass_id__in=keys).values_list("id", "pass_id"))
+        known = {pass_id for _id, pass_id in rows}
+        missing = [{"key": k, "message": _("该卡没有这次通行")} for k in keys if k not in known]
+        return [i for i, _p in rows], [], missing
+    seg_states = segment_states(card_no=card_no, date_from=since)
+    return sorted(i for i, s in seg_states.items() if s.eligible)[:MAX_ITEMS], [], []
+
+
+def _request_invoices(target: Target, data: dict[str, Any], user: User) -> Outcome:
+    card_no: str = data["card_no"]
+    segment_ids, topup_ids, missing = _card_items(card_no, data["what"], data.get("keys") or [])
+    if not segment_ids and not topup_ids:
+        raise IssuingError(_("没有可开票的明细"), code="nothing_eligible")
+    documents, rejected = invoice_request_issue(segment_ids=segment_ids, topup_ids=topup_ids, by=user)
+    rows = missing + [{"key": f"{r.kind}:{r.id}", "message": r.message} for r in rejected]
+    if not documents:
+        raise IssuingError(
+            _("没有可开票的明细：%(reasons)s"), code="nothing_eligible",
+            params={"reasons": "；".join(f"{r['key']} {r['message']}" for r in rows[:10])},
+        )  # fmt: skip
+    return Outcome(
+        summary=_("已为卡%(card_no)s开具%(count)s张票据") % {"card_no": card_no, "count": len(documents)},
+        plan=_("将为卡%(card_no)s开具%(count)s张票据") % {"card_no": card_no, "count": len(documents)},
+        documents=[document_json(d, new=True) for d in documents],
+        rejected=rows,
+        links=[("card", card_no), *(("document", str(d.pk)) for d in documents)],
+    )
+
+
+def _summary_sheet(target: Target, data: dict[str, Any], user: User) -> Outcome:
+    sheet = summary_sheet_issue(card_no=data["card_no"], pass_ids=data["keys"], by=user)
+    documents = list(sheet.documents.order_by("pk"))
+    return Outcome(
+        summary=_("汇总单%(number)s：%(trips)s次通行，%(count)s张票据")
+        % {"number": sheet.number, "trips": len(sheet.pass_ids), "count": len(documents)},
+        plan=_("将生成汇总单：%(trips)s次通行，%(count)s张票据（已有相同汇总单时直接返回该汇总单）")
+        % {"trips": len(sheet.pass_ids), "count": len(documents)},
+        documents=[document_json(d) for d in documents],
+        sheet={"id": sheet.pk, "number": sheet.number, "amount_gross": sheet.amount_gross, "pass_ids": sheet.pass_ids},
+        links=[("card", sheet.card_no), ("sheet", sheet.number)],
+    )
+
+
+def _holder(data: dict[str, Any]) -> HolderData:
+    return HolderData(
+        name=data["holder_name"], id_type=data["holder_id_type"], id_no=data["holder_id_no"], phone=data["holder_phone"]
+    )
+
+
+def _binding_json(binding: CardBinding) -> dict[str, Any]:
+    return {
+        "id": binding.pk,
+        "customer": binding.customer_id,
+        "card_no": binding.card_no,
+        "bound_at": binding.bound_at.isoformat(),
+        "unbound_at": binding.unbound_at.isoformat() if binding.unbound_at else None,
+    }
+
+
+def _card_bind(target: Target, data: dict[str, Any], user: User) -> Outcome:
+    customer = Customer.objects.get(pk=target.obj.pk)
+    binding = card_bind(
+        customer=customer, card_no=data["card_no"], holder=_holder(data), reason=data["reason"], by=user
+    )
+    return Outcome(
+        summary=_("卡%(card_no)s已绑定客户%(customer)s") % {"card_no": binding.card_no, "customer": customer.pk},
+        plan=_("将把卡%(card_no)s绑定到客户%(customer)s（自确认时起）")
+        % {"card_no": binding.card_no, "customer": customer.pk},
+        binding=_binding_json(binding),
+        links=[("card", binding.card_no), ("customer", str(customer.pk))],
+    )
+
+
+def _card_unbind(target: Target, data: dict[str, Any], user: User) -> Outcome:
+    binding = card_unbind(card_no=target.obj.card_no, holder=_holder(data), reason=data["reason"], by=user)
+    return Outcome(
+        summary=_("卡%(card_no)s已解绑（客户%(customer)s）")
+        % {"card_no": binding.card_no, "customer": binding.customer_id},
+        plan=_("将解绑卡%(card_no)s（客户%(customer)s），此前的通行仍归该客户")
+        % {"card_no": binding.card_no, "customer": binding.customer_id},
+        binding=_binding_json(binding),
+        links=[("card", binding.card_no), ("customer", str(binding.customer_id))],
+    )
+
+
+def _title_add(target: Target, data: dict[str, Any], user: User) -> Outcome:
+    customer = Customer.objects.get(pk=target.obj.pk)
+    title = buyer_title_add(
+        customer=customer,
+        kind=data["kind"],
+        name=data["name"],
+        tax_id=data.get("tax_id", ""),
+        card_no=data.get("card_no", ""),
+        email=data.get("email", ""),
+        address_phone=data.get("address_phone", ""),
+        bank_account=data.get("bank_account", ""),
+        reason=data["reason"],
+        by=user,
+    )
+    return Outcome(
+        summary=_("已新增抬头版本：%(name)s") % {"name": title.name},
+        plan=_("将新增抬头版本：%(name)s（自确认时起对之后的通行和充值生效）") % {"name": title.name},
+        title={"id": title.pk, "name": title.name, "tax_id": title.tax_id, "card_no": title.card_no},
+        links=[("customer", str(customer.pk))],
+    )
+
+
+Performer = Callable[[Target, dict[str, Any], User], Outcome]
+
+PERFORMERS: dict[str, Performer] = {
+    ActionKind.RESEND: _resend,
+    ActionKind.REVERSE: _reverse,
+    ActionKind.REISSUE: _reissue,
+    ActionKind.REQUEST_INVOICES: _request_invoices,
+    ActionKind.SUMMARY_SHEET: _summary_sheet,
+    ActionKind.CARD_BIND: _card_bind,
+    ActionKind.CARD_UNBIND: _card_unbind,
+    ActionKind.TITLE_ADD: _title_add,
+}
+
+
+class _RolledBack(Exception):
+    """Raised inside a preview's savepoint so that everything the service wrote is undone."""
+
+
+def action_preview(*, kind: str, target: Target, data: dict[str, Any], user: User) -> dict[str, Any]:
+    """What confirming would do, computed by the same service in a savepoint that is always rolled back."""
+    if kind == ActionKind.RESEND:
+        return _resend_preview(target, data, user).as_json()
+    result: dict[str, Any] = {}
+    try:
+        with transaction.atomic():
+            result = PERFORMERS[kind](target, data, user).as_json()
+            raise _RolledBack
+    except _RolledBack:
+        pass
+    return result
+
+
+def _ticket_note(ticket: Ticket, *, kind: str, reason: str, outcome: dict[str, Any], user: User) -> None:
+    TicketNote.objects.create(
+        ticket=ticket,
+        author=user,
+        body=_("【%(action)s】%(summary)s。原因：%(reason)s")
+        % {"action": ActionKind(kind).label, "summary": outcome["summary"], "reason": reason},
+    )
+    for object_type, object_key in outcome["links"]:
+        TicketLink.objects.get_or_create(ticket=ticket, object_type=object_type, object_key=object_key)
+
+
+@transaction.atomic
+def action_confirm(
+    *,
+    key: uuid.UUID,
+    kind: str,
+    target: Target,
+    data: dict[str, Any],
+    user: User,
+    ticket: Ticket | None = None,
+    request: HttpRequest | None = None,
+) -> tuple[ActionRequest, bool]:
+    """Run the action once per ``key``; returns the request row and whether this call ran it (False: a repeat,
+    the first one's row is returned with its result)."""
+    reason = str(data["reason"]).strip()
+    try:
+        with transaction.atomic():
+            action = ActionRequest.objects.create(
+                key=key,
+                kind=kind,
+                user=user,
+                object_type=target.object_type,
+                object_id=target.object_key,
+                province=target.province,
+                reason=reason,
+                ticket=ticket,
+            )
+    except IntegrityError:
+        first = ActionRequest.objects.get(key=key)
+        if (first.kind, first.object_type, first.object_id, first.user_id) != (
+            kind, target.object_type, target.object_key, user.pk
+        ):  # fmt: skip
+            raise IssuingError(_("该请求已提交过其他操作，请刷新页面后重试"), code="key_reused") from None
+        return first, False
+    before = target.snapshot()
+    outcome = PERFORMERS[kind](target, data, user).as_json()
+    action.result = outcome
+    action.save(update_fields=["result"])
+    audit_record(
+        actor=user,
+        action=f"support.{kind}",
+        obj=target.obj,  # the record's model label and id: the record pages' timelines read it
+        province=target.province,
+        reason=reason,
+        before=before,
+        after={"summary": outcome["summary"], "action": action.pk, "links": outcome["links"]},
+        request=request,
+    )
+    if ticket is not None:
+        _ticket_note(ticket, kind=kind, reason=reason, outcome=outcome, user=user)
+    return action, True
+
+
+def holder_masked(data: dict[str, Any]) -> dict[str, str]:
+    """Holder data as shown back on a preview page (ID number and phone masked)."""
+    return {
+        "name": data.get("holder_name", ""),
+        "id_type": data.get("holder_id_type", ""),
+        "id_no": mask_id_number(data.get("holder_id_no", "")),
+        "phone": mask_phone(data.get("holder_phone", "")),
+    }
+
+
+def is_reversible(document: Document) -> bool:
+    return document.status == DocumentStatus.ISSUED

@@ -1,0 +1,85 @@
+"""Filters shared by the support pages and the API: the search page's narrowing form, and the customer and trip
+list filters of `/api/v1/customers/` and `/api/v1/trips/` (each filter says which index serves it)."""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+from django.db.models import Q, QuerySet
+from django.utils.translation import gettext_lazy as _
+
+from invoicing.models import BusinessLine, Customer, CustomerKind, DocumentStatus, SheetStatus
+from piaogen.identifiers import Province, fold_fullwidth
+from support.search import SearchFilters
+from tolling.models import Trip, UploadStatus
+
+STATE_CHOICES = [
+    ("", _("全部状态")),
+    (_("票据"), DocumentStatus.choices),
+    (_("汇总单"), [(value, label) for value, label in SheetStatus.choices if value not in DocumentStatus.values]),
+    (_("上传批次"), UploadStatus.choices),
+]
+
+
+class SearchForm(forms.Form):
+    """The search box and the filters that narrow its grouped results (all in the URL)."""
+
+    q = forms.CharField(label=_("搜索"), max_length=200, required=False)
+    province = forms.ChoiceField(label=_("省份"), choices=[("", _("全部省份")), *Province.choices], required=False)
+    date_from = forms.DateField(label=_("日期起"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_("日期止"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    business_line = forms.ChoiceField(
+        label=_("业务线"), choices=[("", _("全部业务线")), *BusinessLine.choices], required=False
+    )
+    state = forms.ChoiceField(label=_("状态"), choices=STATE_CHOICES, required=False)
+
+    def search_filters(self) -> SearchFilters:
+        data = self.cleaned_data if self.is_valid() else {}
+        return SearchFilters(
+            province=data.get("province") or "",
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            business_line=data.get("business_line") or "",
+            state=data.get("state") or "",
+        )
+
+
+class CustomerFilter(django_filters.FilterSet):
+    name = django_filters.CharFilter(method="filter_name", label=_("姓名/名称"))  # customer_name_trgm
+    phone = django_filters.CharFilter(label=_("手机号"))  # unique index on phone
+    id_no = django_filters.CharFilter(label=_("证件号码"))  # customer_id_no_idx
+    kind = django_filters.ChoiceFilter(choices=CustomerKind.choices, label=_("类型"))
+    province = django_filters.ChoiceFilter(choices=Province.choices, label=_("所属省份"))
+    card_no = django_filters.CharFilter(method="filter_card_no", label=_("ETC卡号"))  # card_binding_card_idx
+
+    class Meta:
+        model = Customer
+        fields = ["name", "phone", "id_no", "kind", "province", "card_no"]
+
+    def filter_name(self, queryset: QuerySet[Customer], name: str, value: str) -> QuerySet[Customer]:
+        value = fold_fullwidth(value).strip()
+        return (
+            queryset.filter(name__icontains=value) if len(value) >= 3 else queryset.filter(name__trigram_similar=value)
+        )
+
+    def filter_card_no(self, queryset: QuerySet[Customer], name: str, value: str) -> QuerySet[Customer]:
+        return queryset.filter(bindings__card_no=value.strip(), bindings__unbound_at__isnull=True)
+
+
+class TripFilter(django_filters.FilterSet):
+    pass_id = django_filters.CharFilter(label=_("通行标识"))  # trip_pass_id_uniq
+    card_no = django_filters.CharFilter(label=_("ETC卡号"))  # trip_card_date_idx
+    plate = django_filters.CharFilter(method="filter_plate", label=_("车牌号"))  # via the vehicle's cards
+    date_from = django_filters.DateFilter(field_name="service_date", lookup_expr="gte", label=_("业务日期起"))
+    date_to = django_filters.DateFilter(field_name="service_date", lookup_expr="lte", label=_("业务日期止"))
+
+    class Meta:
+        model = Trip
+        fields = ["pass_id", "card_no", "plate", "date_from", "date_to"]
+
+    def filter_plate(self, queryset: QuerySet[Trip], name: str, value: str) -> QuerySet[Trip]:
+        from tolling.models import Card
+
+        plate = fold_fullwidth(value).strip().upper()
+        cards = Card.objects.filter(vehicle__plate=plate).values("card_no")  # vehicle_plate_color_uniq
+        return queryset.filter(Q(card_no__in=cards), plate=plate)

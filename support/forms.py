@@ -1,0 +1,254 @@
+"""Forms of the support workbench: one per action (each with a reason and an idempotency key), tickets, saved
+filters and the PII reveal."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from django import forms
+from django.db.models import Model
+from django.utils.translation import gettext_lazy as _
+
+from invoicing.models import BuyerTitle, CardBinding, Customer, Document, TitleKind
+from piaogen.models import Role, User
+from support.actions import Target
+from support.models import SavedFilter, TicketCategory, TicketStatus
+
+KEY_SEPARATORS = re.compile(r"[\s,，;；、]+")
+
+
+class ActionForm(forms.Form):
+    """Reason and idempotency key, common to every action; ``target`` is the record acted on."""
+
+    key = forms.UUIDField(widget=forms.HiddenInput)
+    reason = forms.CharField(
+        label=_("原因"), max_length=500, widget=forms.Textarea(attrs={"rows": 2}), help_text=_("必填，记入审计日志")
+    )
+
+    def __init__(self, *args: Any, target: Target, **kwargs: Any) -> None:
+        kwargs.setdefault("initial", {}).setdefault("key", uuid.uuid4())
+        super().__init__(*args, **kwargs)
+        self.target = target
+        self.order_fields([*(name for name in self.fields if name != "reason"), "reason"])  # the reason last
+
+    def clean_reason(self) -> str:
+        reason = str(self.cleaned_data["reason"]).strip()
+        if not reason:
+            raise forms.ValidationError(_("请填写原因"))
+        return reason
+
+    def hidden_values(self) -> list[tuple[str, str]]:
+        """The cleaned values as (name, text) pairs, for the confirm step's hidden inputs."""
+        out = []
+        for name in self.fields:
+            value = self.cleaned_data.get(name)
+            if isinstance(value, list):
+                text = ",".join(str(v) for v in value)
+            elif isinstance(value, Model):
+                text = str(value.pk)
+            elif value is None:
+                text = ""
+            else:
+                text = str(value)
+            out.append((name, text))
+        return out
+
+
+def _keys(text: str) -> list[str]:
+    return list(dict.fromkeys(k for k in KEY_SEPARATORS.split(text.strip()) if k))
+
+
+def _customer_cards(customer: Customer) -> list[tuple[str, str]]:
+    cards = (
+        CardBinding.objects.filter(customer=customer).order_by("card_no").values_list("card_no", flat=True).distinct()
+    )
+    return [(card_no, card_no) for card_no in cards]
+
+
+def _card_choices(target: Target) -> list[tuple[str, str]]:
+    if isinstance(target.obj, Customer):
+        return _customer_cards(target.obj)
+    card_no = str(getattr(target.obj, "card_no", ""))
+    return [(card_no, card_no)] if card_no else []
+
+
+class ResendForm(ActionForm):
+    address = forms.EmailField(label=_("收件邮箱"), required=False, help_text=_("留空：抬头的收票邮箱，否则客户邮箱"))
+
+
+class ReverseForm(ActionForm):
+    pass
+
+
+class ReissueForm(ActionForm):
+    title = forms.ModelChoiceField(
+        label=_("改用已有抬头"), queryset=BuyerTitle.objects.none(), required=False, empty_label=_("（新填抬头）")
+    )
+    new_kind = forms.ChoiceField(label=_("抬头类型"), choices=TitleKind.choices, required=False)
+    new_name = forms.CharField(
+        label=_("正确的抬头名称"),
+        max_length=200,
+        required=False,
+        help_text=_("新填的抬头保存为该客户的新抬头版本，并对之后的通行和充值生效"),
+    )
+    new_tax_id = forms.CharField(label=_("纳税人识别号"), max_length=20, required=False)
+
+    def __init__(self, *args: Any, target: Target, **kwargs: Any) -> None:
+        super().__init__(*args, target=target, **kwargs)
+        document = target.obj
+        assert isinstance(document, Document)
+        titles = BuyerTitle.objects.none()
+        if document.customer_id is not None:
+            titles = BuyerTitle.objects.filter(customer_id=document.customer_id).exclude(pk=document.title_id or 0)
+        self.fields["title"].queryset = titles.order_by("-valid_from")  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        has_title, has_name = data.get("title") is not None, bool((data.get("new_name") or "").strip())
+        if has_title == has_name:
+            raise forms.ValidationError(_("请选择一个已有抬头，或填写正确的抬头名称（二选一）"))
+        if has_name and not data.get("new_kind"):
+            data["new_kind"] = TitleKind.COMPANY if data.get("new_tax_id") else TitleKind.PERSON
+        return data
+
+
+class _CardKeysForm(ActionForm):
+    card_no = forms.ChoiceField(label=_("ETC卡号"))
+
+    def __init__(self, *args: Any, target: Target, **kwargs: Any) -> None:
+        super().__init__(*args, target=target, **kwargs)
+        self.fields["card_no"].choices = _card_choices(target)  # type: ignore[attr-defined]
+
+    def clean_keys(self) -> list[str]:
+        keys = _keys(self.cleaned_data.get("keys") or "")
+        if len(keys) > 1000:
+            raise forms.ValidationError(_("一次最多1000条"))
+        return keys
+
+
+class RequestInvoicesForm(_CardKeysForm):
+    what = forms.ChoiceField(
+        label=_("开票类型"), choices=[("trips", _("按通行（消费）")), ("topups", _("按充值"))], initial="trips"
+    )
+    keys = forms.CharField(
+        label=_("通行标识或充值流水号"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("每行一个；留空则为该卡所有可开票的明细"),
+    )
+
+
+class SummarySheetForm(_CardKeysForm):
+    keys = forms.CharField(
+        label=_("通行标识"), widget=forms.Textarea(attrs={"rows": 3}), help_text=_("每行一个，须为该卡已开票的通行")
+    )
+
+    def clean_keys(self) -> list[str]:
+        keys = super().clean_keys()
+        if not keys:
+            raise forms.ValidationError(_("请至少填写一个通行标识"))
+        return keys
+
+
+class HolderForm(ActionForm):
+    holder_name = forms.CharField(label=_("持卡人姓名/名称"), max_length=100)
+    holder_id_type = forms.CharField(label=_("证件类型"), max_length=16, initial="身份证")
+    holder_id_no = forms.CharField(label=_("证件号码"), max_length=32)
+    holder_phone = forms.CharField(label=_("持卡人手机号"), max_length=20)
+
+
+class CardBindForm(HolderForm):
+    card_no = forms.RegexField(
+        label=_("ETC卡号"), regex=r"^\d{20}$", error_messages={"invalid": _("ETC卡号应为20位数字")}
+    )
+    field_order = ["key", "card_no", "holder_name", "holder_id_type", "holder_id_no", "holder_phone"]
+
+
+class CardUnbindForm(HolderForm):
+    pass
+
+
+class TitleAddForm(ActionForm):
+    kind = forms.ChoiceField(label=_("抬头类型"), choices=TitleKind.choices)
+    name = forms.CharField(label=_("抬头名称"), max_length=200)
+    tax_id = forms.CharField(label=_("纳税人识别号"), max_length=20, required=False)
+    card_no = forms.ChoiceField(label=_("适用卡号"), required=False)
+    email = forms.EmailField(label=_("收票邮箱"), required=False)
+    address_phone = forms.CharField(label=_("地址电话"), max_length=200, required=False)
+    bank_account = forms.CharField(label=_("开户行及账号"), max_length=200, required=False)
+    field_order = ["key", "kind", "name", "tax_id", "card_no", "email", "address_phone", "bank_account"]
+
+    def __init__(self, *args: Any, target: Target, **kwargs: Any) -> None:
+        super().__init__(*args, target=target, **kwargs)
+        self.fields["card_no"].choices = [("", _("账户默认抬头")), *_card_choices(target)]  # type: ignore[attr-defined]
+
+
+# --- tickets ------------------------------------------------------------------------------------------------------
+
+
+def _agents() -> Any:
+    return User.objects.filter(is_active=True, role__in=[Role.AGENT, Role.MAINTAINER]).order_by("username")
+
+
+class TicketForm(forms.Form):
+    category = forms.ChoiceField(
+        label=_("类别"), choices=TicketCategory.choices, help_text=_("应完成时间按类别的处理时限自动计算")
+    )
+    subject = forms.CharField(label=_("主题"), max_length=200)
+    description = forms.CharField(label=_("描述"), required=False, widget=forms.Textarea(attrs={"rows": 4}))
+    assignee = forms.ModelChoiceField(label=_("处理人"), queryset=User.objects.none(), required=False)
+    customer = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    object_type = forms.CharField(widget=forms.HiddenInput, required=False, max_length=32)
+    object_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = _agents()  # type: ignore[attr-defined]
+
+
+class TicketUpdateForm(forms.Form):
+    status = forms.ChoiceField(label=_("状态"), choices=TicketStatus.choices)
+    assignee = forms.ModelChoiceField(label=_("处理人"), queryset=User.objects.none(), required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = _agents()  # type: ignore[attr-defined]
+
+
+class TicketNoteForm(forms.Form):
+    body = forms.CharField(label=_("备注"), widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class TicketLinkForm(forms.Form):
+    object_type = forms.ChoiceField(
+        label=_("对象类型"),
+        choices=[
+            ("customer", _("客户")),
+            ("card", _("ETC卡")),
+            ("trip", _("通行")),
+            ("document", _("票据")),
+            ("sheet", _("汇总单")),
+            ("batch", _("上传批次")),
+        ],
+    )
+    object_key = forms.CharField(label=_("对象标识"), max_length=64)
+
+
+class SavedFilterForm(forms.ModelForm):
+    class Meta:
+        model = SavedFilter
+        fields = ["name", "query", "shared"]
+        widgets = {"query": forms.HiddenInput}
+
+
+class PiiRevealForm(forms.Form):
+    reason = forms.CharField(label=_("查看原因"), max_length=500, widget=forms.Textarea(attrs={"rows": 2}))
+    next = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def clean_reason(self) -> str:
+        reason = str(self.cleaned_data["reason"]).strip()
+        if not reason:
+            raise forms.ValidationError(_("请填写查看原因"))
+        return reason

@@ -1,0 +1,509 @@
+"""Record pages' data: what the customer, trip and card pages show, fetched through the user's scope in a fixed
+number of queries (no query per row), every list bounded.
+
+Scope (province-bound users; national roles see everything):
+
+- a **customer** is visible when the account's province is the user's or one of its bound cards was issued there;
+- a **card** when it was issued in the province (``Card.province``);
+- a **trip** when one of its segments is on a toll unit of the province — and only those segments are shown;
+- documents and summary sheets through ``invoicing.api.documents_for`` / ``sheets_for`` (the seller's province).
+
+PII: phone and ID numbers are masked unless ``support.privacy.pii_revealed`` says the user revealed them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.paginator import Page, Paginator
+from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.lookups import IsNull
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from invoicing.api import documents_for, sheets_for
+from invoicing.eligibility import (
+    DocumentRef,
+    ItemState,
+    Reason,
+    TopUpMode,
+    audit_charge_states,
+    fifo_matches,
+    segment_states,
+    topup_states,
+)
+from invoicing.models import (
+    BuyerTitle,
+    CardBinding,
+    Customer,
+    Delivery,
+    Document,
+    DocumentEvent,
+    DocumentItem,
+    ItemKind,
+    SummarySheet,
+)
+from piaogen.access import scoped
+from piaogen.identifiers import mask_id_number, mask_name, mask_phone
+from piaogen.models import AuditEvent, User
+from support.models import Ticket
+from support.privacy import mask_pii, pii_revealed
+from tolling.models import AuditCharge, Card, Segment, TopUp, Trip, UploadBatch
+
+TRIPS_PER_PAGE = 10
+LIST_LIMIT = 20
+TIMELINE_LIMIT = 40
+BINDING_LIMIT = 50
+TITLE_LIMIT = 50
+
+
+# --- scope ------------------------------------------------------------------------------------------------------
+
+
+def customers_for(user: User) -> QuerySet[Customer]:
+    """Customers the user may see: all, or (province-bound) those of the province or with a card issued there."""
+    province = user.province_scope
+    customers = Customer.objects.all()
+    if province is None:
+        return customers
+    # checked per customer through the binding's customer index; the LIMIT keeps PostgreSQL from hashing every
+    # binding of the province up front (a ~0.4 s subplan at 1 M customers) when few candidates are checked
+    cards_there = CardBinding.objects.filter(customer=OuterRef("pk"), card_no__startswith=province).values("pk")[:1]
+    return customers.filter(Q(province=province) | Q(IsNull(Subquery(cards_there), False)))
+
+
+def cards_for(user: User) -> QuerySet[Card]:
+    """Cards the user may see: all, or (province-bound) the cards issued in the province."""
+    return scoped(Card.objects.all(), user)
+
+
+def trips_for(user: User) -> QuerySet[Trip]:
+    """Trips the user may see: all, or (province-bound) those with a segment on the province's toll units."""
+    province = user.province_scope
+    if province is None:
+        return Trip.objects.all()
+    there = Segment.objects.filter(pass_id=OuterRef("pass_id"), province=province)  # segment_natural_key
+    return Trip.objects.filter(Exists(there))
+
+
+def segments_for(user: User) -> QuerySet[Segment]:
+    return scoped(Segment.objects.all(), user)
+
+
+def customer_for(user: User, customer_id: int) -> Customer:
+    return get_object_or_404(customers_for(user), pk=customer_id)
+
+
+def trip_for(user: User, trip_id: int) -> Trip:
+    return get_object_or_404(trips_for(user), pk=trip_id)
+
+
+def card_for(user: User, card_id: int) -> Card:
+    return get_object_or_404(cards_for(user).select_related("vehicle", "issuer"), pk=card_id)
+
+
+# --- pieces -----------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ItemRow:
+    """A segment, top-up or back-charge with its invoice state and the reason, as a sentence."""
+
+    item: Any
+    state: ItemState | None
+    held_by: list[DocumentItem] = field(default_factory=list)  # every document that ever held it
+    paid_by: list[TopUp] = field(default_factory=list)  # prepaid: the top-ups that paid it (FIFO)
+    trip_id: int | None = None  # back-charges: the original trip's page
+
+    @property
+    def reason(self) -> str:
+        return str(self.state.reason) if self.state else ""
+
+    @property
+    def message(self) -> str:
+        return self.state.message() if self.state else _("无法确定开票状态")
+
+    @property
+    def eligible(self) -> bool:
+        return bool(self.state and self.state.eligible)
+
+    @property
+    def document(self) -> DocumentRef | None:
+        return self.state.document if self.state else None
+
+    @property
+    def released_from(self) -> DocumentRef | None:
+        return self.state.released_from if self.state else None
+
+    @property
+    def mode_label(self) -> str:
+        """A top-up's invoice mode: not invoiced, invoiced as the top-up, or its trips invoiced instead."""
+        return str(TopUpMode(self.state.mode).label) if self.state and self.state.mode else ""
+
+    @property
+    def blockers(self) -> list[str]:
+        return [str(reason.label) for reason in self.state.blockers] if self.state else []
+
+
+@dataclass
+class TripRow:
+    trip: Trip
+    segments: list[ItemRow]
+
+    @property
+    def pay_fee(self) -> int:
+        return sum(row.item.pay_fee for row in self.segments)
+
+    @property
+    def discount_fee(self) -> int:
+        return sum(row.item.discount_fee for row in self.segments)
+
+    @property
+    def fee(self) -> int:
+        return sum(row.item.fee for row in self.segments)
+
+
+def trip_rows(user: User, trips: Sequence[Trip], *, history: bool = False) -> list[TripRow]:
+    """Trips with their (scoped) segments and each segment's state: six queries for any number of trips."""
+    if not trips:
+        return []
+    segments = list(
+        segments_for(user)
+        .filter(pass_id__in=[trip.pass_id for trip in trips])
+        .select_related("toll_unit__operator")
+        .order_by("pass_id", "segment_no")
+    )
+    states = segment_states(segment_ids=[seg.pk for seg in segments]) if segments else {}
+    held: dict[int, list[DocumentItem]] = defaultdict(list)
+    if history and segments:
+        items = DocumentItem.objects.filter(
+            item_kind=ItemKind.SEGMENT, item_id__in=[seg.pk for seg in segments]
+        ).select_related("document")
+        for item in items.order_by("id"):
+            held[item.item_id].append(item)
+    by_pass: dict[str, list[ItemRow]] = defaultdict(list)
+    for seg in segments:
+        by_pass[seg.pass_id].append(ItemRow(seg, states.get(seg.pk), held_by=held.get(seg.pk, [])))
+    return [TripRow(trip, by_pass.get(trip.pass_id, [])) for trip in trips]
+
+
+def _topup_rows(topups: list[TopUp]) -> list[ItemRow]:
+    states = topup_states(topup_ids=[t.pk for t in topups]) if topups else {}
+    return [ItemRow(t, states.get(t.pk)) for t in topups]
+
+
+def _charge_rows(user: User, charges: list[AuditCharge]) -> list[ItemRow]:
+    """Back-charges with their state and a link to the original trip when the user may see it."""
+    if not charges:
+        return []
+    states = audit_charge_states(charge_ids=[c.pk for c in charges])
+    trips = dict(
+        trips_for(user).filter(pass_id__in={c.pass_id for c in charges if c.pass_id}).values_list("pass_id", "pk")
+    )
+    return [ItemRow(c, states.get(c.pk), trip_id=trips.get(c.pass_id)) for c in charges]
+
+
+def _documents(qs: QuerySet[Document], order: tuple[str, ...] = ("-issued_at", "-pk")) -> list[Document]:
+    """Documents with their lineage (original, replaced, reversals, reissues) and deliveries, newest first (the
+    order follows the index that serves the page: document_customer_idx, or document_card_date_idx by date)."""
+    return list(
+        qs.select_related("original", "replaces")
+        .prefetch_related(
+            Prefetch("deliveries", queryset=Delivery.objects.order_by("-created_at")),
+            "reversals",
+            "reissues",
+        )
+        .order_by(*order)[:LIST_LIMIT]
+    )
+
+
+def _page(qs: QuerySet[Trip], number: Any) -> Page[Trip]:
+    return Paginator(qs, TRIPS_PER_PAGE).get_page(number)
+
+
+def _visible_batches(user: User, batch_ids: Iterable[int | None]) -> set[int]:
+    ids = {pk for pk in batch_ids if pk}
+    return set(scoped(UploadBatch.objects.filter(pk__in=ids), user).values_list("pk", flat=True)) if ids else set()
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: dt.datetime
+    kind: str
+    text: str
+    by: str = ""
+    url: str = ""
+
+
+# --- customer ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TitleRow:
+    title: BuyerTitle
+    in_force: bool
+
+
+@dataclass
+class BindingRow:
+    binding: CardBinding
+    card: Card | None
+
+
+@dataclass
+class CustomerRecord:
+    customer: Customer
+    revealed: bool
+    phone: str
+    id_no: str
+    bindings: list[BindingRow]
+    titles: list[TitleRow]
+    trips: Page[Trip]
+    trip_rows: list[TripRow]
+    topups: list[ItemRow]
+    documents: list[Document]
+    sheets: list[SummarySheet]
+    audit_charges: list[ItemRow]
+    tickets: list[Ticket]
+    timeline: list[TimelineEntry]
+
+    @property
+    def active_cards(self) -> list[str]:
+        return [row.binding.card_no for row in self.bindings if row.binding.unbound_at is None]
+
+
+def _titles(customer: Customer) -> list[TitleRow]:
+    """Every title version, newest first per card (blank card: the account's default), marking the one in force."""
+    now = timezone.now()
+    titles = list(customer.titles.order_by("card_no", "-valid_from")[:TITLE_LIMIT])
+    seen: set[str] = set()
+    rows = []
+    for title in titles:
+        in_force = title.valid_from <= now and title.card_no not in seen
+        if title.valid_from <= now:
+            seen.add(title.card_no)
+        rows.append(TitleRow(title, in_force))
+    return rows
+
+
+def _binding_trips(user: User, bindings: list[CardBinding]) -> QuerySet[Trip]:
+    """The trips made on the customer's cards while they were bound to them (cards change hands)."""
+    period = Q(pk__in=[])
+    for binding in bindings:
+        during = Q(card_no=binding.card_no, exit_time__gte=binding.bound_at)
+        if binding.unbound_at is not None:
+            during &= Q(exit_time__lt=binding.unbound_at)
+        period |= during
+    return trips_for(user).filter(period).order_by("-service_date", "-exit_time", "-pk")
+
+
+def customer_timeline(
+    customer: Customer, documents: list[Document], bindings: list[CardBinding], titles: list[BuyerTitle]
+) -> list[TimelineEntry]:
+    """One timeline of everything done: audit trail, document events, deliveries and tickets (four queries)."""
+    doc_ids = [str(doc.pk) for doc in documents]
+    objects = (
+        Q(object_type="invoicing.customer", object_id=str(customer.pk))
+        | Q(object_type="invoicing.document", object_id__in=doc_ids)
+        | Q(object_type="invoicing.cardbinding", object_id__in=[str(b.pk) for b in bindings])
+        | Q(object_type="invoicing.buyertitle", object_id__in=[str(t.pk) for t in titles])
+    )
+    entries = [
+        TimelineEntry(
+            at=event.at,
+            kind=_("操作"),
+            text=" · ".join(x for x in (event.action, event.reason, _summary(mask_pii(event.after))) if x),
+            by=event.actor_name,
+        )
+        for event in AuditEvent.objects.filter(objects).order_by("-at")[:TIMELINE_LIMIT]
+    ]
+    numbers = {doc.pk: str(doc) for doc in documents}
+    entries += [
+        TimelineEntry(
+            at=event.at,
+            kind=_("票据事件"),
+            text=f"{numbers.get(event.document_id, '')} · {event.kind}",
+            by=event.by.get_username() if event.by else "",
+            url=reverse("document-detail", args=[event.document_id]),
+        )
+        for event in DocumentEvent.objects.filter(document_id__in=numbers)
+        .select_related("by")
+        .order_by("-at")[:TIMELINE_LIMIT]
+    ]
+    entries += [
+        TimelineEntry(
+            at=delivery.sent_at or delivery.created_at,
+            kind=_("投递"),
+            text=f"{numbers.get(delivery.document_id or 0, '')} → {delivery.address} · {delivery.get_status_display()}",
+            url=reverse("document-detail", args=[delivery.document_id]) if delivery.document_id else "",
+        )
+        for delivery in Delivery.objects.filter(document_id__in=numbers).order_by("-created_at")[:TIMELINE_LIMIT]
+    ]
+    entries += [
+        TimelineEntry(
+            at=ticket.created_at,
+            kind=_("工单"),
+            text=f"#{ticket.pk} {ticket.subject} · {ticket.get_status_display()}",
+            by=ticket.created_by.get_username(),
+        )
+        for ticket in customer.tickets.select_related("created_by").order_by("-created_at")[:TIMELINE_LIMIT]
+    ]
+    entries.sort(key=lambda entry: entry.at, reverse=True)
+    return entries[:TIMELINE_LIMIT]
+
+
+def _summary(value: Any) -> str:
+    if not value:
+        return ""
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={item}" for key, item in list(value.items())[:4])
+    return str(value)[:120]
+
+
+def customer_record(*, user: User, customer: Customer, trips_page: Any = 1) -> CustomerRecord:
+    """Everything the customer page shows, in a fixed number of queries."""
+    revealed = pii_revealed(user=user, customer=customer)
+    bindings = list(customer.bindings.order_by("-bound_at")[:BINDING_LIMIT])
+    cards = {
+        card.card_no: card
+        for card in cards_for(user).filter(card_no__in=[b.card_no for b in bindings]).select_related("vehicle")
+    }
+    visible = [b for b in bindings if b.card_no in cards]  # a province user sees their province's cards only
+    titles = _titles(customer)
+    page = _page(_binding_trips(user, visible), trips_page)
+    card_nos = list(cards)
+    topups = list(scoped(TopUp.objects.filter(card_no__in=card_nos), user).order_by("-topped_up_at")[:LIST_LIMIT])
+    vehicles = [(card.vehicle.plate, card.vehicle.plate_color) for card in cards.values() if card.vehicle]
+    vehicle_q = Q(pk__in=[])
+    for plate, color in vehicles:
+        vehicle_q |= Q(plate=plate, plate_color=color)  # audit_charge_vehicle_idx
+    charges = list(scoped(AuditCharge.objects.filter(vehicle_q), user).order_by("-paid_at")[:LIST_LIMIT])
+    documents = _documents(documents_for(user).filter(customer=customer))
+    return CustomerRecord(
+        customer=customer,
+        revealed=revealed,
+        phone=customer.phone if revealed else mask_phone(customer.phone),
+        id_no=customer.id_no if revealed else mask_id_number(customer.id_no),
+        bindings=[BindingRow(b, cards.get(b.card_no)) for b in visible],
+        titles=titles,
+        trips=page,
+        trip_rows=trip_rows(user, list(page.object_list)),
+        topups=_topup_rows(topups),
+        documents=documents,
+        sheets=list(sheets_for(user).filter(customer=customer).order_by("-issued_at")[:LIST_LIMIT]),
+        audit_charges=_charge_rows(user, charges),
+        tickets=list(customer.tickets.order_by("-created_at")[:LIST_LIMIT]),
+        timeline=customer_timeline(customer, documents, bindings, [row.title for row in titles]),
+    )
+
+
+# --- trip -------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TripRecord:
+    trip: Trip
+    row: TripRow
+    card: Card | None
+    customer: Customer | None  # whose card it was at the time of the trip
+    documents: list[Document]
+    sheets: list[SummarySheet]
+    audit_charges: list[ItemRow]
+    batches: set[int]
+    topup_invoiced: bool
+
+
+def _holder_at(card_no: str, at: dt.datetime) -> Customer | None:
+    binding = (
+        CardBinding.objects.filter(card_no=card_no, bound_at__lte=at)
+        .filter(Q(unbound_at__isnull=True) | Q(unbound_at__gt=at))
+        .select_related("customer")
+        .order_by("-bound_at")
+        .first()
+    )
+    return binding.customer if binding else None
+
+
+def trip_record(*, user: User, trip: Trip) -> TripRecord:
+    row = trip_rows(user, [trip], history=True)[0]
+    # FIFO: which top-ups paid each segment, when a segment is ineligible because a top-up was invoiced
+    topup_invoiced = any(seg.state and Reason.TOPUP_INVOICED in seg.state.blockers for seg in row.segments)
+    if topup_invoiced:
+        wanted = {seg.item.pk for seg in row.segments}
+        matches = [m for m in fifo_matches(trip.card_no) if m.segment_id in wanted]
+        topups = {t.pk: t for t in TopUp.objects.filter(pk__in={m.topup_id for m in matches})}
+        for seg in row.segments:
+            seg.paid_by = [topups[m.topup_id] for m in matches if m.segment_id == seg.item.pk and m.topup_id in topups]
+    doc_ids = {item.document_id for seg in row.segments for item in seg.held_by}
+    documents = _documents(documents_for(user).filter(pk__in=doc_ids))
+    sheets = list(
+        sheets_for(user)
+        .filter(card_no=trip.card_no, pass_ids__contains=[trip.pass_id])  # summary_sheet_card_idx
+        .order_by("-issued_at")[:LIST_LIMIT]
+    )
+    charges = list(scoped(AuditCharge.objects.filter(pass_id=trip.pass_id), user).order_by("-paid_at")[:LIST_LIMIT])
+    return TripRecord(
+        trip=trip,
+        row=row,
+        card=cards_for(user).filter(card_no=trip.card_no).first(),
+        customer=_holder_at(trip.card_no, trip.exit_time),
+        documents=documents,
+        sheets=sheets,
+        audit_charges=_charge_rows(user, charges),
+        batches=_visible_batches(user, (seg.item.batch_id for seg in row.segments)),
+        topup_invoiced=topup_invoiced,
+    )
+
+
+# --- card -------------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class CardRecord:
+    card: Card
+    customer: Customer | None  # bound now
+    revealed: bool
+    holder_name: str
+    holder_id_no: str
+    holder_phone: str
+    bindings: list[CardBinding]
+    topups: list[ItemRow]
+    trips: Page[Trip]
+    trip_rows: list[TripRow]
+    documents: list[Document]
+    batches: set[int]
+
+
+def card_record(*, user: User, card: Card, trips_page: Any = 1) -> CardRecord:
+    bindings = list(
+        CardBinding.objects.filter(card_no=card.card_no)
+        .select_related("customer")
+        .order_by("-bound_at")[:BINDING_LIMIT]
+    )
+    current = next((b.customer for b in bindings if b.unbound_at is None), None)
+    revealed = current is not None and pii_revealed(user=user, customer=current)
+    topups = list(scoped(TopUp.objects.filter(card_no=card.card_no), user).order_by("-topped_up_at")[:LIST_LIMIT])
+    page = _page(
+        trips_for(user).filter(card_no=card.card_no).order_by("-service_date", "-exit_time", "-pk"), trips_page
+    )
+    rows = trip_rows(user, list(page.object_list))
+    return CardRecord(
+        card=card,
+        customer=current,
+        revealed=revealed,
+        holder_name=card.holder_name if revealed else mask_name(card.holder_name),
+        holder_id_no=card.holder_id_no if revealed else mask_id_number(card.holder_id_no),
+        holder_phone=card.holder_phone if revealed else mask_phone(card.holder_phone),
+        bindings=bindings,
+        topups=_topup_rows(topups),
+        trips=page,
+        trip_rows=rows,
+        documents=_documents(documents_for(user).filter(card_no=card.card_no), ("-service_date", "-issued_at")),
+        batches=_visible_batches(user, [t.batch_id for t in topups]),
+    )

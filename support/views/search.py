@@ -1,0 +1,27 @@
+"""The search page: one box that finds anything; an exact unique hit opens its record, the rest are grouped."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from piaogen.access import ALL_ROLES, role_required
+from piaogen.models import User
+from support.filters import SearchForm
+from support.search import search
+
+
+@require_GET
+@role_required(*ALL_ROLES)
+def search_view(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    assert isinstance(user, User)
+    form = SearchForm(request.GET)
+    filters = form.search_filters()
+    query = form.cleaned_data.get("q", "") if form.is_valid() else ""
+    result = search(user=user, query=query, filters=filters) if query.strip() else None
+    # an exact identifier with one answer opens the record, unless the agent asked for the list (filters, ?all=1)
+    if result is not None and result.target is not None and not filters.active and "all" not in request.GET:
+        return HttpResponseRedirect(result.target.url)
+    return render(request, "support/search.html", {"form": form, "result": result, "query": query})
