@@ -19,6 +19,7 @@ from piaogen.admin import (
 )
 from reports.models import (
     DocumentRollup,
+    ExportJob,
     ReportDelivery,
     RollupWatermark,
     ScheduledReport,
@@ -105,3 +106,11 @@ class ReportDeliveryAdmin(ReadOnlyAdmin):
     list_select_related = ("report",)
     date_hierarchy = "sent_at"
     raw_id_fields = ("report",)
+
+
+@admin.register(ExportJob)
+class ExportJobAdmin(ReadOnlyAdmin):
+    list_display = ("id", "kind", "fmt", "province", "created_by", "status", "rows_done", "rows_total", "created_at")
+    list_filter = ("status", "kind", ProvinceFilter)
+    list_select_related = ("created_by",)
+    date_hierarchy = "created_at"

@@ -25,7 +25,9 @@ class DocumentRollup(models.Model):
     operator_id = models.BigIntegerField(_("销售方"))
     vehicle_class = models.PositiveSmallIntegerField(_("收费车型"), null=True, blank=True)
     document_kind = models.CharField(_("票据种类"), max_length=8)
-    documents = models.BigIntegerField(_("张数"), default=0)
+    documents = models.BigIntegerField(_("张数"), default=0)  # blue documents (issued, later reversed or not)
+    reversals = models.BigIntegerField(_("红字张数"), default=0)  # red-letter documents (negative amounts)
+    # signed sums over blue and red documents: what stands issued
     amount_gross = models.BigIntegerField(_("价税合计(分)"), default=0)
     amount_tax = models.BigIntegerField(_("税额(分)"), default=0)
 
@@ -39,7 +41,11 @@ class DocumentRollup(models.Model):
                 nulls_distinct=False,
             ),
         ]
-        indexes = [models.Index(fields=["province", "day"], name="document_rollup_province_idx")]
+        indexes = [
+            # dashboard and refresh: every query bounds the day range, a province user's also the province
+            models.Index(fields=["province", "day"], name="document_rollup_province_idx"),
+            models.Index(fields=["day"], name="document_rollup_day_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.day} {self.province} {self.business_line}"
@@ -87,10 +93,16 @@ class SupportRollup(models.Model):
 
 
 class RollupWatermark(models.Model):
-    """The last day a rollup is final for; days after it are recomputed on the next run."""
+    """The last day a rollup is final for; days after it are recomputed on the next run.
+
+    `last_id` is the highest source row id the last run saw and `last_run_at` when it ran: a finished day is
+    reopened only when a row with a higher id (or, for uploads and tickets, one finished since) belongs to it.
+    """
 
     name = models.CharField(max_length=32, primary_key=True)
     final_through = models.DateField(null=True, blank=True)
+    last_id = models.BigIntegerField(default=0)
+    last_run_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -132,6 +144,12 @@ class ScheduledReport(models.Model):
         return self.name
 
 
+class DeliveryStatus(models.TextChoices):
+    SENDING = "sending", _("发送中")
+    SENT = "sent", _("已发送")
+    FAILED = "failed", _("失败")
+
+
 class ReportDelivery(models.Model):
     """One sending of a scheduled report: the period it covers, to whom, and how it went."""
 
@@ -141,7 +159,7 @@ class ReportDelivery(models.Model):
     period_start = models.DateField(_("开始日期"))
     period_end = models.DateField(_("结束日期"))
     recipients = ArrayField(models.EmailField(), verbose_name=_("收件人"))
-    status = models.CharField(_("状态"), max_length=8)
+    status = models.CharField(_("状态"), max_length=8, choices=DeliveryStatus.choices, default=DeliveryStatus.SENDING)
     error = models.TextField(_("错误"), blank=True)
     is_test = models.BooleanField(_("测试发送"), default=False)
     sent_at = models.DateTimeField(_("发送时间"), default=timezone.now)
@@ -156,7 +174,59 @@ class ReportDelivery(models.Model):
                 condition=Q(is_test=False),
                 name="report_delivery_once_per_period",
             ),
+            models.CheckConstraint(name="report_delivery_status_valid", condition=Q(status__in=DeliveryStatus.values)),
         ]
+        indexes = [models.Index(fields=["report", "-sent_at"], name="report_delivery_log_idx")]  # delivery log
 
     def __str__(self) -> str:
         return f"{self.report_id} {self.period_start}–{self.period_end}"
+
+
+class ExportStatus(models.TextChoices):
+    QUEUED = "queued", _("排队中")
+    RUNNING = "running", _("生成中")
+    DONE = "done", _("已完成")
+    FAILED = "failed", _("失败")
+
+
+class ExportKind(models.TextChoices):
+    DOCUMENTS = "documents", _("票据明细")
+    UPLOADS = "uploads", _("上传批次")
+    TICKETS = "tickets", _("工单")
+
+
+class ExportJob(models.Model):
+    """A large drill-down export made in the background (queue `reports`): the filters as a query string, the
+    province scope it was made under, progress, and the file. Only its creator downloads it."""
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(_("导出内容"), max_length=10, choices=ExportKind.choices)
+    fmt = models.CharField(_("格式"), max_length=4)
+    query = models.CharField(_("筛选条件"), max_length=1000, blank=True)
+    province = models.CharField(_("省份"), max_length=2, blank=True)  # the creator's scope; blank: national
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("创建人")
+    )
+    status = models.CharField(_("状态"), max_length=8, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
+    rows_total = models.BigIntegerField(_("总行数"), default=0)
+    rows_done = models.BigIntegerField(_("已导出"), default=0)
+    file = models.FileField(_("文件"), max_length=300, blank=True)
+    error = models.TextField(_("错误"), blank=True)
+    created_at = models.DateTimeField(_("创建时间"), default=timezone.now)
+    finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("导出任务")
+        verbose_name_plural = _("导出任务")
+        constraints = [
+            models.CheckConstraint(name="export_job_kind_valid", condition=Q(kind__in=ExportKind.values)),
+            models.CheckConstraint(name="export_job_fmt_valid", condition=Q(fmt__in=["csv", "xlsx"])),
+            models.CheckConstraint(name="export_job_status_valid", condition=Q(status__in=ExportStatus.values)),
+        ]
+        indexes = [
+            # "my exports", newest first
+            models.Index(fields=["created_by", "-created_at"], name="export_job_owner_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.kind}.{self.fmt}"

@@ -1,7 +1,36 @@
-"""Reports URLs: console pages (included at the site root) and API endpoints (under /api/v1/)."""
+"""Reports URLs: console pages (under /reports/) and API endpoints (under /api/v1/: none yet)."""
 
-from django.urls import URLPattern, URLResolver
+from django.urls import URLPattern, URLResolver, path, register_converter
+
+from reports import views
+
+
+class ExportFormatConverter:
+    regex = "csv|xlsx"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(ExportFormatConverter, "report_fmt")
 
 api_urlpatterns: list[URLPattern | URLResolver] = []
 
-urlpatterns: list[URLPattern | URLResolver] = []
+urlpatterns: list[URLPattern | URLResolver] = [
+    path("", views.dashboard, name="report-dashboard"),
+    path("documents/", views.document_list, name="report-documents"),
+    path("documents/export.<report_fmt:fmt>", views.document_export, name="report-documents-export"),
+    path("uploads/", views.upload_list, name="report-uploads"),
+    path("uploads/export.<report_fmt:fmt>", views.upload_export, name="report-uploads-export"),
+    path("tickets/", views.ticket_list, name="report-tickets"),
+    path("tickets/export.<report_fmt:fmt>", views.ticket_export, name="report-tickets-export"),
+    path("report.pdf", views.report_pdf, name="report-pdf"),
+    path("exports/", views.export_list, name="report-exports"),
+    path("exports/<int:job_id>/", views.export_job, name="report-export-job"),
+    path("exports/<int:job_id>/download/", views.export_download, name="report-export-download"),
+    path("schedules/", views.schedule_list, name="report-schedules"),
+    path("schedules/<int:report_id>/test/", views.schedule_test, name="report-schedule-test"),
+]

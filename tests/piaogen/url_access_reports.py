@@ -3,13 +3,41 @@ province 32 behind its id-taking URLs (created with the same id as the upload ba
 
 from __future__ import annotations
 
+from django.core.files.base import ContentFile
 from url_access_table import ANON, NO_ROLE, STAFF, everyone, staff_only  # noqa: F401  (the rows use them)
 
-from piaogen.models import User
+from piaogen.models import Role, User
+from reports.models import ExportJob, ExportStatus, ScheduledReport
+
+# who reads reports: province staff (their province only), managers and maintainers; agents do not
+READERS = [Role.PROVINCE, Role.MANAGER, Role.MAINTAINER]
 
 # url name → role → expected status for a GET
-EXPECTED: dict[str, dict[str, int]] = {}
+EXPECTED: dict[str, dict[str, int]] = {
+    "report-dashboard": staff_only(allowed=READERS),
+    "report-documents": staff_only(allowed=READERS),
+    "report-documents-export": staff_only(allowed=READERS),
+    "report-uploads": staff_only(allowed=READERS),
+    "report-uploads-export": staff_only(allowed=READERS),
+    "report-tickets": staff_only(allowed=READERS),
+    "report-tickets-export": staff_only(allowed=READERS),
+    "report-pdf": staff_only(allowed=READERS),
+    "report-exports": staff_only(allowed=READERS),
+    # an export job made under province 32's scope: its province's staff and national readers see it
+    "report-export-job": staff_only(allowed=READERS),
+    "report-export-download": staff_only(allowed=READERS),
+    "report-schedules": staff_only(allowed=READERS),
+    # POST only: managers and maintainers send a test (GET 405), everyone else is refused first
+    "report-schedule-test": {**staff_only(allowed=[]), Role.MANAGER: 405, Role.MAINTAINER: 405},
+}
 
 
 def create_objects(pk: int, uploader: User) -> None:
-    """Objects of province 32 with id `pk` for this app's id-taking URLs."""
+    """Objects of province 32 with id `pk` for this app's id-taking URLs: a finished export job with its file and a
+    scheduled report."""
+    job = ExportJob(
+        id=pk, kind="documents", fmt="csv", province="32", created_by=uploader, status=ExportStatus.DONE, rows_done=1
+    )
+    job.file.save(f"exports/{pk}/documents.csv", ContentFile("\ufeff开票日期\n".encode()), save=False)
+    job.save()
+    ScheduledReport.objects.create(id=pk, name="江苏周报", frequency="weekly", province="32", created_by=uploader)

@@ -1,0 +1,218 @@
+"""The one module that turns dashboard data (reports/dashboard.py) into plotly figures. No queries here.
+
+Figures are built as plain plotly figure dicts (the JSON plotly.js draws): building `plotly.graph_objects` and
+serialising them cost ~15 ms a figure in validation and deep copies, most of the page's budget. The tests check
+that every figure is valid by loading it into `go.Figure`. Every point carries its drill-down URL in `customdata`;
+static/js/dashboard.js follows it on click. The same figures become vector SVG for the PDF (reports/svg.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils.translation import gettext as _
+
+from invoicing.models import BusinessLine, DocumentKind
+from piaogen.identifiers import VehicleClass
+from piaogen.money import format_yuan
+from reports.dashboard import DashboardData
+
+DrillUrl = Callable[..., str]
+"""drill(rows, **filter_overrides) → the URL of the rows behind a point ("documents", "uploads", "tickets",
+"actions"), or "" where the user may not open those rows (the point then does not navigate)."""
+
+BLUE, TEAL, ORANGE, RED, GREY = "#1f5fa8", "#2a9d8f", "#e76f51", "#c0392b", "#7f8c8d"
+FONT = "WenQuanYi Micro Hei, Noto Sans CJK SC, Microsoft YaHei, sans-serif"
+
+
+@dataclass(frozen=True)
+class Chart:
+    id: str
+    title: str
+    figure: dict[str, Any]
+
+
+def _yuan(fen: int) -> float:
+    return fen / 100  # plotting only: amounts stay integer fen everywhere else
+
+
+def _layout(title: str, *, horizontal: bool = False, height: int = 320) -> dict[str, Any]:
+    return {
+        "title": {"text": title, "font": {"size": 15}},
+        "font": {"family": FONT, "size": 12},
+        "height": height,
+        "margin": {"l": 160 if horizontal else 60, "r": 20, "t": 50, "b": 60},
+        "legend": {"orientation": "h", "y": -0.2},
+        "hovermode": "closest",
+        "plot_bgcolor": "#ffffff",
+        "paper_bgcolor": "#ffffff",
+        "yaxis": {"gridcolor": "#e5e5e5", "automargin": True},
+        "xaxis": {"automargin": True},
+    }
+
+
+def _figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> dict[str, Any]:
+    return {"data": data, "layout": layout}
+
+
+def _bar(
+    title: str, rows: list[dict[str, Any]], labels: list[str], urls: list[str], *, horizontal: bool = False
+) -> dict[str, Any]:
+    values = [_yuan(row["amount_gross"]) for row in rows]
+    hover = [
+        _("%(label)s<br>价税合计 %(gross)s<br>税额 %(tax)s<br>%(n)s 张")
+        % {
+            "label": label,
+            "gross": format_yuan(row["amount_gross"]),
+            "tax": format_yuan(row["amount_tax"]),
+            "n": row["documents"],
+        }
+        for label, row in zip(labels, rows, strict=True)
+    ]
+    trace = {
+        "type": "bar",
+        "name": _("价税合计（元）"),
+        "x": values if horizontal else labels,
+        "y": labels if horizontal else values,
+        "orientation": "h" if horizontal else "v",
+        "marker": {"color": BLUE},
+        "customdata": urls,
+        "hovertext": hover,
+        "hoverinfo": "text",
+    }
+    layout = _layout(title, horizontal=horizontal, height=max(320, 26 * len(rows) + 90) if horizontal else 320)
+    if horizontal:
+        layout["yaxis"]["autorange"] = "reversed"
+    return _figure([trace], layout)
+
+
+def _documents_chart(
+    chart_id: str, title: str, rows: list[dict[str, Any]], labels: list[str], urls: list[str], **kwargs: Any
+) -> Chart:
+    return Chart(chart_id, title, _bar(title, rows, labels, urls, **kwargs))
+
+
+def dashboard_charts(data: DashboardData, drill: DrillUrl) -> list[Chart]:
+    charts: list[Chart] = []
+
+    days = [row["key"].isoformat() for row in data.by_day]
+    day_urls = [drill("documents", start=day, end=day) for day in days]
+    money_hover = "%{x}<br>¥%{y:,.2f}<extra></extra>"
+    daily_layout = _layout(_("按日开票金额与税额"))
+    daily_layout["xaxis"]["type"] = "category"
+    daily = _figure(
+        [
+            {"type": "bar", "name": _("价税合计（元）"), "x": days,
+             "y": [_yuan(row["amount_gross"]) for row in data.by_day], "marker": {"color": BLUE},
+             "customdata": day_urls, "hovertemplate": money_hover},
+            {"type": "scatter", "name": _("税额（元）"), "x": days,
+             "y": [_yuan(row["amount_tax"]) for row in data.by_day], "mode": "lines+markers",
+             "line": {"color": ORANGE}, "customdata": day_urls, "hovertemplate": money_hover},
+        ],
+        daily_layout,
+    )  # fmt: skip
+    charts.append(Chart("chart-daily", _("按日开票金额与税额"), daily))
+
+    provinces = data.by_province
+    charts.append(
+        _documents_chart(
+            "chart-province",
+            _("按省份"),
+            provinces,
+            [row["label"] for row in provinces],
+            [drill("documents", province=row["key"]) for row in provinces],
+        )
+    )
+    line_names = dict(BusinessLine.choices)
+    charts.append(
+        _documents_chart(
+            "chart-business-line",
+            _("按业务线"),
+            data.by_business_line,
+            [str(line_names.get(row["key"], row["key"])) for row in data.by_business_line],
+            [drill("documents", business_line=row["key"]) for row in data.by_business_line],
+        )
+    )
+    charts.append(
+        _documents_chart(
+            "chart-operator",
+            _("按销售方（前 15 名）"),
+            data.by_operator,
+            [row["label"] for row in data.by_operator],
+            [drill("documents", operator=row["key"]) for row in data.by_operator],
+            horizontal=True,
+        )
+    )
+    classes = [row for row in data.by_vehicle_class if row["key"] is not None]  # other lines have no class
+    class_names = dict(VehicleClass.choices)
+    charts.append(
+        _documents_chart(
+            "chart-vehicle-class",
+            _("按收费车型"),
+            classes,
+            [str(class_names.get(row["key"], row["key"])) for row in classes],
+            [drill("documents", vehicle_class=row["key"]) for row in classes],
+        )
+    )
+    kind_names = dict(DocumentKind.choices)
+    charts.append(
+        _documents_chart(
+            "chart-document-kind",
+            _("按票据种类"),
+            data.by_document_kind,
+            [str(kind_names.get(row["key"], row["key"])) for row in data.by_document_kind],
+            [drill("documents", document_kind=row["key"]) for row in data.by_document_kind],
+        )
+    )
+
+    uploads = data.uploads_by_province
+    upload_labels = [row["label"] for row in uploads]
+    upload_urls = [drill("uploads", province=row["key"]) for row in uploads]
+    health_layout = _layout(_("各省上传健康度"))
+    health_layout["barmode"] = "group"
+    health = _figure(
+        [
+            {"type": "bar", "name": name, "x": upload_labels, "y": [row[key] for row in uploads],
+             "marker": {"color": color}, "customdata": upload_urls}
+            for key, name, color in (
+                ("rows_accepted", _("接收行数"), TEAL),
+                ("rows_duplicate", _("重复行数"), GREY),
+                ("rows_rejected", _("拒绝行数"), RED),
+            )
+        ],
+        health_layout,
+    )  # fmt: skip
+    charts.append(Chart("chart-uploads", _("各省上传健康度"), health))
+
+    support_days = [row["key"].isoformat() for row in data.support_by_day]
+    support_urls = [drill("tickets", start=day, end=day) for day in support_days]
+    workload_layout = _layout(_("客服工作量"))
+    workload_layout["xaxis"]["type"] = "category"
+    workload = _figure(
+        [
+            {"type": "scatter", "name": name, "x": support_days, "y": [row[key] for row in data.support_by_day],
+             "mode": "lines+markers", "line": {"color": color}, "customdata": support_urls}
+            for key, name, color in (
+                ("opened", _("新建工单"), BLUE),
+                ("closed", _("关闭工单"), TEAL),
+                ("overdue", _("超时工单"), RED),
+            )
+        ],
+        workload_layout,
+    )  # fmt: skip
+    charts.append(Chart("chart-support", _("客服工作量"), workload))
+
+    actions = data.support_actions[:20]
+    labels = [row["key"] for row in actions]
+    action_layout = _layout(_("业务操作（按类型）"), horizontal=True, height=max(320, 26 * len(actions) + 90))
+    action_layout["yaxis"]["autorange"] = "reversed"
+    action_chart = _figure(
+        [{"type": "bar", "name": _("操作次数"), "x": [row["count"] for row in actions], "y": labels,
+          "orientation": "h", "marker": {"color": TEAL},
+          "customdata": [drill("actions", action=label) for label in labels]}],
+        action_layout,
+    )  # fmt: skip
+    charts.append(Chart("chart-actions", _("业务操作（按类型）"), action_chart))
+    return charts

@@ -1,0 +1,270 @@
+"""Rollup refresh with a watermark (style.md rule 8, scale-notes.md rule 6).
+
+Each rollup is rebuilt one whole day at a time (delete the day's rows, insert them again from the source tables,
+in one transaction, so a reader never sees half a day). A run recomputes:
+
+- every day after the watermark `final_through` up to today (days still open to late data), and
+- any finished day that a source row reached since the last run (a document with an id above `last_id`, an upload
+  batch or ticket created, started or finished since `last_run_at`, an audit event since then): late data.
+
+Every other day is skipped. After a run the watermark moves to today − `ROLLUP_OPEN_DAYS` (setting). A maintainer can
+move it back in the admin to force a recomputation. Runs of the same rollup never overlap (advisory lock).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import zlib
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Count, Max, Min, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from invoicing.models import Document, DocumentStatus
+from piaogen.identifiers import Province
+from piaogen.models import AuditEvent
+from reports.filters import BEIJING, beijing_today, day_bounds
+from reports.models import DocumentRollup, RollupWatermark, SupportRollup, UploadRollup
+from reports.rows import FAILED_UPLOAD_STATUSES, documents_with_dimensions
+from support.models import Ticket, TicketStatus
+from tolling.models import UploadBatch
+
+SINCE_MARGIN = dt.timedelta(minutes=10)
+"""Rows stamped shortly before the last run started may have committed after it: look back this far."""
+
+
+def _open_days() -> int:
+    return int(settings.PIAOGEN.get("ROLLUP_OPEN_DAYS", 2))
+
+
+def _days(first: dt.date, last: dt.date) -> list[dt.date]:
+    return [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def _beijing_dates(values: Iterable[dt.datetime | None]) -> set[dt.date]:
+    return {timezone.localdate(value, timezone=BEIJING) for value in values if value is not None}
+
+
+# --- documents -----------------------------------------------------------------------------------------------------
+
+DOCUMENT_COLUMNS = (
+    "day, province, business_line, operator_id, vehicle_class, document_kind, documents, reversals, "
+    "amount_gross, amount_tax"
+)
+
+
+def document_rollup_rebuild_day(day: dt.date) -> None:
+    """Replace one day of the document rollup with the aggregate of that day's documents."""
+    red = Q(status=DocumentStatus.RED)
+    source = (
+        documents_with_dimensions()  # type: ignore[misc]  # values() names the annotation
+        # every province spelled out: the day's documents come from document_province_date_idx, not a table scan
+        .filter(province__in=Province.values, service_date=day)
+        .values("service_date", "province", "business_line", "seller_id", "vehicle_class_dim", "kind")
+        .annotate(
+            n_blue=Count("id", filter=~red),
+            n_red=Count("id", filter=red),
+            gross=Sum("amount_gross"),
+            tax=Sum("amount_tax"),
+        )
+        .order_by()
+    )
+    sql, params = source.query.sql_with_params()
+    with transaction.atomic():
+        DocumentRollup.objects.filter(day=day).delete()
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")  # JIT compiling costs more than this short query takes
+            cursor.execute(f"INSERT INTO reports_documentrollup ({DOCUMENT_COLUMNS}) {sql}", params)
+
+
+def _document_first_day() -> dt.date | None:
+    return Document.objects.aggregate(first=Min("service_date"))["first"]
+
+
+def _document_dirty(watermark: RollupWatermark) -> tuple[set[dt.date], int]:
+    max_id = Document.objects.aggregate(top=Max("id"))["top"] or 0
+    days = set(
+        Document.objects.filter(id__gt=watermark.last_id, id__lte=max_id)
+        .order_by()
+        .values_list("service_date", flat=True)
+        .distinct()
+    )
+    return days, max_id
+
+
+# --- uploads -------------------------------------------------------------------------------------------------------
+
+
+def upload_rollup_rebuild_day(day: dt.date) -> None:
+    lower, upper = day_bounds(day, day)
+    with transaction.atomic():
+        UploadRollup.objects.filter(day=day).delete()
+        with connection.cursor() as cursor:
+            cursor.execute(
+                """
+                INSERT INTO reports_uploadrollup (day, province, kind, batches, batches_failed, rows_accepted,
+                                                  rows_duplicate, rows_rejected, duration_seconds)
+                SELECT %s, province, kind, count(*), count(*) FILTER (WHERE status = ANY(%s)),
+                       coalesce(sum(rows_accepted), 0), coalesce(sum(rows_duplicate), 0),
+                       coalesce(sum(rows_rejected), 0),
+                       coalesce(sum(round(extract(epoch FROM finished_at - started_at)))
+                                FILTER (WHERE finished_at IS NOT NULL AND started_at IS NOT NULL), 0)::bigint
+                FROM tolling_uploadbatch
+                WHERE created_at >= %s AND created_at < %s
+                GROUP BY province, kind
+                """,
+                [day, list(FAILED_UPLOAD_STATUSES), lower, upper],
+            )
+
+
+def _upload_first_day() -> dt.date | None:
+    first = UploadBatch.objects.aggregate(first=Min("created_at"))["first"]
+    return timezone.localdate(first, timezone=BEIJING) if first else None
+
+
+def _upload_dirty(watermark: RollupWatermark) -> tuple[set[dt.date], int]:
+    max_id = UploadBatch.objects.aggregate(top=Max("id"))["top"] or 0
+    changed = Q(id__gt=watermark.last_id)
+    if watermark.last_run_at is not None:
+        since = watermark.last_run_at - SINCE_MARGIN
+        changed |= Q(started_at__gte=since) | Q(finished_at__gte=since) | Q(heartbeat_at__gte=since)
+    return _beijing_dates(UploadBatch.objects.filter(changed).values_list("created_at", flat=True)), max_id
+
+
+# --- support -------------------------------------------------------------------------------------------------------
+
+CLOSED_STATUSES = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
+
+
+def support_rollup_rebuild_day(day: dt.date) -> None:
+    """Tickets opened and closed that day, open and overdue at the end of it, and actions taken (audit trail)."""
+    lower, upper = day_bounds(day, day)
+    rows: dict[str, dict[str, object]] = defaultdict(
+        lambda: {"tickets_opened": 0, "tickets_closed": 0, "tickets_overdue": 0, "actions": {}}
+    )
+    opened = Ticket.objects.filter(created_at__gte=lower, created_at__lt=upper)
+    for province, n in opened.values_list("province").annotate(n=Count("id")).order_by():
+        rows[province]["tickets_opened"] = n
+    closed = Ticket.objects.filter(closed_at__gte=lower, closed_at__lt=upper)
+    for province, n in closed.values_list("province").annotate(n=Count("id")).order_by():
+        rows[province]["tickets_closed"] = n
+    overdue = Ticket.objects.filter(created_at__lt=upper, due_at__lt=upper).filter(
+        (Q(closed_at__isnull=True) & ~Q(status__in=CLOSED_STATUSES)) | Q(closed_at__gte=upper)
+    )
+    for province, n in overdue.values_list("province").annotate(n=Count("id")).order_by():
+        rows[province]["tickets_overdue"] = n
+    actions = AuditEvent.objects.filter(at__gte=lower, at__lt=upper)
+    for province, action, n in actions.values_list("province", "action").annotate(n=Count("id")).order_by():
+        counts = rows[province]["actions"]
+        assert isinstance(counts, dict)
+        counts[action] = n
+    with transaction.atomic():
+        SupportRollup.objects.filter(day=day).delete()
+        SupportRollup.objects.bulk_create(
+            SupportRollup(day=day, province=province, **values) for province, values in rows.items()
+        )
+
+
+def _support_first_day() -> dt.date | None:
+    first = [
+        Ticket.objects.aggregate(first=Min("created_at"))["first"],
+        AuditEvent.objects.aggregate(first=Min("at"))["first"],
+    ]
+    days = _beijing_dates(first)
+    return min(days) if days else None
+
+
+def _support_dirty(watermark: RollupWatermark) -> tuple[set[dt.date], int]:
+    max_id = Ticket.objects.aggregate(top=Max("id"))["top"] or 0
+    tickets = Ticket.objects.filter(id__gt=watermark.last_id)
+    days = _beijing_dates(tickets.values_list("created_at", flat=True))
+    if watermark.last_run_at is not None:
+        since = watermark.last_run_at - SINCE_MARGIN
+        days |= _beijing_dates(Ticket.objects.filter(closed_at__gte=since).values_list("closed_at", flat=True))
+        days |= set(
+            AuditEvent.objects.filter(at__gte=since)
+            .annotate(day=TruncDate("at", tzinfo=BEIJING))
+            .values_list("day", flat=True)
+            .distinct()
+        )
+    return days, max_id
+
+
+# --- the watermark loop --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rollup:
+    name: str
+    rebuild_day: Callable[[dt.date], None]
+    first_day: Callable[[], dt.date | None]
+    dirty: Callable[[RollupWatermark], tuple[set[dt.date], int]]
+
+
+ROLLUPS = {
+    "documents": Rollup("documents", document_rollup_rebuild_day, _document_first_day, _document_dirty),
+    "uploads": Rollup("uploads", upload_rollup_rebuild_day, _upload_first_day, _upload_dirty),
+    "support": Rollup("support", support_rollup_rebuild_day, _support_first_day, _support_dirty),
+}
+
+
+@dataclass(frozen=True)
+class RefreshResult:
+    name: str
+    days: list[dt.date]
+    final_through: dt.date | None
+    skipped: bool = False  # another run of the same rollup holds the lock
+
+
+def _try_lock(name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [7406, zlib.crc32(name.encode()) & 0x7FFFFFFF])
+        return bool(cursor.fetchone()[0])
+
+
+def _unlock(name: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [7406, zlib.crc32(name.encode()) & 0x7FFFFFFF])
+
+
+def rollup_refresh(*, name: str, today: dt.date | None = None) -> RefreshResult:
+    """Bring one rollup up to date (see the module docstring). Returns the days it recomputed."""
+    rollup = ROLLUPS[name]
+    today = today or beijing_today()
+    if not _try_lock(name):
+        return RefreshResult(name, [], None, skipped=True)
+    try:
+        watermark, _ = RollupWatermark.objects.get_or_create(name=name)
+        started = timezone.now()
+        dirty, max_id = rollup.dirty(watermark)
+        if watermark.final_through is None:
+            first = rollup.first_day() or today
+        else:
+            first = watermark.final_through + dt.timedelta(days=1)
+        days = set(_days(first, today)) if first <= today else set()
+        if watermark.final_through is not None:
+            days |= {day for day in dirty if day <= watermark.final_through}
+        else:
+            days |= {day for day in dirty if day <= today}
+        ordered = sorted(days)
+        for day in ordered:
+            rollup.rebuild_day(day)
+        final = today - dt.timedelta(days=_open_days())
+        if watermark.final_through is not None:
+            final = max(final, watermark.final_through)
+        watermark.final_through = final
+        watermark.last_id = max(max_id, watermark.last_id)
+        watermark.last_run_at = started
+        watermark.save()
+        return RefreshResult(name, ordered, final)
+    finally:
+        _unlock(name)
+
+
+def rollups_refresh_all(*, today: dt.date | None = None) -> list[RefreshResult]:
+    return [rollup_refresh(name=name, today=today) for name in ROLLUPS]

@@ -1,0 +1,314 @@
+"""Report pages: the dashboard, the drill-down lists behind every number, exports, the PDF report, background export
+jobs and scheduled reports. Every page reads the filter bar from the URL through `filters_for`, which pins a
+province-bound user to their province; objects (export jobs, schedules) are fetched through scoped helpers (404).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import NoReverseMatch, reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from piaogen.access import role_required, scoped
+from piaogen.audit import audit_record
+from piaogen.identifiers import Province
+from piaogen.models import Role, User
+from reports.charts import dashboard_charts
+from reports.dashboard import change_ratio, dashboard_data
+from reports.exports import (
+    NARROW_PARAMS,
+    csv_chunks,
+    export_filename,
+    export_job_create,
+    export_spec,
+    exports_for,
+    sync_limit,
+    xlsx_write,
+)
+from reports.filters import ReportFilters, filter_form, filters_for
+from reports.models import ExportJob, ExportKind, ExportStatus, ReportFrequency, ScheduledReport
+from reports.pdf import report_pdf_bytes
+from reports.scheduling import scheduled_report_create
+from reports.tasks import scheduled_report_test_task
+
+REPORT_ROLES = (Role.PROVINCE, Role.MANAGER, Role.MAINTAINER)
+SCHEDULERS = (Role.MANAGER, Role.MAINTAINER)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+PAGE_SIZE = 50
+
+
+def _user(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)
+    return request.user
+
+
+AUDIT_READERS = (Role.AGENT, Role.MAINTAINER)  # who opens the audit trail (support/audit.py)
+
+
+def drill_url(filters: ReportFilters, user: User) -> Callable[..., str]:
+    def url(rows: str, **overrides: object) -> str:
+        if rows == "actions":  # the audit trail: national, for its readers only
+            if not user.has_role(*AUDIT_READERS) or user.province_scope is not None:
+                return ""
+            query = urlencode({"action": overrides.get("action", ""), "date_from": filters.start.isoformat(),
+                               "date_to": filters.end.isoformat()})  # fmt: skip
+            try:
+                return f"{reverse('audit-list')}?{query}"
+            except NoReverseMatch:
+                return ""
+        return f"{reverse(f'report-{rows}')}?{filters.query(**overrides)}"
+
+    return url
+
+
+def _kpi(label: str, current: int, previous: int, *, money: bool, url: str) -> dict[str, Any]:
+    ratio = change_ratio(current, previous)
+    change = "—" if ratio is None else f"{ratio:+.1%}"
+    return {"label": label, "value": current, "money": money, "ratio": ratio, "change": change, "url": url}
+
+
+@role_required(*REPORT_ROLES)
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    filters = filters_for(user, request.GET)
+    data = dashboard_data(filters)
+    drill = drill_url(filters, user)
+    charts = dashboard_charts(data, drill)
+    documents_url = drill("documents")
+    t, p = data.totals, data.previous
+    kpis = [
+        _kpi(_("开票张数"), t.documents, p.documents, money=False, url=documents_url),
+        _kpi(_("红冲张数"), t.reversals, p.reversals, money=False, url=drill("documents", red=1)),
+        _kpi(_("价税合计"), t.amount_gross, p.amount_gross, money=True, url=documents_url),
+        _kpi(_("税额"), t.amount_tax, p.amount_tax, money=True, url=documents_url),
+    ]
+    context = {
+        "filters": filters,
+        "form": filter_form(filters, user),
+        "query": filters.query(),
+        "kpis": kpis,
+        "charts": charts,
+        "chart_json": [{"id": chart.id, "figure": chart.figure} for chart in charts],
+        "uploads": data.uploads_by_province,
+        "uploads_url": drill("uploads"),
+        "previous": filters.previous(),
+    }
+    return render(request, "reports/dashboard.html", context)
+
+
+# --- drill-down lists -----------------------------------------------------------------------------------------------
+
+
+def _record_url(kind: str, obj: Any) -> str | None:
+    name = {"documents": "document-detail", "uploads": "upload-detail", "tickets": "ticket-detail"}[kind]
+    try:
+        return reverse(name, args=[obj.pk])
+    except NoReverseMatch:  # support's ticket page may not exist yet
+        return None
+
+
+def _rows_filters(request: HttpRequest, kind: str) -> tuple[ReportFilters, str | None]:
+    """The filters, and the narrowing parameter when the URL asks for it (failed batches, red documents)."""
+    param = NARROW_PARAMS.get(kind)
+    narrowed = param if param and request.GET.get(param) == "1" else None
+    return filters_for(_user(request), request.GET), narrowed
+
+
+def _rows_page(request: HttpRequest, kind: str) -> HttpResponse:
+    user = _user(request)
+    filters, narrowed = _rows_filters(request, kind)
+    spec = export_spec(kind, narrow=narrowed is not None)
+    page = Paginator(spec.rows(filters), PAGE_SIZE).get_page(request.GET.get("page"))
+    rows = [{"url": _record_url(kind, obj), "cells": spec.row(obj)} for obj in page.object_list]
+    extra = {narrowed: "1"} if narrowed else {}
+    context = {
+        "kind": kind,
+        "title": ExportKind(kind).label,
+        "filters": filters,
+        "form": filter_form(filters, user),
+        "narrowed": narrowed,
+        "narrow_label": {"failed": _("失败批次"), "red": _("红字票据")}.get(narrowed or ""),
+        "headers": spec.headers(),
+        "link_column": 1 if kind == ExportKind.DOCUMENTS else 0,  # the document number, the batch or ticket id
+        "rows": rows,
+        "page": page,
+        "query": filters.query(**extra),
+        "dashboard_url": f"{reverse('report-dashboard')}?{filters.query()}",
+    }
+    return render(request, "reports/rows.html", context)
+
+
+@role_required(*REPORT_ROLES)
+@require_GET
+def document_list(request: HttpRequest) -> HttpResponse:
+    return _rows_page(request, ExportKind.DOCUMENTS)
+
+
+@role_required(*REPORT_ROLES)
+@require_GET
+def upload_list(request: HttpRequest) -> HttpResponse:
+    return _rows_page(request, ExportKind.UPLOADS)
+
+
+@role_required(*REPORT_ROLES)
+@require_GET
+def ticket_list(request: HttpRequest) -> HttpResponse:
+    return _rows_page(request, ExportKind.TICKETS)
+
+
+# --- exports --------------------------------------------------------------------------------------------------------
+
+
+def _export(request: HttpRequest, kind: str, fmt: str) -> HttpResponseBase:
+    user = _user(request)
+    filters, narrowed = _rows_filters(request, kind)
+    spec = export_spec(kind, narrow=narrowed is not None)
+    audit_record(actor=user, action="report.export", object_type=kind, object_id=fmt,
+                 province=filters.province or "", after=filters.params(), request=request)  # fmt: skip
+    if spec.rows(filters).count() > sync_limit():
+        job = export_job_create(user=user, kind=kind, fmt=fmt, query=request.GET)
+        messages.info(request, _("导出行数较多，已转入后台生成，完成后可在此下载。"))
+        return redirect("report-export-job", job_id=job.pk)
+    filename = export_filename(kind, filters, fmt)
+    if fmt == "csv":
+        response = StreamingHttpResponse(csv_chunks(spec, filters), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="{filename}"'
+        return response
+    handle = tempfile.TemporaryFile()  # noqa: SIM115  FileResponse closes it
+    xlsx_write(spec, filters, handle)
+    handle.seek(0)
+    return FileResponse(handle, as_attachment=True, filename=filename, content_type=XLSX)
+
+
+@role_required(*REPORT_ROLES)
+@require_GET
+def document_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
+    return _export(request, ExportKind.DOCUMENTS, fmt)
+
+
+@role_required(*REPORT_ROLES)
+@require_GET
+def upload_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
+    return _export(request, ExportKind.UPLOADS, fmt)
+
+
+@role_required(*REPORT_ROLES)
+@require_GET
+def ticket_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
+    return _export(request, ExportKind.TICKETS, fmt)
+
+
+def export_job_for(user: User, job_id: int) -> ExportJob:
+    return get_object_or_404(exports_for(user), pk=job_id)
+
+
+@role_required(*REPORT_ROLES)
+@require_GET
+def export_list(request: HttpRequest) -> HttpResponse:
+    jobs = exports_for(_user(request)).order_by("-created_at")
+    page = Paginator(jobs, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "reports/exports.html", {"page": page})
+
+
+@role_required(*REPORT_ROLES)
+@require_GET
+def export_job(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = export_job_for(_user(request), job_id)
+    template = "reports/_export_progress.html" if request.headers.get("HX-Request") else "reports/export_job.html"
+    return render(request, template, {"job": job, "running": job.status in (ExportStatus.QUEUED, ExportStatus.RUNNING)})
+
+
+@role_required(*REPORT_ROLES)
+@require_GET
+def export_download(request: HttpRequest, job_id: int) -> FileResponse:
+    job = export_job_for(_user(request), job_id)
+    if job.status != ExportStatus.DONE or not job.file:
+        raise Http404
+    name = (job.file.name or "").rsplit("/", 1)[-1]
+    return FileResponse(job.file.open("rb"), as_attachment=True, filename=name)
+
+
+# --- the PDF report -------------------------------------------------------------------------------------------------
+
+
+@role_required(*REPORT_ROLES)
+@require_GET
+def report_pdf(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    filters = filters_for(user, request.GET)
+    label = f"{user.get_full_name() or user.get_username()}（{user.get_role_display()}）"
+    pdf = report_pdf_bytes(filters, user_label=label)
+    audit_record(actor=user, action="report.pdf", province=filters.province or "", after=filters.params(),
+                 request=request)  # fmt: skip
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{export_filename("report", filters, "pdf")}"'
+    return response
+
+
+# --- scheduled reports ----------------------------------------------------------------------------------------------
+
+
+class ScheduleForm(forms.Form):
+    name = forms.CharField(label=gettext_lazy("名称"), max_length=100)
+    frequency = forms.ChoiceField(label=gettext_lazy("频率"), choices=ReportFrequency.choices)
+    province = forms.ChoiceField(label=gettext_lazy("省份"), choices=Province.choices)
+    recipients = forms.CharField(
+        label=gettext_lazy("其他收件人"),
+        required=False,
+        help_text=gettext_lazy("本省工作人员自动接收；可另加邮箱，用逗号分隔"),
+    )
+
+    def clean_recipients(self) -> list[str]:
+        addresses = [part.strip() for part in self.cleaned_data["recipients"].replace("，", ",").split(",")]
+        addresses = [address for address in addresses if address]
+        field = forms.EmailField()
+        return [field.clean(address) for address in addresses]
+
+
+def schedules_for(user: User) -> Any:
+    return scoped(ScheduledReport.objects.select_related("created_by"), user)
+
+
+@role_required(*REPORT_ROLES)
+@require_http_methods(["GET", "POST"])
+def schedule_list(request: HttpRequest) -> HttpResponse:
+    user = _user(request)
+    may_create = user.has_role(*SCHEDULERS)
+    form = ScheduleForm(request.POST or None) if may_create else None
+    if form is not None and user.province_scope is not None:
+        field = form.fields["province"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(user.province_scope, user.get_province_display())]
+    if request.method == "POST":
+        if form is None:
+            raise Http404
+        if form.is_valid():
+            scheduled_report_create(by=user, **form.cleaned_data)
+            messages.success(request, _("定时报表已创建。"))
+            return redirect("report-schedules")
+    reports = schedules_for(user).prefetch_related("deliveries").order_by("province", "name")
+    return render(request, "reports/schedules.html", {"reports": reports, "form": form, "may_create": may_create})
+
+
+@role_required(*SCHEDULERS)
+@require_POST
+def schedule_test(request: HttpRequest, report_id: int) -> HttpResponse:
+    user = _user(request)
+    report = get_object_or_404(schedules_for(user), pk=report_id)
+    transaction.on_commit(partial(scheduled_report_test_task.delay, report.pk, user.pk))
+    messages.success(request, _("测试邮件已排队发送，结果见投递记录。"))
+    return redirect("report-schedules")

@@ -1,0 +1,118 @@
+"""A small two-province world for the reports tests, built through the real issuing services: Jiangsu (32) and
+Zhejiang (33) operators, segments of several vehicle classes, documents issued and one reversed, spread over three
+days; upload batches (one failed) and support tickets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from invoicing.issuing import document_reverse, issue_segments
+from invoicing.models import BuyerTitle, CardBinding, Customer, Document
+from piaogen.models import Role, User
+from support.models import Ticket
+from tolling.models import Operator, OperatorKind, RoadNature, Segment, TollUnit, TollUnitRate, UploadBatch
+
+BJ = ZoneInfo("Asia/Shanghai")
+TODAY = dt.date(2026, 11, 20)
+DAYS = [dt.date(2026, 11, 17), dt.date(2026, 11, 18), dt.date(2026, 11, 19)]
+
+_seq = itertools.count(1)
+
+
+def at(day: dt.date, hour: int = 12) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(hour), tzinfo=BJ)
+
+
+def _province(province: str, prefix: str) -> dict[str, Any]:
+    road = Operator.objects.create(
+        kind=OperatorKind.ROAD_OPERATOR, tax_id=f"9{province}0000000000001X", name=f"{prefix}高速公路股份有限公司",
+        province=province,
+    )  # fmt: skip
+    bridge = Operator.objects.create(
+        kind=OperatorKind.ROAD_OPERATOR, tax_id=f"9{province}0000000000003X", name=f"{prefix}大桥有限公司",
+        province=province,
+    )  # fmt: skip
+    units = {}
+    for name, operator, nature, rate in (
+        ("commercial", road, RoadNature.COMMERCIAL, Decimal("0.03")),
+        ("bridge", bridge, RoadNature.COMMERCIAL, Decimal("0.05")),
+        ("loan", road, RoadNature.LOAN, None),
+    ):
+        unit = TollUnit.objects.create(
+            code=f"G00{province}{next(_seq):011d}", name=f"{prefix}{name}", province=province, operator=operator,
+            road_nature=nature,
+        )  # fmt: skip
+        if rate is not None:
+            TollUnitRate.objects.create(toll_unit=unit, tax_rate=rate, valid_from=dt.date(2020, 1, 1))
+        units[name] = unit
+    return {"road": road, "bridge_operator": bridge, **units}
+
+
+def _segment(unit: TollUnit, *, card_no: str, exit_time: dt.datetime, fee: int, vehicle_class: int) -> Segment:
+    return Segment.objects.create(
+        pass_id=f"P{next(_seq):020d}", segment_no=1, service_date=exit_time.date(), card_no=card_no, card_type=23,
+        plate="苏A12345", plate_color=0, vehicle_class=vehicle_class, toll_unit=unit, province=unit.province,
+        entry_time=exit_time - dt.timedelta(hours=1), exit_time=exit_time, entry_station="甲", exit_station="乙",
+        pay_fee=fee, discount_fee=0, fee=fee,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def world(db: None, make_staff: Callable[..., User]) -> dict[str, Any]:
+    """Documents on three days in two provinces, one reversal, two upload batches and three tickets."""
+    js, zj = _province("32", "江苏"), _province("33", "浙江")
+    documents: list[Document] = []
+    for province, units in (("32", js), ("33", zj)):
+        card = f"{province}010000000000000{next(_seq):03d}"[:20]
+        who = Customer.objects.create(name=f"客户{province}", phone=f"1380000{next(_seq):04d}")
+        CardBinding.objects.create(customer=who, card_no=card, bound_at=at(dt.date(2026, 9, 1)))
+        BuyerTitle.objects.create(
+            customer=who, kind="person", name=f"客户{province}", valid_from=at(dt.date(2026, 9, 1))
+        )
+        for n, day in enumerate(DAYS):
+            trip_day = day - dt.timedelta(days=10)
+            segs = [
+                _segment(units["commercial"], card_no=card, exit_time=at(trip_day, 8), fee=10000 + n, vehicle_class=1),
+                _segment(units["bridge"], card_no=card, exit_time=at(trip_day, 9), fee=4560, vehicle_class=12),
+                _segment(units["loan"], card_no=card, exit_time=at(trip_day, 10), fee=2000 + n, vehicle_class=1),
+            ]
+            issued = issue_segments(segment_ids=[s.pk for s in segs], today=TODAY)
+            # issuing stamps today's date: place each batch on its day, as if issued then
+            Document.objects.filter(pk__in=[d.pk for d in issued]).update(service_date=day)
+            documents.extend(issued)
+    reverser = make_staff(Role.AGENT, username="reverser")
+    first_js = Document.objects.filter(province="32").order_by("pk").first()
+    assert first_js is not None
+    red = document_reverse(document=first_js, reason="客户申请", by=reverser)
+    Document.objects.filter(pk=red.pk).update(service_date=DAYS[1])
+
+    uploader = make_staff(Role.PROVINCE, "32", username="uploader32")
+    for status, accepted, rejected in (("done", 100, 2), ("failed", 0, 0)):
+        UploadBatch.objects.create(
+            kind="segments", province="32", uploaded_by=uploader, file_name=f"{status}.csv", file_size=10,
+            sha256=f"{next(_seq):064d}", status=status, rows_total=accepted + rejected, rows_done=accepted + rejected,
+            rows_accepted=accepted, rows_rejected=rejected, created_at=at(DAYS[0], 9), started_at=at(DAYS[0], 9),
+            finished_at=at(DAYS[0], 9) + dt.timedelta(seconds=42),
+        )  # fmt: skip
+    for province, day, closed in (("32", DAYS[0], DAYS[1]), ("32", DAYS[1], None), ("33", DAYS[0], None)):
+        Ticket.objects.create(
+            category="not_received", subject="未收到发票", province=province, created_by=reverser,
+            created_at=at(day, 10), due_at=at(day, 20), status="closed" if closed else "open",
+            closed_at=at(closed, 9) if closed else None,
+        )  # fmt: skip
+    return {"32": js, "33": zj, "documents": documents, "red": red}
+
+
+@pytest.fixture
+def jiangsu_user(make_staff: Callable[..., User]) -> User:
+    return make_staff(Role.PROVINCE, "32", username="js-staff")
+
+
+REPORT_QUERY = {"start": "2026-11-01", "end": "2026-11-20"}
