@@ -210,6 +210,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Uploads, status reads and invoicing commands for provincial systems and the console.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,  # request bodies get their own components: uploads are `format: binary`
     "SERVE_PERMISSIONS": ["piaogen.access.HasConsoleRole"],
     "SWAGGER_UI_DIST": "SIDECAR",  # vendored: no CDN at run time
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -221,6 +222,7 @@ SPECTACULAR_SETTINGS = {
         "DocumentKindEnum": "invoicing.models.DocumentKind",
         "DeliveryStatusEnum": "invoicing.models.DeliveryStatus",
         "SheetStatusEnum": "invoicing.models.SheetStatus",
+        "CustomerKindEnum": "invoicing.models.CustomerKind",  # also a buyer title's kind (the same two values)
     },
 }
 
@@ -252,11 +254,26 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "worker-heartbeat": {"task": "piaogen.tasks.heartbeat", "schedule": 60.0, "options": {"expires": 55}},
     # the daily issuing run for the business date that just became invoiceable (02:00 Beijing)
     "issue-daily": {"task": "invoicing.tasks.issue_run_start_daily", "schedule": crontab(hour=2, minute=0)},
+    # the monthly merge of the previous month, on day N + 1 (every trip of that month invoiceable), 03:00 Beijing
+    "issue-monthly": {
+        "task": "invoicing.tasks.issue_run_start_monthly",
+        "schedule": crontab(day_of_month=env.int("PIAOGEN_MONTHLY_MERGE_DAY", default=8), hour=3, minute=0),
+    },
+    # issuing runs whose worker died (stale heartbeat) are queued again; the claim makes a repeat harmless
+    "resume-stalled-issue-runs": {
+        "task": "invoicing.tasks.issue_runs_resume_stalled",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     "resume-stalled-uploads": {
         "task": "tolling.tasks.resume_stalled_batches",
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # report rollups from their watermark (reports/rollups.py); the advisory lock makes an overlap a no-op
+    "rollup-reports": {"task": "reports.tasks.rollup_reports_task", "schedule": 15 * 60.0, "options": {"expires": 840}},
+    # weekly and monthly province reports, last finished period, once each (07:00 Beijing, after the rollups)
+    "scheduled-reports": {"task": "reports.tasks.scheduled_reports_task", "schedule": crontab(hour=7, minute=0)},
 }
 
 # Structured logs: one JSON object a line in production (LOG_FORMAT=json), plain text in development; every line
@@ -299,10 +316,17 @@ PIAOGEN = {
     # rows per committed chunk: a crash loses at most one chunk's work (never its data)
     "INGEST_CHUNK_ROWS": env.int("PIAOGEN_INGEST_CHUNK_ROWS", default=100_000),
     "PII_REVEAL_MINUTES": env.int("PIAOGEN_PII_REVEAL_MINUTES", default=15),
+    # reports: days before today a rollup keeps recomputing (late data); drill-down exports above this many rows
+    # run in the background (queue `reports`)
+    "ROLLUP_OPEN_DAYS": env.int("PIAOGEN_ROLLUP_OPEN_DAYS", default=2),
+    "REPORT_EXPORT_SYNC_ROWS": env.int("PIAOGEN_REPORT_EXPORT_SYNC_ROWS", default=20_000),
     # e-mail delivery of documents: attempts, first retry delay (doubling, capped at an hour), double-click window
     "DELIVERY_MAX_ATTEMPTS": env.int("PIAOGEN_DELIVERY_MAX_ATTEMPTS", default=5),
     "DELIVERY_RETRY_BASE_SECONDS": env.int("PIAOGEN_DELIVERY_RETRY_BASE_SECONDS", default=60),
     "DELIVERY_REPEAT_SECONDS": env.int("PIAOGEN_DELIVERY_REPEAT_SECONDS", default=60),
+    # issuing: a running run with no heartbeat for this long is taken over; e-mail new documents automatically
+    "ISSUE_STALE_SECONDS": env.int("PIAOGEN_ISSUE_STALE_SECONDS", default=300),
+    "DELIVER_AFTER_ISSUE": env.bool("PIAOGEN_DELIVER_AFTER_ISSUE", default=True),
     # support tickets: hours from opening to the due time, per category (support.models.TicketCategory)
     "TICKET_SLA_HOURS": {
         "trip_not_found": 24,
