@@ -123,7 +123,8 @@ class DomainErrorSerializer(serializers.Serializer[Any]):
 
 
 ERRORS = {
-    400: OpenApiResponse(DomainErrorSerializer, description=_("请求无效")),
+    # a domain error ({code, detail}) or an input serializer's field errors ({field: [messages]})
+    400: OpenApiResponse(OpenApiTypes.OBJECT, description=_("请求无效：{code, detail}，或按字段列出的错误")),
     409: OpenApiResponse(DomainErrorSerializer, description=_("当前状态不允许该操作")),
 }
 
@@ -334,7 +335,7 @@ NOT_FOUND = "not_found"
 
 class RequestItemSerializer(serializers.Serializer[Any]):
     kind = serializers.ChoiceField(choices=[ItemKind.SEGMENT, ItemKind.TOPUP], help_text=_("明细类型"))
-    id = serializers.IntegerField(min_value=1, help_text=_("明细标识"))
+    id = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text=_("明细标识"))  # a bigint
 
 
 class InvoiceRequestSerializer(serializers.Serializer[Any]):

@@ -2,8 +2,9 @@
 
 Columns: the original header cells in the original order (the uploaded file's own 行号/错误原因 columns, if it was
 an error file itself, are left out), then 行号 (the line in the uploaded file, as Excel shows it) and 错误原因
-(every reason, joined with "；"). Cells that start with ``= + - @`` are neutralised with a leading ``'`` so a
-spreadsheet never runs them as formulas; the reader strips that ``'`` again when the corrected file comes back.
+(every reason, joined with "；"). Cells that start with ``= + - @``, a tab or a carriage return are neutralised
+with a leading ``'`` so a spreadsheet never runs them as formulas; the reader strips that ``'`` again when the
+corrected file comes back.
 
 CSV (UTF-8 with BOM, opens cleanly in Excel) is written to ``batch.error_file`` at the end of processing; XLSX
 is generated on demand. Both stream from the database in chunks: memory stays flat for any number of rows.
@@ -25,7 +26,7 @@ from tolling.contract import ERROR_LINE_HEADER, ERROR_REASON_HEADER
 from tolling.models import RejectedRow, UploadBatch
 from tolling.reading import FileRefused, table_open
 
-FORMULA_PREFIXES = ("=", "+", "-", "@")
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # OWASP CSV injection: tab and CR start formulas too
 REASON_SEPARATOR = "；"
 
 

@@ -11,6 +11,12 @@ an undecodable byte deep in a file refuses the file before anything is loaded; a
 retried as GB18030. The format is detected by content: a zip (``PK\\x03\\x04``) is read as XLSX, an OLE file
 (old ``.xls``) and anything with NUL bytes is refused.
 
+Hostile files are refused by the whole-file checks, in bounded memory and linear time, before anything loads:
+a CSV line longer than ``MAX_LINE_BYTES`` (a huge cell, a header of millions of columns), a quoted section that
+runs on for more than ``MAX_LINE_BYTES`` (an unclosed quote would swallow the rest of the file), a header of more
+than ``MAX_COLUMNS`` columns, and an XLSX whose parts declare more than ``XLSX_MAX_INFLATED`` bytes or inflate
+more than ``XLSX_MAX_RATIO`` times (a zip bomb: Python's ``zipfile`` never inflates past the declared size).
+
 Cells: full-width letters, digits and the punctuation used in values (``．－：＿＋`` and the ideographic space)
 are folded to half-width while decoding; Chinese punctuation in names is kept. ``cells_clean`` (or
 ``rows(clean=True)``) also trims and un-neutralises (``'=…`` → ``=…``, as written by the error file); the bulk
@@ -23,7 +29,10 @@ import codecs
 import csv
 import datetime as dt
 import io
+import itertools
 import re
+import zipfile
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -39,15 +48,24 @@ PREFIX_SIZE = 1 << 16
 ZIP_MAGIC = b"PK\x03\x04"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 UTF8_BOM = codecs.BOM_UTF8
+MAX_LINE_BYTES = BLOCK_SIZE
+"""Longest CSV line, and longest quoted section, accepted (legitimate rows are a few hundred bytes)."""
+MAX_COLUMNS = 1000
+"""Most header columns accepted (PostgreSQL allows 1,600 columns in the staging table)."""
+XLSX_MAX_INFLATED = 4 << 30
+"""Most bytes the parts of an XLSX may declare inflated, all parts together."""
+XLSX_MAX_RATIO = 200
+"""Highest compression ratio of an XLSX part over 1 MiB (real sheets stay far below; deflate allows ~1,000)."""
+XLSX_MAX_PARTS = 10_000
 
-csv.field_size_limit(1 << 20)
+csv.field_size_limit(2 * MAX_LINE_BYTES)  # never reached: the whole-file checks bound lines and quoted sections
 
 _FOLD_CHARS = "".join(map(chr, range(0xFF10, 0xFF1A))) + "".join(map(chr, range(0xFF21, 0xFF3B)))
 _FOLD_CHARS += "".join(map(chr, range(0xFF41, 0xFF5B))) + "．－：＿＋　"
 FOLD_TABLE: dict[int, int] = {ord(c): (0x20 if c == "　" else ord(c) - 0xFEE0) for c in _FOLD_CHARS}
 """Full-width letters, digits and value punctuation → half-width (a subset of ``identifiers.fold_fullwidth``)."""
 _FOLD_RE = re.compile(f"[{_FOLD_CHARS}]+")
-NEUTRALISED_PREFIXES = ("'=", "'+", "'-", "'@")
+NEUTRALISED_PREFIXES = ("'=", "'+", "'-", "'@", "'\t", "'\r")  # as the error file writes them
 
 
 class FileRefused(Exception):
@@ -128,12 +146,9 @@ class Table:
                     if record.strip(","):  # else a blank line
                         yield line_no, record
                     continue
-            while line.count('"') % 2:  # a quoted cell goes on over the next line
-                more = next(lines, None)
-                if more is None:
-                    break
-                line += more
-            cells = next(csv.reader([line], strict=False), [])
+            # the csv reader takes further lines only while a quoted cell goes on (bounded by the whole-file
+            # checks); a quote inside an unquoted cell is a literal, as in the other readers
+            cells = next(csv.reader(itertools.chain((line,), lines), strict=False), [])
             if not any(cells) or not "".join(cells).strip():
                 continue
             yield line_no, [cell_clean(c) for c in _fit(cells, commas + 1)]
@@ -186,22 +201,71 @@ def _text_lines(source: IO[bytes], encoding: str) -> Iterator[str]:
 
 
 def _csv_records(source: IO[bytes], encoding: str) -> Iterator[tuple[int, list[str]]]:
-    return enumerate(csv.reader(_text_lines(source, encoding), strict=False), start=1)
+    records = enumerate(csv.reader(_text_lines(source, encoding), strict=False), start=1)
+    line_no = 0
+    try:
+        for line_no, row in records:
+            yield line_no, row
+    except csv.Error as exc:  # e.g. lone CR line endings (not RFC 4180): a clean refusal
+        raise FileRefused(_("第%(line)s行无法按CSV读取，请检查换行符和双引号") % {"line": line_no + 1}) from exc
+
+
+def _line_too_long(line: int) -> FileRefused:
+    return FileRefused(
+        _("第%(line)s行超过%(limit)s字节（单元格或表头过大），无法读取")
+        % {"line": line, "limit": f"{MAX_LINE_BYTES:,}"}
+    )
 
 
 def _check_decodes(source: IO[bytes], encoding: str) -> int | None:
-    """The number of line feeds if the whole file decodes with ``encoding``, else None."""
+    """The number of line feeds if the whole file decodes with ``encoding``, else None.
+
+    The same pass refuses a line, or a quoted section, longer than ``MAX_LINE_BYTES`` (FileRefused). A line or
+    section inside one block is shorter than the block, so only those crossing blocks are measured: a few
+    ``find``/``count`` calls per block. Quotes are paired by count, as the upload reader's fast path pairs them:
+    conservative, since a literal quote inside an unquoted cell counts too (a file with one such quote and more
+    than ``MAX_LINE_BYTES`` after it, without another quote, is refused with that quote's line number).
+    """
     source.seek(0)
     decoder = codecs.getincrementaldecoder(encoding)()
     lines = 0
+    offset = 0  # of the block in the file
+    line_start = 0  # offset of the current line
+    quote_open: tuple[int, int] | None = None  # (offset, line) of an open quote
     try:
         while raw := source.read(BLOCK_SIZE):
             decoder.decode(raw)
-            lines += raw.count(b"\n")
+            end = offset + len(raw)
+            if quotes := raw.count(b'"'):
+                if quote_open is not None and offset + raw.find(b'"') - quote_open[0] > MAX_LINE_BYTES:
+                    raise _quote_runaway(quote_open[1])
+                if (quote_open is not None) != bool(quotes % 2):  # open after this block: at its last quote
+                    last = raw.rfind(b'"')
+                    quote_open = (offset + last, lines + raw.count(b"\n", 0, last) + 1)
+                else:
+                    quote_open = None
+            if quote_open is not None and end - quote_open[0] > MAX_LINE_BYTES:
+                raise _quote_runaway(quote_open[1])
+            first = raw.find(b"\n")
+            if first >= 0:
+                if offset + first - line_start > MAX_LINE_BYTES:
+                    raise _line_too_long(lines + 1)
+                lines += raw.count(b"\n")
+                line_start = offset + raw.rfind(b"\n") + 1
+            if end - line_start > MAX_LINE_BYTES:
+                raise _line_too_long(lines + 1)
+            offset = end
         decoder.decode(b"", final=True)
     except UnicodeDecodeError:
         return None
     return lines
+
+
+def _quote_runaway(line: int) -> FileRefused:
+    return FileRefused(
+        _("第%(line)s行的双引号未闭合，或引号内的内容超过%(limit)s字节，无法读取")
+        % {"line": line, "limit": f"{MAX_LINE_BYTES:,}"}
+    )
 
 
 def _detect_encoding(source: IO[bytes], prefix: bytes) -> tuple[str, int]:
@@ -247,6 +311,41 @@ def xlsx_cell_text(value: Any) -> str:
     return str(value)
 
 
+def _xlsx_check(source: IO[bytes]) -> None:
+    """Refuse a zip bomb by what its parts declare, before any part is inflated; then inflate every part once,
+    streaming and discarding, so a part that lies about its size (or is corrupt) is refused now rather than after
+    some of its rows were loaded.
+
+    ``zipfile`` stops inflating a part at its declared size (and then fails its CRC), so the declared sizes bound
+    what reading can ever inflate; parts openpyxl parses whole (shared strings, styles) are bounded by them too.
+    """
+    source.seek(0)
+    try:
+        with zipfile.ZipFile(source) as archive:
+            parts = archive.infolist()
+            _xlsx_sizes_check(parts)
+            for part in parts:
+                with archive.open(part) as stream:
+                    while stream.read(BLOCK_SIZE):
+                        pass
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, OSError, ValueError, EOFError) as exc:
+        raise FileRefused(_("无法读取XLSX文件，请确认文件未损坏且为Excel工作簿（.xlsx）")) from exc
+    finally:
+        source.seek(0)
+
+
+def _xlsx_sizes_check(parts: list[zipfile.ZipInfo]) -> None:
+    inflated = sum(part.file_size for part in parts)
+    bomb = len(parts) > XLSX_MAX_PARTS or inflated > XLSX_MAX_INFLATED
+    bomb = bomb or any(
+        part.file_size > (1 << 20) and part.file_size > XLSX_MAX_RATIO * max(part.compress_size, 1) for part in parts
+    )
+    if bomb:
+        raise FileRefused(
+            _("XLSX文件解压后异常庞大（声明%(size)s字节），疑似压缩炸弹，已拒绝") % {"size": f"{inflated:,}"}
+        )
+
+
 def _xlsx_open(source: IO[bytes]) -> Any:
     from openpyxl import load_workbook
 
@@ -262,9 +361,13 @@ def _xlsx_open(source: IO[bytes]) -> Any:
 def _xlsx_records(source: IO[bytes]) -> Iterator[tuple[int, list[str]]]:
     """Rows of the first sheet; openpyxl's read-only reader yields empty rows for gaps, so numbering holds."""
     workbook, sheet = _xlsx_open(source)
+    line_no = 0
     try:
         for line_no, row in enumerate(sheet.iter_rows(values_only=True), start=1):
             yield line_no, [fold(xlsx_cell_text(value)) for value in row]
+    except (zipfile.BadZipFile, SyntaxError, ValueError, KeyError, EOFError) as exc:
+        # a part that lies about its size fails its CRC; broken XML (ParseError is a SyntaxError)
+        raise FileRefused(_("XLSX文件第%(line)s行之后已损坏，无法读取") % {"line": line_no}) from exc
     finally:
         workbook.close()
 
@@ -294,6 +397,7 @@ def table_open(source: IO[bytes], *, kind: str) -> Table:
     if prefix.startswith(OLE_MAGIC):
         raise FileRefused(_("不支持旧版Excel文件（.xls），请另存为XLSX或CSV后上传"))
     if prefix.startswith(ZIP_MAGIC):
+        _xlsx_check(source)
         workbook, sheet = _xlsx_open(source)
         estimate = (sheet.max_row or 0) if isinstance(sheet.max_row, int) else 0
         workbook.close()
@@ -335,6 +439,11 @@ def _header_read(table: Table) -> None:
         close = getattr(records, "close", None)
         if close is not None:
             close()
+    width = len(raw_header)
+    while width and not raw_header[width - 1].strip():  # empty cells after the last header (Excel pads rows)
+        width -= 1
+    if width > MAX_COLUMNS:
+        raise FileRefused(_("表头有%(count)s列，超过上限%(limit)s列") % {"count": f"{width:,}", "limit": MAX_COLUMNS})
     known = columns_by_header(table.kind)
     error_columns = {header_key(h) for h in ERROR_FILE_HEADERS}
     keep: list[int] = []

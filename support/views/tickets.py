@@ -227,7 +227,7 @@ def ticket_record_fragment(request: HttpRequest) -> HttpResponse:
 
 
 class TicketSerializer(serializers.ModelSerializer[Ticket]):
-    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True)  # type: ignore[var-annotated]
+    assignee = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)  # type: ignore[var-annotated]
     customer_name = serializers.SerializerMethodField()
     customer_phone = serializers.SerializerMethodField()
     overdue = serializers.BooleanField(source="is_overdue", read_only=True)
