@@ -401,6 +401,24 @@ class NumberSeries(models.Model):
         return f"{self.key}: {self.next_value}"
 
 
+# What each document event kind reads as on the pages (kinds are open-ended strings: an unknown one shows as is)
+EVENT_LABELS = {
+    "issued": _("开具"),
+    "issued_red": _("开具红字票据"),
+    "reversed": _("已红冲"),
+    "reissued": _("已换票重开"),
+    "pdf_rendered": _("生成 PDF"),
+    "sheet_bound": _("并入汇总单"),
+    "sheet_voided": _("汇总单作废"),
+    "delivery_queued": _("排队投递"),
+    "delivered": _("已投递"),
+    "delivery_failed": _("投递失败"),
+    "sheet_delivery_queued": _("汇总单排队投递"),
+    "sheet_delivered": _("汇总单已投递"),
+    "sheet_delivery_failed": _("汇总单投递失败"),
+}
+
+
 class DocumentEvent(models.Model):
     """Append-only history of a document: issued, pdf rendered, delivered, reversed, reissued, sheet bound…"""
 
@@ -425,6 +443,10 @@ class DocumentEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.document_id} {self.kind}"
+
+    @property
+    def label(self) -> str:
+        return str(EVENT_LABELS.get(self.kind, self.kind))
 
 
 class DeliveryStatus(models.TextChoices):

@@ -91,6 +91,43 @@ class ApiToken(models.Model):
         return token, key
 
 
+# What each audit action reads as in the viewer and on timelines (an unknown action shows as is)
+AUDIT_ACTION_LABELS = {
+    "admin.add": _("管理后台新增"),
+    "admin.change": _("管理后台修改"),
+    "admin.delete": _("管理后台删除"),
+    "api_token.revoke": _("吊销 API 令牌"),
+    "buyer_title.add": _("新增抬头版本"),
+    "card.bind": _("绑定 ETC 卡"),
+    "card.unbind": _("解绑 ETC 卡"),
+    "document.issue": _("申请开票"),
+    "document.reissue": _("换票"),
+    "document.reverse": _("红冲"),
+    "document.resend": _("重发票据"),
+    "pii.reveal": _("查看敏感信息"),
+    "report.export": _("导出报表"),
+    "report.pdf": _("下载 PDF 报告"),
+    "report.schedule_create": _("新建定时报告"),
+    "summary_sheet.issue": _("生成汇总单"),
+    "summary_sheet.void": _("作废汇总单"),
+    "ticket.link": _("工单关联记录"),
+    "ticket.open": _("新建工单"),
+    "ticket.update": _("更新工单"),
+    "upload.cancel": _("取消上传批次"),
+    "upload.create": _("上传数据"),
+    "upload.retry": _("重试上传批次"),
+    # the support workbench's actions (support.models.ActionKind)
+    "support.resend": _("客服：重发票据"),
+    "support.request_invoices": _("客服：申请开票"),
+    "support.reissue": _("客服：换票"),
+    "support.reverse": _("客服：红冲"),
+    "support.summary_sheet": _("客服：生成汇总单"),
+    "support.card_bind": _("客服：绑卡"),
+    "support.card_unbind": _("客服：解绑"),
+    "support.title_add": _("客服：新增抬头版本"),
+}
+
+
 class AuditEvent(models.Model):
     """The audit trail: who did what, when, from where, why, before → after.
 
@@ -134,3 +171,7 @@ class AuditEvent(models.Model):
         if self.pk is not None:
             raise ValueError("audit events are append-only")
         super().save(*args, **kwargs)
+
+    @property
+    def action_label(self) -> str:
+        return str(AUDIT_ACTION_LABELS.get(self.action, self.action))

@@ -54,6 +54,17 @@ def _layout(title: str, *, horizontal: bool = False, height: int = 320) -> dict[
 
 
 def _figure(data: list[dict[str, Any]], layout: dict[str, Any]) -> dict[str, Any]:
+    if not any(len(trace.get("x") or trace.get("y") or []) for trace in data):
+        # nothing in the period: say so instead of drawing empty axes
+        layout = {
+            **layout,
+            "xaxis": {**layout.get("xaxis", {}), "visible": False},
+            "yaxis": {**layout.get("yaxis", {}), "visible": False},
+            "annotations": [
+                {"text": str(_("所选条件下暂无数据")), "showarrow": False, "font": {"size": 14, "color": "#6b7280"},
+                 "xref": "paper", "yref": "paper", "x": 0.5, "y": 0.5}
+            ],
+        }  # fmt: skip
     return {"data": data, "layout": layout}
 
 

@@ -318,7 +318,7 @@ def customer_timeline(
         TimelineEntry(
             at=event.at,
             kind=_("操作"),
-            text=" · ".join(x for x in (event.action, event.reason, _summary(mask_pii(event.after))) if x),
+            text=" · ".join(x for x in (event.action_label, event.reason, _summary(mask_pii(event.after))) if x),
             by=event.actor_name,
         )
         for event in AuditEvent.objects.filter(objects).order_by("-at")[:TIMELINE_LIMIT]
@@ -328,7 +328,7 @@ def customer_timeline(
         TimelineEntry(
             at=event.at,
             kind=_("票据事件"),
-            text=f"{numbers.get(event.document_id, '')} · {event.kind}",
+            text=f"{numbers.get(event.document_id, '')} · {event.label}",
             by=event.by.get_username() if event.by else "",
             url=reverse("document-detail", args=[event.document_id]),
         )

@@ -37,6 +37,7 @@ from piaogen.audit import audit_record
 from piaogen.models import ApiToken, AuditEvent, Role, User
 from reports.models import (
     DocumentRollup,
+    ExportJob,
     ReportDelivery,
     RollupWatermark,
     ScheduledReport,
@@ -70,7 +71,7 @@ READ_ONLY: set[type[Model]] = {
     Trip, Segment, TopUp, AuditCharge, PaperTicket, TaxiRide, UploadBatch, RejectedRow,
     CardBinding, BuyerTitle, Document, DocumentLine, DocumentItem, SummarySheet, NumberSeries, DocumentEvent,
     Delivery, IssueRun, TicketNote, PiiReveal, DocumentRollup, UploadRollup, SupportRollup, ReportDelivery,
-    AuditEvent, ActionRequest,
+    AuditEvent, ActionRequest, ExportJob,
 }  # fmt: skip
 # Changeable, but rows are only created elsewhere.
 NO_ADD: set[type[Model]] = READ_ONLY | {RollupWatermark}
@@ -172,11 +173,13 @@ def samples(maintainer: User, province_user: User) -> dict[type[Model], Model]:
     audit = audit_record(actor=maintainer, action="document.resend", obj=document, reason="客户来电")
     action = ActionRequest.objects.create(key=uuid.uuid4(), kind="resend", user=maintainer, object_type="document",
                                           object_id=str(document.pk), province="32", reason="客户来电")  # fmt: skip
+    export = ExportJob.objects.create(kind="documents", fmt="csv", query="province=32", province="32",
+                                      created_by=maintainer)  # fmt: skip
     rows: list[Model] = [
         road, unit, rate, vehicle, card, batch, trip, segment, topup, charge, paper, ride, rejected, customer,
         binding, title, run, document, line, item, sheet, series, event, delivery, ticket, note, link, saved, reveal,
         document_rollup, upload_rollup, support_rollup, watermark, report, report_delivery, token, audit, action,
-        maintainer, Group.objects.get(name=f"role:{Role.MAINTAINER}"),
+        export, maintainer, Group.objects.get(name=f"role:{Role.MAINTAINER}"),
     ]  # fmt: skip
     return {type(row): row for row in rows}
 
