@@ -41,6 +41,7 @@ from invoicing.issuing.drafts import DEFAULT_CHUNK, DEFAULT_STALE_SECONDS
 from invoicing.issuing.items import _issue_audit_charges, _issue_segments, _issue_topups
 from invoicing.issuing.writing import _Written
 from invoicing.models import InvoiceCycle, IssueRun, RunKind, RunStatus
+from piaogen.db import database_fault_is_transient
 from tolling.models import Operator, TollUnit
 
 # --- creating runs -------------------------------------------------------------------------------------------------
@@ -134,9 +135,14 @@ def _claim(run_id: int) -> dt.datetime | None:
 
 
 def issue_runs_stalled() -> list[int]:
-    """Ids of running runs whose heartbeat is stale (their worker died): to be queued again and taken over."""
-    stale = Q(heartbeat_at__lt=_stale_before()) | Q(heartbeat_at__isnull=True, started_at__lt=_stale_before())
-    return list(IssueRun.objects.filter(stale, status=RunStatus.RUNNING).order_by("pk").values_list("pk", flat=True))
+    """Ids of runs to send again: running ones whose heartbeat is stale (their worker died, or the database went
+    away under them), and queued ones nobody started for as long (their task message was lost, e.g. with Redis)."""
+    before = _stale_before()
+    running = Q(status=RunStatus.RUNNING) & (
+        Q(heartbeat_at__lt=before) | Q(heartbeat_at__isnull=True, started_at__lt=before)
+    )
+    queued = Q(status=RunStatus.QUEUED, created_at__lt=before)
+    return list(IssueRun.objects.filter(running | queued).order_by("pk").values_list("pk", flat=True))
 
 
 def _chunked(ids: list[int], size: int) -> list[list[int]]:
@@ -181,6 +187,8 @@ def _execute(run_id: int, plan: Callable[[IssueRun], _Work]) -> IssueRun:
     except _TakenOver:
         return IssueRun.objects.get(pk=run_id)
     except Exception as error:
+        if database_fault_is_transient(error):  # not the run's fault: it stays running and is taken over
+            raise
         IssueRun.objects.filter(pk=run_id, heartbeat_at=beat).update(
             status=RunStatus.FAILED, finished_at=timezone.now(), message=str(error)[:2000]
         )

@@ -28,7 +28,7 @@ from invoicing.issuing import (
     issue_segments,
     previous_month,
 )
-from invoicing.issuing.runs import _customer_chunks
+from invoicing.issuing.runs import _customer_chunks, issue_runs_stalled
 from invoicing.models import (
     BuyerTitle,
     CardBinding,
@@ -249,6 +249,50 @@ def test_each_chunk_refreshes_the_heartbeat(world: dict[str, Any]) -> None:
 
     assert run.documents_issued == 3 and run.started_at is not None and run.heartbeat_at is not None
     assert before <= run.started_at <= run.heartbeat_at <= run.finished_at  # type: ignore[operator]
+
+
+def test_a_queued_run_whose_task_message_was_lost_is_sent_again(db: None) -> None:
+    """Redis restarted without persistence: the run row is queued but no worker will ever get its message."""
+    old = timezone.now() - dt.timedelta(hours=1)
+    lost = IssueRun.objects.create(kind=RunKind.DAILY, business_date=dt.date(2026, 11, 10), created_at=old)
+    IssueRun.objects.create(kind=RunKind.DAILY, business_date=dt.date(2026, 11, 11))  # just queued: wait for it
+    dead = IssueRun.objects.create(
+        kind=RunKind.DAILY, business_date=dt.date(2026, 11, 12), status=RunStatus.RUNNING, started_at=old,
+        heartbeat_at=old, created_at=old,
+    )  # fmt: skip
+    IssueRun.objects.create(
+        kind=RunKind.DAILY, business_date=dt.date(2026, 11, 13), status=RunStatus.DONE, started_at=old,
+        heartbeat_at=old, created_at=old, finished_at=old,
+    )  # fmt: skip
+
+    assert issue_runs_stalled() == [lost.pk, dead.pk]
+
+
+def test_a_passing_database_fault_leaves_the_run_running_for_a_takeover(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import psycopg
+    from django.db import OperationalError
+
+    from invoicing.issuing import runs
+
+    segment(world, exit_time=at(3), fee=1000)
+    run, _ = issue_run_create_daily(business_date=dt.date(2026, 11, 10))
+
+    def deadlock(ids: list[int], **kwargs: Any) -> Any:
+        cause = psycopg.errors.DeadlockDetected("deadlock detected")
+        raise OperationalError("deadlock detected") from cause
+
+    monkeypatch.setattr(runs, "_issue_segments", deadlock)
+    with pytest.raises(OperationalError):
+        issue_run_daily(run_id=run.pk)
+    run.refresh_from_db()
+    assert run.status == RunStatus.RUNNING  # not failed: the stall sweep hands it to another worker
+
+    monkeypatch.undo()
+    IssueRun.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now() - dt.timedelta(hours=1))
+    run = issue_run_daily(run_id=run.pk)
+    assert run.status == RunStatus.DONE and run.documents_issued == 1
 
 
 # --- delivery after issuing -----------------------------------------------------------------------------------------

@@ -6,11 +6,11 @@ import datetime as dt
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError
 from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from piaogen.db import database_fault_is_transient
 from tolling.importing.chunks import (
     DEFAULT_CHUNK_ROWS,
     _chunks,
@@ -78,22 +78,11 @@ def batch_process(*, batch_id: int, chunk_rows: int | None = None, timings: dict
         try:
             _batch_run(batch, size, timings if timings is not None else {})
         except Exception as exc:
-            if _database_lost(exc):  # not the batch's fault: it stays running, and the sweep resumes it
-                logger.warning(
-                    "upload batch %s: lost the database connection; left to the stalled-batch sweep", batch.pk
-                )
+            if database_fault_is_transient(exc):  # not the batch's fault: it stays running, the sweep resumes it
+                logger.warning("upload batch %s: passing database fault; left to the stalled-batch sweep", batch.pk)
                 raise
             logger.exception("upload batch %s failed", batch.pk)
             _batch_end(batch, UploadStatus.FAILED, _("处理失败：%(error)s") % {"error": f"{type(exc).__name__}: {exc}"})
-
-
-def _database_lost(exc: BaseException) -> bool:
-    """The connection to PostgreSQL broke (a restart, a failover, the network): no SQLSTATE, or class 08
-    (connection exception) or 57P (operator intervention: shutdown, crash of another backend)."""
-    if not isinstance(exc, OperationalError | InterfaceError):
-        return False
-    sqlstate = getattr(exc.__cause__, "sqlstate", None)
-    return sqlstate is None or sqlstate.startswith(("08", "57P"))
 
 
 def _batch_run(batch: UploadBatch, chunk_rows: int, timings: dict[str, float]) -> None:
