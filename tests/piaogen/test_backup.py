@@ -88,3 +88,25 @@ def test_a_backup_restores_every_row_and_file(
     forced = run("restore", str(dump), "--into", conninfo(restored_name), "--media-to", str(media_to), "--force")
     assert forced.returncode == 0, forced.stderr
     assert row_counts(restored_name) == counts
+
+
+def test_a_media_archive_that_reaches_outside_its_folder_is_refused(
+    transactional_db: None, tmp_path: Path, restored_name: str
+) -> None:
+    import io
+    import tarfile
+
+    source = connection.settings_dict["NAME"]
+    env = {"DATABASE_URL": conninfo(source), "MEDIA_ROOT": str(tmp_path / "no-media")}
+    assert run("--to", str(tmp_path), **env).returncode == 0
+    dump = next(tmp_path.glob("piaogen-*.dump"))
+    media = dump.with_name(dump.name.removesuffix(".dump") + ".media.tar.gz")
+    with tarfile.open(media, "w:gz") as archive:
+        evil = tarfile.TarInfo("../escaped.txt")
+        evil.size = 4
+        archive.addfile(evil, io.BytesIO(b"evil"))
+
+    restored = run("restore", str(dump), "--into", conninfo(restored_name), "--media-to", str(tmp_path / "m"), **env)
+
+    assert restored.returncode != 0 and "unsafe member '../escaped.txt'" in restored.stderr
+    assert not (tmp_path / "escaped.txt").exists()
