@@ -19,4 +19,5 @@ RUN python manage.py compilemessages --ignore=.venv \
  && useradd --system --home /app piaogen && mkdir -p /app/var && chown -R piaogen /app/var
 USER piaogen
 EXPOSE 8000
-CMD ["gunicorn", "piaogen.wsgi", "--bind", "0.0.0.0:8000", "--workers", "4", "--timeout", "60", "--access-logfile", "-"]
+# workers, timeout and logs: gunicorn.conf.py
+CMD ["gunicorn", "piaogen.wsgi"]

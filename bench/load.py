@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
 """Load test (issue #7 item 5): 50 concurrent console users against gunicorn, loopback only, bounded in time.
 
-    python bench/load.py [--database-url URL] [--users 50] [--duration 120] [--workers 4] [--threads 4]
+    python bench/load.py [--database-url URL] [--users 50] [--duration 120] [--workers N] [--threads N]
 
 Default database: the benchmark dataset `piaogen_bench` (bench/dataset.py: 10 M segments, 2 M documents, 1 M
 customers) on the private server. The script
 1. creates two load accounts (an agent and a manager) and samples real plates, card numbers, customer ids, name
    fragments and dashboard filters from the database into a JSON file;
-2. starts gunicorn (gthread, `--workers × --threads`) on a free loopback port with production-like settings
-   (DEBUG off);
-3. runs locust headless (bench/locustfile.py: agents log in, search by plate/card/name and open customer pages;
-   managers open the dashboard with random filters) with `--users` users for `--duration` seconds;
+2. starts gunicorn with the shipped gunicorn.conf.py (sync workers, 2 × cores + 1; `--workers`/`--threads`
+   override) on a free loopback port with production-like settings (DEBUG off);
+3. runs locust headless (bench/locustfile.py: users start `--spawn-rate` a second and log in; agents search by
+   plate/card/name, open the record a search lands on, and open customer pages; managers open the dashboard with
+   random filters) with `--users` users for `--duration` seconds after the ramp-up;
 4. prints requests, failures, throughput and p50/p95/p99 per request type, and the targets of product.md §6.
 
 Locust lives in its own virtualenv (var/load-venv, made on first use) so it never enters the test environment.
@@ -41,10 +42,10 @@ def _parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--database-url", default=f"postgres://postgres@127.0.0.1:{PG_PORT}/piaogen_bench")
     parser.add_argument("--users", type=int, default=50)
-    parser.add_argument("--spawn-rate", type=float, default=10)
+    parser.add_argument("--spawn-rate", type=float, default=2, help="users starting per second (each logs in)")
     parser.add_argument("--duration", type=int, default=120, help="seconds of load after the ramp-up")
-    parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, help="gunicorn workers (default: gunicorn.conf.py's, 2 × cores + 1)")
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker (> 1: the gthread worker)")
     return parser.parse_args()
 
 
@@ -172,16 +173,20 @@ def main() -> None:
     )
     port = _free_port()
     env = _environment(args.database_url)
+    # the shipped gunicorn.conf.py, on a loopback port, without the access log
+    env = {**env, "GUNICORN_BIND": f"127.0.0.1:{port}", "GUNICORN_ACCESS_LOG": "false"}
+    if args.workers:
+        env["WEB_CONCURRENCY"] = str(args.workers)
+    if args.threads > 1:
+        env |= {"GUNICORN_WORKER_CLASS": "gthread", "GUNICORN_THREADS": str(args.threads)}
     gunicorn = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "gunicorn"), "piaogen.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--worker-class", "gthread", "--workers", str(args.workers), "--threads", str(args.threads),
-         "--log-level", "warning"],
-        cwd=ROOT, env=env,
-    )  # fmt: skip
+        [str(ROOT / ".venv" / "bin" / "gunicorn"), "piaogen.wsgi", "--log-level", "warning"], cwd=ROOT, env=env
+    )
     try:
         _wait_http(port)
         ramp = int(args.users / args.spawn_rate) + 1
-        print(f"gunicorn on 127.0.0.1:{port} ({args.workers} workers × {args.threads} threads); "
+        workers = env.get("WEB_CONCURRENCY", f"{2 * (os.cpu_count() or 1) + 1}")
+        print(f"gunicorn on 127.0.0.1:{port} ({workers} workers × {args.threads} threads); "
               f"{args.users} users, ramp {ramp} s, load {args.duration} s", flush=True)  # fmt: skip
         subprocess.run(
             [str(locust), "-f", str(ROOT / "bench" / "locustfile.py"), "--headless", "--users", str(args.users),

@@ -14,7 +14,9 @@ import pytest
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core.management import CommandError, call_command
-from django.test import Client
+from django.db import connection
+from django.test import Client, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -73,6 +75,30 @@ def test_an_expired_session_is_sent_back_to_the_login_page(make_staff: Callable[
     Session.objects.update(expire_date=timezone.now() - dt.timedelta(seconds=1))
     response = client.get(reverse("home"))
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
+
+
+def test_page_views_slide_the_idle_expiry_at_most_once_a_minute(make_staff: Callable[..., User]) -> None:
+    make_staff(Role.AGENT, username="wang")
+    client = Client()
+    log_in(client, "wang", PASSWORD)
+    client.get(reverse("home"))  # the first signed-in view refreshes the session
+    session = Session.objects.get()
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(3):
+            assert client.get(reverse("home")).status_code == 200
+    assert not [q for q in queries.captured_queries if q["sql"].startswith('UPDATE "django_session"')]
+    assert Session.objects.get().expire_date == session.expire_date  # nothing written within the minute
+
+    Session.objects.update(expire_date=timezone.now() + dt.timedelta(minutes=5))  # as if idle for hours…
+    with override_settings(SESSION_REFRESH_SECONDS=0):  # …and the minute is over
+        assert client.get(reverse("home")).status_code == 200
+    slid = Session.objects.get().expire_date - timezone.now()
+    assert slid > dt.timedelta(seconds=settings.SESSION_COOKIE_AGE - 60)  # a full working day from now again
+
+
+def test_an_anonymous_visit_creates_no_session(db: None) -> None:
+    Client().get(reverse("login"))
+    assert not Session.objects.exists()
 
 
 def test_the_session_cookie_ends_with_the_browser_and_is_http_only(make_staff: Callable[..., User]) -> None:
