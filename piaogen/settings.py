@@ -84,9 +84,7 @@ TEMPLATES = [
         },
     },
 ]
-# Form widgets through Jinja2 (Django ships the same widget templates for it): Django's template engine renders
-# each <option> of a select through a template of its own — 2–5 ms of CPU on a page with a filter bar.
-FORM_RENDERER = "django.forms.renderers.Jinja2"
+FORM_RENDERER = "piaogen.renderers.FormRenderer"  # widgets through Jinja2: 2–5 ms less CPU a page
 
 DATABASES = {
     "default": env.db("DATABASE_URL", default="postgres://postgres@127.0.0.1:54329/piaogen"),
