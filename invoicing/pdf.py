@@ -7,8 +7,11 @@
 
 One font, ``WenQuanYi Micro Hei``, named everywhere (also in the ``@page`` margin boxes, which do not inherit it),
 embedded as a subset. Nothing is fetched: the URL fetcher stops the render on any URL but an inline ``data:`` one,
-and the QR code is inline SVG. The
-WeasyPrint setup (font configuration, parsed stylesheet) is built once per process and reused.
+and the QR code is an inline ``data:`` PNG. The WeasyPrint setup (font configuration, parsed stylesheet) is built
+once per process and reused; the templates are XHTML, parsed by the C XML parser, with a trimmed user-agent
+stylesheet (``_HTML``). Render time grows with boxes and lines: cells split their lines by newlines in the text
+(``white-space: pre-line``) rather than ``<br>`` elements, and page numbers are printed only on documents that run
+onto a second page (docs/benchmarks.md § PDF rendering).
 
 The printed forms are fixed Chinese by law, whatever the reader's language: templates are rendered in zh-hans.
 ``document_pdf_bytes`` and ``summary_sheet_pdf_bytes`` are pure (they work on unsaved instances when given their
@@ -26,13 +29,16 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
 from typing import Any
+from xml.etree import ElementTree
 
+import cssselect2
 import segno
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from weasyprint import CSS, HTML
+from weasyprint.document import Document as RenderedDocument
 from weasyprint.text.fonts import FontConfiguration
 from weasyprint.urls import URLFetcher
 
@@ -68,6 +74,10 @@ RECEIPT_MIN_ROWS = 6
 PAGED_AFTER_ROWS = 8
 """A document with more lines may run onto a second page: only then are pages numbered (第 n 页 / 共 m 页)."""
 
+SHEET_ONE_PAGE_MAX_LINES = 45
+"""A summary sheet of more table lines (one per trip, one per document) cannot fit on one A4 page (≈ 38 do): it is
+rendered with page numbers at once. Fewer lines may still run over (long names wrap): then it is rendered again."""
+
 ROW_MM = 4.6
 """Height of one printed line in mm, for the blank space that keeps the table at ``INVOICE_MIN_ROWS`` rows."""
 
@@ -97,9 +107,29 @@ def _ua_stylesheet() -> CSS:
 
 
 class _HTML(HTML):
-    """``HTML`` with the trimmed user-agent stylesheet of ``UA_CSS_TEMPLATE`` instead of WeasyPrint's full one,
-    whose ≈ 250 rules are matched against every element (≈ 15 % of an invoice's render). Overrides WeasyPrint's
-    private ``_ua_stylesheets`` hook (weasyprint==70.0 is pinned; ``test_pdf`` renders every document)."""
+    """``HTML`` tuned for our own templates, through two WeasyPrint internals (weasyprint==70.0 is pinned;
+    ``test_pdf`` renders every document):
+
+    - the trimmed user-agent stylesheet of ``UA_CSS_TEMPLATE`` instead of WeasyPrint's full one, whose ≈ 250 rules
+      are matched against every element (≈ 15 % of an invoice's render): the private ``_ua_stylesheets`` hook;
+    - the templates are well-formed XHTML, parsed by the C XML parser (< 1 ms) instead of WeasyPrint's pure-Python
+      HTML5 parser (≈ 7 ms of a summary sheet), into the same ElementTree. ``__init__`` sets what ``HTML.__init__``
+      sets (``base_url``: no ``<base>`` element, ``url_fetcher``, ``media_type``, the cssselect2 wrapper); markup the
+      XML parser refuses (a control character in a name, a hand-written test page) takes WeasyPrint's own path.
+    """
+
+    def __init__(self, *, string: str, url_fetcher: URLFetcher) -> None:
+        try:
+            # Our own template's output, every value autoescaped: no DTD, no entity declarations to expand.
+            root = ElementTree.fromstring(string)  # noqa: S314
+        except ElementTree.ParseError:
+            super().__init__(string=string, url_fetcher=url_fetcher)
+            return
+        self.base_url = None
+        self.url_fetcher = url_fetcher
+        self.media_type = "print"
+        self.wrapper_element = cssselect2.ElementWrapper.from_html_root(root, content_language=None)
+        self.etree_element = self.wrapper_element.etree_element
 
     def _ua_stylesheets(self, forms: bool = False) -> list[CSS]:
         return [_ua_stylesheet()]
@@ -113,18 +143,37 @@ def _weasyprint_setup() -> tuple[FontConfiguration, CSS]:
     return font_config, stylesheet
 
 
-def _html_to_pdf(html: str) -> bytes:
+def _layout(html: str) -> RenderedDocument:
     font_config, stylesheet = _weasyprint_setup()
-    document = _HTML(string=html, url_fetcher=_url_fetcher())
-    pdf = document.write_pdf(stylesheets=[stylesheet], font_config=font_config)
+    return _HTML(string=html, url_fetcher=_url_fetcher()).render(stylesheets=[stylesheet], font_config=font_config)
+
+
+def _html_to_pdf(html: str, *, paged_html: Callable[[], str] | None = None) -> bytes:
+    """The PDF of ``html``; when it runs onto a second page and ``paged_html`` is given, the PDF of ``paged_html()``
+    instead: the same document with page numbers, which a one-page document is spared (a margin box costs layout
+    time). Both must paginate alike (same page size and margins)."""
+    document = _layout(html)
+    if paged_html is not None and len(document.pages) > 1:
+        document = _layout(paged_html())
+    pdf = document.write_pdf()
     if pdf is None:  # only when given a target to write to
         raise RuntimeError("WeasyPrint returned no bytes")
     return pdf
 
 
-def _render(template: str, context: dict[str, Any]) -> bytes:
+def _render(template: str, context: dict[str, Any], *, paged: dict[str, Any] | None = None) -> bytes:
+    """Render ``template`` to PDF in zh-hans; ``paged`` (context overrides) renders it again with them when the
+    document runs onto a second page (see ``_html_to_pdf``)."""
     with translation.override("zh-hans"):
-        return _html_to_pdf(render_to_string(template, context))
+        html = render_to_string(template, context)
+    if paged is None:
+        return _html_to_pdf(html)
+
+    def paged_html() -> str:
+        with translation.override("zh-hans"):
+            return render_to_string(template, {**context, **paged})
+
+    return _html_to_pdf(html, paged_html=paged_html)
 
 
 # --- formatting ----------------------------------------------------------------------------------------------------
@@ -182,7 +231,7 @@ def _qr_img(payload: str) -> str:
     path command by command and segno scores all 8 masks, ≈ 20 % of an invoice's render together. Mask 0 is as
     valid as any (ISO/IEC 18004 lets the encoder choose); 4 px per module is sharp at 19 mm."""
     qr = segno.make(payload, error="m", micro=False, mask=0)
-    return f'<img src="{qr.png_data_uri(scale=4, border=0)}" alt="">'
+    return f'<img src="{qr.png_data_uri(scale=4, border=0)}" alt=""/>'
 
 
 # --- documents -----------------------------------------------------------------------------------------------------
@@ -399,7 +448,7 @@ def _trip_row(index: int, trip: SheetTrip) -> dict[str, Any]:
         "trip": trip,
         "entry_time": when(trip.entry_time),
         "exit_time": when(trip.exit_time),
-        "rowspan": max(1, len(trip.documents)),
+        "rowspan": 1 + max(1, len(trip.documents)),  # the trip's line and one per document (or 暂无票据)
         "documents": [{"document": document, "amount": _money(document.amount)} for document in trip.documents],
         "amount": _money(trip.amount),
     }
@@ -417,6 +466,7 @@ def summary_sheet_context(sheet: SummarySheet, trips: Sequence[SheetTrip]) -> di
         "customer_name": customer.name if customer else "",
         "issued_at": _local(sheet.issued_at).strftime("%Y-%m-%d %H:%M:%S"),
         "rows": rows,
+        "is_paged": False,  # page numbers: summary_sheet_pdf_bytes renders again with True when it runs onto page 2
         "trip_count": len([trip for trip in trips if trip.pass_id != NO_TRIP]),
         "document_count": len(documents),
         "total": format_yuan(sheet.amount_gross),
@@ -428,7 +478,10 @@ def summary_sheet_pdf_bytes(sheet: SummarySheet, *, trips: Sequence[SheetTrip] |
     """Render a summary sheet to PDF bytes. ``trips`` defaults to the saved sheet's (``summary_sheet_trips``)."""
     if trips is None:
         trips = summary_sheet_trips(sheet)
-    return _render(SHEET_TEMPLATE, summary_sheet_context(sheet, trips))
+    context = summary_sheet_context(sheet, trips)
+    if sum(row["rowspan"] for row in context["rows"]) > SHEET_ONE_PAGE_MAX_LINES:
+        return _render(SHEET_TEMPLATE, {**context, "is_paged": True})
+    return _render(SHEET_TEMPLATE, context, paged={"is_paged": True})
 
 
 def summary_sheet_pdf_name(sheet: SummarySheet) -> str:

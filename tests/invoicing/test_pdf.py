@@ -9,8 +9,10 @@ from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
+from django.template.loader import render_to_string
 from weasyprint.urls import FatalURLFetchingError
 
 from invoicing import pdf as pdf_module
@@ -259,9 +261,11 @@ def test_a_long_merged_invoice_runs_onto_numbered_pages(road_operator: Operator,
     assert all(row[0].split("+", 1)[1].startswith("WenQuanYi") for row in pdf_fonts(pdf, tmp_path))
 
 
-def test_a_template_cannot_load_an_external_resource() -> None:
+@pytest.mark.parametrize("img", ['<img src="file:///etc/hostname"/>', '<img src="file:///etc/hostname">'])
+def test_a_template_cannot_load_an_external_resource(img: str) -> None:
+    """Both parsers: well-formed XHTML (the C XML parser) and markup only the HTML5 parser takes."""
     with pytest.raises(FatalURLFetchingError):
-        pdf_module._html_to_pdf('<html><body><img src="file:///etc/hostname"></body></html>')
+        pdf_module._html_to_pdf(f"<html><body>{img}</body></html>")
 
 
 def test_the_qr_code_carries_the_key_fields(invoice: Document) -> None:
@@ -412,6 +416,117 @@ def test_a_summary_sheet_of_ten_trips_fits_the_size_budget_and_embeds_a_subset(t
     assert all(row[-5:-3] == ["yes", "yes"] and "+" in row[0] for row in pdf_fonts(pdf, tmp_path))
 
 
+def sheet_trips(count: int) -> list[SheetTrip]:
+    """``count`` unsaved trips of one invoice each, the last one with a fiscal receipt too."""
+    trips = []
+    for index in range(count):
+        documents = [SheetDocument("数电发票", "", f"2632100000000000{index:04d}", "江苏测试高速", "3%", 4560)]
+        if index == count - 1:
+            documents.append(SheetDocument("财政电子票据", "32029926", "0000000099", "测试市公路管理处", "—", 1500))
+        trips.append(
+            SheetTrip(
+                pass_id=f"01320126110208050000{index:04d}", plate="苏A12345", entry_station="南京东站",
+                exit_station="无锡东站", entry_time=dt.datetime(2026, 11, 2, 8, 5, tzinfo=TZ),
+                exit_time=dt.datetime(2026, 11, 2, 9, 47, tzinfo=TZ), documents=documents,
+            )
+        )  # fmt: skip
+    return trips
+
+
+def unsaved_sheet(trips: list[SheetTrip], **fields: Any) -> SummarySheet:
+    values: dict[str, Any] = {
+        "number": "3220261100000004", "province": "32", "card_no": CARD, "pass_ids": [trip.pass_id for trip in trips],
+        "amount_gross": sum(trip.amount for trip in trips), "issued_at": dt.datetime(2026, 11, 25, 9, 0, tzinfo=TZ),
+        "service_date": dt.date(2026, 11, 25),
+    }  # fmt: skip
+    values.update(fields)
+    return SummarySheet(**values)
+
+
+def test_a_one_page_summary_sheet_has_no_page_numbers(tmp_path: Path) -> None:
+    trips = sheet_trips(10)
+
+    pdf = summary_sheet_pdf_bytes(unsaved_sheet(trips), trips=trips)
+    text = pdf_text(pdf, tmp_path)
+
+    assert pdf_pages(pdf, tmp_path) == 1
+    assert "0000000099" in text and "测试市公路管理处" in text
+    assert "第 1 页" not in text
+
+
+def test_a_long_summary_sheet_runs_onto_numbered_pages_and_prints_every_trip(tmp_path: Path) -> None:
+    trips = sheet_trips(40)
+    sheet = unsaved_sheet(trips)
+
+    pdf = summary_sheet_pdf_bytes(sheet, trips=trips)
+    text = pdf_text(pdf, tmp_path)
+
+    pages = pdf_pages(pdf, tmp_path)
+    assert pages >= 2
+    assert f"第 1 页 / 共 {pages} 页" in text and f"第 {pages} 页 / 共 {pages} 页" in text
+    assert all(trip.pass_id in text for trip in trips)
+    assert "0000000099" in text  # the last trip's second document, on the last page
+    assert "¥1,839.00" in text
+
+
+def test_a_sheet_just_too_long_for_one_page_is_rendered_again_with_page_numbers(
+    tmp_path: Path, count_renders: Callable[[], int]
+) -> None:
+    trips = sheet_trips(20)  # 41 lines: not certainly too long, so laid out once without page numbers first
+    assert sum(1 + len(trip.documents) for trip in trips) <= pdf_module.SHEET_ONE_PAGE_MAX_LINES
+
+    pdf = summary_sheet_pdf_bytes(unsaved_sheet(trips), trips=trips)
+    text = pdf_text(pdf, tmp_path)
+
+    assert pdf_pages(pdf, tmp_path) == 2
+    assert "第 1 页 / 共 2 页" in text and "第 2 页 / 共 2 页" in text
+    assert count_renders() == 1  # one PDF written, from the second layout
+
+
+def test_more_lines_than_the_one_page_limit_never_fit_on_one_page(tmp_path: Path) -> None:
+    """What lets a long sheet skip the layout without page numbers (``SHEET_ONE_PAGE_MAX_LINES``)."""
+    trips = sheet_trips(pdf_module.SHEET_ONE_PAGE_MAX_LINES // 2 + 1)
+    context = pdf_module.summary_sheet_context(unsaved_sheet(trips), trips)
+
+    pdf = pdf_module._render(pdf_module.SHEET_TEMPLATE, context)
+
+    assert context["is_paged"] is False
+    assert pdf_pages(pdf, tmp_path) >= 2
+
+
+def test_every_template_renders_to_well_formed_xhtml_even_with_hostile_names(
+    invoice: Document, road_operator: Operator
+) -> None:
+    """The fast path of ``_HTML``: the C XML parser takes every document; names are escaped, never markup."""
+    hostile = "<script>alert(1)</script> & 'x' \"y\""
+    invoice.buyer_name = hostile
+    receipt = document_create(
+        road_operator, [1500], rate=None, kind=DocumentKind.FISCAL_RECEIPT, code="32029926", number="0000000008",
+        buyer_name=hostile,
+    )  # fmt: skip
+    trips = sheet_trips(2)
+    sheet = unsaved_sheet(trips)
+    rendered = [
+        render_to_string(pdf_module.INVOICE_TEMPLATE, pdf_module.document_context(invoice)),
+        render_to_string(pdf_module.RECEIPT_TEMPLATE, pdf_module.document_context(receipt)),
+        render_to_string(pdf_module.SHEET_TEMPLATE, pdf_module.summary_sheet_context(sheet, trips)),
+    ]
+
+    roots = [ElementTree.fromstring(html) for html in rendered]  # noqa: S314 (our own templates)
+
+    assert [root.tag for root in roots] == ["html", "html", "html"]
+    assert hostile in "".join(roots[0].itertext()) and hostile in "".join(roots[1].itertext())
+    assert not [element for root in roots for element in root.iter("script")]
+
+
+def test_a_name_the_xml_parser_refuses_still_renders_through_the_html_parser(invoice: Document, tmp_path: Path) -> None:
+    invoice.buyer_name = "南京\x01测试物流有限公司"  # a control character: not well-formed XML
+
+    text = pdf_text(document_pdf_bytes(invoice), tmp_path)
+
+    assert "南京" in text and "测试物流有限公司" in text and "26321000000000000042" in text
+
+
 def test_every_document_kind_stays_under_150_kb(invoice: Document, road_operator: Operator) -> None:
     merged = document_create(road_operator, [1000 + day for day in range(1, 25)], number="26321000000000000050")
 
@@ -424,9 +539,9 @@ def count_renders(monkeypatch: pytest.MonkeyPatch) -> Callable[[], int]:
     calls: list[str] = []
     original = pdf_module._html_to_pdf
 
-    def counting(html: str) -> bytes:
+    def counting(html: str, **options: Any) -> bytes:
         calls.append(html)
-        return original(html)
+        return original(html, **options)
 
     monkeypatch.setattr(pdf_module, "_html_to_pdf", counting)
     return lambda: len(calls)
