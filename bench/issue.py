@@ -9,6 +9,11 @@ scratch database, ``--reset`` is required when data exists), then runs ``issue_r
 everything invoiceable (business date = the seed day, eligibility "today" a week later) with ``--chunk`` items per
 transaction. Prints the time to select the work, documents/s, segments/s and items per document.
 
+``--profile FILE`` runs the (single-process) run under cProfile, saves the stats to FILE and prints the top
+functions. With one worker the run also prints the CPU seconds it cost, this process's and its PostgreSQL
+backend's (read from ``/proc``; the server runs on this machine): CPU per document moves far less than the wall
+time when other jobs share the cores, so A/B comparisons read it first.
+
 ``--workers N`` splits the day into one run per province (``issue_runs_create_daily``: separate number series) and
 lets N forked processes claim them, as N Celery workers on queue ``issue`` would. ``--keep`` skips the seed and
 deletes only the issuing tables' rows (documents, lines, items, events, runs, number series), for repeat runs.
@@ -17,9 +22,11 @@ deletes only the issuing tables' rows (documents, lines, items, events, runs, nu
 from __future__ import annotations
 
 import argparse
+import cProfile
 import datetime as dt
 import multiprocessing
 import os
+import pstats
 import sys
 import time
 from pathlib import Path
@@ -51,11 +58,32 @@ ISSUING_TABLES = (
 )
 
 
-def _work(run_ids: list[int], chunk: int) -> None:
-    """One worker process: take whichever runs are still unclaimed (the claim is a conditional UPDATE)."""
+def _backend_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of the PostgreSQL backend ``pid`` so far (fields 14 and 15 of /proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _work(run_ids: list[int], chunk: int) -> tuple[float, float]:
+    """One worker process: take whichever runs are still unclaimed (the claim is a conditional UPDATE). Returns
+    the CPU seconds spent by this process and by its database backend."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    try:
+        server = -_backend_cpu_s(pid)
+    except OSError:  # the server is elsewhere
+        server = float("nan")
+    own = -time.process_time()
     for run_id in run_ids:
         issue_run_daily(run_id=run_id, chunk_size=chunk)
+    own += time.process_time()
+    try:
+        server += _backend_cpu_s(pid)
+    except OSError:
+        server = float("nan")
     connection.close()
+    return own, server
 
 
 def main() -> None:
@@ -66,6 +94,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--reset", action="store_true", help="wipe the tolling and invoicing tables and seed anew")
     parser.add_argument("--keep", action="store_true", help="keep the seeded data, delete only issued documents")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile the (single-process) run, stats to FILE")
     args = parser.parse_args()
     day = dt.date(2026, 11, 20)
     if args.keep:
@@ -96,6 +125,7 @@ def main() -> None:
     run_ids = [run.pk for run in runs]
     connections.close_all()  # the children open their own
     started = time.perf_counter()
+    cpu: tuple[float, float] | None = None
     if args.workers > 1:
         ctx = multiprocessing.get_context("fork")
         procs = [ctx.Process(target=_work, args=(run_ids[i:] + run_ids[:i], args.chunk)) for i in range(args.workers)]
@@ -103,8 +133,13 @@ def main() -> None:
             proc.start()
         for proc in procs:
             proc.join()
+    elif args.profile:
+        profiler = cProfile.Profile()
+        cpu = profiler.runcall(_work, run_ids, args.chunk)
+        profiler.dump_stats(args.profile)
+        pstats.Stats(args.profile).sort_stats("cumulative").print_stats(30)
     else:
-        _work(run_ids, args.chunk)
+        cpu = _work(run_ids, args.chunk)
     wall = time.perf_counter() - started
     done = IssueRun.objects.filter(pk__in=run_ids)
     statuses = sorted({run.status for run in done})
@@ -116,6 +151,13 @@ def main() -> None:
     )
     print(f"  {docs / wall:,.0f} documents/s  (target ≥ {TARGET_DOCUMENTS_PER_S:,})")
     print(f"  {items / wall:,.0f} items/s, {items / max(docs, 1):.2f} items per document")
+    if cpu is not None:
+        own, server = cpu
+        per_k = 1000 / max(docs, 1)
+        print(
+            f"  CPU: this process {own:.2f} s, its PostgreSQL backend {server:.2f} s "
+            f"({own * per_k * 1000:.0f} + {server * per_k * 1000:.0f} ms per 1,000 documents)"
+        )
 
 
 if __name__ == "__main__":

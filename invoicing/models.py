@@ -15,8 +15,9 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
-from piaogen.identifiers import Province
+from piaogen.identifiers import Province, mask_email
 from tolling.models import Operator
 
 
@@ -54,8 +55,8 @@ class Customer(models.Model):
     created_at = models.DateTimeField(_("注册时间"), default=timezone.now)
 
     class Meta:
-        verbose_name = _("客户")
-        verbose_name_plural = _("客户")
+        verbose_name = pgettext_lazy("singular", "客户")
+        verbose_name_plural = pgettext_lazy("plural", "客户")
         constraints = [
             models.CheckConstraint(name="customer_kind_valid", condition=Q(kind__in=CustomerKind.values)),
             models.CheckConstraint(
@@ -82,8 +83,8 @@ class CardBinding(models.Model):
     unbound_at = models.DateTimeField(_("解绑时间"), null=True, blank=True)
 
     class Meta:
-        verbose_name = _("绑卡")
-        verbose_name_plural = _("绑卡")
+        verbose_name = pgettext_lazy("singular", "绑卡")
+        verbose_name_plural = pgettext_lazy("plural", "绑卡")
         constraints = [
             models.UniqueConstraint(
                 fields=["card_no"], condition=Q(unbound_at__isnull=True), name="card_binding_one_active_per_card"
@@ -129,8 +130,8 @@ class BuyerTitle(models.Model):
     )
 
     class Meta:
-        verbose_name = _("发票抬头")
-        verbose_name_plural = _("发票抬头")
+        verbose_name = pgettext_lazy("singular", "发票抬头")
+        verbose_name_plural = pgettext_lazy("plural", "发票抬头")
         constraints = [
             models.UniqueConstraint(fields=["customer", "card_no", "valid_from"], name="buyer_title_version_uniq"),
             models.CheckConstraint(name="buyer_title_kind_valid", condition=Q(kind__in=TitleKind.values)),
@@ -192,11 +193,26 @@ class Document(models.Model):
     seller = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", verbose_name=_("销售方"))
     seller_name = models.CharField(_("销售方名称"), max_length=200)
     seller_tax_id = models.CharField(_("销售方纳税人识别号"), max_length=20)
+    # Indexes: every index is maintained on each of a daily run's inserts, so a reference gets one only where a
+    # query reads by it. customer: document_customer_idx leads with it; title: no query reads documents by title
+    # (titles are append-only, never deleted); original/replaces: partial (most documents have neither).
     customer = models.ForeignKey(
-        Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="documents", verbose_name=_("客户")
+        Customer,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_index=False,
+        related_name="documents",
+        verbose_name=_("客户"),
     )
     title = models.ForeignKey(
-        BuyerTitle, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("购买方抬头")
+        BuyerTitle,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_index=False,
+        related_name="+",
+        verbose_name=_("购买方抬头"),
     )
     buyer_name = models.CharField(_("购买方名称"), max_length=200)
     buyer_tax_id = models.CharField(_("购买方纳税人识别号"), max_length=20, blank=True)
@@ -209,11 +225,27 @@ class Document(models.Model):
     period_start = models.DateField(_("通行日期起"), null=True, blank=True)
     period_end = models.DateField(_("通行日期止"), null=True, blank=True)
     is_merged = models.BooleanField(_("月度合并"), default=False)
+    # fact → fact references keep the ORM relation but no database constraint (scale-notes rule 3, ADR 0003
+    # addendum): the red document and the reissue are written in the same transaction as what they point at
     original = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reversals", verbose_name=_("原票据")
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_constraint=False,
+        db_index=False,  # document_original_idx
+        related_name="reversals",
+        verbose_name=_("原票据"),
     )
     replaces = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="reissues", verbose_name=_("被替换票据")
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_constraint=False,
+        db_index=False,  # document_replaces_idx
+        related_name="reissues",
+        verbose_name=_("被替换票据"),
     )
     remarks = models.CharField(_("备注"), max_length=500, blank=True)
     pdf = models.FileField(_("PDF"), max_length=300, blank=True)
@@ -222,6 +254,7 @@ class Document(models.Model):
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
+        db_index=False,  # no query reads documents by run (the run counts them); runs are never deleted
         related_name="documents",
         verbose_name=_("开票任务"),
     )
@@ -229,8 +262,8 @@ class Document(models.Model):
     objects = DocumentQuerySet.as_manager()
 
     class Meta:
-        verbose_name = _("票据")
-        verbose_name_plural = _("票据")
+        verbose_name = pgettext_lazy("singular", "票据")
+        verbose_name_plural = pgettext_lazy("plural", "票据")
         constraints = [
             models.UniqueConstraint(fields=["code", "number"], name="document_code_number_uniq"),
             models.CheckConstraint(
@@ -262,6 +295,9 @@ class Document(models.Model):
             models.Index(fields=["card_no", "service_date"], name="document_card_date_idx"),  # card page
             models.Index(fields=["province", "service_date"], name="document_province_date_idx"),  # lists, rollups
             models.Index(fields=["buyer_tax_id"], name="document_buyer_tax_idx", condition=~Q(buyer_tax_id="")),
+            # the red document of an original (support: 红冲 detail), the reissue of a replaced one
+            models.Index(fields=["original"], name="document_original_idx", condition=Q(original__isnull=False)),
+            models.Index(fields=["replaces"], name="document_replaces_idx", condition=Q(replaces__isnull=False)),
         ]
 
     def __str__(self) -> str:
@@ -269,10 +305,22 @@ class Document(models.Model):
 
 
 class DocumentLine(models.Model):
-    """A printed line: items aggregated by plate and date range, with the tax split done on the line."""
+    """A printed line: items aggregated by plate and date range, with the tax split done on the line.
+
+    No database foreign key to the document (a fact → fact reference, scale-notes rule 3): the writer
+    (``invoicing.issuing.writing._write``) inserts a document, its lines and its items in one transaction, and
+    ``tests/invoicing/test_issuing_consistency.py`` checks that every line and item points at an existing document.
+    """
 
     id = models.BigAutoField(primary_key=True)
-    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="lines", verbose_name=_("票据"))
+    document = models.ForeignKey(  # indexed by document_line_no_uniq (document, line_no)
+        Document,
+        on_delete=models.PROTECT,
+        db_constraint=False,
+        db_index=False,
+        related_name="lines",
+        verbose_name=_("票据"),
+    )
     line_no = models.PositiveSmallIntegerField(_("行号"))
     item_name = models.CharField(_("项目名称"), max_length=100)  # *经营租赁*通行费, *运输服务*客运服务费 …
     plate = models.CharField(_("车牌号"), max_length=10, blank=True)
@@ -285,8 +333,8 @@ class DocumentLine(models.Model):
     amount_gross = models.BigIntegerField(_("价税合计(分)"))
 
     class Meta:
-        verbose_name = _("票据行")
-        verbose_name_plural = _("票据行")
+        verbose_name = pgettext_lazy("singular", "票据行")
+        verbose_name_plural = pgettext_lazy("plural", "票据行")
         constraints = [
             models.UniqueConstraint(fields=["document", "line_no"], name="document_line_no_uniq"),
             models.CheckConstraint(
@@ -299,11 +347,11 @@ class DocumentLine(models.Model):
 
 
 class ItemKind(models.TextChoices):
-    SEGMENT = "segment", _("通行拆分明细")
-    TOPUP = "topup", _("充值")
-    AUDIT_CHARGE = "audit", _("稽核补费")
-    PAPER_TICKET = "paper", _("纸质票据")
-    TAXI_RIDE = "taxi", _("出租车行程")
+    SEGMENT = "segment", pgettext_lazy("singular", "通行拆分明细")
+    TOPUP = "topup", pgettext_lazy("singular", "充值")
+    AUDIT_CHARGE = "audit", pgettext_lazy("singular", "稽核补费")
+    PAPER_TICKET = "paper", pgettext_lazy("singular", "纸质票据")
+    TAXI_RIDE = "taxi", pgettext_lazy("singular", "出租车行程")
 
 
 class DocumentItem(models.Model):
@@ -311,12 +359,22 @@ class DocumentItem(models.Model):
 
     `live` is true while the document stands; a reversal clears it, which releases the item for reissue.
     The partial unique index is the rule "each item is in at most one live document line".
-    Items reference facts by (kind, id) without a foreign key (facts are partitionable; ADR 0001).
+    Items reference facts by (kind, id) without a foreign key (facts are partitionable; ADR 0001), and their
+    document and line without a database constraint either (written in the same transaction; see DocumentLine).
     """
 
     id = models.BigAutoField(primary_key=True)
-    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="items", verbose_name=_("票据"))
-    line = models.ForeignKey(DocumentLine, on_delete=models.PROTECT, related_name="items", verbose_name=_("票据行"))
+    document = models.ForeignKey(
+        Document, on_delete=models.PROTECT, db_constraint=False, related_name="items", verbose_name=_("票据")
+    )
+    line = models.ForeignKey(  # no index: a line's items are read with their document's (document index)
+        DocumentLine,
+        on_delete=models.PROTECT,
+        db_constraint=False,
+        db_index=False,
+        related_name="items",
+        verbose_name=_("票据行"),
+    )
     item_kind = models.CharField(_("明细类型"), max_length=8, choices=ItemKind.choices)
     item_id = models.BigIntegerField(_("明细标识"))
     service_date = models.DateField(_("业务日期"))
@@ -325,8 +383,8 @@ class DocumentItem(models.Model):
     live = models.BooleanField(default=True)
 
     class Meta:
-        verbose_name = _("票据明细")
-        verbose_name_plural = _("票据明细")
+        verbose_name = pgettext_lazy("singular", "票据明细")
+        verbose_name_plural = pgettext_lazy("plural", "票据明细")
         constraints = [
             models.UniqueConstraint(
                 fields=["item_kind", "item_id"], condition=Q(live=True), name="document_item_one_live_per_item"
@@ -363,14 +421,20 @@ class SummarySheet(models.Model):
     amount_gross = models.BigIntegerField(_("合计(分)"))
     issued_at = models.DateTimeField(_("生成时间"), default=timezone.now)
     service_date = models.DateField(_("业务日期"))
-    replaced_by = models.OneToOneField(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="replaces", verbose_name=_("替换为")
+    replaced_by = models.OneToOneField(  # fact → fact: no database constraint (scale-notes rule 3)
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_constraint=False,
+        related_name="replaces",
+        verbose_name=_("替换为"),
     )
     pdf = models.FileField(_("PDF"), max_length=300, blank=True)
 
     class Meta:
-        verbose_name = _("电子汇总单")
-        verbose_name_plural = _("电子汇总单")
+        verbose_name = pgettext_lazy("singular", "电子汇总单")
+        verbose_name_plural = pgettext_lazy("plural", "电子汇总单")
         constraints = [
             models.UniqueConstraint(fields=["number"], name="summary_sheet_number_uniq"),
             models.CheckConstraint(name="summary_sheet_status_valid", condition=Q(status__in=SheetStatus.values)),
@@ -393,8 +457,8 @@ class NumberSeries(models.Model):
     next_value = models.BigIntegerField(default=1)
 
     class Meta:
-        verbose_name = _("号段")
-        verbose_name_plural = _("号段")
+        verbose_name = pgettext_lazy("singular", "号段")
+        verbose_name_plural = pgettext_lazy("plural", "号段")
         constraints = [models.CheckConstraint(name="number_series_positive", condition=Q(next_value__gte=1))]
 
     def __str__(self) -> str:
@@ -420,10 +484,18 @@ EVENT_LABELS = {
 
 
 class DocumentEvent(models.Model):
-    """Append-only history of a document: issued, pdf rendered, delivered, reversed, reissued, sheet bound…"""
+    """Append-only history of a document: issued, pdf rendered, delivered, reversed, reissued, sheet bound…
+    No database constraint on ``document`` (fact → fact; the "issued" event is written with its document)."""
 
     id = models.BigAutoField(primary_key=True)
-    document = models.ForeignKey(Document, on_delete=models.PROTECT, related_name="events", verbose_name=_("票据"))
+    document = models.ForeignKey(  # indexed by document_event_doc_idx (document, at)
+        Document,
+        on_delete=models.PROTECT,
+        db_constraint=False,
+        db_index=False,
+        related_name="events",
+        verbose_name=_("票据"),
+    )
     kind = models.CharField(_("事件"), max_length=32)
     at = models.DateTimeField(_("时间"), default=timezone.now)
     by = models.ForeignKey(
@@ -431,15 +503,20 @@ class DocumentEvent(models.Model):
         on_delete=models.PROTECT,
         null=True,
         blank=True,
+        db_index=False,  # document_event_by_idx (partial: run events have no user)
         related_name="+",
         verbose_name=_("操作人"),
     )
     data = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        verbose_name = _("票据事件")
-        verbose_name_plural = _("票据事件")
-        indexes = [models.Index(fields=["document", "at"], name="document_event_doc_idx")]
+        verbose_name = pgettext_lazy("singular", "票据事件")
+        verbose_name_plural = pgettext_lazy("plural", "票据事件")
+        indexes = [
+            models.Index(fields=["document", "at"], name="document_event_doc_idx"),  # a document's timeline
+            # a user's actions (and the PROTECT check when a user is deleted)
+            models.Index(fields=["by"], name="document_event_by_idx", condition=Q(by__isnull=False)),
+        ]
 
     def __str__(self) -> str:
         return f"{self.document_id} {self.kind}"
@@ -456,17 +533,25 @@ class DeliveryStatus(models.TextChoices):
 
 
 class Delivery(models.Model):
-    """Sending a document (or a summary sheet) by e-mail, with attempts and the last error."""
+    """Sending a document (or a summary sheet) by e-mail, with attempts and the last error. One per document
+    sent: a fact, so its references to documents and sheets have no database constraint (scale-notes rule 3)."""
 
     id = models.BigAutoField(primary_key=True)
     document = models.ForeignKey(
-        Document, on_delete=models.PROTECT, null=True, blank=True, related_name="deliveries", verbose_name=_("票据")
+        Document,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_constraint=False,
+        related_name="deliveries",
+        verbose_name=_("票据"),
     )
     sheet = models.ForeignKey(
         SummarySheet,
         on_delete=models.PROTECT,
         null=True,
         blank=True,
+        db_constraint=False,
         related_name="deliveries",
         verbose_name=_("汇总单"),
     )
@@ -486,8 +571,8 @@ class Delivery(models.Model):
     )
 
     class Meta:
-        verbose_name = _("投递")
-        verbose_name_plural = _("投递")
+        verbose_name = pgettext_lazy("singular", "投递")
+        verbose_name_plural = pgettext_lazy("plural", "投递")
         constraints = [
             models.CheckConstraint(name="delivery_status_valid", condition=Q(status__in=DeliveryStatus.values)),
             models.CheckConstraint(
@@ -497,7 +582,7 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.address} {self.status}"
+        return f"{mask_email(self.address)} {self.status}"  # shown in admin titles: the address masked
 
 
 class RunKind(models.TextChoices):
@@ -541,8 +626,8 @@ class IssueRun(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        verbose_name = _("开票任务")
-        verbose_name_plural = _("开票任务")
+        verbose_name = pgettext_lazy("singular", "开票任务")
+        verbose_name_plural = pgettext_lazy("plural", "开票任务")
         constraints = [
             models.CheckConstraint(name="issue_run_kind_valid", condition=Q(kind__in=RunKind.values)),
             models.CheckConstraint(name="issue_run_status_valid", condition=Q(status__in=RunStatus.values)),

@@ -59,6 +59,7 @@ from invoicing.eligibility.fifo import (
 )
 from invoicing.eligibility.invoiceable import (
     buyer_customer,
+    eligible_segment_rows_sql,
     invoiceable_audit_charges,
     invoiceable_segments,
     invoiceable_topups,
@@ -87,6 +88,7 @@ __all__ = [
     "beijing_today",
     "buyer_customer",
     "document_kind_for",
+    "eligible_segment_rows_sql",
     "fifo_matches",
     "fifo_paid_by_invoiced_topups",
     "fifo_topups_spent_on_invoiced_segments",

@@ -65,12 +65,19 @@ _FINAL = {
 }
 
 
-def _fifo_sql(*, returns: str, card_nos: Sequence[str] | None) -> tuple[str, list[Any]]:
+def _fifo_sql(
+    *, returns: str, card_nos: Sequence[str] | None, cards_sql: tuple[str, list[Any]] | None = None
+) -> tuple[str, list[Any]]:
     """The FIFO rule as one statement. ``returns``: 'segments' (ids paid from invoiced top-ups), 'topups' (ids
-    spent on invoiced segments) or 'matches' (every (segment_id, topup_id, fen)); ``card_nos`` None: all cards."""
-    only = "" if card_nos is None else f"AND {_CARD_COLUMN[returns]} = ANY(%s::varchar[])"
-    params: list[Any] = [] if card_nos is None else [list(card_nos)]
-    return f"WITH cards AS ({_CARDS[returns].format(only=only)}), {_FIFO_CTE} {_FINAL[returns]}", params
+    spent on invoiced segments) or 'matches' (every (segment_id, topup_id, fen)); ``card_nos`` None: all cards;
+    ``cards_sql``: (a query selecting card numbers, its parameters) instead of a list."""
+    if cards_sql is not None:
+        only, params = f"AND {_CARD_COLUMN[returns]} IN ({cards_sql[0]})", list(cards_sql[1])
+    else:
+        only = "" if card_nos is None else f"AND {_CARD_COLUMN[returns]} = ANY(%s::varchar[])"
+        params = [] if card_nos is None else [list(card_nos)]
+    cards = _CARDS[returns].format(only=only)
+    return f"WITH cards AS ({cards}), {_FIFO_CTE} {_FINAL[returns]}", params
 
 
 def _fifo_ids(returns: str, card_nos: Iterable[str] | None) -> set[int]:

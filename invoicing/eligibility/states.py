@@ -8,7 +8,8 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.conf import settings
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db import connection
+from django.db.models import F, OuterRef, QuerySet, Subquery
 
 from invoicing.eligibility.base import (
     DocumentRef,
@@ -24,6 +25,8 @@ from invoicing.eligibility.fifo import (
     fifo_topups_spent_on_invoiced_segments,
 )
 from invoicing.eligibility.titles import (
+    buyers_sql,
+    titles_by_id,
     titles_in_force,
 )
 from invoicing.models import DocumentItem, DocumentKind, ItemKind
@@ -72,6 +75,15 @@ def _documents(kind: str, ids: Iterable[int]) -> tuple[dict[int, DocumentRef], d
     return live, released
 
 
+def _with_buyers(qs: QuerySet[Any], columns: str) -> list[tuple[Any, ...]]:
+    """Run ``qs`` (values with ``i``, ``card_no`` and ``at`` among them) with the buyer lookup joined in one statement
+    (``titles.buyers_sql``): rows of ``columns`` + (customer id, title id). The times stay in the database."""
+    sql, params = qs.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(buyers_sql(sql, columns), params)
+        return list(cursor.fetchall())
+
+
 def _rate_in_force(toll_unit: str = "toll_unit", on: str = "service_date") -> Subquery:
     return Subquery(
         TollUnitRate.objects.filter(toll_unit=OuterRef(toll_unit), valid_from__lte=OuterRef(on))
@@ -90,25 +102,22 @@ def segment_states(
 ) -> dict[int, ItemState]:
     """The state of segments chosen by id and/or by card and service-date range; ``today`` is a Beijing date.
 
-    Set-based: five queries for any number of segments (segments with rate, documents, FIFO, titles ×2).
+    Set-based: five queries for any number of segments (segments with rate and buyer, titles, documents, FIFO).
     """
     if segment_ids is None and card_no is None:
         raise ValueError("segment_states needs segment_ids or card_no")
     qs = _narrow(Segment.objects.all(), ids=segment_ids, card_no=card_no, date_from=date_from, date_to=date_to)
-    rows = list(
-        qs.annotate(rate=_rate_in_force())
-        .order_by()
-        .values_list(
-            "id",
-            "card_no",
-            "card_type",
-            "service_date",
-            "exit_time",
-            "fee",
-            "rate",
-            "toll_unit__road_nature",
-            "toll_unit__operator_id",
+    rows = _with_buyers(
+        qs.annotate(
+            i=F("id"),
+            at=F("exit_time"),
+            rate=_rate_in_force(),
+            nature=F("toll_unit__road_nature"),
+            seller=F("toll_unit__operator_id"),
         )
+        .order_by()
+        .values_list("i", "card_no", "card_type", "service_date", "fee", "rate", "nature", "seller", "at"),
+        "q.i, q.card_no, q.card_type, q.service_date, q.fee, q.rate, q.nature, q.seller",
     )
     if not rows:
         return {}
@@ -116,10 +125,10 @@ def segment_states(
     after = dt.timedelta(days=settings.PIAOGEN["TRIP_INVOICEABLE_AFTER_DAYS"])
     live, released = _documents(ItemKind.SEGMENT, (row[0] for row in rows))
     paid_by_invoiced = fifo_paid_by_invoiced_topups({row[1] for row in rows if row[2] == CardType.PREPAID})
-    buyers = titles_in_force((row[1], row[4]) for row in rows)
+    titles = titles_by_id(row[-1] for row in rows)
     states: dict[int, ItemState] = {}
-    for seg_id, card, _type, service_date, exit_time, fee, rate, nature, seller_id in rows:
-        customer_id, title = buyers[(card, exit_time)]
+    for seg_id, _card, _type, service_date, fee, rate, nature, seller_id, customer_id, title_id in rows:
+        title = titles.get(title_id) if title_id is not None else None
         kind = document_kind_for(nature)
         rate = None if nature == RoadNature.LOAN else rate
         blockers = _blockers(
@@ -159,15 +168,20 @@ def topup_states(
     if topup_ids is None and card_no is None:
         raise ValueError("topup_states needs topup_ids or card_no")
     qs = _narrow(TopUp.objects.all(), ids=topup_ids, card_no=card_no, date_from=date_from, date_to=date_to)
-    rows = list(qs.order_by().values_list("id", "card_no", "topped_up_at", "amount", "issuer_id", "service_date"))
+    rows = _with_buyers(
+        qs.annotate(i=F("id"), at=F("topped_up_at"))
+        .order_by()
+        .values_list("i", "card_no", "at", "amount", "issuer_id", "service_date"),
+        "q.i, q.card_no, q.amount, q.issuer_id, q.service_date",
+    )
     if not rows:
         return {}
     live, released = _documents(ItemKind.TOPUP, (row[0] for row in rows))
     spent_on_invoiced = fifo_topups_spent_on_invoiced_segments({row[1] for row in rows})
-    buyers = titles_in_force((row[1], row[2]) for row in rows)
+    titles = titles_by_id(row[-1] for row in rows)
     states: dict[int, ItemState] = {}
-    for topup_id, card, at, amount, issuer_id, service_date in rows:
-        customer_id, title = buyers[(card, at)]
+    for topup_id, _card, amount, issuer_id, service_date, customer_id, title_id in rows:
+        title = titles.get(title_id) if title_id is not None else None
         blockers = _blockers(
             (Reason.IN_DOCUMENT, topup_id in live),
             (Reason.TRIPS_INVOICED, topup_id in spent_on_invoiced),

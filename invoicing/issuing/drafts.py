@@ -7,10 +7,11 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from functools import lru_cache
+from typing import Any, NamedTuple
 
 from django.core.exceptions import ValidationError
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop as _  # printed on documents: Chinese whatever the console's language
 
 from invoicing.eligibility import (
     ItemState,
@@ -23,7 +24,7 @@ from invoicing.models import (
     DocumentStatus,
     ItemKind,
 )
-from invoicing.tax import SAFE_LINES_PER_INVOICE, TaxLine, tax_lines
+from invoicing.tax import SAFE_LINES_PER_INVOICE, TaxLine
 from tolling.models import AuditCharge, Operator, PaperTicket, Segment, TaxiRide, TopUp
 
 ITEM_TOLL = "*经营租赁*通行费"
@@ -46,8 +47,9 @@ class IssuingError(ValidationError):
 # --- building documents in memory ---------------------------------------------------------------------------------
 
 
-@dataclass
-class _ItemRow:
+class _ItemRow(NamedTuple):
+    """One invoiced thing on a line (a tuple: a run builds one per item)."""
+
     kind: str
     id: int
     amount: int
@@ -96,24 +98,36 @@ def vehicle_type(vehicle_class: int) -> str:
     return str(_("专项作业车"))
 
 
+_tax_line = lru_cache(maxsize=1 << 16)(TaxLine.of)
+"""``TaxLine.of`` (the split of domain.md §3, ``invoicing.tax``) memoized: a line's split depends only on (gross,
+rate), toll amounts repeat, and a run splits ≈ 1 line per document (``TaxLine`` is immutable)."""
+
+
 def _lines(rows: list[tuple[tuple[str, str], _ItemRow]], rate: Decimal | None, item_name: str) -> list[_LineDraft]:
-    """Aggregate items into lines by (plate, vehicle type) with their date range, then split the tax per line."""
-    grouped: dict[tuple[str, str], list[_ItemRow]] = defaultdict(list)
+    """Aggregate items into lines by (plate, vehicle type) with their date range, then split the tax per line —
+    what ``tax.tax_lines`` does, inlined: this runs once per document of a run, where most lines hold one item."""
+    grouped: dict[tuple[str, str], list[_ItemRow]] = {}
     for key, item in rows:
-        grouped[key].append(item)
-    taxes = tax_lines(((key, item.amount) for key, item in rows), rate)
-    return [
-        _LineDraft(
-            item_name=item_name,
-            plate=key[0],
-            vehicle_type=key[1],
-            date_from=min(i.service_date for i in items),
-            date_to=max(i.service_date for i in items),
-            tax=taxes[key],
-            items=items,
-        )
-        for key, items in grouped.items()
-    ]
+        found = grouped.get(key)
+        if found is None:
+            grouped[key] = [item]
+        else:
+            found.append(item)
+    lines = []
+    for (plate, kind), items in grouped.items():
+        if len(items) == 1:
+            gross, first, last = items[0].amount, items[0].service_date, items[0].service_date
+        else:
+            gross = sum(i.amount for i in items)
+            first, last = min(i.service_date for i in items), max(i.service_date for i in items)
+        lines.append(_LineDraft(item_name, plate, kind, first, last, _tax_line(gross, rate), items))
+    return lines
+
+
+def _group_order(group: tuple[tuple[Any, ...], Any]) -> tuple[Any, ...]:
+    """Drafts in a fixed order (kind, seller, title, rate; None first) so numbers follow the same order each run."""
+    kind, seller_id, title_id, rate = group[0]
+    return (kind, seller_id, title_id, rate is not None, rate or 0)
 
 
 def _segment_drafts(states: dict[int, ItemState], *, merged: bool = False) -> list[_Draft]:
@@ -122,21 +136,25 @@ def _segment_drafts(states: dict[int, ItemState], *, merged: bool = False) -> li
         "id", "plate", "vehicle_class", "service_date", "card_no", "fee"
     )
     types: dict[int, str] = {}
-    groups: dict[tuple[Any, ...], list[tuple[tuple[str, str], _ItemRow]]] = defaultdict(list)
+    groups: dict[tuple[Any, ...], list[tuple[tuple[str, str], _ItemRow]]] = {}
+    titles: dict[int, BuyerTitle] = {}
+    segment = ItemKind.SEGMENT.value
     for seg_id, plate, vehicle_class, service_date, card_no, fee in rows:
         state = states[seg_id]
-        assert state.title is not None  # eligible: a title in force
-        key = (state.document_kind, state.seller_id, state.title.pk, state.tax_rate)
-        groups[key].append(
-            (
-                (plate, types.get(vehicle_class) or types.setdefault(vehicle_class, vehicle_type(vehicle_class))),
-                _ItemRow(ItemKind.SEGMENT, seg_id, fee, service_date, card_no),
-            )
-        )
+        title = state.title
+        assert title is not None  # eligible: a title in force
+        titles[title.id] = title
+        key = (state.document_kind, state.seller_id, title.id, state.tax_rate)
+        line_key = (plate, types.get(vehicle_class) or types.setdefault(vehicle_class, vehicle_type(vehicle_class)))
+        row = (line_key, _ItemRow(segment, seg_id, fee, service_date, card_no))
+        found = groups.get(key)
+        if found is None:
+            groups[key] = [row]
+        else:
+            found.append(row)
     sellers = Operator.objects.in_bulk({key[1] for key in groups})
-    titles = {s.title.pk: s.title for s in states.values() if s.title is not None}
     drafts = []
-    for (kind, seller_id, title_id, rate), items in sorted(groups.items(), key=lambda g: str(g[0])):
+    for (kind, seller_id, title_id, rate), items in sorted(groups.items(), key=_group_order):
         name = ITEM_FISCAL if kind == DocumentKind.FISCAL_RECEIPT else ITEM_TOLL
         lines = _lines(items, rate, name)
         for start in range(0, len(lines), SAFE_LINES_PER_INVOICE):
@@ -204,7 +222,7 @@ def _grouped_drafts(
         titles[title.pk] = title
     sellers = Operator.objects.in_bulk({key[1] for key in groups})
     drafts = []
-    for key, items in sorted(groups.items(), key=lambda g: str(g[0])):
+    for key, items in sorted(groups.items(), key=_group_order):
         kind, seller_id, title_id, rate = key
         lines = _lines(items, rate, names[key])
         for start in range(0, len(lines), SAFE_LINES_PER_INVOICE):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 
 from django.conf import settings
 from django.db import transaction
@@ -44,16 +45,19 @@ def _locked_issued(document: Document) -> Document:
 
 
 def _copy_lines(original: Document, *, sign: int) -> list[_LineDraft]:
+    # the items are read by document (indexed) and grouped by line here: item.line has no index of its own
+    by_line: dict[int, list[_ItemRow]] = defaultdict(list)
+    for i in DocumentItem.objects.filter(document=original).order_by("id"):
+        by_line[i.line_id].append(_ItemRow(i.item_kind, i.item_id, i.amount, i.service_date, i.card_no))
     lines = []
-    for line in original.lines.order_by("line_no").prefetch_related("items"):
+    for line in original.lines.order_by("line_no"):
         tax = TaxLine(
             gross=sign * line.amount_gross, net=sign * line.amount_net, tax=sign * line.amount_tax, rate=line.tax_rate
         )
-        items = [
-            _ItemRow(i.item_kind, i.item_id, i.amount, i.service_date, i.card_no) for i in line.items.order_by("id")
-        ]
         lines.append(
-            _LineDraft(line.item_name, line.plate, line.vehicle_type, line.date_from, line.date_to, tax, items)
+            _LineDraft(
+                line.item_name, line.plate, line.vehicle_type, line.date_from, line.date_to, tax, by_line[line.pk]
+            )
         )
     return lines
 
@@ -74,7 +78,7 @@ def _reverse(original: Document, *, reason: str, by: User | None) -> Document:
         lines=red_lines,
         original_id=original.pk,
         status=DocumentStatus.RED,
-        remarks=str(_("对应正数发票：%(number)s") % {"number": str(original)}),
+        remarks=f"对应正数发票：{original}",  # printed on the document: Chinese whatever the console's language
     )
     (red,) = _write(
         [draft], run=None, by=by, event="issued_red", data={"original": original.pk, "reason": reason}

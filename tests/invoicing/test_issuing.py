@@ -4,10 +4,8 @@ red-letter reversal, title exchange, the daily run, and the retry after a lost r
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.management import call_command
@@ -43,109 +41,10 @@ from invoicing.models import (
     RunStatus,
 )
 from piaogen.models import AuditEvent, User
-from tolling.models import Operator, OperatorKind, RoadNature, Segment, TollUnit, TollUnitRate, TopUp
+from tests.fixtures import issuing
+from tests.fixtures.issuing import BJ, CARD, POST_CARD, TODAY, at, live_items, segment, topup
 
-BJ = ZoneInfo("Asia/Shanghai")
-CARD = "32010000000000000001"  # prepaid
-POST_CARD = "32010000000000000003"  # post-pay
-TODAY = dt.date(2026, 12, 31)
-
-_seq = itertools.count(1)
-
-
-def at(day: int, hour: int = 12, month: int = 11) -> dt.datetime:
-    return dt.datetime(2026, month, day, hour, tzinfo=BJ)
-
-
-@pytest.fixture
-def world(db: None) -> dict[str, Any]:
-    road = Operator.objects.create(
-        kind=OperatorKind.ROAD_OPERATOR, tax_id="91320000000000001X", name="江苏宁沪高速公路股份有限公司", province="32"
-    )
-    other = Operator.objects.create(
-        kind=OperatorKind.ROAD_OPERATOR, tax_id="91320000000000003X", name="江苏扬子江高速公路有限公司", province="32"
-    )
-    issuer = Operator.objects.create(
-        kind=OperatorKind.CARD_ISSUER,
-        tax_id="91320000000000002X",
-        name="江苏通行宝智慧交通科技股份有限公司",
-        province="32",
-    )
-    commercial = TollUnit.objects.create(
-        code="G0001320010010A0", name="宁沪1", province="32", operator=road, road_nature=RoadNature.COMMERCIAL
-    )
-    bridge = TollUnit.objects.create(
-        code="G0001320010030A0", name="江阴大桥", province="32", operator=other, road_nature=RoadNature.COMMERCIAL
-    )
-    loan = TollUnit.objects.create(
-        code="G0001320010020A0", name="还贷1", province="32", operator=road, road_nature=RoadNature.LOAN
-    )
-    TollUnitRate.objects.create(toll_unit=commercial, tax_rate=Decimal("0.03"), valid_from=dt.date(2020, 1, 1))
-    TollUnitRate.objects.create(toll_unit=bridge, tax_rate=Decimal("0.05"), valid_from=dt.date(2020, 1, 1))
-    who = Customer.objects.create(name="张三", phone="13800000001")
-    for card_no in (CARD, POST_CARD):
-        CardBinding.objects.create(customer=who, card_no=card_no, bound_at=at(1, month=10))
-    title = BuyerTitle.objects.create(customer=who, kind="person", name="张三", valid_from=at(1, month=10))
-    return {
-        "road": road,
-        "other": other,
-        "issuer": issuer,
-        "commercial": commercial,
-        "bridge": bridge,
-        "loan": loan,
-        "customer": who,
-        "title": title,
-    }
-
-
-def segment(
-    world: dict[str, Any],
-    *,
-    exit_time: dt.datetime,
-    fee: int,
-    unit: str = "commercial",
-    card_no: str = POST_CARD,
-    card_type: int = 23,
-    plate: str = "苏A12345",
-    vehicle_class: int = 1,
-    pass_id: str | None = None,
-    segment_no: int = 1,
-) -> Segment:
-    return Segment.objects.create(
-        pass_id=pass_id or f"P{next(_seq):020d}",
-        segment_no=segment_no,
-        service_date=exit_time.astimezone(BJ).date(),
-        card_no=card_no,
-        card_type=card_type,
-        plate=plate,
-        plate_color=0,
-        vehicle_class=vehicle_class,
-        toll_unit=world[unit],
-        province="32",
-        entry_time=exit_time - dt.timedelta(hours=1),
-        exit_time=exit_time,
-        entry_station="南京",
-        exit_station="苏州",
-        pay_fee=fee,
-        discount_fee=0,
-        fee=fee,
-    )
-
-
-def topup(world: dict[str, Any], *, when: dt.datetime, amount: int, card_no: str = CARD) -> TopUp:
-    return TopUp.objects.create(
-        topup_id=f"T{next(_seq)}",
-        service_date=when.astimezone(BJ).date(),
-        card_no=card_no,
-        amount=amount,
-        topped_up_at=when,
-        issuer=world["issuer"],
-        province="32",
-    )
-
-
-def live_items(seg: Segment | TopUp, kind: str = ItemKind.SEGMENT) -> list[DocumentItem]:
-    return list(DocumentItem.objects.filter(item_kind=kind, item_id=seg.pk, live=True))
+world = issuing.world  # the fixture
 
 
 def issue_year() -> int:
@@ -333,7 +232,8 @@ def test_a_lost_race_is_retried_without_the_taken_segments_and_leaves_no_gap(
 
     monkeypatch.setattr(issuing_items, "segment_states", stale_once)
 
-    (second,) = issue_segments(segment_ids=[taken.pk, free.pk], today=TODAY)
+    # merged: the in-memory path, which reads segment_states (the set-based path: test_issuing_consistency.py)
+    (second,) = issue_segments(segment_ids=[taken.pk, free.pk], today=TODAY, merged=True)
 
     assert len(calls) == 2 and second.amount_gross == 2000
     assert [i.document_id for i in live_items(taken)] == [first.pk]
