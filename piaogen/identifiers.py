@@ -64,11 +64,53 @@ ETC_PROVINCES: frozenset[str] = frozenset(PROVINCE_NAMES) - {"46", "54"}
 # with the resident-ID check digit, so card holders may carry them as their ID number.
 RESIDENCE_PERMIT_PREFIXES: frozenset[str] = frozenset({"81", "82", "83"})
 
+PROVINCE_LABELS: dict[str, StrPromise] = {
+    "11": _("北京"),
+    "12": _("天津"),
+    "13": _("河北"),
+    "14": _("山西"),
+    "15": _("内蒙古"),
+    "21": _("辽宁"),
+    "22": _("吉林"),
+    "23": _("黑龙江"),
+    "31": _("上海"),
+    "32": _("江苏"),
+    "33": _("浙江"),
+    "34": _("安徽"),
+    "35": _("福建"),
+    "36": _("江西"),
+    "37": _("山东"),
+    "41": _("河南"),
+    "42": _("湖北"),
+    "43": _("湖南"),
+    "44": _("广东"),
+    "45": _("广西"),
+    "46": _("海南"),
+    "50": _("重庆"),
+    "51": _("四川"),
+    "52": _("贵州"),
+    "53": _("云南"),
+    "54": _("西藏"),
+    "61": _("陕西"),
+    "62": _("甘肃"),
+    "63": _("青海"),
+    "64": _("宁夏"),
+    "65": _("新疆"),
+}
+"""What the console shows for a province: the short name, translated (PROVINCE_NAMES stays Chinese for documents)."""
+
+
+def province_label(code: str) -> str:
+    """The translated short name of a province code (``"32"`` → 江苏 / Jiangsu); unknown codes as they are."""
+    label = PROVINCE_LABELS.get(code)
+    return str(label) if label is not None else code
+
+
 # Functional enum API (members P11 … P65); django-stubs types only the class syntax, hence the ignore.
 Province: type[models.TextChoices] = models.TextChoices(  # type: ignore[call-overload]
-    "Province", [(f"P{code}", (code, name)) for code, name in PROVINCE_NAMES.items()]
+    "Province", [(f"P{code}", (code, label)) for code, label in PROVINCE_LABELS.items()]
 )
-"""Province choices: value is the GB/T 2260 code, label the Chinese short name (``Province("11").label``)."""
+"""Province choices: value is the GB/T 2260 code, label the translated short name (``Province("11").label``)."""
 
 # --- choices -----------------------------------------------------------------------------------------------------
 
@@ -600,3 +642,11 @@ def mask_name(name: str) -> str:
     if len(name) <= 1:
         return "*" * len(name)
     return name[0] + "*" * (len(name) - 1)
+
+
+def mask_email(email: str) -> str:
+    """``zhang@example.com`` → ``z****@example.com``: the first character and the domain kept."""
+    local, at, domain = email.partition("@")
+    if not at:
+        return "*" * len(email)
+    return local[:1] + "*" * max(len(local) - 1, 1) + "@" + domain

@@ -185,8 +185,21 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=BASE_DIR / "var" / "media")
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
+
+def email_config(url: str, base_dir: Path = BASE_DIR) -> dict[str, object]:
+    """django-environ's reading of an e-mail URL, with the mailbox folder of ``filemail://`` read as a path:
+    ``filemail:///abs/path`` is absolute (django-environ drops its leading "/"), ``filemail://var/mail`` is
+    relative to the repository (django-environ takes "var" for a host name)."""
+    config: dict[str, object] = env.email_url_config(url)
+    scheme, _sep, rest = url.partition("://")
+    if scheme == "filemail":
+        path = rest.split("?", 1)[0] or "var/mail"
+        config["EMAIL_FILE_PATH"] = "/" + path.lstrip("/") if path.startswith("/") else str(base_dir / path)
+    return config
+
+
 # EMAIL_URL: smtp://user:pass@host:587/?tls=True in production; files under var/mail in development.
-_email = env.email_url("EMAIL_URL", default="filemail://" + str(BASE_DIR / "var" / "mail"))
+_email = email_config(env.str("EMAIL_URL", default="filemail://" + str(BASE_DIR / "var" / "mail")))
 EMAIL_BACKEND = _email["EMAIL_BACKEND"]
 EMAIL_FILE_PATH = _email.get("EMAIL_FILE_PATH", "")
 EMAIL_HOST = _email.get("EMAIL_HOST", "")
@@ -273,6 +286,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 60.0,
         "options": {"expires": 55},
     },
+    # export jobs whose worker died (stale heartbeat) or whose message was lost are queued again (reports/exports.py)
+    "resume-stalled-exports": {
+        "task": "reports.tasks.export_jobs_resume_stalled",
+        "schedule": 5 * 60.0,
+        "options": {"expires": 290},
+    },
     # report rollups from their watermark (reports/rollups.py); the advisory lock makes an overlap a no-op
     "rollup-reports": {"task": "reports.tasks.rollup_reports_task", "schedule": 15 * 60.0, "options": {"expires": 840}},
     # weekly and monthly province reports, last finished period, once each (07:00 Beijing, after the rollups)
@@ -323,6 +342,9 @@ PIAOGEN = {
     # run in the background (queue `reports`)
     "ROLLUP_OPEN_DAYS": env.int("PIAOGEN_ROLLUP_OPEN_DAYS", default=2),
     "REPORT_EXPORT_SYNC_ROWS": env.int("PIAOGEN_REPORT_EXPORT_SYNC_ROWS", default=20_000),
+    # a running export with no heartbeat for this long is queued again; after this many dead workers it fails
+    "EXPORT_STALE_SECONDS": env.int("PIAOGEN_EXPORT_STALE_SECONDS", default=300),
+    "EXPORT_MAX_ATTEMPTS": env.int("PIAOGEN_EXPORT_MAX_ATTEMPTS", default=3),
     # e-mail delivery of documents: attempts, first retry delay (doubling, capped at an hour), double-click window
     "DELIVERY_MAX_ATTEMPTS": env.int("PIAOGEN_DELIVERY_MAX_ATTEMPTS", default=5),
     "DELIVERY_RETRY_BASE_SECONDS": env.int("PIAOGEN_DELIVERY_RETRY_BASE_SECONDS", default=60),

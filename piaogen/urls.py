@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
@@ -11,8 +12,8 @@ from reports import urls as reports_urls
 from support import urls as support_urls
 from tolling.api import UploadBatchViewSet
 
-admin.site.site_header = "票根运营工作台 · 运维管理"
-admin.site.site_title = "票根运营工作台"
+admin.site.site_header = _("票根运营工作台 · 运维管理")
+admin.site.site_title = _("票根运营工作台")
 
 router = SimpleRouter()
 router.register("uploads", UploadBatchViewSet, basename="api-upload")
@@ -36,6 +37,8 @@ urlpatterns = [
     path("readyz", views.readyz, name="readyz"),
     path("ops/jobs/", views.jobs, name="jobs"),
     path("ops/jobs/uploads/<int:batch_id>/retry/", views.job_upload_retry, name="job-upload-retry"),
+    path("ops/jobs/runs/<int:run_id>/retry/", views.job_run_retry, name="job-run-retry"),
+    path("ops/jobs/exports/<int:job_id>/retry/", views.job_export_retry, name="job-export-retry"),
     path("uploads/", include("tolling.urls")),
     path("documents/", include(invoicing_urls.urlpatterns)),
     path("", include(support_urls.urlpatterns)),

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.contrib import messages
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -14,10 +17,13 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from invoicing.models import IssueRun, RunStatus
+from invoicing.issuing.retry import issue_run_retry
+from invoicing.models import IssueRun, RunKind, RunStatus
 from piaogen import ops
 from piaogen.access import ALL_ROLES, role_required
 from piaogen.models import Role, User
+from reports.exports import export_job_retry, export_stale_seconds
+from reports.models import ExportJob, ExportStatus
 from tolling.models import UploadBatch, UploadStatus
 from tolling.services import upload_retry
 
@@ -52,10 +58,11 @@ def readyz(request: HttpRequest) -> JsonResponse:
 @require_GET
 @role_required(Role.MAINTAINER)
 def jobs(request: HttpRequest) -> HttpResponse:
-    """The job monitor: queue depths, the worker heartbeat, and uploads and issuing runs queued, running or
-    failed, newest first, with a retry for failed ones."""
+    """The job monitor: queue depths, the worker heartbeat, and uploads, issuing runs and report exports queued,
+    running or failed, newest first, with a retry for failed ones."""
     open_uploads = [UploadStatus.QUEUED, UploadStatus.RUNNING, UploadStatus.FAILED]
     open_runs = [RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.FAILED]
+    open_exports = [ExportStatus.QUEUED, ExportStatus.RUNNING, ExportStatus.FAILED]
     context = {
         "readiness": ops.readiness(),
         "queues": ops.queue_depths(),
@@ -64,6 +71,12 @@ def jobs(request: HttpRequest) -> HttpResponse:
         .select_related("uploaded_by")
         .order_by("-created_at")[:JOB_ROWS],
         "runs": IssueRun.objects.filter(status__in=open_runs).order_by("-created_at")[:JOB_ROWS],
+        "exports": ExportJob.objects.filter(status__in=open_exports)
+        .select_related("created_by")
+        .order_by("-created_at")[:JOB_ROWS],
+        # a running export whose heartbeat is older than this is queued again by the stall sweep
+        "export_stale_before": timezone.now() - dt.timedelta(seconds=export_stale_seconds()),
+        "retryable_runs": [RunKind.DAILY, RunKind.MONTHLY],
     }
     return render(request, "piaogen/jobs.html", context)
 
@@ -79,6 +92,33 @@ def job_upload_retry(request: HttpRequest, batch_id: int) -> HttpResponse:
         messages.success(request, _("批次 %(id)s 已重新排队。") % {"id": batch.pk})
     else:
         messages.info(request, _("批次 %(id)s 不是失败状态，无需重试。") % {"id": batch.pk})
+    return redirect("jobs")
+
+
+@require_POST
+@role_required(Role.MAINTAINER)
+def job_run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
+    user = request.user
+    assert isinstance(user, User)
+    run = issue_run_retry(run=get_object_or_404(IssueRun, pk=run_id), user=user, request=request)
+    if run.status == RunStatus.QUEUED:
+        messages.success(request, _("开票任务 %(id)s 已重新排队。") % {"id": run.pk})
+    else:
+        messages.info(request, _("开票任务 %(id)s 不是失败状态，无需重试。") % {"id": run.pk})
+    return redirect("jobs")
+
+
+@require_POST
+@role_required(Role.MAINTAINER)
+def job_export_retry(request: HttpRequest, job_id: int) -> HttpResponse:
+    user = request.user
+    assert isinstance(user, User)
+    job = get_object_or_404(ExportJob, pk=job_id)
+    if job.status == ExportStatus.FAILED:
+        export_job_retry(job=job, user=user, request=request)
+        messages.success(request, _("导出任务 %(id)s 已重新排队。") % {"id": job.pk})
+    else:
+        messages.info(request, _("导出任务 %(id)s 不是失败状态，无需重试。") % {"id": job.pk})
     return redirect("jobs")
 
 

@@ -8,6 +8,7 @@ the same province scope) can download.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 import tempfile
@@ -20,14 +21,16 @@ from urllib.parse import parse_qsl, urlencode
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
-from django.db.models import QuerySet
-from django.http import QueryDict
+from django.db.models import F, Q, QuerySet
+from django.http import HttpRequest, QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
 
 from invoicing.models import Document
-from piaogen.identifiers import PROVINCE_NAMES, VehicleClass, is_resident_id, mask_id_number
+from piaogen.audit import audit_record
+from piaogen.db import database_fault_is_transient
+from piaogen.identifiers import VehicleClass, is_resident_id, mask_id_number, province_label
 from piaogen.models import User
 from piaogen.money import yuan_str
 from reports.filters import BEIJING, ReportFilters, filters_from
@@ -36,7 +39,10 @@ from reports.rows import document_rows, ticket_rows, upload_rows
 from support.models import Ticket
 from tolling.models import UploadBatch
 
-PROGRESS_EVERY = 2_000
+PROGRESS_EVERY = 2_000  # rows between two progress updates (and heartbeats) of a background export
+DEFAULT_STALE_SECONDS = 300  # PIAOGEN["EXPORT_STALE_SECONDS"]: a running export this silent is queued again
+DEFAULT_MAX_ATTEMPTS = 3  # PIAOGEN["EXPORT_MAX_ATTEMPTS"]: workers that may die on one export before it fails
+STALL_BATCH = 100  # jobs the stall sweep sends at most per run
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
@@ -67,7 +73,7 @@ def _document_row(doc: Document) -> list[Any]:
         doc.get_kind_display(),
         doc.get_business_line_display(),
         doc.get_status_display(),
-        PROVINCE_NAMES.get(doc.province, doc.province),
+        province_label(doc.province),
         doc.seller_name,
         doc.seller_tax_id,
         doc.buyer_name,
@@ -84,7 +90,7 @@ def _upload_row(batch: UploadBatch) -> list[Any]:
     return [
         batch.pk,
         _local(batch.created_at),
-        PROVINCE_NAMES.get(batch.province, batch.province),
+        province_label(batch.province),
         batch.get_kind_display(),
         batch.file_name,
         batch.get_status_display(),
@@ -101,7 +107,7 @@ def _ticket_row(ticket: Ticket) -> list[Any]:
     return [
         ticket.pk,
         _local(ticket.created_at),
-        PROVINCE_NAMES.get(ticket.province, ticket.province),
+        province_label(ticket.province),
         ticket.get_category_display(),
         ticket.get_status_display(),
         ticket.subject,
@@ -274,39 +280,164 @@ def export_job_create(*, user: User, kind: str, fmt: str, query: QueryDict | dic
     return job
 
 
+class _TakenOver(Exception):
+    """The stall sweep handed the job to another worker (this one's heartbeat went stale): stop, keep nothing."""
+
+
+def export_stale_seconds() -> int:
+    """Seconds without a heartbeat after which a running export is queued again (and a queued one re-sent)."""
+    return int(settings.PIAOGEN.get("EXPORT_STALE_SECONDS", DEFAULT_STALE_SECONDS))
+
+
+def _max_attempts() -> int:
+    return int(settings.PIAOGEN.get("EXPORT_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
+
+
+def _beat(job_id: int, beat: dt.datetime, **fields: Any) -> dt.datetime:
+    """Refresh the heartbeat (and `fields`, e.g. progress) while this worker still owns the job: the UPDATE is
+    conditional on the heartbeat it wrote last, so a worker that was taken over finds it changed and stops."""
+    now = timezone.now()
+    if not ExportJob.objects.filter(pk=job_id, status=ExportStatus.RUNNING, heartbeat_at=beat).update(
+        heartbeat_at=now, **fields
+    ):
+        raise _TakenOver
+    return now
+
+
+def _discard_leftovers(job: ExportJob) -> None:
+    """Delete what earlier attempts of the job left in its folder (a file whose upload to storage a crash cut
+    short): nobody can download it (the job's `file` is set only when it is done), but it should not linger. Each
+    attempt stores under a folder of its own (`exports/<job>/<attempt>/`), so this never touches a later one's."""
+    storage = job.file.storage
+    folder = f"exports/{job.pk}"
+    try:
+        attempts, files = storage.listdir(folder)
+    except FileNotFoundError:
+        return
+    for name in files:
+        storage.delete(f"{folder}/{name}")
+    for attempt in attempts:
+        if attempt != str(job.attempts):
+            for name in storage.listdir(f"{folder}/{attempt}")[1]:
+                storage.delete(f"{folder}/{attempt}/{name}")
+            storage.delete(f"{folder}/{attempt}")
+
+
 def export_job_run(*, job_id: int) -> ExportJob | None:
-    """Run a queued export: claimed by a conditional UPDATE, so a re-delivered task does nothing."""
-    claimed = ExportJob.objects.filter(pk=job_id, status=ExportStatus.QUEUED).update(status=ExportStatus.RUNNING)
+    """Run a queued export: claimed by a conditional UPDATE, so a re-delivered task does nothing.
+
+    Crash-safe by restarting from zero: every attempt writes the whole file into an anonymous temporary file (it
+    vanishes with a killed process), stores it in its attempt's folder only once complete, and marks the job done
+    in the same conditional UPDATE that proves it still owns the job. So no half file is ever served and no row is
+    doubled; a crashed attempt costs its own work only. The heartbeat is refreshed every `PROGRESS_EVERY` rows;
+    `export_jobs_requeue_stalled` queues a job whose heartbeat went stale again (a bounded number of times).
+    A passing database fault leaves the job running for that sweep; any other error fails it.
+    """
+    beat = timezone.now()
+    claimed = ExportJob.objects.filter(pk=job_id, status=ExportStatus.QUEUED).update(
+        status=ExportStatus.RUNNING, heartbeat_at=beat, attempts=F("attempts") + 1, rows_done=0, error=""
+    )
     if not claimed:
         return None
     job = ExportJob.objects.select_related("created_by").get(pk=job_id)
-    params = dict(parse_qsl(job.query))
-    spec = export_spec(job.kind, narrow=params.get(NARROW_PARAMS.get(job.kind, ""), "") == "1")
-    # the scope recorded at creation bounds the rows whatever the query string says
-    today = timezone.localdate(job.created_at, BEIJING)
-    filters = filters_from(params, scope=job.province or None, today=today)
-    job.rows_total = spec.rows(filters).count()
-    job.save(update_fields=["rows_total"])
-
-    def progress(done: int) -> None:
-        ExportJob.objects.filter(pk=job_id).update(rows_done=done)
-
     try:
+        _discard_leftovers(job)
+        params = dict(parse_qsl(job.query))
+        spec = export_spec(job.kind, narrow=params.get(NARROW_PARAMS.get(job.kind, ""), "") == "1")
+        # the scope recorded at creation bounds the rows whatever the query string says
+        today = timezone.localdate(job.created_at, BEIJING)
+        filters = filters_from(params, scope=job.province or None, today=today)
+        beat = _beat(job_id, beat, rows_total=spec.rows(filters).count())
+
+        def progress(done: int) -> None:
+            nonlocal beat
+            beat = _beat(job_id, beat, rows_done=done)
+
         with tempfile.TemporaryFile() as handle:
             if job.fmt == "csv":
                 done = csv_write(spec, filters, handle, progress)
             else:
                 done = xlsx_write(spec, filters, handle, progress)
             handle.seek(0)
-            job.file.save(f"exports/{job.pk}/{export_filename(job.kind, filters, job.fmt)}", File(handle), save=False)
-        job.rows_done = done
-        job.status = ExportStatus.DONE
+            beat = _beat(job_id, beat, rows_done=done)
+            name = f"exports/{job.pk}/{job.attempts}/{export_filename(job.kind, filters, job.fmt)}"
+            job.file.save(name, File(handle), save=False)
+        finished = ExportJob.objects.filter(pk=job_id, status=ExportStatus.RUNNING, heartbeat_at=beat).update(
+            status=ExportStatus.DONE, file=job.file.name, rows_done=done, finished_at=timezone.now()
+        )
+        if not finished:  # taken over while the file was being stored: the new owner stores its own elsewhere
+            job.file.delete(save=False)
+            raise _TakenOver
+    except _TakenOver:
+        return ExportJob.objects.get(pk=job_id)
     except Exception as error:
-        job.status = ExportStatus.FAILED
-        job.error = str(error)[:2000]
-    job.finished_at = timezone.now()
-    job.save(update_fields=["file", "rows_done", "status", "error", "finished_at"])
+        if database_fault_is_transient(error):  # not the export's fault: it stays running and is taken over
+            raise
+        ExportJob.objects.filter(pk=job_id, status=ExportStatus.RUNNING, heartbeat_at=beat).update(
+            status=ExportStatus.FAILED,
+            error=(_("导出失败：%(error)s") % {"error": error})[:2000],
+            finished_at=timezone.now(),
+        )
+    job.refresh_from_db()
     return job
+
+
+@transaction.atomic
+def export_jobs_requeue_stalled() -> list[int]:
+    """The stall sweep (beat): queue again the export jobs whose worker died — running with a heartbeat older than
+    `PIAOGEN["EXPORT_STALE_SECONDS"]` — and send again the queued ones whose message was lost (queued that long
+    ago); returns their ids. A running job whose worker died `EXPORT_MAX_ATTEMPTS` times is failed instead, with a
+    message its creator reads on the export's page. Safe to overlap: the rows are locked (SKIP LOCKED) and the
+    task's claim is a conditional UPDATE, so an extra message does nothing."""
+    now = timezone.now()
+    before = now - dt.timedelta(seconds=export_stale_seconds())
+    limit = _max_attempts()
+    stale = Q(status=ExportStatus.RUNNING) & (
+        Q(heartbeat_at__lt=before) | Q(heartbeat_at__isnull=True, queued_at__lt=before)
+    )
+    ExportJob.objects.filter(stale, attempts__gte=limit).update(
+        status=ExportStatus.FAILED,
+        finished_at=now,
+        error=_("导出任务的后台进程已中断 %(attempts)d 次，不再自动重试。请缩小筛选范围后重新导出，或联系运维人员。")
+        % {"attempts": limit},
+    )
+    lost = Q(status=ExportStatus.QUEUED, queued_at__lt=before)
+    ids = list(
+        ExportJob.objects.filter(stale | lost)
+        .select_for_update(skip_locked=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)[:STALL_BATCH]
+    )
+    ExportJob.objects.filter(pk__in=ids).update(status=ExportStatus.QUEUED, queued_at=now, heartbeat_at=None)
+    for job_id in ids:
+        transaction.on_commit(partial(_enqueue, job_id))
+    return ids
+
+
+@transaction.atomic
+def export_job_retry(*, job: ExportJob, user: User, request: HttpRequest | None = None) -> ExportJob:
+    """Queue a failed export again (a maintainer, from the job monitor), with a fresh count of attempts; it is
+    written again from the start. Idempotent: a job that is not failed is left as it is."""
+    updated = ExportJob.objects.filter(pk=job.pk, status=ExportStatus.FAILED).update(
+        status=ExportStatus.QUEUED,
+        queued_at=timezone.now(),
+        heartbeat_at=None,
+        attempts=0,
+        rows_done=0,
+        error="",
+        finished_at=None,
+    )
+    job.refresh_from_db()
+    if updated:
+        audit_record(actor=user, action="export.retry", obj=job, request=request)
+        transaction.on_commit(partial(_enqueue, job.pk))
+    return job
+
+
+def _enqueue(job_id: int) -> None:
+    from reports.tasks import export_job_run_task
+
+    export_job_run_task.delay(job_id)
 
 
 def exports_for(user: User) -> QuerySet[ExportJob]:

@@ -12,8 +12,9 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
-from piaogen.identifiers import Province
+from piaogen.identifiers import Province, province_label
 
 
 class DocumentRollup(models.Model):
@@ -32,8 +33,8 @@ class DocumentRollup(models.Model):
     amount_tax = models.BigIntegerField(_("税额(分)"), default=0)
 
     class Meta:
-        verbose_name = _("开票汇总")
-        verbose_name_plural = _("开票汇总")
+        verbose_name = pgettext_lazy("singular", "开票汇总")
+        verbose_name_plural = pgettext_lazy("plural", "开票汇总")
         constraints = [
             models.UniqueConstraint(
                 fields=["day", "province", "business_line", "operator_id", "vehicle_class", "document_kind"],
@@ -65,8 +66,8 @@ class UploadRollup(models.Model):
     duration_seconds = models.BigIntegerField(_("处理时长(秒)"), default=0)
 
     class Meta:
-        verbose_name = _("上传汇总")
-        verbose_name_plural = _("上传汇总")
+        verbose_name = pgettext_lazy("singular", "上传汇总")
+        verbose_name_plural = pgettext_lazy("plural", "上传汇总")
         constraints = [models.UniqueConstraint(fields=["day", "province", "kind"], name="upload_rollup_dims_uniq")]
 
     def __str__(self) -> str:
@@ -78,14 +79,14 @@ class SupportRollup(models.Model):
 
     day = models.DateField(_("日期"))
     province = models.CharField(_("省份"), max_length=2, blank=True)
-    tickets_opened = models.IntegerField(_("新建工单"), default=0)
+    tickets_opened = models.IntegerField(pgettext_lazy("count", "新建工单"), default=0)
     tickets_closed = models.IntegerField(_("关闭工单"), default=0)
     tickets_overdue = models.IntegerField(_("超时工单"), default=0)
     actions = models.JSONField(_("操作次数"), default=dict)
 
     class Meta:
-        verbose_name = _("客服汇总")
-        verbose_name_plural = _("客服汇总")
+        verbose_name = pgettext_lazy("singular", "客服汇总")
+        verbose_name_plural = pgettext_lazy("plural", "客服汇总")
         constraints = [models.UniqueConstraint(fields=["day", "province"], name="support_rollup_dims_uniq")]
 
     def __str__(self) -> str:
@@ -106,8 +107,8 @@ class RollupWatermark(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = _("汇总水位")
-        verbose_name_plural = _("汇总水位")
+        verbose_name = pgettext_lazy("singular", "汇总水位")
+        verbose_name_plural = pgettext_lazy("plural", "汇总水位")
 
     def __str__(self) -> str:
         return f"{self.name} ≤ {self.final_through}"
@@ -132,8 +133,8 @@ class ScheduledReport(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        verbose_name = _("定时报表")
-        verbose_name_plural = _("定时报表")
+        verbose_name = pgettext_lazy("singular", "定时报表")
+        verbose_name_plural = pgettext_lazy("plural", "定时报表")
         constraints = [
             models.CheckConstraint(
                 name="scheduled_report_frequency_valid", condition=Q(frequency__in=ReportFrequency.values)
@@ -166,8 +167,8 @@ class ReportDelivery(models.Model):
     pdf = models.FileField(_("PDF"), max_length=300, blank=True)
 
     class Meta:
-        verbose_name = _("报表投递")
-        verbose_name_plural = _("报表投递")
+        verbose_name = pgettext_lazy("singular", "报表投递")
+        verbose_name_plural = pgettext_lazy("plural", "报表投递")
         constraints = [
             models.UniqueConstraint(
                 fields=["report", "period_start", "period_end"],
@@ -214,10 +215,16 @@ class ExportJob(models.Model):
     error = models.TextField(_("错误"), blank=True)
     created_at = models.DateTimeField(_("创建时间"), default=timezone.now)
     finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
+    # take-over (reports/exports.py): when the job was last sent to the queue (a queued job whose message was lost
+    # is sent again once this is stale), the worker's heartbeat while it writes rows, and how many times a worker
+    # has started it (bounded: a job that kills its worker every time ends failed)
+    queued_at = models.DateTimeField(_("入队时间"), default=timezone.now)
+    heartbeat_at = models.DateTimeField(_("心跳时间"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
 
     class Meta:
-        verbose_name = _("导出任务")
-        verbose_name_plural = _("导出任务")
+        verbose_name = pgettext_lazy("singular", "导出任务")
+        verbose_name_plural = pgettext_lazy("plural", "导出任务")
         constraints = [
             models.CheckConstraint(name="export_job_kind_valid", condition=Q(kind__in=ExportKind.values)),
             models.CheckConstraint(name="export_job_fmt_valid", condition=Q(fmt__in=["csv", "xlsx"])),
@@ -226,7 +233,14 @@ class ExportJob(models.Model):
         indexes = [
             # "my exports", newest first
             models.Index(fields=["created_by", "-created_at"], name="export_job_owner_idx"),
+            # the stall sweep and the job monitor: the few jobs not finished (queued, running, failed)
+            models.Index(fields=["status"], name="export_job_open_idx", condition=~Q(status=ExportStatus.DONE)),
         ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.kind}.{self.fmt}"
+
+    @property
+    def province_name(self) -> str:
+        """The scope's province name; blank for a national export."""
+        return province_label(self.province)

@@ -1,12 +1,12 @@
-"""Reports tasks (queue ``reports``): rollup refresh and scheduled reports (beat), background exports and test
-sends. Thin: call a service; safe to run twice (rollups are per-day rebuilds under an advisory lock, exports are
-claimed by a conditional UPDATE, scheduled deliveries by a unique row)."""
+"""Reports tasks (queue ``reports``): rollup refresh, scheduled reports and the export stall sweep (beat), background
+exports and test sends. Thin: call a service; safe to run twice (rollups are per-day rebuilds under an advisory lock,
+exports are claimed by a conditional UPDATE, scheduled deliveries by a unique row)."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from reports.exports import export_job_run
+from reports.exports import export_job_run, export_jobs_requeue_stalled
 from reports.models import ScheduledReport
 from reports.rollups import rollups_refresh_all
 from reports.scheduling import scheduled_report_send_test, scheduled_reports_send_due
@@ -27,6 +27,13 @@ def scheduled_reports_task() -> int:
 @shared_task(acks_late=True, reject_on_worker_lost=True)
 def export_job_run_task(job_id: int) -> None:
     export_job_run(job_id=job_id)
+
+
+@shared_task
+def export_jobs_resume_stalled() -> list[int]:
+    """Beat, every 5 minutes: queue again the exports whose worker died (running, heartbeat stale) or whose message
+    was lost (queued, not started for as long); an export whose worker died too often ends failed."""
+    return export_jobs_requeue_stalled()
 
 
 @shared_task

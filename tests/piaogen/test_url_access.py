@@ -35,6 +35,8 @@ EXPECTED: dict[str, dict[str, int]] = {
     "readyz": everyone(503),  # public readiness probe; no worker heartbeat here (the fixture clears it)
     "jobs": staff_only(allowed=[Role.MAINTAINER]),
     "job-upload-retry": everyone(405),  # POST only
+    "job-run-retry": everyone(405),  # POST only
+    "job-export-retry": everyone(405),  # POST only
     "api-me": staff_only(allowed=STAFF, anon=401),
     "api-schema": staff_only(allowed=STAFF, anon=401),
     "api-docs": staff_only(allowed=STAFF, anon=401),
