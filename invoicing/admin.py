@@ -29,21 +29,39 @@ from invoicing.models import (
 from piaogen.admin import (
     FactAdmin,
     LargeTableAdmin,
+    MaskedPiiMixin,
     NoDeleteMixin,
     ProvinceFilter,
     ReadOnlyAdmin,
     ReadOnlyInlineMixin,
     exact_search_q,
+    mask_personal_tax_id,
+    mask_phones_in,
+    masked_column,
     masked_phone,
     money_column,
     recent_values_filter,
     search_terms,
 )
+from piaogen.identifiers import mask_email, mask_id_number, mask_phone
 
 
 @admin.register(Customer)
-class CustomerAdmin(NoDeleteMixin, LargeTableAdmin):
-    list_display = ("id", "name", "kind", masked_phone, "email", "province", "invoice_cycle", "created_at")
+class CustomerAdmin(MaskedPiiMixin, NoDeleteMixin, LargeTableAdmin):
+    """Phone, e-mail and ID number are write-only here: masked, and replaced by typing a new value (a maintainer
+    fixes an account's contact data, which no support action changes, without ever reading it)."""
+
+    masked_fields = {"phone": mask_phone, "email": mask_email, "id_no": mask_id_number}
+    list_display = (
+        "id",
+        "name",
+        "kind",
+        masked_phone,
+        masked_column(Customer, "email", mask_email),
+        "province",
+        "invoice_cycle",
+        "created_at",
+    )
     list_filter = ("kind", "invoice_cycle", ProvinceFilter)
     # phone (unique), ID number (partial index), name (trigram index: `contains` is LIKE, which it serves)
     search_fields = ("=phone", "=id_no", "name__contains")
@@ -60,8 +78,17 @@ class CardBindingAdmin(FactAdmin):
 
 
 @admin.register(BuyerTitle)
-class BuyerTitleAdmin(FactAdmin):
-    list_display = ("name", "kind", "tax_id", "customer", "card_no", "email", "valid_from")
+class BuyerTitleAdmin(MaskedPiiMixin, FactAdmin):
+    masked_fields = {"tax_id": mask_personal_tax_id, "address_phone": mask_phones_in, "email": mask_email}
+    list_display = (
+        "name",
+        "kind",
+        masked_column(BuyerTitle, "tax_id", mask_personal_tax_id),
+        "customer",
+        "card_no",
+        masked_column(BuyerTitle, "email", mask_email),
+        "valid_from",
+    )
     list_filter = ("kind",)
     list_select_related = ("customer",)
     search_fields = ("=tax_id", "=customer", "name__contains")
@@ -80,7 +107,8 @@ class DocumentLineInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 
 @admin.register(Document)
-class DocumentAdmin(FactAdmin):
+class DocumentAdmin(MaskedPiiMixin, FactAdmin):
+    masked_fields = {"buyer_tax_id": mask_personal_tax_id}
     list_display = (
         "code",
         "number",
@@ -178,8 +206,18 @@ class DocumentEventAdmin(FactAdmin):
 
 
 @admin.register(Delivery)
-class DeliveryAdmin(FactAdmin):
-    list_display = ("id", "document", "sheet", "address", "status", "attempts", "created_at", "sent_at")
+class DeliveryAdmin(MaskedPiiMixin, FactAdmin):
+    masked_fields = {"address": mask_email}
+    list_display = (
+        "id",
+        "document",
+        "sheet",
+        masked_column(Delivery, "address", mask_email),
+        "status",
+        "attempts",
+        "created_at",
+        "sent_at",
+    )
     list_filter = ("status", ("created_at", admin.DateFieldListFilter))
     list_select_related = ("document", "sheet")
     search_fields = ("=document", "=sheet")

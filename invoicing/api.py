@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Prefetch, QuerySet
+from django.db.models import BooleanField, Exists, F, Func, OuterRef, Prefetch, QuerySet
 from django.http import FileResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
@@ -24,7 +25,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException
+from rest_framework.exceptions import APIException, PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -79,14 +80,53 @@ def documents_for(user: User) -> QuerySet[Document]:
 
 
 def sheets_for(user: User) -> QuerySet[SummarySheet]:
-    """Summary sheets the user may see. A province-bound user sees the sheets of their province's cards that bind
-    no document of another province (a sheet lists every document's number and seller)."""
+    """Summary sheets the user may see. A province-bound user sees every sheet that binds at least one document of
+    their province (the seller's, as in `documents_for`), whichever province issued the card: a trip crossing
+    provinces gives one sheet over both provinces' documents. A sheet binding none of their documents is not seen.
+
+    What such a user sees of a sheet is the sheet's own fields (number, card, status, total) and, of what it binds,
+    only their province's part: `sheet_documents_for` and `sheet_pass_ids_for`; the sheet's PDF, which lists every
+    document with its seller, only when the sheet binds nothing of another province (`sheet_is_whole_for`).
+    """
     province = user.province_scope
     sheets = SummarySheet.objects.all()
     if province is None:
         return sheets
-    foreign = Document.objects.filter(summary_sheets=OuterRef("pk")).exclude(province=province)
-    return sheets.filter(province=province).exclude(Exists(foreign))
+    # the sheet ↔ document table's (sheet, document) unique index, then the document by primary key
+    ours = Document.objects.filter(summary_sheets=OuterRef("pk"), province=province)
+    return sheets.filter(Exists(ours))
+
+
+def sheet_documents_for(user: User) -> Prefetch[Any]:
+    """``prefetch_related(sheet_documents_for(user))``: each sheet's ``documents`` narrowed to those the user sees."""
+    return Prefetch("documents", queryset=documents_for(user).order_by("id"))
+
+
+def sheet_pass_ids_for(user: User, sheets: QuerySet[SummarySheet]) -> QuerySet[SummarySheet]:
+    """Sheets annotated with ``visible_pass_ids`` for a province-bound user: the trips of the sheet with a segment
+    in their province (as `support.records.trips_for`); unannotated (every trip shown) for national roles."""
+    province = user.province_scope
+    if province is None:
+        return sheets
+    # pass_id = ANY(sheet.pass_ids): the segment natural key (pass_id, segment_no) index
+    in_sheet = Func(
+        F("pass_id"),
+        OuterRef("pass_ids"),
+        template="(%(expressions)s))",
+        arg_joiner=" = ANY(",
+        output_field=BooleanField(),
+    )
+    ours = Segment.objects.filter(in_sheet, province=province).values("pass_id").distinct()
+    return sheets.annotate(visible_pass_ids=ArraySubquery(ours))
+
+
+def sheet_is_whole_for(user: User, sheet: SummarySheet) -> bool:
+    """Whether the user may see the whole sheet (its PDF): national roles, or it binds no other province's document
+    (a trip of the sheet with no segment in their province has its documents elsewhere, so this covers the trips)."""
+    province = user.province_scope
+    if province is None:
+        return True
+    return not Document.objects.filter(summary_sheets=sheet).exclude(province=province).exists()  # not the prefetch
 
 
 # --- domain errors, mapped once -----------------------------------------------------------------------------------
@@ -105,7 +145,7 @@ class DomainConflict(DomainError):
 def domain_error(error: DjangoValidationError, **extra: Any) -> DomainError:
     code = next((item.code for item in getattr(error, "error_list", [error]) if item.code), "invalid")
     cls = DomainConflict if code in CONFLICT_CODES else DomainError
-    return cls({"detail": "；".join(str(message) for message in error.messages), "code": code, **extra})
+    return cls({"detail": str(_("；")).join(str(message) for message in error.messages), "code": code, **extra})
 
 
 class DomainErrorsMixin:
@@ -228,6 +268,14 @@ class SummarySheetSerializer(serializers.ModelSerializer[SummarySheet]):
             "replaced_by",
         ]
         read_only_fields = fields
+
+    def to_representation(self, instance: SummarySheet) -> dict[str, Any]:
+        data: dict[str, Any] = super().to_representation(instance)
+        visible = getattr(instance, "visible_pass_ids", None)
+        if visible is not None:  # a province-bound reader: only the trips of their province (sheet_pass_ids_for)
+            ours = set(visible)
+            data["pass_ids"] = [pass_id for pass_id in instance.pass_ids if pass_id in ours]
+        return data
 
 
 def _pdf_response(file: Any, filename: str) -> FileResponse:
@@ -504,10 +552,11 @@ class SummarySheetViewSet(
         return ACTORS if self.action == "create" else ALL_ROLES
 
     def get_queryset(self) -> QuerySet[SummarySheet]:
+        user = _user(self.request)
         return (
-            sheets_for(_user(self.request))
+            sheet_pass_ids_for(user, sheets_for(user))
             .select_related("replaced_by")
-            .prefetch_related("documents")
+            .prefetch_related(sheet_documents_for(user))
             .order_by("-issued_at", "-id")
         )
 
@@ -527,5 +576,8 @@ class SummarySheetViewSet(
         """The summary sheet as PDF (rendered on first need, then cached)."""
         from invoicing.pdf import summary_sheet_pdf_ensure
 
-        sheet = summary_sheet_pdf_ensure(sheet=self.get_object())
+        sheet = self.get_object()
+        if not sheet_is_whole_for(_user(request), sheet):
+            raise PermissionDenied(_("该汇总单还列有其他省份的票据或通行，只能查看本省部分，不能下载全文。"))
+        sheet = summary_sheet_pdf_ensure(sheet=sheet)
         return _pdf_response(sheet.pdf, f"{sheet.number}.pdf")

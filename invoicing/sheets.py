@@ -84,7 +84,7 @@ def _check_request(card_no: str, pass_ids: Sequence[str]) -> list[str]:
         raise IssuingError(
             _("通行%(pass_ids)s不属于卡%(card_no)s"),
             code="sheet_foreign_trip",
-            params={"pass_ids": "、".join(unknown), "card_no": card_no},
+            params={"pass_ids": str(_("、")).join(unknown), "card_no": card_no},
         )
     return wanted
 
@@ -161,7 +161,7 @@ def summary_sheet_issue(*, card_no: str, pass_ids: Sequence[str], by: User | Non
         raise IssuingError(
             _("通行%(pass_ids)s尚无已开具的票据，不能生成汇总单"),
             code="sheet_trip_not_invoiced",
-            params={"pass_ids": "、".join(missing)},
+            params={"pass_ids": str(_("、")).join(missing)},
         )
     existing = _existing(card_no, wanted)
     if existing is not None:

@@ -8,14 +8,17 @@ Building blocks used by every app's admin module:
 - `ReadOnlyAdmin` / `FactAdmin` / `ReadOnlyInlineMixin`: facts, documents and the audit trail are viewed here,
   never written (they are append-only, or changed only through services).
 - `money_column`, `province_name`, `ProvinceFilter`, `recent_values_filter`: list columns and filters.
+- `MaskedPiiMixin`, `masked_column`: phone, ID numbers, e-mail addresses and holder names are never rendered in
+  clear, neither in lists nor on change pages (product.md: PII masked by default everywhere).
 """
 
 from __future__ import annotations
 
 import operator
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from functools import cached_property, reduce
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
@@ -34,7 +37,13 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from piaogen.audit import audit_record
-from piaogen.identifiers import PROVINCE_NAMES, Province, fold_fullwidth, mask_phone
+from piaogen.identifiers import (
+    Province,
+    fold_fullwidth,
+    mask_id_number,
+    mask_phone,
+    province_label,
+)
 from piaogen.models import ApiToken, AuditEvent, Role, User
 from piaogen.money import format_yuan
 from piaogen.roles import group_name
@@ -72,7 +81,7 @@ def money_column(field: str, label: StrOrPromise) -> MoneyColumn:
 def province_name(obj: Model) -> str:
     """The province as its short name, for tables whose `province` column is a bare code (facts, rollups)."""
     code = str(getattr(obj, "province", "") or "")
-    return PROVINCE_NAMES.get(code, code)
+    return province_label(code)
 
 
 @admin.display(description=_("手机号"))
@@ -80,6 +89,110 @@ def masked_phone(obj: Model) -> str:
     """A customer's or card holder's phone number, masked in lists (support/views reveal it with a reason)."""
     phone = str(getattr(obj, "phone", None) or getattr(obj, "holder_phone", "") or "")
     return mask_phone(phone)
+
+
+# --- PII ------------------------------------------------------------------------------------------------------------
+
+
+# a resident ID number's shape (6-digit region, birth date, 3 digits, check character), whatever its check character
+_RESIDENT_ID_SHAPE_RE = re.compile(r"\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dX]")
+
+
+def mask_personal_tax_id(tax_id: str) -> str:
+    """A buyer's taxpayer id: a company's code stays readable; a person's (their resident ID number) is masked."""
+    return mask_id_number(tax_id) if _RESIDENT_ID_SHAPE_RE.fullmatch(tax_id) else tax_id
+
+
+_DIGIT_RUN_RE = re.compile(r"\d{7,}")
+
+
+def mask_phones_in(text: str) -> str:
+    """Free text such as an invoice title's 地址电话: every run of 7+ digits (a phone number) masked."""
+    return _DIGIT_RUN_RE.sub(lambda match: mask_phone(match.group()), text)
+
+
+Mask = Callable[[str], str]
+
+
+class MaskedColumn:
+    """A list or read-only column showing a PII field masked: ``masked_column("holder_phone", mask_phone)``.
+
+    A callable object (like `MoneyColumn`), so it works in `list_display` and as an admin attribute named in the
+    fields of a read-only change page.
+    """
+
+    def __init__(self, field: str, mask: Mask, label: StrOrPromise) -> None:
+        self.field = field
+        self.mask = mask
+        self.short_description = label
+        self.__name__ = f"{field}_masked"
+
+    def __call__(self, obj: Model) -> str:
+        return self.mask(str(getattr(obj, self.field, "") or ""))
+
+
+def masked_column(model: type[Model], field: str, mask: Mask) -> MaskedColumn:
+    """``masked_column(Customer, "email", mask_email)``: labelled with the field's own verbose name."""
+    return MaskedColumn(field, mask, model._meta.get_field(field).verbose_name)  # type: ignore[union-attr]
+
+
+class _MaskedPiiForm:
+    """Mixed into an admin change form: each PII input starts empty, with the masked current value as its
+    placeholder; left empty the stored value is kept, filled in it replaces it (and is validated as usual)."""
+
+    masked_fields: ClassVar[dict[str, Mask]] = {}
+    instance: Model
+    fields: dict[str, Any]
+    initial: dict[str, Any]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name, mask in self.masked_fields.items():
+            field = self.fields.get(name)
+            if field is None:
+                continue
+            current = mask(str(getattr(self.instance, name, "") or ""))
+            self.initial[name] = ""
+            field.required = False
+            field.widget.attrs["placeholder"] = current
+            field.widget.attrs["autocomplete"] = "off"
+            field.help_text = format_lazy(_("当前值（已遮蔽）：{}。留空则保持不变，填写则替换。"), current or "—")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean()  # type: ignore[misc]
+        for name in self.masked_fields:
+            if name in self.fields and cleaned.get(name) in ("", None):
+                cleaned[name] = getattr(self.instance, name)
+        return cleaned
+
+
+class MaskedPiiMixin:
+    """PII never appears in clear on a change page. `masked_fields` maps a field to its mask
+    (`mask_phone`, `mask_id_number`, `mask_name`, `mask_email`…).
+
+    Where the field can be edited, the input is write-only (see `_MaskedPiiForm`): a maintainer corrects a phone or
+    ID number recorded wrongly without reading the old one (the admin write is audited). Where the page is read-only
+    (viewed-only admins, or no change permission), the masked value is shown in the field's place.
+    """
+
+    masked_fields: ClassVar[dict[str, Mask]] = {}
+
+    def __init__(self, model: type[Model], admin_site: admin.AdminSite) -> None:
+        super().__init__(model, admin_site)  # type: ignore[call-arg]
+        for name, mask in self.masked_fields.items():
+            setattr(self, f"{name}_masked", masked_column(model, name, mask))
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = super().get_fields(request, obj)  # type: ignore[misc]
+        if obj is None or self.has_change_permission(request, obj):  # type: ignore[attr-defined]
+            return fields  # the add page has nothing to hide; an editable page masks through the form
+        return [f"{name}_masked" if name in self.masked_fields else name for name in fields]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)  # type: ignore[misc]
+        if obj is None or not self.masked_fields:
+            return form
+        return type(form)(form.__name__, (_MaskedPiiForm, form), {"masked_fields": self.masked_fields})
 
 
 class ProvinceFilter(admin.SimpleListFilter):
@@ -215,7 +328,7 @@ class PiaogenAdmin(AuditedAdminMixin, admin.ModelAdmin):
         exact = [name[1:] for name in names if name.startswith("=")]
         if exact and len(exact) == len(names) and not self.search_help_text:  # mixed: each admin words its own
             labels = [self._search_label(name) for name in exact]
-            listed = format_lazy("、".join(["{}"] * len(labels)), *labels)
+            listed = format_lazy("{sep}".join(["{}"] * len(labels)), *labels, sep=_("、"))
             setattr(self, "search_help_text", format_lazy(_("精确查找：{}"), listed))  # noqa: B010 (a ClassVar)
 
     def _search_label(self, path: str) -> Any:

@@ -12,6 +12,9 @@ from django.test import Client
 from piaogen.models import Role, User
 from piaogen.services import staff_upsert
 
+# fixtures shared across test directories: modules import builders from tests.fixtures, never from a test module
+pytest_plugins = ["tests.fixtures.invoicing", "tests.fixtures.support"]
+
 PASSWORD = "Piaogen-test-2026"
 
 # live_server + Playwright's sync API run Django code from an event loop thread

@@ -36,14 +36,11 @@ from reports.rollups import document_rollup_rebuild_day
 from reports.scheduling import last_finished_period, scheduled_report_deliver
 from support.models import Ticket, TicketCategory
 from support.tickets import ticket_open
-from tests.invoicing import test_sheets
-from tests.invoicing.test_sheets import CARD, segment
+from tests.fixtures.invoicing import CARD, segment
 from tolling.contract import CONTRACT
 from tolling.models import Card, Trip, UploadBatch
 from tolling.services import upload_create
 from tolling.tasks import ingest_batch
-
-world = test_sheets.world  # the fixture: Jiangsu operator, toll units, a customer with cards and a buyer title
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = '"><img src=x onerror=alert(1)>'

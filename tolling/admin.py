@@ -12,13 +12,16 @@ from django.utils.translation import gettext_lazy as _
 from piaogen.admin import (
     FactAdmin,
     LargeTableAdmin,
+    MaskedPiiMixin,
     NoDeleteMixin,
     PiaogenAdmin,
     ProvinceFilter,
+    masked_column,
     masked_phone,
     money_column,
     province_name,
 )
+from piaogen.identifiers import mask_id_number, mask_name, mask_phone
 from tolling.models import (
     AuditCharge,
     Card,
@@ -84,8 +87,21 @@ class VehicleAdmin(NoDeleteMixin, LargeTableAdmin):
 
 
 @admin.register(Card)
-class CardAdmin(NoDeleteMixin, LargeTableAdmin):
-    list_display = ("card_no", "card_type", "province", "vehicle", "issuer", "holder_name", masked_phone, "issued_at")
+class CardAdmin(MaskedPiiMixin, NoDeleteMixin, LargeTableAdmin):
+    """The holder data recorded at issue (checked when a card is bound) is write-only here: masked, and replaced by
+    typing a new value when the issuer corrects it."""
+
+    masked_fields = {"holder_name": mask_name, "holder_id_no": mask_id_number, "holder_phone": mask_phone}
+    list_display = (
+        "card_no",
+        "card_type",
+        "province",
+        "vehicle",
+        "issuer",
+        masked_column(Card, "holder_name", mask_name),
+        masked_phone,
+        "issued_at",
+    )
     list_filter = ("card_type", ProvinceFilter)
     list_select_related = ("vehicle", "issuer")
     search_fields = ("=card_no", "=holder_phone", "=holder_id_no")

@@ -90,7 +90,12 @@ CONTRACT: dict[str, tuple[Column, ...]] = {
     ),
     UploadKind.TOPUPS: (
         _col("topup_id", "充值流水号", "唯一，最多64个字符", "TU2026112500000001"),
-        _col("card_no", "ETC卡号|卡号", "20位数字，前两位须为上传者所在省份代码", "32011901220000123456"),
+        _col(
+            "card_no",
+            "ETC卡号|卡号",
+            "20位数字，前两位须为上传者所在省份代码；须为储值卡（22），记账卡没有充值",
+            "32011901220000123456",
+        ),
         _col("amount", "充值金额", MONEY_HELP + "，大于0", "500"),
         _col("topped_up_at", "充值时间", TIME_HELP, "2026-11-25 10:00:00"),
         _col("issuer_tax_id", "发行方纳税人识别号", "发行方的纳税人识别号", "91320000134767000D"),
@@ -137,6 +142,37 @@ CONTRACT: dict[str, tuple[Column, ...]] = {
     ),
 }
 """The columns of every upload kind, in template order."""
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """What a file must keep to, as the reader enforces it (the upload page's help shows these numbers)."""
+
+    max_bytes: int  # the whole file (setting PIAOGEN_UPLOAD_MAX_BYTES)
+    line_bytes: int  # one CSV line, or one quoted section (a cell)
+    columns: int  # header columns
+    xlsx_inflated_bytes: int  # all parts of an XLSX, inflated, as declared
+    xlsx_ratio: int  # compression ratio of one XLSX part…
+    xlsx_ratio_min_part: int  # …over this inflated size
+    xlsx_parts: int  # parts in an XLSX
+
+
+def upload_limits() -> UploadLimits:
+    """The limits of `tolling.reading` (its constants) and the upload size setting, read from where they are set."""
+    from django.conf import settings
+
+    from tolling import reading  # reading imports this module: import it when asked
+
+    return UploadLimits(
+        max_bytes=int(settings.PIAOGEN["UPLOAD_MAX_BYTES"]),
+        line_bytes=reading.MAX_LINE_BYTES,
+        columns=reading.MAX_COLUMNS,
+        xlsx_inflated_bytes=reading.XLSX_MAX_INFLATED,
+        xlsx_ratio=reading.XLSX_MAX_RATIO,
+        xlsx_ratio_min_part=reading.XLSX_RATIO_MIN_PART,
+        xlsx_parts=reading.XLSX_MAX_PARTS,
+    )
+
 
 ERROR_LINE_HEADER = "行号"
 ERROR_REASON_HEADER = "错误原因"

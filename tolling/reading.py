@@ -55,8 +55,12 @@ MAX_COLUMNS = 1000
 XLSX_MAX_INFLATED = 4 << 30
 """Most bytes the parts of an XLSX may declare inflated, all parts together."""
 XLSX_MAX_RATIO = 200
-"""Highest compression ratio of an XLSX part over 1 MiB (real sheets stay far below; deflate allows ~1,000)."""
+"""Highest compression ratio of an XLSX part over ``XLSX_RATIO_MIN_PART`` (real sheets stay far below; deflate
+allows ~1,000)."""
+XLSX_RATIO_MIN_PART = 1 << 20
+"""Inflated size from which an XLSX part's compression ratio is checked (small parts compress well legitimately)."""
 XLSX_MAX_PARTS = 10_000
+"""Most parts (files inside the zip) an XLSX may have."""
 
 csv.field_size_limit(2 * MAX_LINE_BYTES)  # never reached: the whole-file checks bound lines and quoted sections
 
@@ -338,7 +342,8 @@ def _xlsx_sizes_check(parts: list[zipfile.ZipInfo]) -> None:
     inflated = sum(part.file_size for part in parts)
     bomb = len(parts) > XLSX_MAX_PARTS or inflated > XLSX_MAX_INFLATED
     bomb = bomb or any(
-        part.file_size > (1 << 20) and part.file_size > XLSX_MAX_RATIO * max(part.compress_size, 1) for part in parts
+        part.file_size > XLSX_RATIO_MIN_PART and part.file_size > XLSX_MAX_RATIO * max(part.compress_size, 1)
+        for part in parts
     )
     if bomb:
         raise FileRefused(

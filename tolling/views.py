@@ -52,6 +52,7 @@ def _render_list(request: HttpRequest, user: User, form: UploadForm | None, stat
         "form": form,
         "kinds": UploadKind.choices,
         "needs_province": user.province_scope is None,
+        "limits": contract.upload_limits(),  # the upload help (tolling/reading.py's limits)
     }
     return render(request, "tolling/upload_list.html", context, status=status)
 

@@ -22,14 +22,11 @@ from invoicing.models import (
     SummarySheet,
 )
 from piaogen.models import Role, User
-from tests.invoicing import test_sheets
-from tests.invoicing.test_sheets import CARD, OTHER_CARD, days_ago, segment, trip
+from tests.fixtures.invoicing import CARD, OTHER_CARD, days_ago, segment, trip
 
 DOCUMENTS = "/api/v1/documents/"
 REQUESTS = "/api/v1/invoice-requests/"
 SHEETS = "/api/v1/summary-sheets/"
-
-world = test_sheets.world  # the fixture
 
 
 @pytest.fixture
@@ -328,9 +325,10 @@ def test_a_sheet_for_a_trip_without_documents_is_a_409(api: Callable[..., APICli
     assert response.status_code == 409 and response.json()["code"] == "sheet_trip_not_invoiced"
 
 
-def test_a_province_user_does_not_see_a_sheet_listing_another_provinces_documents(
+def test_a_province_user_sees_a_sheet_crossing_provinces_but_not_the_other_provinces_part(
     api: Callable[..., APIClient], world: dict[str, Any]
 ) -> None:
+    """Full per-role coverage: tests/invoicing/test_gaps_sheet_scope.py."""
     trip(world, "PA", ("commercial", 10000))
     trip(world, "PB", ("commercial", 1000), ("capital", 800))  # a Jiangsu card through Beijing
     agent = api(Role.AGENT)
@@ -338,10 +336,10 @@ def test_a_province_user_does_not_see_a_sheet_listing_another_provinces_document
     mixed = agent.post(SHEETS, {"card_no": CARD, "pass_ids": ["PB"]}, format="json").json()
     jiangsu = api(Role.PROVINCE, "32")
 
-    assert ids(jiangsu.get(SHEETS)) == {own["id"]}
-    assert jiangsu.get(f"{SHEETS}{mixed['id']}/").status_code == 404
-    assert jiangsu.get(f"{SHEETS}{mixed['id']}/pdf/").status_code == 404
-    assert ids(api(Role.PROVINCE, "11").get(SHEETS)) == set()  # Jiangsu cards' sheets
+    assert ids(jiangsu.get(SHEETS)) == {own["id"], mixed["id"]}
+    assert len(jiangsu.get(f"{SHEETS}{mixed['id']}/").json()["documents"]) == 1  # the Jiangsu one only
+    assert jiangsu.get(f"{SHEETS}{mixed['id']}/pdf/").status_code == 403  # the PDF lists Beijing's document
+    assert ids(api(Role.PROVINCE, "11").get(SHEETS)) == {mixed["id"]}  # a Jiangsu card, through Beijing
     assert ids(agent.get(SHEETS)) == {own["id"], mixed["id"]}
 
 

@@ -20,8 +20,8 @@ from invoicing.issuing import (
 )
 from invoicing.models import BusinessLine, DocumentItem, DocumentKind, ItemKind
 from piaogen.models import User
-from tests.invoicing import test_issuing
-from tests.invoicing.test_issuing import BJ, POST_CARD, at
+from tests.fixtures import issuing
+from tests.fixtures.issuing import BJ, POST_CARD, at
 from tolling.models import (
     AuditCharge,
     AuditReason,
@@ -35,7 +35,7 @@ from tolling.models import (
     TollUnitRate,
 )
 
-world = test_issuing.world  # the fixture
+world = issuing.world  # the fixture
 
 
 @pytest.fixture

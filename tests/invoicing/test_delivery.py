@@ -26,10 +26,7 @@ from invoicing.issuing import issue_segments
 from invoicing.models import Customer, Delivery, DeliveryStatus, Document, DocumentEvent, SheetStatus, SummarySheet
 from invoicing.sheets import summary_sheet_issue
 from piaogen.models import User
-from tests.invoicing import test_sheets
-from tests.invoicing.test_sheets import CARD, segment, trip
-
-world = test_sheets.world  # the fixture
+from tests.fixtures.invoicing import CARD, segment, trip
 
 
 class FailingBackend(BaseEmailBackend):

@@ -45,10 +45,10 @@ from invoicing.models import (
     RunStatus,
 )
 from piaogen.celery import app as celery_app
-from tests.invoicing import test_issuing
-from tests.invoicing.test_issuing import POST_CARD, at, live_items, segment, topup
+from tests.fixtures import issuing
+from tests.fixtures.issuing import POST_CARD, at, live_items, segment, topup
 
-world = test_issuing.world  # the fixture
+world = issuing.world  # the fixture
 
 OTHER_CARD = "32010000000000000009"
 

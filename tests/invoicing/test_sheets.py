@@ -1,14 +1,10 @@
 """Summary sheets: bind trips' live documents, numbered by the card issuer's province, idempotent, voided and
-replaced when what they summarise changes; top-ups get none. The world here is shared with the delivery and API
-tests (they import it)."""
+replaced when what they summarise changes; top-ups get none. The world (`world` fixture and helpers) is in
+tests/fixtures/invoicing.py, shared with the delivery, API and support tests."""
 
 from __future__ import annotations
 
-import datetime as dt
-import itertools
-from decimal import Decimal
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from django.utils import timezone
@@ -16,8 +12,6 @@ from django.utils import timezone
 from invoicing.issuing import IssuingError, document_reissue, document_reverse, issue_segments, issue_topups
 from invoicing.models import (
     BuyerTitle,
-    CardBinding,
-    Customer,
     Document,
     DocumentEvent,
     DocumentKind,
@@ -25,120 +19,7 @@ from invoicing.models import (
     SummarySheet,
 )
 from invoicing.sheets import summary_sheet_issue, summary_sheet_refresh, summary_sheets_refresh_for
-from tolling.models import Operator, OperatorKind, RoadNature, Segment, TollUnit, TollUnitRate, TopUp
-
-BJ = ZoneInfo("Asia/Shanghai")
-CARD = "32010000000000000003"  # post-pay: no FIFO matching against top-ups
-PREPAID = "32010000000000000001"
-OTHER_CARD = "11010000000000000009"  # a Beijing card
-
-_seq = itertools.count(1)
-
-
-def days_ago(days: int, hour: int = 12) -> dt.datetime:
-    """A moment ``days`` Beijing days ago (trips older than 7 days are invoiceable today)."""
-    today = timezone.localdate(timezone=BJ)
-    return dt.datetime.combine(today - dt.timedelta(days=days), dt.time(hour), tzinfo=BJ)
-
-
-@pytest.fixture
-def world(db: None) -> dict[str, Any]:
-    road = Operator.objects.create(
-        kind=OperatorKind.ROAD_OPERATOR, tax_id="91320000000000001X", name="江苏宁沪高速公路股份有限公司", province="32"
-    )
-    beijing = Operator.objects.create(
-        kind=OperatorKind.ROAD_OPERATOR, tax_id="91110000000000001X", name="北京首发高速公路有限公司", province="11"
-    )
-    issuer = Operator.objects.create(
-        kind=OperatorKind.CARD_ISSUER,
-        tax_id="91320000000000002X",
-        name="江苏通行宝智慧交通科技股份有限公司",
-        province="32",
-    )
-    commercial = TollUnit.objects.create(
-        code="G0001320010010A0", name="宁沪1", province="32", operator=road, road_nature=RoadNature.COMMERCIAL
-    )
-    loan = TollUnit.objects.create(
-        code="G0001320010020A0", name="还贷1", province="32", operator=road, road_nature=RoadNature.LOAN
-    )
-    capital = TollUnit.objects.create(
-        code="G0001110010010A0", name="京藏1", province="11", operator=beijing, road_nature=RoadNature.COMMERCIAL
-    )
-    for unit in (commercial, capital):
-        TollUnitRate.objects.create(toll_unit=unit, tax_rate=Decimal("0.03"), valid_from=dt.date(2020, 1, 1))
-    who = Customer.objects.create(name="张三", phone="13800000001", email="zhangsan@example.com")
-    for card_no in (CARD, PREPAID, OTHER_CARD):
-        CardBinding.objects.create(customer=who, card_no=card_no, bound_at=days_ago(400))
-    title = BuyerTitle.objects.create(
-        customer=who, kind="person", name="张三", email="piao@example.com", valid_from=days_ago(400)
-    )
-    return {
-        "road": road,
-        "beijing": beijing,
-        "issuer": issuer,
-        "commercial": commercial,
-        "loan": loan,
-        "capital": capital,
-        "customer": who,
-        "title": title,
-    }
-
-
-def segment(
-    world: dict[str, Any],
-    *,
-    fee: int,
-    unit: str = "commercial",
-    card_no: str = CARD,
-    pass_id: str | None = None,
-    segment_no: int = 1,
-    days: int = 20,
-) -> Segment:
-    exit_time = days_ago(days)
-    toll_unit = world[unit]
-    return Segment.objects.create(
-        pass_id=pass_id or f"P{next(_seq):020d}",
-        segment_no=segment_no,
-        service_date=exit_time.date(),
-        card_no=card_no,
-        card_type=22 if card_no == PREPAID else 23,
-        plate="苏A12345",
-        plate_color=0,
-        vehicle_class=1,
-        toll_unit=toll_unit,
-        province=toll_unit.province,
-        entry_time=exit_time - dt.timedelta(hours=1),
-        exit_time=exit_time,
-        entry_station="南京",
-        exit_station="苏州",
-        pay_fee=fee,
-        discount_fee=0,
-        fee=fee,
-    )
-
-
-def topup(world: dict[str, Any], *, amount: int, card_no: str = PREPAID) -> TopUp:
-    when = days_ago(30)
-    return TopUp.objects.create(
-        topup_id=f"T{next(_seq)}",
-        service_date=when.date(),
-        card_no=card_no,
-        amount=amount,
-        topped_up_at=when,
-        issuer=world["issuer"],
-        province="32",
-    )
-
-
-def trip(world: dict[str, Any], pass_id: str, *fees: tuple[str, int], card_no: str = CARD) -> list[Segment]:
-    """A trip with one segment per (unit, fee), all issued."""
-    segments = [
-        segment(world, fee=fee, unit=unit, pass_id=pass_id, segment_no=n, card_no=card_no)
-        for n, (unit, fee) in enumerate(fees, start=1)
-    ]
-    issue_segments(segment_ids=[s.pk for s in segments])
-    return segments
-
+from tests.fixtures.invoicing import BJ, CARD, OTHER_CARD, PREPAID, days_ago, segment, topup, trip
 
 # --- issuing ------------------------------------------------------------------------------------------------------
 

@@ -31,8 +31,8 @@ from piaogen.models import AuditEvent, Role, User
 from support.actions import card_target, customer_target, document_target
 from support.models import ActionRequest, TicketLink, TicketNote
 from support.tickets import ticket_open
-from tests.invoicing.test_sheets import CARD, segment
-from tests.support.conftest import HOLDER, holder_card
+from tests.fixtures.invoicing import CARD, segment
+from tests.fixtures.support import HOLDER, holder_card
 
 REASON = "客户来电要求"
 MODELS = (

@@ -20,7 +20,7 @@ from piaogen.models import AuditEvent, Role, User
 from support.models import PiiReveal
 from support.privacy import mask_pii, pii_reveal, pii_revealed
 from support.tickets import ticket_open
-from tests.support.conftest import HOLDER, holder_card
+from tests.fixtures.support import HOLDER, holder_card
 
 PHONE, ID_NO = "13912345678", "320102199001011234"
 MASKED_PHONE, MASKED_ID = "139****5678", "320102********1234"

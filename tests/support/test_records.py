@@ -18,8 +18,8 @@ from invoicing.issuing import document_reissue
 from invoicing.models import Customer
 from piaogen.models import Role, User
 from support.privacy import pii_reveal
-from tests.invoicing.test_sheets import days_ago
-from tests.support.conftest import make_trip, segments_of
+from tests.fixtures.invoicing import days_ago
+from tests.fixtures.support import make_trip, segments_of
 
 
 @pytest.fixture

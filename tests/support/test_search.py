@@ -16,8 +16,7 @@ from django.urls import reverse
 from invoicing.models import BusinessLine, Document, DocumentKind, DocumentStatus
 from piaogen.models import Role, User
 from support.search import Group, Kind, SearchFilters, recognise, search
-from tests.invoicing.test_sheets import OTHER_CARD
-from tests.support.conftest import CARD
+from tests.fixtures.invoicing import CARD, OTHER_CARD
 from tolling.models import PaperTicket, PayMethod, TopUp, UploadBatch
 
 # --- reading the text (no database) -----------------------------------------------------------------------------

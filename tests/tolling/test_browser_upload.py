@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from piaogen.models import Role, User
-from tests.tolling.test_ingest_worker import HEADER, UNIT, segment_rows
+from tests.fixtures.tolling import HEADER, UNIT, segment_rows
 from tolling.models import Operator, OperatorKind, Segment, TollUnit
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.django_db(transaction=True)]

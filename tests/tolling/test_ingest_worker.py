@@ -13,24 +13,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from rest_framework.test import APIClient
 
 from piaogen.models import Role, User
+from tests.fixtures.tolling import HEADER, UNIT, segment_rows
 from tolling.models import Operator, OperatorKind, Segment, TollUnit, Trip, UploadBatch, UploadStatus
 from tolling.tasks import resume_stalled_batches
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(transaction=True)]
-
-UNIT = "G001532001001001"
-HEADER = (
-    "pass_id,segment_no,card_no,card_type,plate,plate_color,vehicle_class,toll_unit,entry_time,exit_time,"
-    "entry_station,exit_station,pay_fee,discount_fee,fee\n"
-)
-
-
-def segment_rows(count: int, start: int = 0) -> str:
-    return "".join(
-        f"P{i:09d},1,3201{i:016d},23,苏A{i % 100000:05d},0,1,{UNIT},2026-11-01 08:00:00,2026-11-01 09:10:00,"
-        f"南京东,无锡,35.00,1.75,33.25\n"
-        for i in range(start, start + count)
-    )
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from tolling.importing.loads import (
     LOADS,
 )
 from tolling.importing.validation import (
+    _cross_joins,
     _cross_rules,
     _fields,
     _problem,
@@ -200,6 +201,7 @@ class Loader:
         for condition, reason in _cross_rules(self.kind, self.province):
             reasons.append((condition, "%s::text", reason))
             valid.append(f"NOT coalesce({condition}, false)")
+        joins += _cross_joins(self.kind)
         if any(f.name == "toll_unit" for f in self.fields):
             joins.append("LEFT JOIN tolling_tollunit tu ON tu.code = t.v_toll_unit")
             extra = ", tu.id AS toll_unit_id, tu.province AS toll_unit_province"

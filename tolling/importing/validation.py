@@ -287,6 +287,14 @@ def _fields(kind: str) -> list[Field]:
     return [common[name](col) for name, col in c.items()]
 
 
+def _cross_joins(kind: str) -> list[str]:
+    """The tables `_cross_rules` of ``kind`` read, joined to the checked rows ``t`` (toll units are joined by the
+    loader for every kind that has the column)."""
+    if kind == UploadKind.TOPUPS:
+        return ["LEFT JOIN tolling_card card ON card.card_no = t.v_card_no"]  # card_no_uniq
+    return []
+
+
 def _cross_rules(kind: str, province: str) -> list[tuple[str, str]]:
     """Rules across columns and against the database (toll units, province scope), as (SQL, reason)."""
     c = {col.name: col for col in CONTRACT[kind]}
@@ -317,6 +325,12 @@ def _cross_rules(kind: str, province: str) -> list[tuple[str, str]]:
                 _problem(
                     c["card_no"], _("卡号的发行省份（前两位）必须是本省（%(province)s）") % {"province": province}
                 ),
+            ),
+            # only a prepaid card (储值卡) is topped up (product.md §2); a card not registered yet is let through,
+            # since the contract carries no card type. Own-province cards only: no inference about other provinces.
+            (
+                f"card.card_type = {int(CardType.POST_PAY)} AND left(t.v_card_no, 2) = '{province}'",
+                _problem(c["card_no"], _("该卡是记账卡（23），记账卡不能充值，只有储值卡（22）才有充值记录")),
             ),
         ]
     elif kind == UploadKind.AUDIT_CHARGES:
