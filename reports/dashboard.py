@@ -8,18 +8,25 @@ each for upload health and support workload. Charts (reports/charts.py) and the 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.core.cache import cache
 from django.db import connection
-from django.db.models import Sum
+from django.db.models import Max, Sum
+from django.utils.translation import get_language
 
-from piaogen.identifiers import PROVINCE_NAMES
+from piaogen.identifiers import province_label
 from reports.filters import ReportFilters
-from reports.models import SupportRollup, UploadRollup
+from reports.models import RollupWatermark, SupportRollup, UploadRollup
 from tolling.models import Operator
 
 TOP_OPERATORS = 15
+CACHE_SECONDS = 15 * 60  # beat refreshes the rollups every 15 minutes; a refresh changes the key anyway
+
+logger = logging.getLogger(__name__)
 
 DIMENSIONS = ("day", "province", "business_line", "operator_id", "vehicle_class", "document_kind")
 
@@ -129,7 +136,7 @@ def _uploads_by_province(filters: ReportFilters) -> list[dict[str, Any]]:
     return [
         {
             "key": row["province"],
-            "label": PROVINCE_NAMES.get(row["province"], row["province"]),
+            "label": province_label(row["province"]),
             "batches": row["batches"],
             "batches_failed": row["failed"],
             "rows_accepted": row["accepted"],
@@ -171,7 +178,7 @@ def dashboard_data(filters: ReportFilters) -> DashboardData:
     for row in operators:
         row["label"] = names.get(row["key"], str(row["key"]))
     for row in breakdowns["province"]:
-        row["label"] = PROVINCE_NAMES.get(row["key"], row["key"])
+        row["label"] = province_label(row["key"])
 
     return DashboardData(
         filters=filters,
@@ -187,6 +194,30 @@ def dashboard_data(filters: ReportFilters) -> DashboardData:
         support_by_day=support_by_day,
         support_actions=support_actions,
     )
+
+
+def dashboard_data_cached(filters: ReportFilters) -> DashboardData:
+    """`dashboard_data`, kept in the cache until the rollups are next refreshed: the numbers come from the rollups
+    only, so they cannot change before a refresh moves a watermark, and the watermarks' last update is part of the
+    key (with the filters and the language of the labels). Nothing is cached before the first refresh, and a cache
+    that fails is bypassed, never an error."""
+    generation = RollupWatermark.objects.aggregate(last=Max("updated_at"))["last"]
+    if generation is None:
+        return dashboard_data(filters)
+    digest = hashlib.sha256(filters.query().encode()).hexdigest()[:32]
+    key = f"dashboard:{generation.timestamp()}:{get_language()}:{digest}"
+    try:
+        data: DashboardData | None = cache.get(key)
+    except Exception:  # the cache is an optimisation: Redis down means computing, as before it existed
+        logger.warning("dashboard cache unavailable", exc_info=True)
+        return dashboard_data(filters)
+    if data is None:
+        data = dashboard_data(filters)
+        try:
+            cache.set(key, data, CACHE_SECONDS)
+        except Exception:
+            logger.warning("dashboard cache unavailable", exc_info=True)
+    return data
 
 
 def change_ratio(current: int, previous: int) -> float | None:

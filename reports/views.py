@@ -27,7 +27,7 @@ from piaogen.audit import audit_record
 from piaogen.identifiers import Province
 from piaogen.models import Role, User
 from reports.charts import dashboard_charts
-from reports.dashboard import change_ratio, dashboard_data
+from reports.dashboard import change_ratio, dashboard_data_cached
 from reports.exports import (
     NARROW_PARAMS,
     csv_chunks,
@@ -89,7 +89,7 @@ def _kpi(label: str, current: int, previous: int, *, money: bool, url: str) -> d
 def dashboard(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     filters = filters_for(user, request.GET)
-    data = dashboard_data(filters)
+    data = dashboard_data_cached(filters)
     drill = drill_url(filters, user)
     charts = dashboard_charts(data, drill)
     documents_url = drill("documents")

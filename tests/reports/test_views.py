@@ -12,14 +12,16 @@ from typing import Any
 import openpyxl
 import pytest
 from conftest import DAYS, REPORT_QUERY, TODAY
+from django.db import connection
 from django.db.models import Sum
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from invoicing.models import Document
 from piaogen.models import AuditEvent, Role, User
 from reports.exports import export_job_run
-from reports.models import ExportJob, ExportStatus
+from reports.models import DocumentRollup, ExportJob, ExportStatus, RollupWatermark
 from reports.rollups import rollup_refresh, rollups_refresh_all
 
 
@@ -265,3 +267,30 @@ def test_support_actions_by_type_drill_to_the_audit_trail_for_those_who_may_read
     assert bars["x"][index] == AuditEvent.objects.filter(action="document.reverse").count()
     assert bars["customdata"][index].startswith("/audit/?action=document.reverse&date_from=2026-11-01")
     assert set(as_manager["data"][0]["customdata"]) == {""}  # managers do not read the audit trail
+
+
+def test_the_dashboard_reads_the_rollups_once_until_the_next_refresh(
+    rolled_up: dict[str, Any], manager: User, client_for: Callable[[User], Client]
+) -> None:
+    client = client_for(manager)
+    first = client.get(reverse("report-dashboard"), REPORT_QUERY)
+    with CaptureQueriesContext(connection) as queries:
+        again = client.get(reverse("report-dashboard"), REPORT_QUERY)
+    assert again.context["kpis"] == first.context["kpis"]
+    assert not [q for q in queries.captured_queries if "reports_documentrollup" in q["sql"]]  # from the cache
+
+    # the rollup rows change only in a refresh, which ends by saving its watermark: that is a new cache key
+    DocumentRollup.objects.filter(province="33").delete()
+    assert client.get(reverse("report-dashboard"), REPORT_QUERY).context["kpis"] == first.context["kpis"]
+    RollupWatermark.objects.get(name="documents").save()
+    after = client.get(reverse("report-dashboard"), REPORT_QUERY)
+    assert after.context["kpis"][2]["value"] == gross("32") < first.context["kpis"][2]["value"]
+
+
+def test_a_province_user_never_gets_a_national_dashboard_from_the_cache(
+    rolled_up: dict[str, Any], manager: User, make_staff: Callable[..., User], client_for: Callable[[User], Client]
+) -> None:
+    client_for(manager).get(reverse("report-dashboard"), REPORT_QUERY)  # the national figures, cached
+    jiangsu = make_staff(Role.PROVINCE, province="32")
+    response = client_for(jiangsu).get(reverse("report-dashboard"), REPORT_QUERY)
+    assert response.context["kpis"][2]["value"] == gross("32")
