@@ -54,7 +54,9 @@ def card_holder_check(*, card: Card, holder: HolderData) -> None:
     ]
     if mismatched:
         raise CustomerError(
-            _("持卡人信息与发卡登记不符：%(fields)s"), code="holder_mismatch", params={"fields": "、".join(mismatched)}
+            _("持卡人信息与发卡登记不符：%(fields)s"),
+            code="holder_mismatch",
+            params={"fields": str(_("、")).join(mismatched)},
         )
 
 

@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from piaogen.identifiers import Province
 
@@ -30,8 +31,8 @@ class User(AbstractUser):
     province = models.CharField(_("省份"), max_length=2, choices=Province.choices, blank=True)
 
     class Meta:
-        verbose_name = _("工作人员")
-        verbose_name_plural = _("工作人员")
+        verbose_name = pgettext_lazy("singular", "工作人员")
+        verbose_name_plural = pgettext_lazy("plural", "工作人员")
         constraints = [
             models.CheckConstraint(name="user_role_valid", condition=Q(role__in=[*Role.values, ""])),
             models.CheckConstraint(
@@ -73,8 +74,8 @@ class ApiToken(models.Model):
     objects = ApiTokenQuerySet.as_manager()
 
     class Meta:
-        verbose_name = _("API 令牌")
-        verbose_name_plural = _("API 令牌")
+        verbose_name = pgettext_lazy("singular", "API 令牌")
+        verbose_name_plural = pgettext_lazy("plural", "API 令牌")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
@@ -104,6 +105,8 @@ AUDIT_ACTION_LABELS = {
     "document.reissue": _("换票"),
     "document.reverse": _("红冲"),
     "document.resend": _("重发票据"),
+    "export.retry": _("重试导出任务"),
+    "issue_run.retry": _("重试开票任务"),
     "pii.reveal": _("查看敏感信息"),
     "report.export": _("导出报表"),
     "report.pdf": _("下载 PDF 报告"),
@@ -111,7 +114,7 @@ AUDIT_ACTION_LABELS = {
     "summary_sheet.issue": _("生成汇总单"),
     "summary_sheet.void": _("作废汇总单"),
     "ticket.link": _("工单关联记录"),
-    "ticket.open": _("新建工单"),
+    "ticket.open": pgettext_lazy("audit action", "新建工单"),
     "ticket.update": _("更新工单"),
     "upload.cancel": _("取消上传批次"),
     "upload.create": _("上传数据"),
@@ -155,8 +158,8 @@ class AuditEvent(models.Model):
     after = models.JSONField(_("变更后"), null=True, blank=True)
 
     class Meta:
-        verbose_name = _("审计记录")
-        verbose_name_plural = _("审计记录")
+        verbose_name = pgettext_lazy("singular", "审计记录")
+        verbose_name_plural = pgettext_lazy("plural", "审计记录")
         indexes = [
             # timeline of one record (customer, document, batch…) on record pages
             models.Index(fields=["object_type", "object_id", "at"], name="audit_object_at_idx"),

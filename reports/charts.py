@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from invoicing.models import BusinessLine, DocumentKind
 from piaogen.identifiers import VehicleClass
@@ -206,7 +207,7 @@ def dashboard_charts(data: DashboardData, drill: DrillUrl) -> list[Chart]:
             {"type": "scatter", "name": name, "x": support_days, "y": [row[key] for row in data.support_by_day],
              "mode": "lines+markers", "line": {"color": color}, "customdata": support_urls}
             for key, name, color in (
-                ("opened", _("新建工单"), BLUE),
+                ("opened", pgettext("count", "新建工单"), BLUE),
                 ("closed", _("关闭工单"), TEAL),
                 ("overdue", _("超时工单"), RED),
             )

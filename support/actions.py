@@ -275,7 +275,7 @@ def _request_invoices(target: Target, data: dict[str, Any], user: User) -> Outco
     if not documents:
         raise IssuingError(
             _("没有可开票的明细：%(reasons)s"), code="nothing_eligible",
-            params={"reasons": "；".join(f"{r['key']} {r['message']}" for r in rows[:10])},
+            params={"reasons": _("；").join(f"{r['key']} {r['message']}" for r in rows[:10])},
         )  # fmt: skip
     return Outcome(
         summary=_("已为卡%(card_no)s开具%(count)s张票据") % {"card_no": card_no, "count": len(documents)},

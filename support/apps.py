@@ -1,7 +1,7 @@
 from django.apps import AppConfig
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class SupportConfig(AppConfig):
     name = "support"
-    verbose_name = _("客服")
+    verbose_name = pgettext_lazy("app", "客服")

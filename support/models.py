@@ -8,6 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from invoicing.models import Customer
 from piaogen.identifiers import Province
@@ -73,8 +74,8 @@ class Ticket(models.Model):
     objects = TicketQuerySet.as_manager()
 
     class Meta:
-        verbose_name = _("工单")
-        verbose_name_plural = _("工单")
+        verbose_name = pgettext_lazy("singular", "工单")
+        verbose_name_plural = pgettext_lazy("plural", "工单")
         constraints = [
             models.CheckConstraint(name="ticket_category_valid", condition=Q(category__in=TicketCategory.values)),
             models.CheckConstraint(name="ticket_status_valid", condition=Q(status__in=TicketStatus.values)),
@@ -107,8 +108,8 @@ class TicketNote(models.Model):
     created_at = models.DateTimeField(_("时间"), default=timezone.now)
 
     class Meta:
-        verbose_name = _("工单备注")
-        verbose_name_plural = _("工单备注")
+        verbose_name = pgettext_lazy("singular", "工单备注")
+        verbose_name_plural = pgettext_lazy("plural", "工单备注")
 
     def __str__(self) -> str:
         return f"{self.ticket_id}: {self.body[:30]}"
@@ -122,8 +123,8 @@ class TicketLink(models.Model):
     object_key = models.CharField(_("对象标识"), max_length=64)
 
     class Meta:
-        verbose_name = _("工单关联")
-        verbose_name_plural = _("工单关联")
+        verbose_name = pgettext_lazy("singular", "工单关联")
+        verbose_name_plural = pgettext_lazy("plural", "工单关联")
         constraints = [
             models.UniqueConstraint(fields=["ticket", "object_type", "object_key"], name="ticket_link_uniq"),
         ]
@@ -145,8 +146,8 @@ class SavedFilter(models.Model):
     shared = models.BooleanField(_("共享"), default=False)
 
     class Meta:
-        verbose_name = _("保存的筛选")
-        verbose_name_plural = _("保存的筛选")
+        verbose_name = pgettext_lazy("singular", "保存的筛选")
+        verbose_name_plural = pgettext_lazy("plural", "保存的筛选")
         constraints = [models.UniqueConstraint(fields=["owner", "page", "name"], name="saved_filter_uniq")]
 
     def __str__(self) -> str:
@@ -165,8 +166,8 @@ class PiiReveal(models.Model):
     expires_at = models.DateTimeField(_("到期时间"))
 
     class Meta:
-        verbose_name = _("敏感信息查看")
-        verbose_name_plural = _("敏感信息查看")
+        verbose_name = pgettext_lazy("singular", "敏感信息查看")
+        verbose_name_plural = pgettext_lazy("plural", "敏感信息查看")
         indexes = [models.Index(fields=["user", "customer", "expires_at"], name="pii_reveal_lookup_idx")]
 
     def __str__(self) -> str:
@@ -210,8 +211,8 @@ class ActionRequest(models.Model):
     created_at = models.DateTimeField(_("时间"), default=timezone.now)
 
     class Meta:
-        verbose_name = _("支持操作")
-        verbose_name_plural = _("支持操作")
+        verbose_name = pgettext_lazy("singular", "支持操作")
+        verbose_name_plural = pgettext_lazy("plural", "支持操作")
         constraints = [
             models.CheckConstraint(name="action_request_kind_valid", condition=Q(kind__in=ActionKind.values)),
         ]

@@ -26,6 +26,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from invoicing.api import documents_for, sheets_for
 from invoicing.eligibility import (
@@ -348,7 +349,7 @@ def customer_timeline(
     entries += [
         TimelineEntry(
             at=ticket.created_at,
-            kind=_("工单"),
+            kind=pgettext("singular", "工单"),
             text=f"#{ticket.pk} {ticket.subject} · {ticket.get_status_display()}",
             by=ticket.created_by.get_username(),
         )

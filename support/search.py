@@ -61,6 +61,7 @@ from django.contrib.postgres.search import TrigramSimilarity
 from django.db.models import F, Lookup, OuterRef, Q, QuerySet, Subquery, Value
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext, pgettext_lazy
 
 from invoicing.api import documents_for, sheets_for
 from invoicing.models import BusinessLine, BuyerTitle, CardBinding, Customer
@@ -93,15 +94,15 @@ class Group:
 
 
 GROUP_LABELS = {
-    Group.CUSTOMER: _("客户"),
-    Group.CARD: _("ETC卡"),
-    Group.TRIP: _("通行"),
-    Group.DOCUMENT: _("票据"),
-    Group.SHEET: _("电子汇总单"),
-    Group.TOPUP: _("充值"),
-    Group.AUDIT_CHARGE: _("稽核补费"),
-    Group.PAPER_TICKET: _("纸质票据"),
-    Group.BATCH: _("上传批次"),
+    Group.CUSTOMER: pgettext_lazy("plural", "客户"),
+    Group.CARD: pgettext_lazy("plural", "ETC卡"),
+    Group.TRIP: pgettext_lazy("plural", "通行"),
+    Group.DOCUMENT: pgettext_lazy("plural", "票据"),
+    Group.SHEET: pgettext_lazy("plural", "电子汇总单"),
+    Group.TOPUP: pgettext_lazy("plural", "充值"),
+    Group.AUDIT_CHARGE: pgettext_lazy("plural", "稽核补费"),
+    Group.PAPER_TICKET: pgettext_lazy("plural", "纸质票据"),
+    Group.BATCH: pgettext_lazy("plural", "上传批次"),
 }
 GROUP_ORDER = list(GROUP_LABELS)
 
@@ -384,7 +385,8 @@ class _Search:
                     group=Group.SHEET,
                     pk=sheet.pk,
                     title=sheet.number,
-                    detail=f"{sheet.card_no} · {len(sheet.pass_ids)} " + str(_("次通行")),
+                    detail=f"{sheet.card_no} · "
+                    + ngettext("%(n)s 次通行", "%(n)s 次通行", len(sheet.pass_ids)) % {"n": len(sheet.pass_ids)},
                     url=(
                         reverse("customer-detail", args=[sheet.customer_id])
                         if sheet.customer_id

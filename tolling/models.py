@@ -16,6 +16,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from piaogen.identifiers import CardType, PlateColor, Province, VehicleClass
 
@@ -58,8 +59,8 @@ class Operator(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
-        verbose_name = _("销售方")
-        verbose_name_plural = _("销售方")
+        verbose_name = pgettext_lazy("singular", "销售方")
+        verbose_name_plural = pgettext_lazy("plural", "销售方")
         constraints = [
             models.UniqueConstraint(fields=["kind", "tax_id"], name="operator_kind_tax_id_uniq"),
             models.CheckConstraint(name="operator_kind_valid", condition=Q(kind__in=OperatorKind.values)),
@@ -87,8 +88,8 @@ class TollUnit(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
-        verbose_name = _("收费单元")
-        verbose_name_plural = _("收费单元")
+        verbose_name = pgettext_lazy("singular", "收费单元")
+        verbose_name_plural = pgettext_lazy("plural", "收费单元")
         constraints = [
             models.CheckConstraint(name="toll_unit_road_nature_valid", condition=Q(road_nature__in=RoadNature.values)),
             models.CheckConstraint(name="toll_unit_province_valid", condition=Q(province__in=Province.values)),
@@ -108,8 +109,8 @@ class TollUnitRate(models.Model):
     valid_from = models.DateField(_("生效日期"))
 
     class Meta:
-        verbose_name = _("收费单元税率")
-        verbose_name_plural = _("收费单元税率")
+        verbose_name = pgettext_lazy("singular", "收费单元税率")
+        verbose_name_plural = pgettext_lazy("plural", "收费单元税率")
         constraints = [
             models.UniqueConstraint(fields=["toll_unit", "valid_from"], name="toll_unit_rate_uniq"),
             models.CheckConstraint(name="toll_unit_rate_known", condition=Q(tax_rate__in=["0.03", "0.05", "0.09"])),
@@ -127,8 +128,8 @@ class Vehicle(models.Model):
     vehicle_class = models.PositiveSmallIntegerField(_("收费车型"), choices=VehicleClass.choices, null=True, blank=True)
 
     class Meta:
-        verbose_name = _("车辆")
-        verbose_name_plural = _("车辆")
+        verbose_name = pgettext_lazy("singular", "车辆")
+        verbose_name_plural = pgettext_lazy("plural", "车辆")
         constraints = [
             models.UniqueConstraint(fields=["plate", "plate_color"], name="vehicle_plate_color_uniq"),
             models.CheckConstraint(name="vehicle_plate_color_valid", condition=Q(plate_color__in=PlateColor.values)),
@@ -158,8 +159,8 @@ class Card(models.Model):
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
-        verbose_name = _("ETC卡")
-        verbose_name_plural = _("ETC卡")
+        verbose_name = pgettext_lazy("singular", "ETC卡")
+        verbose_name_plural = pgettext_lazy("plural", "ETC卡")
         constraints = [
             models.UniqueConstraint(fields=["card_no"], name="card_no_uniq"),
             models.CheckConstraint(name="card_type_valid", condition=Q(card_type__in=CardType.values)),
@@ -192,8 +193,8 @@ class Trip(models.Model):
     service_date = models.DateField(_("业务日期"))  # Beijing date of the first exit seen
 
     class Meta:
-        verbose_name = _("通行")
-        verbose_name_plural = _("通行")
+        verbose_name = pgettext_lazy("singular", "通行")
+        verbose_name_plural = pgettext_lazy("plural", "通行")
         constraints = [
             models.UniqueConstraint(fields=["pass_id"], name="trip_pass_id_uniq"),
             models.CheckConstraint(name="trip_card_type_valid", condition=Q(card_type__in=CardType.values)),
@@ -240,8 +241,8 @@ class Segment(models.Model):
     batch = batch_field()
 
     class Meta:
-        verbose_name = _("通行拆分明细")
-        verbose_name_plural = _("通行拆分明细")
+        verbose_name = pgettext_lazy("singular", "通行拆分明细")
+        verbose_name_plural = pgettext_lazy("plural", "通行拆分明细")
         constraints = [
             models.UniqueConstraint(fields=["pass_id", "segment_no"], name="segment_natural_key"),
             models.CheckConstraint(
@@ -284,8 +285,8 @@ class TopUp(models.Model):
     batch = batch_field()
 
     class Meta:
-        verbose_name = _("充值")
-        verbose_name_plural = _("充值")
+        verbose_name = pgettext_lazy("singular", "充值")
+        verbose_name_plural = pgettext_lazy("plural", "充值")
         constraints = [
             models.UniqueConstraint(fields=["topup_id"], name="topup_id_uniq"),
             models.CheckConstraint(name="topup_amount_positive", condition=Q(amount__gt=0)),
@@ -326,8 +327,8 @@ class AuditCharge(models.Model):
     batch = batch_field()
 
     class Meta:
-        verbose_name = _("稽核补费")
-        verbose_name_plural = _("稽核补费")
+        verbose_name = pgettext_lazy("singular", "稽核补费")
+        verbose_name_plural = pgettext_lazy("plural", "稽核补费")
         constraints = [
             models.UniqueConstraint(fields=["charge_id"], name="audit_charge_id_uniq"),
             models.CheckConstraint(name="audit_charge_amount_positive", condition=Q(amount__gt=0)),
@@ -364,8 +365,8 @@ class PaperTicket(models.Model):
     batch = batch_field()
 
     class Meta:
-        verbose_name = _("纸质票据")
-        verbose_name_plural = _("纸质票据")
+        verbose_name = pgettext_lazy("singular", "纸质票据")
+        verbose_name_plural = pgettext_lazy("plural", "纸质票据")
         constraints = [
             models.UniqueConstraint(fields=["ticket_no"], name="paper_ticket_no_uniq"),
             models.CheckConstraint(name="paper_ticket_amount_positive", condition=Q(amount__gt=0)),
@@ -392,8 +393,8 @@ class TaxiRide(models.Model):
     batch = batch_field()
 
     class Meta:
-        verbose_name = _("出租车行程")
-        verbose_name_plural = _("出租车行程")
+        verbose_name = pgettext_lazy("singular", "出租车行程")
+        verbose_name_plural = pgettext_lazy("plural", "出租车行程")
         constraints = [
             models.UniqueConstraint(fields=["ride_id"], name="taxi_ride_id_uniq"),
             models.CheckConstraint(name="taxi_ride_amount_positive", condition=Q(amount__gt=0)),
@@ -456,8 +457,8 @@ class UploadBatch(models.Model):
     finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
 
     class Meta:
-        verbose_name = _("上传批次")
-        verbose_name_plural = _("上传批次")
+        verbose_name = pgettext_lazy("singular", "上传批次")
+        verbose_name_plural = pgettext_lazy("plural", "上传批次")
         constraints = [
             models.CheckConstraint(name="upload_kind_valid", condition=Q(kind__in=UploadKind.values)),
             models.CheckConstraint(name="upload_status_valid", condition=Q(status__in=UploadStatus.values)),
@@ -502,8 +503,8 @@ class RejectedRow(models.Model):
     reasons = models.JSONField(_("错误原因"))
 
     class Meta:
-        verbose_name = _("拒绝行")
-        verbose_name_plural = _("拒绝行")
+        verbose_name = pgettext_lazy("singular", "拒绝行")
+        verbose_name_plural = pgettext_lazy("plural", "拒绝行")
         constraints = [models.UniqueConstraint(fields=["batch", "line_no"], name="rejected_row_batch_line_uniq")]
 
     def __str__(self) -> str:

@@ -188,7 +188,7 @@ def ticket_detail(request: HttpRequest, pk: int) -> HttpResponse:
                     ticket_link_add(ticket=ticket, by=user, **link_form.cleaned_data)
                     return redirect("ticket-detail", ticket.pk)
         except ValidationError as error:
-            messages.error(request, "；".join(error.messages))
+            messages.error(request, _("；").join(error.messages))
     context = {
         "ticket": ticket,
         "phone": customer_phone(user=user, customer=ticket.customer) if ticket.customer else "",
