@@ -182,7 +182,7 @@ def _refresh_locked(sheet: SummarySheet, *, by: User | None) -> SummarySheet:
     content = summary_sheet_content(card_no=sheet.card_no, pass_ids=sheet.pass_ids)
     if content.document_ids == _bound_ids(sheet) and content.amount_gross == sheet.amount_gross:
         return sheet
-    reason = str(_("汇总的票据已变更"))
+    reason = "汇总的票据已变更"  # stored with the sheet and its events: Chinese whatever the requester's language
     if not content.document_ids:
         _void(sheet, replaced_by=None, by=by, reason=reason)
         return sheet

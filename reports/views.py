@@ -254,7 +254,8 @@ def export_download(request: HttpRequest, job_id: int) -> FileResponse:
 def report_pdf(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     filters = filters_for(user, request.GET)
-    label = f"{user.get_full_name() or user.get_username()}（{user.get_role_display()}）"
+    label = _("%(name)s（%(detail)s）") % {"name": user.get_full_name() or user.get_username(),
+                                         "detail": user.get_role_display()}  # fmt: skip
     pdf = report_pdf_bytes(filters, user_label=label)
     audit_record(actor=user, action="report.pdf", province=filters.province or "", after=filters.params(),
                  request=request)  # fmt: skip

@@ -209,11 +209,6 @@ def test_the_admin_index_and_every_models_list_have_no_chinese_left_but_data(
     assert ">Tickets</a>" in client.get("/admin/").content.decode()  # plural
 
 
-# Chinese the upload pages still show in English (templates/tolling/*, owned by other work at the moment): the
-# test fails when one of these is fixed, so the list only shrinks.
-UPLOAD_PAGES_NOT_YET_FIXED = {"（", "，", "）", "；"}
-
-
 def test_a_provinces_upload_pages_have_no_chinese_left_but_data_and_known_gaps(
     english_client: Callable[[str], Client],
 ) -> None:
@@ -246,7 +241,7 @@ def test_a_provinces_upload_pages_have_no_chinese_left_but_data_and_known_gaps(
         left |= {
             m.group(0) for place in chinese_left(response.content.decode(), stored_texts()) for m in CJK.finditer(place)
         }
-    assert left == UPLOAD_PAGES_NOT_YET_FIXED
+    assert left == set()
 
 
 def test_the_province_users_top_bar_names_the_province_in_english(english_client: Callable[[str], Client]) -> None:

@@ -29,17 +29,6 @@ ALLOWED = {
     ("500.html", '<span class="brand-mark" aria-hidden="true">票</span>'),
 }
 
-# Untranslated text in templates that other work owns at the moment (reported, to be fixed there): each entry goes
-# once its template is fixed — the test below fails while an entry is no longer needed.
-NOT_YET_FIXED = {
-    ("piaogen/jobs.html", "（"),
-    ("piaogen/jobs.html", "）</td>"),
-    ("tolling/_upload_progress.html", '{{ row.reasons|join:"；" }}'),
-    ("tolling/upload_detail.html", "（"),
-    ("tolling/upload_detail.html", "，"),
-    ("tolling/upload_detail.html", "）"),
-}
-
 
 def untranslated(source: str) -> list[tuple[int, str]]:
     """(line, text) of each Chinese text in a template that no translation tag covers."""
@@ -90,16 +79,14 @@ def findings() -> set[tuple[str, str, int]]:
 def test_no_template_shows_chinese_outside_translation() -> None:
     assert len(checked_templates()) > 40
     left = sorted(
-        f"{template}:{line}: {text}"
-        for template, text, line in findings()
-        if (template, text) not in ALLOWED and (template, text) not in NOT_YET_FIXED
+        f"{template}:{line}: {text}" for template, text, line in findings() if (template, text) not in ALLOWED
     )
     assert left == []
 
 
 def test_every_allowance_is_still_needed() -> None:
     seen = {(template, text) for template, text, _line in findings()}
-    assert sorted((ALLOWED | NOT_YET_FIXED) - seen) == []
+    assert sorted(ALLOWED - seen) == []
 
 
 @pytest.mark.parametrize(
@@ -157,9 +144,6 @@ CHINESE_BY_DESIGN_MODULES = {
     "tolling/importing/validation.py",
     "tolling/demo.py",
 }
-# Python that other work owns at the moment (reported): the PDF report's "name（role）" label mixes a Chinese
-# bracket with the role in the reader's language.
-PYTHON_NOT_YET_FIXED = {"reports/views.py"}
 
 
 def test_no_python_glues_translated_text_with_chinese_separators() -> None:
@@ -171,5 +155,4 @@ def test_no_python_glues_translated_text_with_chinese_separators() -> None:
     }
     glued = {module: lines for module, lines in found.items() if lines}
     assert len(SOURCES) > 50
-    assert sorted(set(glued) - CHINESE_BY_DESIGN_MODULES - PYTHON_NOT_YET_FIXED) == []
-    assert sorted(PYTHON_NOT_YET_FIXED - set(glued)) == []  # drop an entry once its module is fixed
+    assert sorted(set(glued) - CHINESE_BY_DESIGN_MODULES) == []
