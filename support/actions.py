@@ -36,7 +36,7 @@ from invoicing.models import BuyerTitle, CardBinding, Customer, Document, Docume
 from invoicing.sheets import summary_sheet_issue
 from piaogen.access import scoped
 from piaogen.audit import audit_record
-from piaogen.identifiers import mask_id_number, mask_phone
+from piaogen.identifiers import mask_email, mask_id_number, mask_phone
 from piaogen.models import Role, User
 from piaogen.templatetags.console import tax_rate as tax_rate_label
 from support.models import ActionKind, ActionRequest, Ticket, TicketLink, TicketNote
@@ -172,7 +172,7 @@ def _resend(target: Target, data: dict[str, Any], user: User) -> Outcome:
     delivery = delivery_send(document=document, address=data.get("address") or None, by=user)
     return Outcome(
         summary=_("票据%(number)s已发送至%(address)s（%(status)s）")
-        % {"number": document, "address": delivery.address, "status": delivery.get_status_display()},
+        % {"number": document, "address": mask_email(delivery.address), "status": delivery.get_status_display()},
         documents=[document_json(document)],
         delivery={"id": delivery.pk, "address": delivery.address, "status": delivery.status},
         links=[("document", str(document.pk))],

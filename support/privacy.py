@@ -1,9 +1,10 @@
-"""Phone and ID numbers are masked everywhere unless the user revealed them for this customer, with a reason,
-within the last `PIAOGEN["PII_REVEAL_MINUTES"]` minutes (audited).
+"""Phone and ID numbers and e-mail addresses are masked everywhere unless the user revealed them for this
+customer, with a reason, within the last `PIAOGEN["PII_REVEAL_MINUTES"]` minutes (audited).
 
 Who may reveal: agents and maintainers (`REVEALERS`); everyone else always sees masked values. Outputs that show a
 customer's phone or ID number call `customer_phone` / `customer_id_no` (or `pii_revealed` once per customer);
-anything else that may carry PII (audit before/after, exports) goes through `mask_pii`.
+anything else that may carry PII (audit before/after, exports) goes through `mask_pii`; delivery addresses are shown
+through the `mask_email` template filter.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from django.utils.translation import gettext_lazy as _
 from invoicing.customers import CustomerError
 from invoicing.models import Customer
 from piaogen.audit import audit_record
-from piaogen.identifiers import mask_id_number, mask_phone
+from piaogen.identifiers import mask_email, mask_id_number, mask_phone
 from piaogen.models import Role, User
 from support.models import PiiReveal
 
@@ -28,6 +29,7 @@ REVEALERS = (Role.AGENT, Role.MAINTAINER)
 
 PHONE_KEYS = frozenset({"phone", "holder_phone", "mobile"})
 ID_KEYS = frozenset({"id_no", "holder_id_no", "id_number"})
+EMAIL_KEYS = frozenset({"email", "address"})  # a delivery's address is an e-mail address
 
 
 def reveal_minutes() -> int:
@@ -62,7 +64,8 @@ def customer_id_no(*, user: User, customer: Customer, revealed: bool | None = No
 
 
 def mask_pii(value: Any) -> Any:
-    """A JSON value with every phone- or ID-number-like key masked (audit before/after in viewers and exports)."""
+    """A JSON value with every phone-, ID-number- or e-mail-like key masked (audit before/after in viewers and
+    exports)."""
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
@@ -70,6 +73,8 @@ def mask_pii(value: Any) -> Any:
                 out[key] = mask_phone(item)
             elif isinstance(item, str) and key in ID_KEYS:
                 out[key] = mask_id_number(item)
+            elif isinstance(item, str) and key in EMAIL_KEYS:
+                out[key] = mask_email(item)
             else:
                 out[key] = mask_pii(item)
         return out

@@ -51,7 +51,7 @@ from invoicing.models import (
     SummarySheet,
 )
 from piaogen.access import scoped
-from piaogen.identifiers import mask_id_number, mask_name, mask_phone
+from piaogen.identifiers import mask_email, mask_id_number, mask_name, mask_phone
 from piaogen.models import AuditEvent, User
 from support.models import Ticket
 from support.privacy import mask_pii, pii_revealed
@@ -341,7 +341,8 @@ def customer_timeline(
         TimelineEntry(
             at=delivery.sent_at or delivery.created_at,
             kind=_("投递"),
-            text=f"{numbers.get(delivery.document_id or 0, '')} → {delivery.address} · {delivery.get_status_display()}",
+            text=f"{numbers.get(delivery.document_id or 0, '')} → {mask_email(delivery.address)} · "
+            f"{delivery.get_status_display()}",
             url=reverse("document-detail", args=[delivery.document_id]) if delivery.document_id else "",
         )
         for delivery in Delivery.objects.filter(document_id__in=numbers).order_by("-created_at")[:TIMELINE_LIMIT]

@@ -8,6 +8,7 @@ from decimal import Decimal
 from django import template
 from django.utils.translation import gettext as _
 
+from piaogen.identifiers import mask_email
 from piaogen.money import format_yuan
 
 register = template.Library()
@@ -43,3 +44,9 @@ def tax_rate(rate: Decimal | None) -> str:
     if rate is None:
         return _("不征税")
     return f"{(rate * 100).normalize():f}%"
+
+
+@register.filter(name="mask_email")
+def mask_email_filter(address: str | None) -> str:
+    """An e-mail address masked for display (PII): zhang@example.com → z****@example.com."""
+    return mask_email(address) if address else ""

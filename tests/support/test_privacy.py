@@ -1,6 +1,6 @@
-"""Privacy: phones and ID numbers are masked in every output of the support workbench (ticket pages, tickets API,
-action pages, audit viewer and export) until an agent reveals them with a reason; the reveal is audited, personal,
-per customer, and expires."""
+"""Privacy: phones, ID numbers and e-mail addresses are masked in every output of the support workbench (ticket
+pages, tickets API, action pages, audit viewer and export) until an agent reveals them with a reason; the reveal is
+audited, personal, per customer, and expires."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -184,3 +185,21 @@ def test_mask_pii_masks_known_keys_at_any_depth_and_leaves_the_rest() -> None:
     value = {"phone": PHONE, "list": [{"holder_id_no": ID_NO}], "name": "王五", "count": 3}
 
     assert mask_pii(value) == {"phone": MASKED_PHONE, "list": [{"holder_id_no": MASKED_ID}], "name": "王五", "count": 3}
+
+
+def test_the_customer_page_masks_the_e_mail_address_until_revealed(
+    agent: User, customer: Customer, client_for: Callable[[User], Client]
+) -> None:
+    Customer.objects.filter(pk=customer.pk).update(email="wangwu@example.com")
+    client = client_for(agent)
+    page = client.get(reverse("customer-detail", args=[customer.pk])).content.decode()
+    assert "wangwu@example.com" not in page and "w*****@example.com" in page
+
+    pii_reveal(user=agent, customer=customer, reason="客户核实邮箱")
+    assert "wangwu@example.com" in client.get(reverse("customer-detail", args=[customer.pk])).content.decode()
+
+
+def test_mask_pii_masks_e_mail_addresses_too() -> None:
+    assert mask_pii({"delivery": {"address": "wangwu@example.com", "status": "sent"}}) == {
+        "delivery": {"address": "w*****@example.com", "status": "sent"}
+    }
