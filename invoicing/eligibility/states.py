@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -57,7 +58,27 @@ def _narrow(
     return qs
 
 
-def _documents(kind: str, ids: Iterable[int]) -> tuple[dict[int, DocumentRef], dict[int, DocumentRef]]:
+@dataclass(frozen=True)
+class _Holders:
+    """Of items of one kind: the live document holding each, and the latest released (reversed) one."""
+
+    kind: str
+    live: dict[int, DocumentRef]
+    released: dict[int, DocumentRef]
+
+    def state(self, item_id: int, *checks: tuple[Reason, bool], **fields: Any) -> ItemState:
+        """An item's state: held by a live document is its first blocker, then the kind's own `checks`."""
+        return ItemState(
+            item_kind=self.kind,
+            item_id=item_id,
+            blockers=_blockers((Reason.IN_DOCUMENT, item_id in self.live), *checks),
+            document=self.live.get(item_id),
+            released_from=self.released.get(item_id),
+            **fields,
+        )
+
+
+def _documents(kind: str, ids: Iterable[int]) -> _Holders:
     """The live document and the latest released (reversed) document of each item: one query."""
     live: dict[int, DocumentRef] = {}
     released: dict[int, DocumentRef] = {}
@@ -72,7 +93,7 @@ def _documents(kind: str, ids: Iterable[int]) -> tuple[dict[int, DocumentRef], d
             live[item_id] = ref
         else:
             released.setdefault(item_id, ref)
-    return live, released
+    return _Holders(kind, live, released)
 
 
 def _with_buyers(qs: QuerySet[Any], columns: str) -> list[tuple[Any, ...]]:
@@ -123,7 +144,7 @@ def segment_states(
         return {}
     cutoff = trip_cutoff(today)
     after = dt.timedelta(days=settings.PIAOGEN["TRIP_INVOICEABLE_AFTER_DAYS"])
-    live, released = _documents(ItemKind.SEGMENT, (row[0] for row in rows))
+    holders = _documents(ItemKind.SEGMENT, (row[0] for row in rows))
     paid_by_invoiced = fifo_paid_by_invoiced_topups({row[1] for row in rows if row[2] == CardType.PREPAID})
     titles = titles_by_id(row[-1] for row in rows)
     states: dict[int, ItemState] = {}
@@ -131,21 +152,14 @@ def segment_states(
         title = titles.get(title_id) if title_id is not None else None
         kind = document_kind_for(nature)
         rate = None if nature == RoadNature.LOAN else rate
-        blockers = _blockers(
-            (Reason.IN_DOCUMENT, seg_id in live),
+        states[seg_id] = holders.state(
+            seg_id,
             (Reason.ZERO_FEE, fee == 0),
             (Reason.TOPUP_INVOICED, seg_id in paid_by_invoiced),
             (Reason.NOT_YET, service_date > cutoff),
             (Reason.NO_RATE, nature == RoadNature.COMMERCIAL and rate is None),
             (Reason.NO_BUYER, title is None),
-        )
-        states[seg_id] = ItemState(
-            item_kind=ItemKind.SEGMENT,
-            item_id=seg_id,
             amount=fee,
-            blockers=blockers,
-            document=live.get(seg_id),
-            released_from=released.get(seg_id),
             document_kind=kind,
             seller_id=seller_id,
             tax_rate=rate,
@@ -176,31 +190,24 @@ def topup_states(
     )
     if not rows:
         return {}
-    live, released = _documents(ItemKind.TOPUP, (row[0] for row in rows))
+    holders = _documents(ItemKind.TOPUP, (row[0] for row in rows))
     spent_on_invoiced = fifo_topups_spent_on_invoiced_segments({row[1] for row in rows})
     titles = titles_by_id(row[-1] for row in rows)
     states: dict[int, ItemState] = {}
     for topup_id, _card, amount, issuer_id, service_date, customer_id, title_id in rows:
         title = titles.get(title_id) if title_id is not None else None
-        blockers = _blockers(
-            (Reason.IN_DOCUMENT, topup_id in live),
-            (Reason.TRIPS_INVOICED, topup_id in spent_on_invoiced),
-            (Reason.NO_BUYER, title is None),
-        )
         mode = (
             TopUpMode.AS_TOPUP
-            if topup_id in live
+            if topup_id in holders.live
             else TopUpMode.AS_TRIPS
             if topup_id in spent_on_invoiced
             else TopUpMode.OPEN
         )
-        states[topup_id] = ItemState(
-            item_kind=ItemKind.TOPUP,
-            item_id=topup_id,
+        states[topup_id] = holders.state(
+            topup_id,
+            (Reason.TRIPS_INVOICED, topup_id in spent_on_invoiced),
+            (Reason.NO_BUYER, title is None),
             amount=amount,
-            blockers=blockers,
-            document=live.get(topup_id),
-            released_from=released.get(topup_id),
             document_kind=DocumentKind.DIGITAL_INVOICE,  # non-taxable (不征税) invoice
             seller_id=issuer_id,
             tax_rate=None,
@@ -230,24 +237,17 @@ def audit_charge_states(*, charge_ids: Sequence[int]) -> dict[int, ItemState]:
             "toll_unit__operator_id",
         )
     )
-    live, released = _documents(ItemKind.AUDIT_CHARGE, (row[0] for row in rows))
+    holders = _documents(ItemKind.AUDIT_CHARGE, (row[0] for row in rows))
     buyers = titles_in_force((row[1], row[2]) for row in rows if row[1])
     states: dict[int, ItemState] = {}
     for charge_id, card, paid_at, amount, service_date, rate, nature, seller_id in rows:
         customer_id, title = buyers.get((card, paid_at), (None, None))
         rate = None if nature == RoadNature.LOAN else rate
-        blockers = _blockers(
-            (Reason.IN_DOCUMENT, charge_id in live),
+        states[charge_id] = holders.state(
+            charge_id,
             (Reason.NO_RATE, nature == RoadNature.COMMERCIAL and rate is None),
             (Reason.NO_BUYER, title is None),
-        )
-        states[charge_id] = ItemState(
-            item_kind=ItemKind.AUDIT_CHARGE,
-            item_id=charge_id,
             amount=amount,
-            blockers=blockers,
-            document=live.get(charge_id),
-            released_from=released.get(charge_id),
             document_kind=document_kind_for(nature),
             seller_id=seller_id,
             tax_rate=rate,
@@ -267,21 +267,14 @@ def paper_ticket_states(*, ticket_ids: Sequence[int]) -> dict[int, ItemState]:
         .order_by()
         .values_list("id", "amount", "service_date", "rate", "toll_unit__road_nature", "toll_unit__operator_id")
     )
-    live, released = _documents(ItemKind.PAPER_TICKET, (row[0] for row in rows))
+    holders = _documents(ItemKind.PAPER_TICKET, (row[0] for row in rows))
     states: dict[int, ItemState] = {}
     for ticket_id, amount, service_date, rate, nature, seller_id in rows:
         rate = None if nature == RoadNature.LOAN else rate
-        blockers = _blockers(
-            (Reason.IN_DOCUMENT, ticket_id in live),
+        states[ticket_id] = holders.state(
+            ticket_id,
             (Reason.NO_RATE, nature == RoadNature.COMMERCIAL and rate is None),
-        )
-        states[ticket_id] = ItemState(
-            item_kind=ItemKind.PAPER_TICKET,
-            item_id=ticket_id,
             amount=amount,
-            blockers=blockers,
-            document=live.get(ticket_id),
-            released_from=released.get(ticket_id),
             document_kind=document_kind_for(nature),
             seller_id=seller_id,
             tax_rate=rate,
@@ -297,17 +290,13 @@ def taxi_ride_states(*, ride_ids: Sequence[int]) -> dict[int, ItemState]:
         .order_by()
         .values_list("id", "amount", "service_date", "company_id", "company__tax_rate")
     )
-    live, released = _documents(ItemKind.TAXI_RIDE, (row[0] for row in rows))
+    holders = _documents(ItemKind.TAXI_RIDE, (row[0] for row in rows))
     states: dict[int, ItemState] = {}
     for ride_id, amount, service_date, company_id, rate in rows:
-        blockers = _blockers((Reason.IN_DOCUMENT, ride_id in live), (Reason.NO_RATE, rate is None))
-        states[ride_id] = ItemState(
-            item_kind=ItemKind.TAXI_RIDE,
-            item_id=ride_id,
+        states[ride_id] = holders.state(
+            ride_id,
+            (Reason.NO_RATE, rate is None),
             amount=amount,
-            blockers=blockers,
-            document=live.get(ride_id),
-            released_from=released.get(ride_id),
             document_kind=DocumentKind.DIGITAL_INVOICE,
             seller_id=company_id,
             tax_rate=rate,
