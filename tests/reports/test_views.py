@@ -14,7 +14,7 @@ import pytest
 from conftest import DAYS, REPORT_QUERY, TODAY
 from django.db import connection
 from django.db.models import Sum
-from django.test import Client
+from django.test import Client, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
@@ -294,3 +294,15 @@ def test_a_province_user_never_gets_a_national_dashboard_from_the_cache(
     jiangsu = make_staff(Role.PROVINCE, province="32")
     response = client_for(jiangsu).get(reverse("report-dashboard"), REPORT_QUERY)
     assert response.context["kpis"][2]["value"] == gross("32")
+
+
+def test_the_dashboard_works_when_the_cache_does_not(
+    rolled_up: dict[str, Any], manager: User, client_for: Callable[[User], Client]
+) -> None:
+    unreachable = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+    with override_settings(CACHES=unreachable):
+        response = client_for(manager).get(reverse("report-dashboard"), REPORT_QUERY)
+    assert response.status_code == 200
+    assert response.context["kpis"][2]["value"] == gross()
