@@ -216,18 +216,30 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["piaogen.access.HasConsoleRole"],
+    # one content type per operation: JSON for commands; uploads declare multipart themselves (tolling/api.py)
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "EXCEPTION_HANDLER": "piaogen.api.exception_handler",  # one error shape: {code, detail[, errors]}
+    "DEFAULT_THROTTLE_CLASSES": ["piaogen.auth.ApiTokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_token": env.str("PIAOGEN_API_RATE", default="1200/min")},
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
-    "TITLE": "票根运营工作台 API",
-    "DESCRIPTION": "Uploads, status reads and invoicing commands for provincial systems and the console.",
+    "TITLE": "Piaogen API",  # ASCII: generated clients derive their package name from it
+    "DESCRIPTION": "Uploads, status reads and invoicing commands for provincial systems and the console "
+    "(票根运营工作台). Guide: docs/integration.md.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,  # request bodies get their own components: uploads are `format: binary`
     "SERVE_PERMISSIONS": ["piaogen.access.HasConsoleRole"],
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",  # operation ids and tags without the version: `uploads_create`
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "piaogen.api.schema_postprocess",  # every error status with its body (piaogen/api.py)
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",  # vendored: no CDN at run time
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
