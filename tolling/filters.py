@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import django_filters
+from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
 
 from tolling.models import UploadBatch, UploadKind, UploadStatus
@@ -13,7 +14,13 @@ class UploadBatchFilter(django_filters.FilterSet):
     kind = django_filters.ChoiceFilter(choices=UploadKind.choices, label=_("数据类型"))
     created_from = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte", label=_("上传日期起"))
     created_to = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte", label=_("上传日期止"))
+    updated_since = django_filters.IsoDateTimeFilter(method="filter_updated_since", label=_("此后有变化"))
 
     class Meta:
         model = UploadBatch
-        fields = ["status", "kind", "created_from", "created_to"]
+        fields = ["status", "kind", "created_from", "created_to", "updated_since"]
+
+    def filter_updated_since(self, queryset: QuerySet[UploadBatch], name: str, value: object) -> QuerySet[UploadBatch]:
+        """Batches created, progressing or ended at or after ``value`` (every write of the pipeline moves the
+        heartbeat; cancelling a queued batch sets ``finished_at``)."""
+        return queryset.filter(Q(created_at__gte=value) | Q(heartbeat_at__gte=value) | Q(finished_at__gte=value))
