@@ -156,8 +156,8 @@ ERROR_DESCRIPTIONS = {
 
 
 def schema_postprocess(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
-    """drf-spectacular hook: every operation documents its error statuses with the ``Error`` body, and every
-    body-less request has one content type."""
+    """drf-spectacular hook: every operation documents its error statuses with the ``Error`` body; parameters
+    carry no (Chinese) title, from which generated clients would name their enum classes."""
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas.setdefault(
         "Error",
@@ -191,6 +191,10 @@ def schema_postprocess(result: dict[str, Any], generator: Any, request: Any, pub
             responses = operation.setdefault("responses", {})
             for status in statuses:
                 responses.setdefault(status, {"description": ERROR_DESCRIPTIONS[status], "content": error})
+            for parameter in operation.get("parameters", []):  # a filter's Chinese label would name a client class
+                schema = parameter.get("schema", {})
+                schema.pop("title", None)
+                schema.get("items", {}).pop("title", None)
             for status, response in responses.items():  # an untyped error body (OpenApiTypes.OBJECT) is ours
                 schema = response.get("content", {}).get("application/json", {}).get("schema", {})
                 if status.startswith("4") and "$ref" not in schema:

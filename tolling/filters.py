@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import django_filters
 from django.db.models import Q, QuerySet
 from django.utils.translation import gettext_lazy as _
@@ -20,7 +22,9 @@ class UploadBatchFilter(django_filters.FilterSet):
         model = UploadBatch
         fields = ["status", "kind", "created_from", "created_to", "updated_since"]
 
-    def filter_updated_since(self, queryset: QuerySet[UploadBatch], name: str, value: object) -> QuerySet[UploadBatch]:
+    def filter_updated_since(
+        self, queryset: QuerySet[UploadBatch], name: str, value: dt.datetime
+    ) -> QuerySet[UploadBatch]:
         """Batches created, progressing or ended at or after ``value`` (every write of the pipeline moves the
         heartbeat; cancelling a queued batch sets ``finished_at``)."""
         return queryset.filter(Q(created_at__gte=value) | Q(heartbeat_at__gte=value) | Q(finished_at__gte=value))
