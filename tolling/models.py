@@ -62,7 +62,8 @@ class Operator(models.Model):
         verbose_name = pgettext_lazy("singular", "销售方")
         verbose_name_plural = pgettext_lazy("plural", "销售方")
         constraints = [
-            models.UniqueConstraint(fields=["kind", "tax_id"], name="operator_kind_tax_id_uniq"),
+            # per province: a province's upload names its own sellers only (docs/security.md, issue #18)
+            models.UniqueConstraint(fields=["kind", "tax_id", "province"], name="operator_kind_tax_id_province_uniq"),
             models.CheckConstraint(name="operator_kind_valid", condition=Q(kind__in=OperatorKind.values)),
             models.CheckConstraint(name="operator_province_valid", condition=Q(province__in=Province.values)),
             models.CheckConstraint(
@@ -288,7 +289,8 @@ class TopUp(models.Model):
         verbose_name = pgettext_lazy("singular", "充值")
         verbose_name_plural = pgettext_lazy("plural", "充值")
         constraints = [
-            models.UniqueConstraint(fields=["topup_id"], name="topup_id_uniq"),
+            # natural keys are the sending province's: another province's equal key is another row, never a clash
+            models.UniqueConstraint(fields=["topup_id", "province"], name="topup_id_province_uniq"),
             models.CheckConstraint(name="topup_amount_positive", condition=Q(amount__gt=0)),
         ]
         indexes = [
@@ -330,7 +332,7 @@ class AuditCharge(models.Model):
         verbose_name = pgettext_lazy("singular", "稽核补费")
         verbose_name_plural = pgettext_lazy("plural", "稽核补费")
         constraints = [
-            models.UniqueConstraint(fields=["charge_id"], name="audit_charge_id_uniq"),
+            models.UniqueConstraint(fields=["charge_id", "province"], name="audit_charge_id_province_uniq"),
             models.CheckConstraint(name="audit_charge_amount_positive", condition=Q(amount__gt=0)),
             models.CheckConstraint(name="audit_charge_reason_valid", condition=Q(reason__in=AuditReason.values)),
         ]
@@ -368,7 +370,7 @@ class PaperTicket(models.Model):
         verbose_name = pgettext_lazy("singular", "纸质票据")
         verbose_name_plural = pgettext_lazy("plural", "纸质票据")
         constraints = [
-            models.UniqueConstraint(fields=["ticket_no"], name="paper_ticket_no_uniq"),
+            models.UniqueConstraint(fields=["ticket_no", "province"], name="paper_ticket_no_province_uniq"),
             models.CheckConstraint(name="paper_ticket_amount_positive", condition=Q(amount__gt=0)),
             models.CheckConstraint(name="paper_ticket_pay_method_valid", condition=Q(pay_method__in=PayMethod.values)),
         ]
@@ -396,7 +398,7 @@ class TaxiRide(models.Model):
         verbose_name = pgettext_lazy("singular", "出租车行程")
         verbose_name_plural = pgettext_lazy("plural", "出租车行程")
         constraints = [
-            models.UniqueConstraint(fields=["ride_id"], name="taxi_ride_id_uniq"),
+            models.UniqueConstraint(fields=["ride_id", "province"], name="taxi_ride_id_province_uniq"),
             models.CheckConstraint(name="taxi_ride_amount_positive", condition=Q(amount__gt=0)),
             models.CheckConstraint(name="taxi_ride_end_after_start", condition=Q(end_time__gte=F("start_time"))),
         ]
@@ -448,6 +450,8 @@ class UploadBatch(models.Model):
     rows_accepted = models.BigIntegerField(_("已接收"), default=0)
     rows_duplicate = models.BigIntegerField(_("重复"), default=0)
     rows_rejected = models.BigIntegerField(_("已拒绝"), default=0)
+    # of the rejected rows, those whose key was already stored with other values (tolling.importing.conflicts)
+    rows_conflict = models.BigIntegerField(_("冲突"), default=0)
     error_file = models.FileField(_("错误文件"), max_length=300, blank=True)
     cancel_requested = models.BooleanField(default=False)
     # set by the worker after every committed chunk; a running batch whose heartbeat is stale is taken over
