@@ -450,7 +450,7 @@ class UploadBatch(models.Model):
     rows_accepted = models.BigIntegerField(_("已接收"), default=0)
     rows_duplicate = models.BigIntegerField(_("重复"), default=0)
     rows_rejected = models.BigIntegerField(_("已拒绝"), default=0)
-    # of the rejected rows, those whose key was already stored with other values (tolling.importing.conflicts)
+    # of the rejected rows, those whose key was taken with other values (tolling.importing.conflicts)
     rows_conflict = models.BigIntegerField(_("冲突"), default=0)
     error_file = models.FileField(_("错误文件"), max_length=300, blank=True)
     cancel_requested = models.BooleanField(default=False)
