@@ -425,6 +425,11 @@ class UploadStatus(models.TextChoices):
     REFUSED = "refused", _("已拒收")
 
 
+class UploadMode(models.TextChoices):
+    APPEND = "append", _("新增")
+    CORRECT = "correct", _("更正")  # a row whose key is stored with other values replaces it (not yet invoiced)
+
+
 def upload_path(batch: UploadBatch, filename: str) -> str:
     return f"uploads/{batch.province}/{timezone.now():%Y/%m}/{batch.sha256[:16]}-{filename}"
 
@@ -452,6 +457,8 @@ class UploadBatch(models.Model):
     rows_rejected = models.BigIntegerField(_("已拒绝"), default=0)
     # of the rejected rows, those whose key was taken with other values (tolling.importing.conflicts)
     rows_conflict = models.BigIntegerField(_("冲突"), default=0)
+    mode = models.CharField(_("上传方式"), max_length=8, choices=UploadMode.choices, default=UploadMode.APPEND)
+    rows_corrected = models.BigIntegerField(_("已更正"), default=0)  # mode=correct: stored rows replaced
     error_file = models.FileField(_("错误文件"), max_length=300, blank=True)
     cancel_requested = models.BooleanField(default=False)
     # set by the worker after every committed chunk; a running batch whose heartbeat is stale is taken over
@@ -466,6 +473,7 @@ class UploadBatch(models.Model):
         constraints = [
             models.CheckConstraint(name="upload_kind_valid", condition=Q(kind__in=UploadKind.values)),
             models.CheckConstraint(name="upload_status_valid", condition=Q(status__in=UploadStatus.values)),
+            models.CheckConstraint(name="upload_mode_valid", condition=Q(mode__in=UploadMode.values)),
             models.CheckConstraint(
                 name="upload_counts_non_negative",
                 condition=Q(
@@ -493,6 +501,27 @@ class UploadBatch(models.Model):
         if self.started_at is None:
             return None
         return (self.finished_at or timezone.now()) - self.started_at
+
+
+class Correction(models.Model):
+    """A stored row replaced by a ``mode=correct`` upload: the item, and the row before and after (append-only)."""
+
+    id = models.BigAutoField(primary_key=True)
+    batch = models.ForeignKey(UploadBatch, on_delete=models.PROTECT, related_name="corrections")
+    item_kind = models.CharField(_("明细类型"), max_length=8)  # invoicing's ItemKind: segment, audit, paper
+    item_id = models.BigIntegerField()
+    line_no = models.PositiveIntegerField(_("行号"))
+    before = models.JSONField()
+    after = models.JSONField()
+    corrected_at = models.DateTimeField(_("更正时间"), default=timezone.now)
+
+    class Meta:
+        verbose_name = pgettext_lazy("singular", "更正记录")
+        verbose_name_plural = pgettext_lazy("plural", "更正记录")
+        indexes = [models.Index(fields=["item_kind", "item_id"], name="correction_item_idx")]  # an item's history
+
+    def __str__(self) -> str:
+        return f"{self.item_kind}:{self.item_id} ← #{self.batch_id}:{self.line_no}"
 
 
 class RejectedRow(models.Model):

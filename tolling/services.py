@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from piaogen.audit import audit_record
 from piaogen.identifiers import PROVINCE_NAMES
 from piaogen.models import Role, User
-from tolling.models import UploadBatch, UploadKind, UploadStatus
+from tolling.models import UploadBatch, UploadKind, UploadMode, UploadStatus
 
 HASH_CHUNK = 1024 * 1024
 logger = logging.getLogger(__name__)
@@ -58,10 +58,15 @@ def upload_create(
     file_name: str,
     province: str | None = None,
     request: HttpRequest | None = None,
+    mode: str = UploadMode.APPEND,
 ) -> UploadBatch:
-    """Store an uploaded file as a queued batch and hand it to a worker once committed. Returns at once."""
+    """Store an uploaded file as a queued batch and hand it to a worker once committed. Returns at once.
+    ``mode=correct``: rows whose key is stored with other values replace the stored rows not yet invoiced
+    (``tolling.importing.conflicts``)."""
     if kind not in UploadKind.values:
         raise ValidationError(_("未知的数据类型：%(kind)s") % {"kind": kind})
+    if mode not in UploadMode.values:
+        raise ValidationError(_("未知的上传方式：%(mode)s") % {"mode": mode})
     province = upload_province_for(user, province)
     sha256, size = _sha256_and_size(file)
     limit = settings.PIAOGEN["UPLOAD_MAX_BYTES"]
@@ -78,6 +83,7 @@ def upload_create(
         file_size=size,
         sha256=sha256,
         status=UploadStatus.QUEUED,
+        mode=mode,
     )
     batch.file.save(file_name, File(file), save=False)
     batch.save()

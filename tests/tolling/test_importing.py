@@ -253,7 +253,11 @@ RULES: list[tuple[str, dict[str, str], str]] = [
     ("taxi_rides", {"taxi_plate": "苏A-T1234"}, "出租车车牌（taxi_plate）：车牌号只能包含"),
     ("taxi_rides", {"amount": "45.505"}, "金额（amount）：金额格式不正确：最多两位小数"),
     ("toll_units", {"toll_unit": "g0015320010099"}, "收费单元编号（toll_unit）：收费单元编号必须是16位大写字母或数字"),
-    ("toll_units", {"toll_unit": OTHER_UNIT}, "收费单元编号（toll_unit）：编号第6–7位须为本省代码（32），即本省的收费单元"),
+    (
+        "toll_units",
+        {"toll_unit": OTHER_UNIT},
+        "收费单元编号（toll_unit）：编号第6–7位须为本省代码（32），即本省的收费单元",
+    ),
     ("toll_units", {"province": "33"}, "省份代码（province）：必须是上传者所在省份（32）"),
     ("toll_units", {"province": "99"}, "省份代码（province）：省份代码无效"),
     ("toll_units", {"road_nature": "3"}, "路段性质（road_nature）：必须是1（经营性）或2（还贷）"),

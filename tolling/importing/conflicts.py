@@ -27,7 +27,7 @@ from django.utils.translation import gettext as _
 
 from tolling.contract import column
 from tolling.importing.chunks import CHECKED, TIMEZONE
-from tolling.models import UploadBatch, UploadKind
+from tolling.models import UploadBatch, UploadKind, UploadMode
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,7 @@ class Compared:
     new: str
     old: str
     shape: str = "text"
+    assign: str = ""  # a correction (mode=correct) sets this: "column = value"; empty: not correctable
 
 
 def _shown(expression: str, shape: str) -> str:
@@ -56,6 +57,7 @@ def _literal(text: str) -> str:
 
 
 _TOLL_UNIT_CODE = "(SELECT code FROM tolling_tollunit WHERE id = {})"
+_UNIT_ASSIGN = "toll_unit_id = k.toll_unit_id"
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,12 @@ class KeySpec:
     key: tuple[tuple[str, str], ...]  # (stored column, checked value)
     compared: tuple[Compared, ...]
     national: bool = False  # the key is unique across provinces (segments)
+    derived: tuple[str, ...] = ()  # further assignments of a correction (the business date)
+    item_kind: str = ""  # what invoicing calls these items (HOLDERS)
+
+    @property
+    def correctable(self) -> bool:
+        return bool(self.item_kind)
 
 
 SPECS: dict[str, KeySpec] = {
@@ -71,21 +79,37 @@ SPECS: dict[str, KeySpec] = {
         "tolling_segment",
         (("pass_id", "k.v_pass_id"), ("segment_no", "k.v_segment_no")),
         (
-            Compared("card_no", "k.v_card_no", "e.card_no"),
-            Compared("card_type", "k.v_card_type", "e.card_type"),
+            Compared("card_no", "k.v_card_no", "e.card_no"),  # who and which vehicle: never corrected
+            Compared("card_type", "k.v_card_type", "e.card_type", assign="card_type = k.v_card_type"),
             Compared("plate", "k.v_plate", "e.plate"),
             Compared("plate_color", "k.v_plate_color", "e.plate_color"),
-            Compared("vehicle_class", "k.v_vehicle_class", "e.vehicle_class"),
-            Compared("toll_unit", "k.v_toll_unit", _TOLL_UNIT_CODE.format("e.toll_unit_id")),
-            Compared("entry_time", "k.v_entry_time", "e.entry_time", "time"),
-            Compared("exit_time", "k.v_exit_time", "e.exit_time", "time"),
-            Compared("entry_station", "k.v_entry_station", "e.entry_station"),
-            Compared("exit_station", "coalesce(k.v_exit_station, '')", "e.exit_station"),
-            Compared("pay_fee", "k.v_pay_fee", "e.pay_fee", "money"),
-            Compared("discount_fee", "k.v_discount_fee", "e.discount_fee", "money"),
-            Compared("fee", "k.v_fee", "e.fee", "money"),
+            Compared(
+                "vehicle_class", "k.v_vehicle_class", "e.vehicle_class", assign="vehicle_class = k.v_vehicle_class"
+            ),
+            Compared(
+                "toll_unit",
+                "k.v_toll_unit",
+                _TOLL_UNIT_CODE.format("e.toll_unit_id"),
+                assign=_UNIT_ASSIGN,
+            ),
+            Compared("entry_time", "k.v_entry_time", "e.entry_time", "time", "entry_time = k.v_entry_time"),
+            Compared("exit_time", "k.v_exit_time", "e.exit_time", "time", "exit_time = k.v_exit_time"),
+            Compared(
+                "entry_station", "k.v_entry_station", "e.entry_station", assign="entry_station = k.v_entry_station"
+            ),
+            Compared(
+                "exit_station",
+                "coalesce(k.v_exit_station, '')",
+                "e.exit_station",
+                assign="exit_station = coalesce(k.v_exit_station, '')",
+            ),
+            Compared("pay_fee", "k.v_pay_fee", "e.pay_fee", "money", "pay_fee = k.v_pay_fee"),
+            Compared("discount_fee", "k.v_discount_fee", "e.discount_fee", "money", "discount_fee = k.v_discount_fee"),
+            Compared("fee", "k.v_fee", "e.fee", "money", "fee = k.v_fee"),
         ),
         national=True,
+        derived=(f"service_date = (k.v_exit_time AT TIME ZONE '{TIMEZONE}')::date",),
+        item_kind="segment",
     ),
     UploadKind.TOPUPS: KeySpec(
         "tolling_topup",
@@ -108,24 +132,30 @@ SPECS: dict[str, KeySpec] = {
             Compared("card_no", "coalesce(k.v_card_no, '')", "e.card_no"),
             Compared("plate", "k.v_plate", "e.plate"),
             Compared("plate_color", "k.v_plate_color", "e.plate_color"),
-            Compared("toll_unit", "k.v_toll_unit", _TOLL_UNIT_CODE.format("e.toll_unit_id")),
-            Compared("reason", "k.v_reason", "e.reason"),
-            Compared("amount", "k.v_amount", "e.amount", "money"),
-            Compared("paid_at", "k.v_paid_at", "e.paid_at", "time"),
+            Compared("toll_unit", "k.v_toll_unit", _TOLL_UNIT_CODE.format("e.toll_unit_id"), assign=_UNIT_ASSIGN),
+            Compared("reason", "k.v_reason", "e.reason", assign="reason = k.v_reason"),
+            Compared("amount", "k.v_amount", "e.amount", "money", "amount = k.v_amount"),
+            Compared("paid_at", "k.v_paid_at", "e.paid_at", "time", "paid_at = k.v_paid_at"),
         ),
+        derived=(f"service_date = (k.v_paid_at AT TIME ZONE '{TIMEZONE}')::date",),
+        item_kind="audit",
     ),
     UploadKind.PAPER_TICKETS: KeySpec(
         "tolling_paperticket",
         (("ticket_no", "k.v_ticket_no"),),
         (
-            Compared("toll_unit", "k.v_toll_unit", _TOLL_UNIT_CODE.format("e.toll_unit_id")),
-            Compared("plate", "k.v_plate", "e.plate"),
+            Compared("toll_unit", "k.v_toll_unit", _TOLL_UNIT_CODE.format("e.toll_unit_id"), assign=_UNIT_ASSIGN),
+            Compared("plate", "k.v_plate", "e.plate"),  # what the customer claims it with: never corrected
             Compared("plate_color", "k.v_plate_color", "e.plate_color"),
-            Compared("vehicle_class", "k.v_vehicle_class", "e.vehicle_class"),
-            Compared("exit_time", "k.v_exit_time", "e.exit_time", "time"),
-            Compared("amount", "k.v_amount", "e.amount", "money"),
-            Compared("pay_method", "k.v_pay_method", "e.pay_method"),
+            Compared(
+                "vehicle_class", "k.v_vehicle_class", "e.vehicle_class", assign="vehicle_class = k.v_vehicle_class"
+            ),
+            Compared("exit_time", "k.v_exit_time", "e.exit_time", "time", "exit_time = k.v_exit_time"),
+            Compared("amount", "k.v_amount", "e.amount", "money", "amount = k.v_amount"),
+            Compared("pay_method", "k.v_pay_method", "e.pay_method", assign="pay_method = k.v_pay_method"),
         ),
+        derived=(f"service_date = (k.v_exit_time AT TIME ZONE '{TIMEZONE}')::date",),
+        item_kind="paper",
     ),
     UploadKind.TAXI_RIDES: KeySpec(
         "tolling_taxiride",
@@ -142,6 +172,11 @@ SPECS: dict[str, KeySpec] = {
         ),
     ),
 }
+
+
+HOLDERS: dict[str, str] = {}
+"""Item kind → SQL giving the number of the live document holding item ``{id}`` (or no row). Registered by the
+invoicing app (``invoicing.apps``): tolling does not import invoicing, and knows no document table."""
 
 
 def taken_reason() -> str:
@@ -171,12 +206,13 @@ def _differs(spec: KeySpec, alias: str) -> str:
     return " OR ".join(f"({c.new}) IS DISTINCT FROM ({_old(c, alias)})" for c in spec.compared)
 
 
-def conflicts_reject(cursor: Any, batch: UploadBatch) -> list[int]:
-    """Mark the valid rows of the checked chunk that conflict (see the module docstring) as rejected and return
-    their line numbers (the caller stores them in the error file); the load that follows skips them."""
+def conflicts_reject(cursor: Any, batch: UploadBatch) -> Outcome:
+    """Mark the valid rows of the checked chunk that conflict (see the module docstring) as rejected, or apply them
+    as corrections (``mode=correct``), and return both sets of line numbers (the caller stores the rejected ones in
+    the error file); the load that follows skips both."""
     spec = SPECS.get(batch.kind)
     if spec is None:  # toll units are master data: a changed row updates the unit (loads.toll_units_load)
-        return []
+        return Outcome([], [])
     valid = "cardinality(k.reasons) = 0"
     key_match = " AND ".join(f"e.{stored} = {value}" for stored, value in spec.key)
     params: dict[str, Any] = {"province": batch.province, "taken": taken_reason()}
@@ -186,6 +222,10 @@ def conflicts_reject(cursor: Any, batch: UploadBatch) -> list[int]:
         cursor.execute(sql, params)
         rejected.update(row[0] for row in cursor.fetchall())
 
+    corrected: list[int] = []
+    if batch.mode == UploadMode.CORRECT and spec.correctable:
+        held, corrected = _corrections_apply(cursor, batch, spec, params)
+        rejected.update(held)
     # against the stored row of this province: the differing columns, both values
     mark(
         f"UPDATE {CHECKED} k SET reasons = ARRAY[{_conflict_sql(batch.kind, spec, 'e')}]::text[]"
@@ -218,4 +258,66 @@ def conflicts_reject(cursor: Any, batch: UploadBatch) -> list[int]:
         f" ORDER BY {keys}, line_no) f"
         f" WHERE {valid} AND {first} AND f.line_no < k.line_no AND ({_differs(spec, 'f')}) RETURNING k.line_no"
     )
-    return sorted(rejected)
+    return Outcome(sorted(rejected), corrected)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    rejected: list[int]  # line numbers: conflicts, stored in the error file by the caller
+    corrected: list[int]  # line numbers whose stored row this batch replaced (mode=correct)
+
+
+def _corrections_apply(
+    cursor: Any, batch: UploadBatch, spec: KeySpec, params: dict[str, Any]
+) -> tuple[list[int], list[int]]:
+    """mode=correct: a row differing from the stored row of this province only in correctable columns replaces
+    it — unless a live document holds the item: then it is refused with that document's number (reverse it
+    first: 红冲). Every replacement is kept with its before/after (``tolling_correction``), and the corrected
+    rows leave the chunk (they are neither loaded nor counted as duplicates). Returns the line numbers refused
+    (held by a document) and those corrected."""
+    valid = "cardinality(k.reasons) = 0"
+    key_match = " AND ".join(f"e.{stored} = {value}" for stored, value in spec.key)
+    fixed = [c for c in spec.compared if not c.assign]
+    same_identity = " AND ".join(f"({c.new}) IS NOT DISTINCT FROM ({c.old})" for c in fixed) or "true"
+    candidates = (
+        f"{valid} AND {key_match} AND e.province = %(province)s AND ({_differs(spec, 'e')}) AND {same_identity}"
+    )
+    holder = HOLDERS.get(spec.item_kind)
+    if holder is not None:
+        refusal = _("已开具在票据%(number)s中，不能更正；请先红冲该票据，再上传更正") % {"number": "%s"}
+        cursor.execute(
+            f"UPDATE {CHECKED} k SET reasons = ARRAY[format(%(held)s, h.number)]::text[]"
+            f" FROM {spec.table} e, LATERAL ({holder.format(id='e.id')}) h(number)"
+            f" WHERE {candidates} RETURNING k.line_no",
+            {**params, "held": refusal},
+        )
+        held = [row[0] for row in cursor.fetchall()]
+    else:
+        held = []
+    assignments = ", ".join([c.assign for c in spec.compared if c.assign] + list(spec.derived))
+    cursor.execute(
+        f"""
+        WITH old AS (
+            SELECT k.line_no, e.id, to_jsonb(e) AS before FROM {CHECKED} k JOIN {spec.table} e ON {key_match}
+            WHERE {candidates} FOR UPDATE OF e
+        ), upd AS (
+            UPDATE {spec.table} e SET {assignments} FROM old JOIN {CHECKED} k USING (line_no)
+            WHERE e.id = old.id RETURNING e.id, old.line_no, old.before, to_jsonb(e) AS after
+        )
+        INSERT INTO tolling_correction (batch_id, item_kind, item_id, line_no, before, after, corrected_at)
+        SELECT %(batch)s, %(kind)s, id, line_no, before, after, now() FROM upd RETURNING line_no
+        """,
+        {**params, "batch": batch.pk, "kind": spec.item_kind},
+    )
+    corrected = sorted(row[0] for row in cursor.fetchall())
+    if corrected:
+        cursor.execute(f"DELETE FROM {CHECKED} WHERE line_no = ANY(%s)", [corrected])
+        if spec.national:  # the trip's span follows its segments
+            cursor.execute(
+                "UPDATE tolling_trip t SET entry_time = s.entry, exit_time = s.exit FROM (SELECT pass_id,"
+                " min(entry_time) AS entry, max(exit_time) AS exit FROM tolling_segment WHERE pass_id IN"
+                " (SELECT pass_id FROM tolling_segment WHERE id IN (SELECT item_id FROM tolling_correction"
+                " WHERE batch_id = %s AND line_no = ANY(%s))) GROUP BY pass_id) s WHERE t.pass_id = s.pass_id",
+                [batch.pk, corrected],
+            )
+    return held, corrected

@@ -274,17 +274,18 @@ class Loader:
             if cursor.fetchone()[0]:
                 raise _Cancelled
             # in the turn: every earlier chunk has committed, so a key taken earlier in the file is seen
-            conflicts = conflicts_reject(cursor, self.batch)
+            outcome = conflicts_reject(cursor, self.batch)
+            conflicts, corrected = outcome.rejected, outcome.corrected
             if conflicts:
                 self._rejected_store(cursor, lines=conflicts)
             clock.lap("conflicts")
             accepted = LOADS[self.kind](cursor, self.batch)
             clock.lap("insert")
-            duplicate = valid - len(conflicts) - accepted
+            duplicate = valid - len(conflicts) - len(corrected) - accepted
             cursor.execute(
                 "UPDATE tolling_uploadbatch SET rows_done = rows_done + %s, rows_accepted = rows_accepted + %s,"
                 " rows_duplicate = rows_duplicate + %s, rows_rejected = rows_rejected + %s,"
-                " rows_conflict = rows_conflict + %s,"
+                " rows_conflict = rows_conflict + %s, rows_corrected = rows_corrected + %s,"
                 " rows_total = greatest(rows_total, rows_done + %s), heartbeat_at = now()"
                 " WHERE id = %s AND rows_done = %s AND status = 'running'",
                 [
@@ -293,6 +294,7 @@ class Loader:
                     duplicate,
                     rejected + len(conflicts),
                     len(conflicts),
+                    len(corrected),
                     chunk.rows,
                     self.batch.pk,
                     chunk.done_before,
