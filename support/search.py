@@ -36,8 +36,9 @@ plate (±colour)         vehicle → its cards → bound customers;       vehicl
 8 or 10 digits          a document number alone (legacy / fiscal)    document_number_idx
 1–9 digits, #n, 批次n   upload batch id                              primary key
 any A–Z/0–9/_/- token    pass id (+ its back-charges), paper ticket,  trip_pass_id_uniq, audit_charge_pass_idx,
-                        top-up id, back-charge id — probed together  paper_ticket_no_uniq, topup_id_uniq,
-                        in one UNION query, then fetched if found    audit_charge_id_uniq
+                        top-up id, back-charge id — probed together  paper_ticket_no_province_uniq,
+                        in one UNION query, then fetched if found    topup_id_province_uniq,
+                        (one per province may share a key)           audit_charge_id_province_uniq
 names (≥ 3 chars)       customer names and buyer titles containing   customer_name_trgm, buyer_title_name_trgm
                         the text (ILIKE), ranked by similarity
 names (2 chars)         names starting with the text (张伟…)          customer_name_prefix_idx,

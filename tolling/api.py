@@ -27,7 +27,7 @@ from piaogen.callbacks import callback_arm
 from piaogen.models import User
 from tolling import contract, errorfile
 from tolling.filters import UploadBatchFilter
-from tolling.models import RejectedRow, UploadBatch, UploadKind, UploadStatus
+from tolling.models import RejectedRow, UploadBatch, UploadKind, UploadMode, UploadStatus
 from tolling.services import UPLOAD_FINISHED, upload_can_write, upload_cancel, upload_create
 
 RETRY_AFTER_SECONDS = 5
@@ -61,6 +61,9 @@ class UploadBatchSerializer(serializers.ModelSerializer[UploadBatch]):
             "rows_accepted",
             "rows_duplicate",
             "rows_rejected",
+            "rows_conflict",
+            "rows_corrected",
+            "mode",
             "rows_per_second",
             "cancel_requested",
             "created_at",
@@ -77,6 +80,11 @@ class UploadCreateSerializer(serializers.Serializer[Any]):
     kind = serializers.ChoiceField(choices=UploadKind.choices, help_text=_("数据类型"))
     file = serializers.FileField(help_text=_("CSV（UTF-8 或 GB18030）或 XLSX 文件"))
     province = serializers.CharField(required=False, help_text=_("省份代码（仅运维账号需要）"))
+    mode = serializers.ChoiceField(
+        choices=UploadMode.choices,
+        default=UploadMode.APPEND,
+        help_text=_("append：新增（主键已有且数据不同的行作为冲突拒绝）；correct：更正（替换尚未开票的已有行）"),
+    )
 
 
 class RejectedRowSerializer(serializers.ModelSerializer[RejectedRow]):
@@ -142,6 +150,7 @@ class UploadBatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
                 file_name=upload.name,
                 province=form.validated_data.get("province"),
                 request=request._request,
+                mode=form.validated_data["mode"],
             )
         except ValidationError as exc:
             if getattr(exc, "code", None) == "too_large":

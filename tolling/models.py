@@ -62,7 +62,8 @@ class Operator(models.Model):
         verbose_name = pgettext_lazy("singular", "销售方")
         verbose_name_plural = pgettext_lazy("plural", "销售方")
         constraints = [
-            models.UniqueConstraint(fields=["kind", "tax_id"], name="operator_kind_tax_id_uniq"),
+            # per province: a province's upload names its own sellers only (docs/security.md, issue #18)
+            models.UniqueConstraint(fields=["kind", "tax_id", "province"], name="operator_kind_tax_id_province_uniq"),
             models.CheckConstraint(name="operator_kind_valid", condition=Q(kind__in=OperatorKind.values)),
             models.CheckConstraint(name="operator_province_valid", condition=Q(province__in=Province.values)),
             models.CheckConstraint(
@@ -288,7 +289,8 @@ class TopUp(models.Model):
         verbose_name = pgettext_lazy("singular", "充值")
         verbose_name_plural = pgettext_lazy("plural", "充值")
         constraints = [
-            models.UniqueConstraint(fields=["topup_id"], name="topup_id_uniq"),
+            # natural keys are the sending province's: another province's equal key is another row, never a clash
+            models.UniqueConstraint(fields=["topup_id", "province"], name="topup_id_province_uniq"),
             models.CheckConstraint(name="topup_amount_positive", condition=Q(amount__gt=0)),
         ]
         indexes = [
@@ -330,7 +332,7 @@ class AuditCharge(models.Model):
         verbose_name = pgettext_lazy("singular", "稽核补费")
         verbose_name_plural = pgettext_lazy("plural", "稽核补费")
         constraints = [
-            models.UniqueConstraint(fields=["charge_id"], name="audit_charge_id_uniq"),
+            models.UniqueConstraint(fields=["charge_id", "province"], name="audit_charge_id_province_uniq"),
             models.CheckConstraint(name="audit_charge_amount_positive", condition=Q(amount__gt=0)),
             models.CheckConstraint(name="audit_charge_reason_valid", condition=Q(reason__in=AuditReason.values)),
         ]
@@ -368,7 +370,7 @@ class PaperTicket(models.Model):
         verbose_name = pgettext_lazy("singular", "纸质票据")
         verbose_name_plural = pgettext_lazy("plural", "纸质票据")
         constraints = [
-            models.UniqueConstraint(fields=["ticket_no"], name="paper_ticket_no_uniq"),
+            models.UniqueConstraint(fields=["ticket_no", "province"], name="paper_ticket_no_province_uniq"),
             models.CheckConstraint(name="paper_ticket_amount_positive", condition=Q(amount__gt=0)),
             models.CheckConstraint(name="paper_ticket_pay_method_valid", condition=Q(pay_method__in=PayMethod.values)),
         ]
@@ -396,7 +398,7 @@ class TaxiRide(models.Model):
         verbose_name = pgettext_lazy("singular", "出租车行程")
         verbose_name_plural = pgettext_lazy("plural", "出租车行程")
         constraints = [
-            models.UniqueConstraint(fields=["ride_id"], name="taxi_ride_id_uniq"),
+            models.UniqueConstraint(fields=["ride_id", "province"], name="taxi_ride_id_province_uniq"),
             models.CheckConstraint(name="taxi_ride_amount_positive", condition=Q(amount__gt=0)),
             models.CheckConstraint(name="taxi_ride_end_after_start", condition=Q(end_time__gte=F("start_time"))),
         ]
@@ -421,6 +423,11 @@ class UploadStatus(models.TextChoices):
     FAILED = "failed", _("失败")
     CANCELLED = "cancelled", _("已取消")
     REFUSED = "refused", _("已拒收")
+
+
+class UploadMode(models.TextChoices):
+    APPEND = "append", _("新增")
+    CORRECT = "correct", _("更正")  # a row whose key is stored with other values replaces it (not yet invoiced)
 
 
 def upload_path(batch: UploadBatch, filename: str) -> str:
@@ -448,6 +455,10 @@ class UploadBatch(models.Model):
     rows_accepted = models.BigIntegerField(_("已接收"), default=0)
     rows_duplicate = models.BigIntegerField(_("重复"), default=0)
     rows_rejected = models.BigIntegerField(_("已拒绝"), default=0)
+    # of the rejected rows, those whose key was taken with other values (tolling.importing.conflicts)
+    rows_conflict = models.BigIntegerField(_("冲突"), default=0)
+    mode = models.CharField(_("上传方式"), max_length=8, choices=UploadMode.choices, default=UploadMode.APPEND)
+    rows_corrected = models.BigIntegerField(_("已更正"), default=0)  # mode=correct: stored rows replaced
     error_file = models.FileField(_("错误文件"), max_length=300, blank=True)
     cancel_requested = models.BooleanField(default=False)
     # set by the worker after every committed chunk; a running batch whose heartbeat is stale is taken over
@@ -462,6 +473,7 @@ class UploadBatch(models.Model):
         constraints = [
             models.CheckConstraint(name="upload_kind_valid", condition=Q(kind__in=UploadKind.values)),
             models.CheckConstraint(name="upload_status_valid", condition=Q(status__in=UploadStatus.values)),
+            models.CheckConstraint(name="upload_mode_valid", condition=Q(mode__in=UploadMode.values)),
             models.CheckConstraint(
                 name="upload_counts_non_negative",
                 condition=Q(
@@ -489,6 +501,27 @@ class UploadBatch(models.Model):
         if self.started_at is None:
             return None
         return (self.finished_at or timezone.now()) - self.started_at
+
+
+class Correction(models.Model):
+    """A stored row replaced by a ``mode=correct`` upload: the item, and the row before and after (append-only)."""
+
+    id = models.BigAutoField(primary_key=True)
+    batch = models.ForeignKey(UploadBatch, on_delete=models.PROTECT, related_name="corrections")
+    item_kind = models.CharField(_("明细类型"), max_length=8)  # invoicing's ItemKind: segment, audit, paper
+    item_id = models.BigIntegerField()
+    line_no = models.PositiveIntegerField(_("行号"))
+    before = models.JSONField()
+    after = models.JSONField()
+    corrected_at = models.DateTimeField(_("更正时间"), default=timezone.now)
+
+    class Meta:
+        verbose_name = pgettext_lazy("singular", "更正记录")
+        verbose_name_plural = pgettext_lazy("plural", "更正记录")
+        indexes = [models.Index(fields=["item_kind", "item_id"], name="correction_item_idx")]  # an item's history
+
+    def __str__(self) -> str:
+        return f"{self.item_kind}:{self.item_id} ← #{self.batch_id}:{self.line_no}"
 
 
 class RejectedRow(models.Model):

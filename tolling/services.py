@@ -24,7 +24,7 @@ from piaogen.audit import audit_record
 from piaogen.callbacks import callbacks_fire
 from piaogen.identifiers import PROVINCE_NAMES
 from piaogen.models import Role, User
-from tolling.models import UploadBatch, UploadKind, UploadStatus
+from tolling.models import UploadBatch, UploadKind, UploadMode, UploadStatus
 
 HASH_CHUNK = 1024 * 1024
 logger = logging.getLogger(__name__)
@@ -60,10 +60,15 @@ def upload_create(
     file_name: str,
     province: str | None = None,
     request: HttpRequest | None = None,
+    mode: str = UploadMode.APPEND,
 ) -> UploadBatch:
-    """Store an uploaded file as a queued batch and hand it to a worker once committed. Returns at once."""
+    """Store an uploaded file as a queued batch and hand it to a worker once committed. Returns at once.
+    ``mode=correct``: rows whose key is stored with other values replace the stored rows not yet invoiced
+    (``tolling.importing.conflicts``)."""
     if kind not in UploadKind.values:
         raise ValidationError(_("未知的数据类型：%(kind)s") % {"kind": kind})
+    if mode not in UploadMode.values:
+        raise ValidationError(_("未知的上传方式：%(mode)s") % {"mode": mode})
     province = upload_province_for(user, province)
     sha256, size = _sha256_and_size(file)
     limit = settings.PIAOGEN["UPLOAD_MAX_BYTES"]
@@ -81,6 +86,7 @@ def upload_create(
         file_size=size,
         sha256=sha256,
         status=UploadStatus.QUEUED,
+        mode=mode,
     )
     batch.file.save(file_name, File(file), save=False)
     batch.save()
@@ -158,6 +164,8 @@ def upload_notify_end(*, batch_id: int) -> int:
         "batch": {
             **{name: getattr(batch, name) for name in fields},
             "rows_rejected": batch.rows_rejected,
+            "rows_conflict": batch.rows_conflict,
+            "rows_corrected": batch.rows_corrected,
             "finished_at": batch.finished_at,
         },
         "links": {

@@ -17,6 +17,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.backends.utils import CursorWrapper
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from invoicing.eligibility import (
     BEIJING,
@@ -25,6 +26,7 @@ from invoicing.eligibility import (
 from invoicing.issuing.drafts import (
     LIVE_ITEM_CONSTRAINT,
     MAX_ATTEMPTS,
+    IssuingError,
     _Draft,
 )
 from invoicing.models import (
@@ -287,6 +289,36 @@ def _deliveries_queue(document_ids: list[int]) -> None:
         transaction.on_commit(partial(deliver_documents.apply_async, (wanted,), queue=queue))
 
 
+_SELLER_PROVINCE_SQL = """
+SELECT d.number FROM invoicing_document d
+JOIN tolling_operator o ON o.id = d.seller_id
+JOIN invoicing_documentitem di ON di.document_id = d.id
+LEFT JOIN tolling_segment s ON di.item_kind = 'segment' AND s.id = di.item_id
+LEFT JOIN tolling_topup t ON di.item_kind = 'topup' AND t.id = di.item_id
+LEFT JOIN tolling_auditcharge a ON di.item_kind = 'audit' AND a.id = di.item_id
+LEFT JOIN tolling_paperticket p ON di.item_kind = 'paper' AND p.id = di.item_id
+LEFT JOIN tolling_taxiride r ON di.item_kind = 'taxi' AND r.id = di.item_id
+WHERE d.id = ANY(%s) AND (o.province <> d.province
+    OR coalesce(s.province, t.province, a.province, p.province, r.province) IS DISTINCT FROM o.province)
+LIMIT 1
+"""
+
+
+def _sellers_check(document_ids: list[int]) -> None:
+    """Refuse documents whose seller is of another province than their items (issue #18: a province's upload
+    once named another province's operator, and its trips were invoiced in that province's number series).
+    Uploads look sellers up in the uploader's province, so this never fires; it is the last line, in the
+    issuing transaction: the whole attempt rolls back and nothing is numbered."""
+    if not document_ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_SELLER_PROVINCE_SQL, [document_ids])
+        wrong = cursor.fetchone()
+    if wrong is not None:
+        log.error("issuing: document %s would be sold by another province's operator; refused", wrong[0])
+        raise IssuingError(_("销售方与开票明细不属于同一省份，已拒绝开具"), code="seller_province")
+
+
 def _issue(
     kind: str,
     ids: list[int],
@@ -311,6 +343,7 @@ def _issue(
                 else:
                     assert build is not None
                     written = _write(build(), run=run, by=by)
+                _sellers_check(written.ids)
                 _deliveries_queue(written.ids)
                 if by is not None and written.ids:
                     audit_record(

@@ -13,7 +13,7 @@ from django.core.files.base import ContentFile
 from piaogen.models import User
 from tolling.contract import CONTRACT, TOLL_UNIT_SAMPLE
 from tolling.importing import batch_process
-from tolling.models import Operator, OperatorKind, TollUnit, TollUnitRate, UploadBatch
+from tolling.models import Operator, OperatorKind, TollUnit, TollUnitRate, UploadBatch, UploadMode
 
 PROVINCE = "32"
 UNIT = TOLL_UNIT_SAMPLE  # Jiangsu, commercial
@@ -141,11 +141,18 @@ def xlsx_bytes(rows: Sequence[Sequence[Any]]) -> bytes:
 
 
 def batch_make(
-    user: User, kind: str, content: bytes, *, name: str = "upload.csv", province: str = PROVINCE
+    user: User,
+    kind: str,
+    content: bytes,
+    *,
+    name: str = "upload.csv",
+    province: str = PROVINCE,
+    mode: str = UploadMode.APPEND,
 ) -> UploadBatch:
     batch = UploadBatch(
         kind=kind,
         province=province,
+        mode=mode,
         uploaded_by=user,
         file_name=name,
         file_size=len(content),

@@ -253,7 +253,11 @@ RULES: list[tuple[str, dict[str, str], str]] = [
     ("taxi_rides", {"taxi_plate": "苏A-T1234"}, "出租车车牌（taxi_plate）：车牌号只能包含"),
     ("taxi_rides", {"amount": "45.505"}, "金额（amount）：金额格式不正确：最多两位小数"),
     ("toll_units", {"toll_unit": "g0015320010099"}, "收费单元编号（toll_unit）：收费单元编号必须是16位大写字母或数字"),
-    ("toll_units", {"toll_unit": OTHER_UNIT}, "收费单元编号（toll_unit）：该收费单元编号已被其他省份使用"),
+    (
+        "toll_units",
+        {"toll_unit": OTHER_UNIT},
+        "收费单元编号（toll_unit）：编号第6–7位须为本省代码（32），即本省的收费单元",
+    ),
     ("toll_units", {"province": "33"}, "省份代码（province）：必须是上传者所在省份（32）"),
     ("toll_units", {"province": "99"}, "省份代码（province）：省份代码无效"),
     ("toll_units", {"road_nature": "3"}, "路段性质（road_nature）：必须是1（经营性）或2（还贷）"),
@@ -387,15 +391,34 @@ def test_optional_columns_may_be_left_out(user: User) -> None:
 # --- duplicates, same file, corrected error file -----------------------------------------------------------------
 
 
-def test_duplicates_within_the_file_and_against_the_database_are_counted_not_rejected(user: User) -> None:
+def test_identical_rows_within_the_file_and_against_the_database_are_counted_as_duplicates(user: User) -> None:
     ingest(user, "segments", csv_bytes([row("segments")]))
-    rows = [row("segments"), row("segments", segment_no="2"), row("segments", segment_no="2", fee="0.01")]
+    rows = [row("segments"), row("segments", segment_no="2"), row("segments", segment_no="2")]
+
+    batch = ingest(user, "segments", csv_bytes(rows))
+
+    assert counts(batch) == ("done", 3, 1, 2, 0) and batch.rows_conflict == 0
+
+
+def test_a_changed_row_under_a_taken_key_is_a_conflict_naming_both_values_never_dropped(user: User) -> None:
+    ingest(user, "segments", csv_bytes([row("segments")]))
+    changed = row("segments", pay_fee="35.00", discount_fee="0", fee="35.00")
+    rows = [changed, row("segments", segment_no="2"), row("segments", segment_no="2", fee="0.01")]
     rows[2]["pay_fee"], rows[2]["discount_fee"] = "0.01", "0"
 
     batch = ingest(user, "segments", csv_bytes(rows))
 
-    assert counts(batch) == ("done", 3, 1, 2, 0)
+    assert counts(batch) == ("done", 3, 1, 0, 2) and batch.rows_conflict == 2
     assert Segment.objects.get(segment_no=2).fee == 3372  # the first occurrence in the file wins
+    reasons = dict(RejectedRow.objects.filter(batch=batch).values_list("line_no", "reasons"))
+    assert reasons[2] == [
+        "冲突（该主键已有不同的数据，未覆盖）：应收金额（pay_fee） 35.00 ≠ 已有 35.50；"
+        "优惠金额（discount_fee） 0.00 ≠ 已有 1.78；实收金额（fee） 35.00 ≠ 已有 33.72"
+    ]
+    assert reasons[4] == [
+        "冲突（该主键已有不同的数据，未覆盖）：应收金额（pay_fee） 0.01 ≠ 已有 35.50；"
+        "优惠金额（discount_fee） 0.00 ≠ 已有 1.78；实收金额（fee） 0.01 ≠ 已有 33.72"
+    ]
 
 
 def test_the_same_file_twice_adds_nothing_and_says_so(user: User) -> None:

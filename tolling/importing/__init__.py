@@ -2,7 +2,8 @@
 
 Modules: ``batches`` (claim, process, finish, cancel), ``chunks`` (reading rows into chunks, read-ahead),
 ``loader`` (staging by COPY, checks in SQL, two connections taking turns), ``validation`` (the per-kind checks as
-SQL), ``loads`` (the per-kind ``INSERT … SELECT``). Import from ``tolling.importing``: public names are re-exported.
+SQL), ``conflicts`` (keys taken with other values), ``loads`` (the per-kind ``INSERT … SELECT``). Import from
+``tolling.importing``: public names are re-exported.
 
 ``batch_process(batch_id=…)`` claims a batch with a conditional UPDATE (queued, or running with a stale heartbeat:
 its worker died), opens the file (``tolling.reading``: the whole-file checks refuse it before anything loads),
@@ -15,9 +16,12 @@ and then works in chunks of ``INGEST_CHUNK_ROWS`` data rows. Per chunk, in ONE t
    (``ETC卡号（card_no）：卡号必须是20位数字``); low-cardinality columns that need a checksum (taxpayer ids) are
    checked in Python once per distinct value with ``piaogen.identifiers``; rejected rows (cells + reasons) are
    stored;
-3. when the chunk before it has committed, ``INSERT … SELECT … ON CONFLICT DO NOTHING`` loads the valid rows (first
-   occurrence wins); what was not inserted is a duplicate (within the file or against the database); dimension
-   rows are upserted set-based (trips, cards, vehicles for segments; operators for the other kinds);
+3. when the chunk before it has committed, ``conflicts`` rejects the valid rows whose key is taken with other values
+   (in the database or earlier in the file: a conflict naming each differing column, never a silent duplicate) or,
+   for segments, whose pass id belongs to another card or vehicle or whose key is another province's (one neutral
+   reason); then ``INSERT … SELECT … ON CONFLICT DO NOTHING`` loads the valid rows (first occurrence wins); what was
+   not inserted is an identical duplicate; dimension rows are upserted set-based (trips, cards, vehicles for
+   segments; operators of the uploader's province for the other kinds);
 4. the batch's counters and heartbeat are updated (only if ``rows_done`` is still where this run left it: a worker
    that was taken over stops) and the transaction commits.
 
@@ -29,8 +33,10 @@ deterministic) and goes on: nothing lost, nothing doubled. ``cancel_requested`` 
 
 Decisions (documented in docs/benchmarks.md and CONTRIBUTING's upload checklist):
 
-- a toll unit that does not exist and one of another province get the same reason (no inference across
-  provinces); ``toll_units`` rows must carry the uploader's province and cannot take over another province's code;
+- province scope on writes (docs/security.md): a toll unit that does not exist and one of another province get the
+  same reason (no inference across provinces); ``toll_units`` rows must carry the uploader's province, in the row
+  and in the code's characters 6–7; sellers are looked up in the uploader's province; top-up, back-charge, ticket
+  and ride keys are per province;
 - ``topups``: the card number's province (its first two digits) must be the uploader's; the issuer operator is
   looked up or created by taxpayer id in the uploader's province;
 - ``taxi_rides``: the company is looked up or created by taxpayer id in the uploader's province; the business

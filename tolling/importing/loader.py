@@ -22,6 +22,7 @@ from tolling.importing.chunks import (
     Chunk,
     logger,
 )
+from tolling.importing.conflicts import conflicts_reject
 from tolling.importing.loads import (
     LOADS,
 )
@@ -239,6 +240,19 @@ class Loader:
                 for row in bad.items():
                     copy.write_row(row)
 
+    def _rejected_store(self, cursor: Any, *, lines: list[int] | None = None) -> int:
+        """Store the checked rows with reasons (or just ``lines`` of them) with their cells: the error file."""
+        cells = ", ".join(f"coalesce(s.c{i}, '')" for i in range(self.width))
+        only = "" if lines is None else " AND k.line_no = ANY(%s)"
+        cursor.execute(
+            f"INSERT INTO tolling_rejectedrow (batch_id, line_no, cells, reasons)"
+            f" SELECT %s, k.line_no, to_jsonb(ARRAY[{cells}]::text[]),"
+            f" to_jsonb(k.reasons) FROM {CHECKED} k JOIN {STAGING} s USING (line_no)"
+            f" WHERE cardinality(k.reasons) > 0{only} ON CONFLICT (batch_id, line_no) DO NOTHING",
+            [self.batch.pk] if lines is None else [self.batch.pk, lines],
+        )
+        return int(cursor.rowcount)
+
     def chunk_load(self, chunk: Chunk, turns: Turns) -> None:
         """Load one chunk and record its counts, in one transaction; its fact inserts wait for its turn."""
         clock = _Clock(self.timings)
@@ -250,15 +264,7 @@ class Loader:
             self._taxpayers_check(cursor)
             cursor.execute(self.check_sql, self.check_params)
             clock.lap("check")
-            cells = ", ".join(f"coalesce(s.c{i}, '')" for i in range(self.width))
-            cursor.execute(
-                f"INSERT INTO tolling_rejectedrow (batch_id, line_no, cells, reasons)"
-                f" SELECT %s, k.line_no, to_jsonb(ARRAY[{cells}]::text[]),"
-                f" to_jsonb(k.reasons) FROM {CHECKED} k JOIN {STAGING} s USING (line_no)"
-                f" WHERE cardinality(k.reasons) > 0 ON CONFLICT (batch_id, line_no) DO NOTHING",
-                [self.batch.pk],
-            )
-            rejected = cursor.rowcount
+            rejected = self._rejected_store(cursor)
             cursor.execute(f"SELECT count(*) FROM {CHECKED} WHERE cardinality(reasons) = 0")
             valid = cursor.fetchone()[0]
             clock.lap("reject")
@@ -267,14 +273,32 @@ class Loader:
             cursor.execute("SELECT cancel_requested FROM tolling_uploadbatch WHERE id = %s", [self.batch.pk])
             if cursor.fetchone()[0]:
                 raise _Cancelled
+            # in the turn: every earlier chunk has committed, so a key taken earlier in the file is seen
+            outcome = conflicts_reject(cursor, self.batch)
+            conflicts, corrected = outcome.rejected, outcome.corrected
+            if conflicts:
+                self._rejected_store(cursor, lines=conflicts)
+            clock.lap("conflicts")
             accepted = LOADS[self.kind](cursor, self.batch)
             clock.lap("insert")
+            duplicate = valid - len(conflicts) - len(corrected) - accepted
             cursor.execute(
                 "UPDATE tolling_uploadbatch SET rows_done = rows_done + %s, rows_accepted = rows_accepted + %s,"
                 " rows_duplicate = rows_duplicate + %s, rows_rejected = rows_rejected + %s,"
+                " rows_conflict = rows_conflict + %s, rows_corrected = rows_corrected + %s,"
                 " rows_total = greatest(rows_total, rows_done + %s), heartbeat_at = now()"
                 " WHERE id = %s AND rows_done = %s AND status = 'running'",
-                [chunk.rows, accepted, valid - accepted, rejected, chunk.rows, self.batch.pk, chunk.done_before],
+                [
+                    chunk.rows,
+                    accepted,
+                    duplicate,
+                    rejected + len(conflicts),
+                    len(conflicts),
+                    len(corrected),
+                    chunk.rows,
+                    self.batch.pk,
+                    chunk.done_before,
+                ],
             )
             if cursor.rowcount != 1:  # another worker took the batch over (we looked dead): it goes on, we stop
                 raise _Lost
@@ -282,11 +306,12 @@ class Loader:
         turns.done(chunk.index)
         clock.lap("commit")
         logger.info(
-            "batch %s: %s rows (%s accepted, %s rejected); %s",
+            "batch %s: %s rows (%s accepted, %s rejected, %s conflicts); %s",
             self.batch.pk,
             chunk.rows,
             accepted,
             rejected,
+            len(conflicts),
             ", ".join(f"{phase} {seconds:.2f}s" for phase, seconds in self.timings.items()),
         )
 

@@ -23,8 +23,14 @@ from tolling.models import (
 
 
 def _valid(operator_kind: str = "", tax_id: str = "") -> str:
-    """FROM the checked rows without a reason, optionally joined to their operator (``o``)."""
-    join = f" JOIN tolling_operator o ON o.kind = '{operator_kind}' AND o.tax_id = k.{tax_id}" if operator_kind else ""
+    """FROM the checked rows without a reason, optionally joined to their operator (``o``) **of the uploader's
+    province** (parameter ``%(province)s``): a province never names another province's seller (issue #18)."""
+    join = (
+        f" JOIN tolling_operator o ON o.kind = '{operator_kind}' AND o.tax_id = k.{tax_id}"
+        " AND o.province = %(province)s"  # operator_kind_tax_id_province_uniq
+        if operator_kind
+        else ""
+    )
     return f"FROM {CHECKED} k{join} WHERE cardinality(k.reasons) = 0"
 
 
@@ -33,7 +39,10 @@ def _beijing_date(expression: str) -> str:
 
 
 def segments_load(cursor: Any, batch: UploadBatch) -> int:
-    """Segments (first occurrence of a natural key wins), then trips (widened), vehicles and cards they name."""
+    """Segments (first occurrence of a natural key wins), then trips (widened), vehicles and cards they name.
+
+    A row reaches here only if its pass id is new or registered with the same card and vehicle, and its key is
+    not another province's (``conflicts``): widening a trip is a passage going on into the next province."""
     cursor.execute(
         f"""
         WITH ins AS (
@@ -87,7 +96,7 @@ def _operators_upsert(cursor: Any, batch: UploadBatch, kind: str, tax_id: str, n
     cursor.execute(
         f"INSERT INTO tolling_operator (kind, tax_id, name, province, created_at)"
         f" SELECT DISTINCT ON (k.{tax_id}) %(kind)s, k.{tax_id}, k.{name}, %(province)s, now()"
-        f" {_valid()} ORDER BY k.{tax_id}, k.line_no ON CONFLICT (kind, tax_id) DO NOTHING",
+        f" {_valid()} ORDER BY k.{tax_id}, k.line_no ON CONFLICT (kind, tax_id, province) DO NOTHING",
         {"kind": kind, "province": batch.province},
     )
 
@@ -108,7 +117,7 @@ def topups_load(cursor: Any, batch: UploadBatch) -> int:
                 o.id, %(province)s, coalesce(k.v_channel, ''), %(batch)s
             {_valid("issuer", "v_issuer_tax_id")}
             ORDER BY k.line_no
-            ON CONFLICT (topup_id) DO NOTHING RETURNING 1
+            ON CONFLICT (topup_id, province) DO NOTHING RETURNING 1
         ) SELECT count(*) FROM ins
         """,
         {"province": batch.province, "batch": batch.pk},
@@ -126,7 +135,7 @@ def audit_charges_load(cursor: Any, batch: UploadBatch) -> int:
                 k.v_plate, k.v_plate_color, k.toll_unit_id, k.toll_unit_province, k.v_reason, k.v_amount, k.v_paid_at,
                 %(batch)s
             {_valid()} ORDER BY k.line_no
-            ON CONFLICT (charge_id) DO NOTHING RETURNING 1
+            ON CONFLICT (charge_id, province) DO NOTHING RETURNING 1
         ) SELECT count(*) FROM ins
         """,
         {"batch": batch.pk},
@@ -143,7 +152,7 @@ def paper_tickets_load(cursor: Any, batch: UploadBatch) -> int:
             SELECT k.v_ticket_no, {_beijing_date("k.v_exit_time")}, k.toll_unit_id, k.toll_unit_province, k.v_plate,
                 k.v_plate_color, k.v_vehicle_class, k.v_exit_time, k.v_amount, k.v_pay_method, %(batch)s
             {_valid()} ORDER BY k.line_no
-            ON CONFLICT (ticket_no) DO NOTHING RETURNING 1
+            ON CONFLICT (ticket_no, province) DO NOTHING RETURNING 1
         ) SELECT count(*) FROM ins
         """,
         {"batch": batch.pk},
@@ -163,7 +172,7 @@ def taxi_rides_load(cursor: Any, batch: UploadBatch) -> int:
                 k.v_end_time, k.v_distance_km, k.v_amount, %(batch)s
             {_valid("taxi", "v_company_tax_id")}
             ORDER BY k.line_no
-            ON CONFLICT (ride_id) DO NOTHING RETURNING 1
+            ON CONFLICT (ride_id, province) DO NOTHING RETURNING 1
         ) SELECT count(*) FROM ins
         """,
         {"province": batch.province, "batch": batch.pk},
@@ -183,7 +192,7 @@ def toll_units_load(cursor: Any, batch: UploadBatch) -> int:
         {_valid("road", "v_operator_tax_id")}
         ORDER BY k.v_toll_unit, k.line_no
         """,
-        {"today": today},
+        {"today": today, "province": batch.province},
     )
     cursor.execute(
         """

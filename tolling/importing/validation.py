@@ -348,9 +348,16 @@ def _cross_rules(kind: str, province: str) -> list[tuple[str, str]]:
                 f"t.v_province IN ({_texts(ids.PROVINCE_NAMES)}) AND t.v_province <> '{province}'",
                 _problem(c["province"], _("必须是上传者所在省份（%(province)s）") % {"province": province}),
             ),
+            # the code carries its province in characters 6–7 (路线编号 + 省份代码 + …); one reason for a code of
+            # another province whether or not it exists there: no inference across provinces (issue #18)
             (
-                f"tu.id IS NOT NULL AND tu.province <> '{province}'",
-                _problem(c["toll_unit"], _("该收费单元编号已被其他省份使用")),
+                f"{_shape_sql('t.v_toll_unit', ids._TOLL_UNIT_RE.pattern)}"
+                f" AND (substr(t.v_toll_unit, 6, 2) <> '{province}'"
+                f" OR (tu.id IS NOT NULL AND tu.province <> '{province}'))",
+                _problem(
+                    c["toll_unit"],
+                    _("编号第6–7位须为本省代码（%(province)s），即本省的收费单元") % {"province": province},
+                ),
             ),
             (
                 "t.v_road_nature = 1 AND t.f_tax_rate IS NULL",

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from piaogen.models import User
 from tolling.importing import batch_process
-from tolling.models import UploadBatch, UploadKind, UploadStatus
+from tolling.models import UploadBatch, UploadKind, UploadMode, UploadStatus
 from tolling.services import upload_create
 
 CLI_USERNAME = "cli-import"
@@ -21,6 +21,12 @@ class Command(BaseCommand):
         parser.add_argument("file", type=Path)
         parser.add_argument("--province", required=True, help="2-digit province code")
         parser.add_argument("--kind", required=True, choices=UploadKind.values)
+        parser.add_argument(
+            "--mode",
+            choices=UploadMode.values,
+            default=UploadMode.APPEND,
+            help="correct: rows whose key is stored with other values replace the rows not yet invoiced",
+        )
         parser.add_argument("--user", help="record the batch as uploaded by this console user (default: cli-import)")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -40,7 +46,12 @@ class Command(BaseCommand):
         try:
             with path.open("rb") as stream:
                 batch = upload_create(
-                    user=user, kind=options["kind"], file=stream, file_name=path.name, province=options["province"]
+                    user=user,
+                    kind=options["kind"],
+                    file=stream,
+                    file_name=path.name,
+                    province=options["province"],
+                    mode=options["mode"],
                 )
         except (ValidationError, PermissionDenied) as exc:
             messages = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
@@ -55,7 +66,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"batch #{batch.pk} {batch.kind} province={batch.province} status={batch.status} "
             f"rows={batch.rows_total} accepted={batch.rows_accepted} duplicate={batch.rows_duplicate} "
-            f"rejected={batch.rows_rejected} seconds={seconds:.1f}"
+            f"rejected={batch.rows_rejected} conflict={batch.rows_conflict} corrected={batch.rows_corrected} "
+            f"seconds={seconds:.1f}"
         )
         if batch.message:
             self.stdout.write(batch.message)
