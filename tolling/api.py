@@ -27,6 +27,7 @@ from piaogen.callbacks import callback_arm
 from piaogen.models import User
 from tolling import contract, errorfile
 from tolling.filters import UploadBatchFilter
+from tolling.importing.validation import row_codes
 from tolling.models import RejectedRow, UploadBatch, UploadKind, UploadMode, UploadStatus
 from tolling.services import UPLOAD_FINISHED, upload_can_write, upload_cancel, upload_create
 
@@ -90,7 +91,7 @@ class UploadCreateSerializer(serializers.Serializer[Any]):
 class RejectedRowSerializer(serializers.ModelSerializer[RejectedRow]):
     class Meta:
         model = RejectedRow
-        fields = ["line_no", "cells", "reasons"]
+        fields = ["line_no", "cells", "reasons", "codes"]
         read_only_fields = fields
 
 
@@ -242,8 +243,14 @@ class ContractKindSerializer(serializers.Serializer[Any]):
     template_xlsx = serializers.CharField()
 
 
+class RowCodeSerializer(serializers.Serializer[Any]):
+    code = serializers.CharField(help_text="`<column>.<problem>` or `row.<problem>`")
+    example = serializers.CharField(help_text="a reason given with it")
+
+
 class ContractSerializer(serializers.Serializer[Any]):
     kinds = ContractKindSerializer(many=True)
+    row_codes = RowCodeSerializer(many=True, help_text="every code a rejected row may carry")
     limits = serializers.DictField(child=serializers.IntegerField(), help_text="bytes, columns, ratios")
     error_file_columns = serializers.ListField(child=serializers.CharField())
 
@@ -266,7 +273,8 @@ class ContractView(APIView):
         ]
         limits = contract.upload_limits().__dict__
         extra = [str(_(header)) for header in contract.ERROR_FILE_HEADERS]
-        body = {"kinds": kinds, "limits": limits, "error_file_columns": extra}
+        codes = [{"code": code, "example": example} for code, example in row_codes()]
+        body = {"kinds": kinds, "limits": limits, "error_file_columns": extra, "row_codes": codes}
         return Response(ContractSerializer(body).data)
 
 

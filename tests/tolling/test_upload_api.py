@@ -46,7 +46,9 @@ def rejected_batch(user: User, *, province: str = "32", rows: int = 3) -> Upload
     batch.error_file.save("errors.csv", ContentFile("\ufeff行号,错误原因\n2,x\n".encode()), save=False)
     batch.save()
     for line in range(rows):
-        RejectedRow.objects.create(batch=batch, line_no=line + 2, cells={"toll_unit": f"X{line}"}, reasons=["坏"])
+        RejectedRow.objects.create(
+            batch=batch, line_no=line + 2, cells={"toll_unit": f"X{line}"}, reasons=["坏"], codes=["toll_unit.format"]
+        )
     return batch
 
 
@@ -105,7 +107,12 @@ def test_rejected_rows_page_as_json_in_line_order(jiangsu: User) -> None:
     second = client.get(first["next"]).json()
 
     assert first["count"] == 60 and len(first["results"]) == 50 and len(second["results"]) == 10
-    assert first["results"][0] == {"line_no": 2, "cells": {"toll_unit": "X0"}, "reasons": ["坏"]}
+    assert first["results"][0] == {
+        "line_no": 2,
+        "cells": {"toll_unit": "X0"},
+        "reasons": ["坏"],
+        "codes": ["toll_unit.format"],
+    }
     assert client.get(f"/api/v1/uploads/{batch.pk}/rows/?status=accepted").json()["code"] == "invalid"
 
 
