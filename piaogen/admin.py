@@ -37,6 +37,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from piaogen.audit import audit_record
+from piaogen.callbacks import api_token_callback_set
 from piaogen.identifiers import (
     Province,
     fold_fullwidth,
@@ -44,7 +45,7 @@ from piaogen.identifiers import (
     mask_phone,
     province_label,
 )
-from piaogen.models import ApiToken, AuditEvent, Role, User
+from piaogen.models import ApiToken, AuditEvent, CallbackDelivery, Role, User
 from piaogen.money import format_yuan
 from piaogen.roles import group_name
 from piaogen.services import api_token_issue
@@ -512,7 +513,7 @@ class ApiTokenAdmin(PiaogenAdmin):
     def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
         if obj is None:
             return ("user", "name")
-        return ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+        return ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at", "callback_url")
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
         return () if obj is None else ("user", "prefix", "created_at", "last_used_at", "revoked_at")
@@ -528,6 +529,7 @@ class ApiTokenAdmin(PiaogenAdmin):
     def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
+            api_token_callback_set(token=obj, url=obj.callback_url)  # a signing secret with the first URL
             return
         token, key = api_token_issue(user=obj.user, name=obj.name)
         obj.pk = token.pk
@@ -545,6 +547,16 @@ class ApiTokenAdmin(PiaogenAdmin):
         for token in tokens:
             audit_record(actor=actor, action="api_token.revoke", obj=token, request=request)
         messages.success(request, gettext("已吊销 %(count)d 个令牌。") % {"count": len(tokens)})
+
+
+@admin.register(CallbackDelivery)
+class CallbackDeliveryAdmin(ReadOnlyAdmin):
+    """The callback delivery log: one row per notification, its attempts and the receiver's last answer."""
+
+    list_display = ("created_at", "token", "event", "object_id", "status", "attempts", "response_status", "sent_at")
+    list_filter = ("status", "event")
+    list_select_related = ("token",)
+    search_fields = ("=object_id",)
 
 
 # --- audit trail ----------------------------------------------------------------------------------------------------

@@ -162,3 +162,22 @@ def callback_attempt(*, delivery: CallbackDelivery) -> CallbackDelivery:
             _enqueue(delivery.pk, countdown)
     delivery.refresh_from_db()
     return delivery
+
+
+STALL_SECONDS = 10 * 60
+
+
+def callbacks_resume_stalled() -> int:
+    """Hand again to the workers the notifications whose next attempt is long overdue (their task was lost, or
+    the broker was down when it was due). The attempt's claim makes a duplicate harmless."""
+    overdue = timezone.now() - dt.timedelta(seconds=STALL_SECONDS)
+    ids = list(
+        CallbackDelivery.objects.filter(
+            status__in=[CallbackStatus.PENDING, CallbackStatus.FAILED],
+            next_attempt_at__lt=overdue,
+            attempts__lt=max_attempts(),
+        ).values_list("pk", flat=True)[:1000]  # callback_pending_idx
+    )
+    for delivery_id in ids:
+        _enqueue(delivery_id)
+    return len(ids)

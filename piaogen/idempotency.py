@@ -9,14 +9,17 @@ request may use the key again. Keys belong to the API token that sent them (or, 
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
@@ -103,3 +106,12 @@ def idempotent(view: Callable[..., Response]) -> Callable[..., Response]:
         return response
 
     return wrapper
+
+
+def idempotent_requests_expire() -> int:
+    """Forget the answers older than ``PIAOGEN["IDEMPOTENCY_KEY_DAYS"]`` (a key reused after that is a new
+    request). Returns how many were forgotten."""
+    days = int(settings.PIAOGEN.get("IDEMPOTENCY_KEY_DAYS", 30))
+    cutoff = timezone.now() - dt.timedelta(days=days)
+    deleted, _by_model = IdempotentRequest.objects.filter(created_at__lt=cutoff).delete()  # idempotent_created_idx
+    return deleted

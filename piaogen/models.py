@@ -121,6 +121,7 @@ class IdempotentRequest(models.Model):
                 fields=["user", "key"], condition=Q(token__isnull=True), name="idempotent_request_user_key_uniq"
             ),
         ]
+        indexes = [models.Index(fields=["created_at"], name="idempotent_created_idx")]  # the daily expiry
 
     def __str__(self) -> str:
         return self.key
@@ -162,6 +163,12 @@ class CallbackDelivery(models.Model):
         indexes = [
             # callbacks_fire: the armed notifications of an event's object
             models.Index(fields=["event", "object_id"], name="callback_event_object_idx"),
+            # callbacks_resume_stalled: the few notifications still to send
+            models.Index(
+                fields=["next_attempt_at"],
+                name="callback_pending_idx",
+                condition=Q(status__in=[CallbackStatus.PENDING, CallbackStatus.FAILED]),
+            ),
         ]
 
     def __str__(self) -> str:

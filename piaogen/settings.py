@@ -306,6 +306,17 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     # report rollups from their watermark (reports/rollups.py); the advisory lock makes an overlap a no-op
     "rollup-reports": {"task": "reports.tasks.rollup_reports_task", "schedule": 15 * 60.0, "options": {"expires": 840}},
+    # callbacks whose retry was never handed to a worker (broker down) are sent again (piaogen/callbacks.py)
+    "resume-stalled-callbacks": {
+        "task": "piaogen.tasks.callbacks_resume_stalled",
+        "schedule": 5 * 60.0,
+        "options": {"expires": 290},
+    },
+    # Idempotency-Key answers older than PIAOGEN_IDEMPOTENCY_KEY_DAYS are forgotten (04:00 Beijing)
+    "expire-idempotency-keys": {
+        "task": "piaogen.tasks.idempotent_requests_expire",
+        "schedule": crontab(hour=4, minute=0),
+    },
     # weekly and monthly province reports, last finished period, once each (07:00 Beijing, after the rollups)
     "scheduled-reports": {"task": "reports.tasks.scheduled_reports_task", "schedule": crontab(hour=7, minute=0)},
 }
@@ -359,6 +370,9 @@ PIAOGEN = {
     "EXPORT_MAX_ATTEMPTS": env.int("PIAOGEN_EXPORT_MAX_ATTEMPTS", default=3),
     # e-mail delivery of documents: attempts, first retry delay (doubling, capped at an hour), double-click window
     "DELIVERY_MAX_ATTEMPTS": env.int("PIAOGEN_DELIVERY_MAX_ATTEMPTS", default=5),
+    "CALLBACK_MAX_ATTEMPTS": env.int("PIAOGEN_CALLBACK_MAX_ATTEMPTS", default=6),
+    "CALLBACK_RETRY_BASE_SECONDS": env.int("PIAOGEN_CALLBACK_RETRY_BASE_SECONDS", default=60),
+    "IDEMPOTENCY_KEY_DAYS": env.int("PIAOGEN_IDEMPOTENCY_KEY_DAYS", default=30),
     "DELIVERY_RETRY_BASE_SECONDS": env.int("PIAOGEN_DELIVERY_RETRY_BASE_SECONDS", default=60),
     "DELIVERY_REPEAT_SECONDS": env.int("PIAOGEN_DELIVERY_REPEAT_SECONDS", default=60),
     # issuing: a running run with no heartbeat for this long is taken over; e-mail new documents automatically

@@ -33,3 +33,19 @@ def deliver_callback(delivery_id: int) -> None:
     from piaogen.models import CallbackDelivery
 
     callback_attempt(delivery=CallbackDelivery.objects.select_related("token").get(pk=delivery_id))
+
+
+@shared_task
+def callbacks_resume_stalled() -> int:
+    """Beat, every five minutes: overdue callback attempts handed to the workers again."""
+    from piaogen.callbacks import callbacks_resume_stalled as resume
+
+    return resume()
+
+
+@shared_task
+def idempotent_requests_expire() -> int:
+    """Beat, daily: old Idempotency-Key answers forgotten."""
+    from piaogen.idempotency import idempotent_requests_expire as expire
+
+    return expire()

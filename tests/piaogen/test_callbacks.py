@@ -3,6 +3,7 @@ a failed delivery is retried with backoff and every attempt is logged on its row
 
 from __future__ import annotations
 
+import datetime as dt
 import http.server
 import threading
 from collections.abc import Callable, Iterator
@@ -10,10 +11,11 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from piaogen import callbacks
-from piaogen.callbacks import api_token_callback_set, callback_attempt, signature
+from piaogen.callbacks import api_token_callback_set, callback_attempt, callbacks_resume_stalled, signature
 from piaogen.models import ApiToken, CallbackDelivery, CallbackStatus, Role, User
 from tolling.models import UploadBatch, UploadStatus
 from tolling.services import upload_notify_end
@@ -169,3 +171,27 @@ def test_cancelling_a_queued_batch_ends_it_and_calls_back(
     delivery = CallbackDelivery.objects.get()
     assert [delivery_id for delivery_id, _ in enqueued] == [delivery.pk]
     assert delivery.payload["batch"]["status"] == "cancelled" and delivery.status == CallbackStatus.PENDING
+
+
+def test_an_overdue_notification_is_handed_to_the_workers_again(
+    system: tuple[ApiToken, APIClient], enqueued: list[tuple[int, int]]
+) -> None:
+    token, _client = system
+    overdue, _due_now, _sent = (
+        CallbackDelivery.objects.create(
+            token=token,
+            event="upload.finished",
+            object_id=n,
+            url="https://example.org/",
+            status=status,
+            next_attempt_at=at,
+        )
+        for n, status, at in (
+            (1, CallbackStatus.FAILED, timezone.now() - dt.timedelta(hours=1)),
+            (2, CallbackStatus.PENDING, timezone.now()),
+            (3, CallbackStatus.SENT, None),
+        )
+    )
+
+    assert callbacks_resume_stalled() == 1
+    assert enqueued == [(overdue.pk, 0)]

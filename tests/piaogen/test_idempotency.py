@@ -3,15 +3,20 @@ database; the key belongs to its token; a key reused for another request is refu
 
 from __future__ import annotations
 
+import datetime as dt
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from invoicing.issuing import issue_segments
 from invoicing.models import Document, DocumentStatus
+from piaogen.idempotency import idempotent_requests_expire
 from piaogen.models import ApiToken, IdempotentRequest, Role, User
 from tests.fixtures.invoicing import segment
 from tolling.models import UploadBatch
@@ -107,3 +112,37 @@ def test_a_retried_reversal_answers_the_first_red_document_not_a_409(
     assert retried.json()["id"] == first.json()["id"] and retried["Idempotent-Replayed"] == "true"
     assert fresh.status_code == 409
     assert Document.objects.filter(status=DocumentStatus.RED).count() == 1
+
+
+def test_answers_older_than_the_retention_are_forgotten(jiangsu: User) -> None:
+    upload(token_client(jiangsu), "old")
+    IdempotentRequest.objects.update(created_at=timezone.now() - dt.timedelta(days=31))
+    upload(token_client(jiangsu), "new")
+
+    assert idempotent_requests_expire() == 1
+    assert list(IdempotentRequest.objects.values_list("key", flat=True)) == ["new"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_simultaneous_uploads_with_one_key_make_one_batch(jiangsu: User) -> None:
+    _token, key = ApiToken.issue(user=jiangsu, name="系统")
+    barrier = threading.Barrier(2)
+    answers: list[Any] = []
+
+    def send() -> None:
+        try:
+            client = APIClient(HTTP_AUTHORIZATION=f"Bearer {key}")
+            barrier.wait()
+            answers.append(upload(client, "race"))
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=send) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert [a.status_code for a in answers] == [202, 202]
+    assert answers[0].json()["id"] == answers[1].json()["id"]
+    assert UploadBatch.objects.count() == 1
