@@ -45,7 +45,7 @@ from piaogen.identifiers import (
     mask_phone,
     province_label,
 )
-from piaogen.models import ApiToken, AuditEvent, CallbackDelivery, Role, User
+from piaogen.models import ApiToken, AuditEvent, CallbackDelivery, IdempotentRequest, Role, User
 from piaogen.money import format_yuan
 from piaogen.roles import group_name
 from piaogen.services import api_token_issue
@@ -557,6 +557,15 @@ class CallbackDeliveryAdmin(ReadOnlyAdmin):
     list_filter = ("status", "event")
     list_select_related = ("token",)
     search_fields = ("=object_id",)
+
+
+@admin.register(IdempotentRequest)
+class IdempotentRequestAdmin(ReadOnlyAdmin):
+    """The answers kept for Idempotency-Key (piaogen.idempotency), by token and key; forgotten after 30 days."""
+
+    list_display = ("created_at", "key", "token", "user", "status_code", "location")
+    list_select_related = ("token", "user")
+    search_fields = ("=key",)
 
 
 # --- audit trail ----------------------------------------------------------------------------------------------------
