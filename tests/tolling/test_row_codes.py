@@ -4,6 +4,7 @@ stored on the row, in the error file and in the rows API; the contract lists the
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from ingest_fixtures import csv_bytes, ingest, row, units_create
@@ -70,3 +71,10 @@ def test_toll_unit_rows_carry_cross_column_codes(user: User) -> None:
     batch = ingest(user, "toll_units", csv_bytes([bad], kind="toll_units"))
 
     assert codes_by_line(batch.pk) == {2: ["toll_unit.other_province", "tax_rate.not_allowed"]}
+
+
+@pytest.mark.django_db
+def test_the_integration_guide_lists_every_row_code() -> None:
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "integration.md").read_text()
+
+    assert [code for code, _example in row_codes() if f"`{code}`" not in guide] == []

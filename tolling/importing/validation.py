@@ -410,8 +410,9 @@ def row_codes() -> list[tuple[str, str]]:
     }
     for kind in UploadKind.values:
         for field in _fields(kind):
-            for _condition, problem, code in field.rules:
-                codes.setdefault(f"{field.name}.{code}", _problem(field.column, problem))
+            for condition, problem, code in field.rules:
+                if not condition.endswith("AND false"):  # a rule that never fires for this kind (zero amounts)
+                    codes.setdefault(f"{field.name}.{code}", _problem(field.column, problem))
         for _condition, reason, code in _cross_rules(kind, "32"):
             codes.setdefault(code, reason)
     return sorted(codes.items())
