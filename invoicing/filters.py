@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from invoicing.models import BusinessLine, Document, DocumentKind, DocumentStatus
 from piaogen.identifiers import Province
+from tolling.filters import since_utc
 
 
 class DocumentFilter(django_filters.FilterSet):
@@ -30,9 +31,10 @@ class DocumentFilter(django_filters.FilterSet):
     def filter_updated_since(self, queryset: QuerySet[Document], name: str, value: dt.datetime) -> QuerySet[Document]:
         """Documents issued at or after ``value``, or reversed since (a document changes only by its red-letter
         document, whose ``original`` it is: document_original_idx)."""
-        since_date = timezone.localdate(value)
-        red = Document.objects.filter(original=OuterRef("pk"), issued_at__gte=value, service_date__gte=since_date)
-        return queryset.filter(Q(service_date__gte=since_date, issued_at__gte=value) | Exists(red))
+        since = since_utc(value)
+        since_date = timezone.localdate(since)
+        red = Document.objects.filter(original=OuterRef("pk"), issued_at__gte=since, service_date__gte=since_date)
+        return queryset.filter(Q(service_date__gte=since_date, issued_at__gte=since) | Exists(red))
 
     class Meta:
         model = Document

@@ -76,8 +76,9 @@ def error_body(exc: exceptions.APIException) -> dict[str, Any]:
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, then the one error shape; errors are JSON even where a download (CSV, PDF) was negotiated."""
-    if isinstance(exc, Http404):
-        exc = exceptions.NotFound(str(exc) if exc.args else None)
+    if isinstance(exc, Http404):  # our own message; never get_object_or_404's "No <Model> matches the given query."
+        message = str(exc) if exc.args else ""
+        exc = exceptions.NotFound(None if message.endswith("matches the given query.") else message or None)
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied(str(exc) if exc.args else None)
     response = drf_exception_handler(exc, context)

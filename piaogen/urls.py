@@ -12,6 +12,8 @@ from reports import urls as reports_urls
 from support import urls as support_urls
 from tolling.api import ContractTemplateView, ContractView, UploadBatchViewSet
 
+handler404 = "piaogen.views.not_found"  # JSON under /api/, the console's page elsewhere
+
 admin.site.site_header = _("票根运营工作台 · 运维管理")
 admin.site.site_title = _("票根运营工作台")
 

@@ -7,11 +7,12 @@ import datetime as dt
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
+from django.views.defaults import page_not_found
 from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view
@@ -39,6 +40,13 @@ def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     assert isinstance(user, User)
     return render(request, f"piaogen/home_{user.role}.html")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The 404 page; under ``/api/`` the API's error body instead (a URL no route matches, such as a negative id)."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"code": "not_found", "detail": _("未找到。")}, status=404)
+    return page_not_found(request, exception or Http404())
 
 
 @require_GET

@@ -10,6 +10,14 @@ from django.utils.translation import gettext_lazy as _
 
 from tolling.models import UploadBatch, UploadKind, UploadStatus
 
+SINCE_BOUNDS = (dt.datetime(1970, 1, 1, tzinfo=dt.UTC), dt.datetime(9999, 12, 30, tzinfo=dt.UTC))
+
+
+def since_utc(value: dt.datetime) -> dt.datetime:
+    """An ``updated_since`` moment in UTC, within bounds PostgreSQL and the Beijing date both take (a year 407
+    would carry a local-mean-time offset PostgreSQL refuses)."""
+    return min(max(value.astimezone(dt.UTC), SINCE_BOUNDS[0]), SINCE_BOUNDS[1])
+
 
 class UploadBatchFilter(django_filters.FilterSet):
     status = django_filters.ChoiceFilter(choices=UploadStatus.choices, label=_("状态"))
@@ -27,4 +35,5 @@ class UploadBatchFilter(django_filters.FilterSet):
     ) -> QuerySet[UploadBatch]:
         """Batches created, progressing or ended at or after ``value`` (every write of the pipeline moves the
         heartbeat; cancelling a queued batch sets ``finished_at``)."""
-        return queryset.filter(Q(created_at__gte=value) | Q(heartbeat_at__gte=value) | Q(finished_at__gte=value))
+        since = since_utc(value)
+        return queryset.filter(Q(created_at__gte=since) | Q(heartbeat_at__gte=since) | Q(finished_at__gte=since))

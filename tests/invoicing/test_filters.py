@@ -36,3 +36,14 @@ def test_updated_since_lists_documents_issued_or_reversed_since(
     listed = client.get("/api/v1/documents/", {"updated_since": since}).json()
 
     assert {row["id"] for row in listed["results"]} == {reversed_.pk, red.pk}
+
+
+@pytest.mark.parametrize("since", ["0407-02-16T14:49:33Z", "0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z"])
+def test_updated_since_far_in_the_past_or_future_is_no_server_error(
+    since: str, make_staff: Callable[..., User]
+) -> None:
+    client = APIClient()
+    client.force_authenticate(make_staff(Role.AGENT))
+
+    assert client.get("/api/v1/documents/", {"updated_since": since}).status_code == 200
+    assert client.get("/api/v1/uploads/", {"updated_since": since}).status_code == 200

@@ -126,3 +126,14 @@ def test_the_contract_lists_every_kind_with_its_columns_and_limits(key: str) -> 
     assert card["required"] and "ETC卡号" in card["aliases"]
     assert kinds["segments"]["template_xlsx"] == "/api/v1/contract/segments/template/?format=xlsx"
     assert body["limits"]["max_bytes"] > 0
+
+
+def test_an_api_url_no_route_matches_is_a_json_404_and_a_page_stays_html(key: str, client: Any) -> None:
+    token = APIClient(HTTP_AUTHORIZATION=f"Bearer {key}")
+    unrouted = token.post("/api/v1/actions/customers/-1/titles/", {})
+    unknown = token.get("/api/v1/uploads/-1/")
+    page = client.get("/no-such-page/")
+
+    assert unrouted.status_code == 404 and unrouted.json() == {"code": "not_found", "detail": "未找到。"}
+    assert unknown.status_code == 404 and unknown.json() == {"code": "not_found", "detail": "未找到。"}
+    assert page.status_code == 404 and page["Content-Type"].startswith("text/html")
