@@ -7,6 +7,10 @@ to the token's ``callback_url``, retried with backoff, each attempt logged on it
 - ``callback_attempt``: one POST; a 2xx answer is delivered, anything else is retried after 1, 2, 4 … minutes
   (at most an hour) until ``CALLBACK_MAX_ATTEMPTS`` (default 6).
 
+Callbacks go to public addresses only: a URL whose host is (or resolves to) a loopback, private or link-local
+address is refused when set and when sent, and redirects are not followed — unless ``CALLBACK_ALLOW_PRIVATE``
+(``PIAOGEN_CALLBACK_ALLOW_PRIVATE``; on outside production, where receivers run on the same machine).
+
 The receiver checks ``X-Piaogen-Signature: t=<unix seconds>,v1=<hex>`` where ``v1`` is HMAC-SHA256 with the
 token's callback secret over ``"<t>.<raw body>"`` (``signature``), and may drop deliveries it has seen by
 ``X-Piaogen-Delivery`` (the row id).
@@ -17,20 +21,25 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import secrets
+import socket
 import time
 import urllib.error
 import urllib.request
 from functools import partial
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from piaogen.models import ApiToken, CallbackDelivery, CallbackStatus
 
@@ -58,9 +67,35 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
     return hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256).hexdigest()
 
 
+def callback_host_refused(url: str) -> str:
+    """Why the URL may not be called (its host is or resolves to a non-public address), or ``""``."""
+    if settings.PIAOGEN.get("CALLBACK_ALLOW_PRIVATE"):
+        return ""
+    host = urlsplit(url).hostname or ""
+    try:
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
+    except OSError as error:
+        return f"{host}: {error}"
+    private = sorted(a for a in addresses if not ipaddress.ip_address(a.split("%")[0]).is_global)
+    return _("%(host)s 不是公网地址（%(address)s）") % {"host": host, "address": ", ".join(private)} if private else ""
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is an answer, not a new destination: it counts as a failed attempt."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
 @transaction.atomic
 def api_token_callback_set(*, token: ApiToken, url: str) -> ApiToken:
-    """Set (or with ``""`` clear) the token's callback URL; a secret is made the first time one is set."""
+    """Set (or with ``""`` clear) the token's callback URL; a secret is made the first time one is set. A URL
+    of a non-public address is refused (ValidationError, code ``callback_url_refused``)."""
+    if url and (refusal := callback_host_refused(url)):
+        raise ValidationError(refusal, code="callback_url_refused")
     token.callback_url = url
     if url and not token.callback_secret:
         token.callback_secret = secrets.token_hex(32)
@@ -132,10 +167,11 @@ def callback_attempt(*, delivery: CallbackDelivery) -> CallbackDelivery:
         },
     )
     status: int | None = None
-    error = ""
+    error = callback_host_refused(delivery.url)
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as answer:  # noqa: S310
-            status = answer.status
+        if not error:
+            with _OPENER.open(request, timeout=TIMEOUT_SECONDS) as answer:
+                status = answer.status
     except urllib.error.HTTPError as refused:
         status, error = refused.code, f"HTTP {refused.code}"
     except (OSError, ValueError) as failure:

@@ -372,6 +372,8 @@ PIAOGEN = {
     "DELIVERY_MAX_ATTEMPTS": env.int("PIAOGEN_DELIVERY_MAX_ATTEMPTS", default=5),
     "CALLBACK_MAX_ATTEMPTS": env.int("PIAOGEN_CALLBACK_MAX_ATTEMPTS", default=6),
     "CALLBACK_RETRY_BASE_SECONDS": env.int("PIAOGEN_CALLBACK_RETRY_BASE_SECONDS", default=60),
+    # callbacks to loopback/private addresses: refused in production (SSRF), allowed where receivers are local
+    "CALLBACK_ALLOW_PRIVATE": env.bool("PIAOGEN_CALLBACK_ALLOW_PRIVATE", default=not IS_PRODUCTION),
     "IDEMPOTENCY_KEY_DAYS": env.int("PIAOGEN_IDEMPOTENCY_KEY_DAYS", default=30),
     "DELIVERY_RETRY_BASE_SECONDS": env.int("PIAOGEN_DELIVERY_RETRY_BASE_SECONDS", default=60),
     "DELIVERY_REPEAT_SECONDS": env.int("PIAOGEN_DELIVERY_REPEAT_SECONDS", default=60),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -180,5 +180,8 @@ def callback(request: Request) -> Response:
     if request.method == "PUT":
         form = CallbackSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        token = api_token_callback_set(token=token, url=form.validated_data["callback_url"])
+        try:
+            token = api_token_callback_set(token=token, url=form.validated_data["callback_url"])
+        except ValidationError as refused:
+            raise serializers.ValidationError({"url": refused.messages}, code="callback_url_refused") from refused
     return Response(CallbackSerializer(token).data)

@@ -26,6 +26,7 @@ UNITS = b"toll_unit,name,province,operator_tax_id,operator_name,road_nature,tax_
 
 
 class Receiver(http.server.BaseHTTPRequestHandler):
+    url: str
     answers: list[int]
     received: list[tuple[dict[str, str], bytes]]
 
@@ -41,11 +42,11 @@ class Receiver(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def receiver() -> Iterator[type[Receiver]]:
-    handler = type("Handler", (Receiver,), {"answers": [], "received": []})
+    handler: type[Receiver] = type("Handler", (Receiver,), {"answers": [], "received": []})
     server = http.server.HTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    handler.url = f"http://127.0.0.1:{server.server_port}/hook"  # type: ignore[attr-defined]
+    handler.url = f"http://127.0.0.1:{server.server_port}/hook"
     yield handler
     server.shutdown()
 
@@ -96,7 +97,7 @@ def test_a_batch_that_ends_sends_one_signed_callback(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     token, client = system
-    api_token_callback_set(token=token, url=receiver.url)  # type: ignore[attr-defined]
+    api_token_callback_set(token=token, url=receiver.url)
     batch_id = upload(client)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -122,7 +123,7 @@ def test_a_failed_delivery_is_retried_with_backoff_until_it_lands(
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     token, client = system
-    api_token_callback_set(token=token, url=receiver.url)  # type: ignore[attr-defined]
+    api_token_callback_set(token=token, url=receiver.url)
     receiver.answers.extend([500, 503])
     with django_capture_on_commit_callbacks(execute=True):
         finish(upload(client))
@@ -195,3 +196,41 @@ def test_an_overdue_notification_is_handed_to_the_workers_again(
 
     assert callbacks_resume_stalled() == 1
     assert enqueued == [(overdue.pk, 0)]
+
+
+def test_in_production_a_callback_to_an_internal_address_is_refused_when_set_and_when_sent(
+    system: tuple[ApiToken, APIClient], enqueued: list[tuple[int, int]], settings: Any
+) -> None:
+    settings.PIAOGEN = {**settings.PIAOGEN, "CALLBACK_ALLOW_PRIVATE": False}
+    token, client = system
+
+    for url in ("http://127.0.0.1:6379/", "http://10.0.0.8/hook", "http://localhost/hook"):
+        refused = client.put("/api/v1/callback/", {"url": url})
+        assert refused.status_code == 400 and refused.json()["errors"][0]["field"] == "url", url
+    delivery = CallbackDelivery.objects.create(
+        token=token, event="upload.finished", object_id=1, url="http://127.0.0.1:9/", status=CallbackStatus.PENDING
+    )
+    delivery = callback_attempt(delivery=delivery)
+
+    assert delivery.status == CallbackStatus.FAILED and "127.0.0.1" in delivery.last_error
+    token.refresh_from_db()
+    assert token.callback_url == ""
+
+
+def test_a_redirect_is_a_failed_attempt_not_a_new_destination(
+    system: tuple[ApiToken, APIClient], receiver: type[Receiver], enqueued: list[tuple[int, int]]
+) -> None:
+    token, _client = system
+    api_token_callback_set(token=token, url=receiver.url)
+    receiver.answers.append(302)
+    delivery = CallbackDelivery.objects.create(
+        token=token,
+        event="upload.finished",
+        object_id=1,
+        url=receiver.url,
+        status=CallbackStatus.PENDING,
+    )
+
+    delivery = callback_attempt(delivery=delivery)
+
+    assert (delivery.status, delivery.response_status) == (CallbackStatus.FAILED, 302)
