@@ -126,6 +126,8 @@ def test_the_contract_lists_every_kind_with_its_columns_and_limits(key: str) -> 
     assert card["required"] and "ETC卡号" in card["aliases"]
     assert kinds["segments"]["template_xlsx"] == "/api/v1/contract/segments/template/?format=xlsx"
     assert body["limits"]["max_bytes"] > 0
+    codes = {row["code"] for row in body["row_codes"]}
+    assert {"card_no.length", "exit_time.before_entry", "row.conflict"} <= codes
 
 
 def test_an_api_url_no_route_matches_is_a_json_404_and_a_page_stays_html(key: str, client: Any) -> None:
