@@ -18,7 +18,7 @@ from piaogen.models import Role, User
 from tolling import contract
 from tolling.api import batch_rate, errorfile_response_csv, errorfile_response_xlsx
 from tolling.filters import UploadBatchFilter
-from tolling.models import UploadBatch, UploadKind, UploadStatus
+from tolling.models import UploadBatch, UploadKind, UploadMode, UploadStatus
 from tolling.services import upload_can_write, upload_cancel, upload_create
 
 UPLOADERS = (Role.PROVINCE, Role.MAINTAINER)
@@ -28,6 +28,13 @@ class UploadForm(forms.Form):
     kind = forms.ChoiceField(label=gettext_lazy("数据类型"), choices=UploadKind.choices)
     file = forms.FileField(label=gettext_lazy("文件"), help_text=gettext_lazy("CSV 或 XLSX，UTF-8 或 GB18030 编码"))
     province = forms.CharField(label=gettext_lazy("省份代码"), required=False, max_length=2)
+    mode = forms.ChoiceField(
+        label=gettext_lazy("上传方式"),
+        choices=UploadMode.choices,
+        initial=UploadMode.APPEND,
+        required=False,  # a form without it (older pages, scripts) appends
+        help_text=gettext_lazy("更正：已上传且尚未开票的行按主键替换为文件中的数据；已开票的行不能更正"),
+    )
 
 
 def _user(request: HttpRequest) -> User:
@@ -78,6 +85,7 @@ def upload_create_view(request: HttpRequest) -> HttpResponse:
                 file_name=upload.name,
                 province=form.cleaned_data["province"] or None,
                 request=request,
+                mode=form.cleaned_data["mode"] or UploadMode.APPEND,
             )
         except (ValidationError, PermissionDenied) as exc:
             form.add_error("file", exc.messages if isinstance(exc, ValidationError) else str(exc))

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.forms.models import model_to_dict
 from django.utils import timezone
 from ingest_fixtures import (
@@ -285,3 +286,17 @@ def test_the_upload_api_answers_another_provinces_batch_like_a_missing_one(jiang
         ), path
     batch.refresh_from_db()
     assert not batch.cancel_requested and timezone.now()
+
+
+def test_an_upload_for_another_province_is_refused_and_stores_nothing(jiangsu: User, zhejiang: User) -> None:
+    api = APIClient()
+    api.force_authenticate(zhejiang)
+
+    response = api.post(
+        "/api/v1/uploads/",
+        {"kind": "segments", "province": "32", "file": SimpleUploadedFile("s.csv", csv_bytes([row("segments")]))},
+        format="multipart",
+    )
+
+    assert response.status_code == 403
+    assert not UploadBatch.objects.exists() and not Segment.objects.exists()
