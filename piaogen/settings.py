@@ -246,6 +246,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "UploadStatusEnum": "tolling.models.UploadStatus",
         "UploadKindEnum": "tolling.models.UploadKind",
+        "UploadModeEnum": "tolling.models.UploadMode",
         "DocumentStatusEnum": "invoicing.models.DocumentStatus",
         "DocumentKindEnum": "invoicing.models.DocumentKind",
         "DeliveryStatusEnum": "invoicing.models.DeliveryStatus",

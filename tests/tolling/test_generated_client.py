@@ -1,6 +1,7 @@
 """The J1 flow of a provincial system through a client generated from our published schema, unedited: upload
 (multipart, Bearer token, Idempotency-Key), poll until the batch is done, read the rejected rows, fetch the error
-file as CSV and XLSX, and receive the signed callback — against a live server with a real Celery worker.
+file as CSV and XLSX, re-send a changed row (a conflict) and correct it (mode=correct), and receive the signed
+callback — against a live server with a real Celery worker.
 
 The client is generated with openapi-python-client (a dev dependency, pinned in pyproject.toml), exactly as
 docs/integration.md tells a province to do it.
@@ -124,13 +125,25 @@ def test_a_generated_client_uploads_polls_and_fetches_the_error_file(
 
     assert queued.status_code == 202 and queued.headers["location"] == f"/api/v1/uploads/{queued.parsed.id}/"
     assert again.parsed.id == queued.parsed.id  # the retried POST did not make a second batch
-    batch = wait_for(
-        lambda: (
-            (b := operation("uploads", "uploads_retrieve").sync(queued.parsed.id, client=client)).status.value
-            not in ("queued", "running")
-            and b
+
+    def finished(batch_id: int) -> Any:
+        """Poll the batch until it ends, as a province's system does."""
+        retrieve = operation("uploads", "uploads_retrieve")
+        return wait_for(
+            lambda: (b := retrieve.sync(batch_id, client=client)).status.value not in ("queued", "running") and b
         )
-    )
+
+    def send(segment: dict[str, str], mode: Any) -> int:
+        body = models.UploadCreateRequest(
+            kind=models.UploadKindEnum.SEGMENTS,
+            file=types.File(payload=io.BytesIO(csv_bytes([segment])), file_name="fix.csv", mime_type="text/csv"),
+            mode=mode,
+        )
+        answer = operation("uploads", "uploads_create").sync_detailed(client=client, body=body)
+        assert answer.status_code == 202, answer.content
+        return int(answer.parsed.id)
+
+    batch = finished(queued.parsed.id)
     assert (batch.status.value, batch.rows_accepted, batch.rows_rejected) == ("done", 1, 1)
 
     rows = operation("uploads", "uploads_rows_retrieve").sync(batch.id, client=client)
@@ -142,7 +155,18 @@ def test_a_generated_client_uploads_polls_and_fetches_the_error_file(
     assert "ETC卡号" in csv_file.payload.read().decode("utf-8-sig")
     assert xlsx_file.payload.read()[:2] == b"PK"
 
-    ((headers, body),) = wait_for(lambda: received)
+    # the province re-sends the accepted row with another amount: a conflict, never a silent duplicate …
+    changed = row("segments", pay_fee="40.00", discount_fee="2.00", fee="38.00")
+    conflict = finished(send(changed, models.UploadModeEnum.APPEND))
+    assert (conflict.rows_conflict, conflict.rows_rejected, conflict.rows_duplicate) == (1, 1, 0)
+    assert operation("uploads", "uploads_rows_retrieve").sync(conflict.id, client=client).results[0].codes == [
+        "row.conflict"
+    ]
+    # … and sends it again as a correction, which replaces the stored row (not yet invoiced)
+    corrected = finished(send(changed, models.UploadModeEnum.CORRECT))
+    assert (corrected.status.value, corrected.rows_corrected, corrected.rows_rejected) == ("done", 1, 0)
+
+    headers, body = wait_for(lambda: next((r for r in received if f'"id": {batch.id},'.encode() in r[1]), None))
     timestamp, mac = (part.split("=", 1)[1] for part in headers["X-Piaogen-Signature"].split(","))
     assert mac == signature(hook.secret, int(timestamp), body)
     notified = json.loads(body)
