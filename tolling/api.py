@@ -177,8 +177,8 @@ class UploadBatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     @extend_schema(request=None, parameters=[FORMAT], responses=FILE_TYPES)
     @action(detail=True, methods=["get"], renderer_classes=DOWNLOADS, filter_backends=[])
     def errors(self, request: Request, pk: str) -> HttpResponseBase:
-        """The rejected rows with 行号 and 错误原因 (CSV with BOM; XLSX by `?format=xlsx` or the `Accept` header).
-        404 when the batch has no rejected row."""
+        """The rejected rows with 行号, 错误原因 and 错误代码 (CSV with BOM; XLSX by `?format=xlsx` or the `Accept`
+        header). 404 when the batch has no rejected row."""
         batch = self.get_object()
         if request.accepted_renderer.format == "xlsx":
             return errorfile_response_xlsx(batch)
