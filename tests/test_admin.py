@@ -48,6 +48,7 @@ from support.models import ActionRequest, PiiReveal, SavedFilter, Ticket, Ticket
 from tolling.models import (
     AuditCharge,
     Card,
+    Correction,
     Operator,
     PaperTicket,
     RejectedRow,
@@ -68,7 +69,7 @@ REGISTERED: list[type[Model]] = sorted(
 
 # Viewed only: no add, change or delete for anyone.
 READ_ONLY: set[type[Model]] = {
-    Trip, Segment, TopUp, AuditCharge, PaperTicket, TaxiRide, UploadBatch, RejectedRow,
+    Trip, Segment, TopUp, AuditCharge, PaperTicket, TaxiRide, UploadBatch, RejectedRow, Correction,
     CardBinding, BuyerTitle, Document, DocumentLine, DocumentItem, SummarySheet, NumberSeries, DocumentEvent,
     Delivery, IssueRun, TicketNote, PiiReveal, DocumentRollup, UploadRollup, SupportRollup, ReportDelivery,
     AuditEvent, ActionRequest, ExportJob,
@@ -130,6 +131,8 @@ def samples(maintainer: User, province_user: User) -> dict[type[Model], Model]:
                                    taxi_plate="苏AT1234", start_time=now, end_time=now, distance_m=5200,
                                    amount=3000)  # fmt: skip
     rejected = RejectedRow.objects.create(batch=batch, line_no=3, cells={"pass_id": ""}, reasons=["通行标识为空"])
+    correction = Correction.objects.create(batch=batch, item_kind="segment", item_id=segment.pk, line_no=2,
+                                           before={"fee": 3372}, after={"fee": 3800})  # fmt: skip
     customer = Customer.objects.create(name="张三", phone="13812345678", email="zhang@example.com", province="32")
     binding = CardBinding.objects.create(customer=customer, card_no=card_no)
     title = BuyerTitle.objects.create(customer=customer, kind="person", name="张三", valid_from=now)
@@ -176,10 +179,10 @@ def samples(maintainer: User, province_user: User) -> dict[type[Model], Model]:
     export = ExportJob.objects.create(kind="documents", fmt="csv", query="province=32", province="32",
                                       created_by=maintainer)  # fmt: skip
     rows: list[Model] = [
-        road, unit, rate, vehicle, card, batch, trip, segment, topup, charge, paper, ride, rejected, customer,
-        binding, title, run, document, line, item, sheet, series, event, delivery, ticket, note, link, saved, reveal,
-        document_rollup, upload_rollup, support_rollup, watermark, report, report_delivery, token, audit, action,
-        export, maintainer, Group.objects.get(name=f"role:{Role.MAINTAINER}"),
+        road, unit, rate, vehicle, card, batch, trip, segment, topup, charge, paper, ride, rejected, correction,
+        customer, binding, title, run, document, line, item, sheet, series, event, delivery, ticket, note, link, saved,
+        reveal, document_rollup, upload_rollup, support_rollup, watermark, report, report_delivery, token, audit,
+        action, export, maintainer, Group.objects.get(name=f"role:{Role.MAINTAINER}"),
     ]  # fmt: skip
     return {type(row): row for row in rows}
 

@@ -25,6 +25,7 @@ from piaogen.identifiers import mask_id_number, mask_name, mask_phone
 from tolling.models import (
     AuditCharge,
     Card,
+    Correction,
     Operator,
     PaperTicket,
     RejectedRow,
@@ -253,4 +254,14 @@ class RejectedRowAdmin(FactAdmin):
     list_display = ("batch", "line_no", "reasons")
     list_select_related = ("batch",)
     search_fields = ("=batch",)
+    raw_id_fields = ("batch",)
+
+
+@admin.register(Correction)
+class CorrectionAdmin(FactAdmin):
+    """Rows a correction upload replaced, with before and after (append-only, read-only)."""
+
+    list_display = ("batch", "line_no", "item_kind", "item_id", "corrected_at")
+    list_select_related = ("batch",)
+    search_fields = ("=batch__id", "=item_id")
     raw_id_fields = ("batch",)
