@@ -46,6 +46,7 @@ from invoicing.models import (
 from invoicing.sheets import summary_sheet_issue
 from piaogen.access import ALL_ROLES, scoped
 from piaogen.models import Role, User
+from piaogen.privacy import MaskedModelSerializer
 from tolling.models import Segment
 
 ACTORS = (Role.AGENT, Role.MAINTAINER)
@@ -190,7 +191,7 @@ class DocumentLineSerializer(serializers.ModelSerializer[DocumentLine]):
         read_only_fields = fields
 
 
-class DocumentSerializer(serializers.ModelSerializer[Document]):
+class DocumentSerializer(MaskedModelSerializer):  # buyer_tax_id: a person's is their resident ID (piaogen.privacy)
     class Meta:
         model = Document
         fields = [
@@ -224,7 +225,7 @@ class DocumentSerializer(serializers.ModelSerializer[Document]):
         read_only_fields = fields
 
 
-class DeliverySerializer(serializers.ModelSerializer[Delivery]):
+class DeliverySerializer(MaskedModelSerializer):  # the address is masked (piaogen.privacy)
     class Meta:
         model = Delivery
         fields = ["id", "document", "sheet", "address", "status", "attempts", "last_error", "created_at", "sent_at"]

@@ -66,8 +66,9 @@ from django.utils.translation import ngettext, pgettext_lazy
 from invoicing.api import documents_for, sheets_for
 from invoicing.models import BusinessLine, BuyerTitle, CardBinding, Customer
 from piaogen.access import scoped
-from piaogen.identifiers import PlateColor, mask_phone
+from piaogen.identifiers import PlateColor
 from piaogen.models import User
+from piaogen.privacy import Pii, shown
 from support.recognise import KIND_LABELS, Kind, Reading, normalize, recognise
 from support.records import cards_for, customers_for, trips_for
 from tolling.models import AuditCharge, Card, PaperTicket, TopUp, Trip, UploadBatch, Vehicle
@@ -290,7 +291,7 @@ class _Search:
             group=Group.CUSTOMER,
             pk=customer.pk,
             title=customer.name,
-            detail=" · ".join(x for x in (customer.get_kind_display(), mask_phone(customer.phone), detail) if x),
+            detail=" · ".join(x for x in (customer.get_kind_display(), shown(Pii.PHONE, customer.phone), detail) if x),
             url=reverse("customer-detail", args=[customer.pk]),
             province=customer.province,
             customer_id=customer.pk,
