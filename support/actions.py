@@ -398,6 +398,13 @@ def action_preview(*, kind: str, target: Target, data: dict[str, Any], user: Use
     return result
 
 
+def _concerned_province(target: Target, data: dict[str, Any]) -> str:
+    """The province an action on an account concerns: the card's when it names one (bind, a title or invoices for
+    a card), else the record's. A province user's view of the account's timeline shows only their province's."""
+    card_no = str(data.get("card_no") or "")
+    return card_no[:2] if target.object_type == "customer" and len(card_no) == 20 else target.province
+
+
 def _ticket_note(ticket: Ticket, *, kind: str, reason: str, outcome: dict[str, Any], user: User) -> None:
     TicketNote.objects.create(
         ticket=ticket,
@@ -450,7 +457,7 @@ def action_confirm(
         actor=user,
         action=f"support.{kind}",
         obj=target.obj,  # the record's model label and id: the record pages' timelines read it
-        province=target.province,
+        province=_concerned_province(target, data),
         reason=reason,
         before=before,
         after={"summary": outcome["summary"], "action": action.pk, "links": outcome["links"]},

@@ -101,7 +101,8 @@ def test_a_company_taxpayer_id_stays_readable(
 def test_the_audit_viewer_and_its_csv_mask_a_persons_taxpayer_id(
     person: dict[str, Any], agent: User, client_for: Callable[[User], Client]
 ) -> None:
-    buyer_title_add(customer=person["customer"], kind="person", name="张三", tax_id=PERSON_TAX_ID, reason="更正", by=agent)
+    customer = person["customer"]
+    buyer_title_add(customer=customer, kind="person", name="张三", tax_id=PERSON_TAX_ID, reason="更正", by=agent)
     client = client_for(agent)
 
     viewer = client.get("/audit/").content.decode()
