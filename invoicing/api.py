@@ -17,7 +17,7 @@ from typing import Any
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.db.models import BooleanField, Exists, F, Func, OuterRef, Prefetch, QuerySet
+from django.db.models import BooleanField, Exists, F, Func, OuterRef, Prefetch, QuerySet, Subquery, Sum
 from django.http import FileResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
@@ -88,14 +88,19 @@ def sheets_for(user: User) -> QuerySet[SummarySheet]:
     What such a user sees of a sheet is the sheet's own fields (number, card, status, total) and, of what it binds,
     only their province's part: `sheet_documents_for` and `sheet_pass_ids_for`; the sheet's PDF, which lists every
     document with its seller, only when the sheet binds nothing of another province (`sheet_is_whole_for`).
+
+    Each sheet comes annotated with ``shown_amount_gross``, the total the user may see: the whole sheet's for
+    national roles; for a province-bound user the total of their province's documents only (the whole total would
+    let them infer the other provinces' share). Pages and the API show it in place of ``amount_gross``.
     """
     province = user.province_scope
     sheets = SummarySheet.objects.all()
     if province is None:
-        return sheets
+        return sheets.annotate(shown_amount_gross=F("amount_gross"))
     # the sheet ↔ document table's (sheet, document) unique index, then the document by primary key
     ours = Document.objects.filter(summary_sheets=OuterRef("pk"), province=province)
-    return sheets.filter(Exists(ours))
+    share = ours.order_by().values("province").annotate(total=Sum("amount_gross")).values("total")
+    return sheets.filter(Exists(ours)).annotate(shown_amount_gross=Subquery(share))
 
 
 def sheet_documents_for(user: User) -> Prefetch[Any]:
@@ -272,6 +277,9 @@ class SummarySheetSerializer(serializers.ModelSerializer[SummarySheet]):
 
     def to_representation(self, instance: SummarySheet) -> dict[str, Any]:
         data: dict[str, Any] = super().to_representation(instance)
+        shown = getattr(instance, "shown_amount_gross", None)
+        if shown is not None:  # a province-bound reader: their documents' part of the total (sheets_for)
+            data["amount_gross"] = shown
         visible = getattr(instance, "visible_pass_ids", None)
         if visible is not None:  # a province-bound reader: only the trips of their province (sheet_pass_ids_for)
             ours = set(visible)

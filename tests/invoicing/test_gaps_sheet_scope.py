@@ -122,7 +122,7 @@ def test_of_a_crossing_sheet_each_province_reads_only_its_own_documents_and_trip
         assert sorted(row["documents"]) == documents_of(crossing, province)
         assert len(row["documents"]) == 1
         assert row["pass_ids"] == ["PX"]  # the trip has a segment in both provinces
-        assert row["amount_gross"] == 1800  # the sheet's own total, as printed on it
+        assert row["amount_gross"] == {"32": 1000, "11": 800}[province]  # their documents' part, not the 1800
         both = client.get(f"{SHEETS}{two_trips.pk}/").json()
         assert both["documents"] == documents_of(two_trips, province)
         assert both["pass_ids"] == {"32": ["PJS2"], "11": ["PBJ2"]}[province]
@@ -157,3 +157,25 @@ def test_listing_sheets_takes_a_fixed_number_of_queries(
     client = api(Role.PROVINCE, "32")
     with django_assert_max_num_queries(8):
         assert len(listed(client)) == 4
+
+
+def test_a_province_user_sees_only_their_documents_total_of_a_crossing_sheet_and_national_roles_the_whole(
+    sheets: dict[str, SummarySheet],
+    api: Callable[..., APIClient],
+    world: dict[str, Any],
+    make_staff: Callable[..., User],
+    client_for: Callable[[User], Client],
+) -> None:
+    """Issue #18: the whole total of a sheet over two provinces' documents let each infer the other's share."""
+    crossing = sheets["crossing"]  # 10.00 sold in Jiangsu + 8.00 in Beijing
+    SummarySheet.objects.filter(pk__in=[s.pk for s in sheets.values()]).update(customer=world["customer"])
+    beijing = make_staff(Role.PROVINCE, "11", username="beijing-page")
+
+    listed_total = listed(api(Role.PROVINCE, "11"))[crossing.pk]["amount_gross"]
+    national = api(Role.MANAGER).get(f"{SHEETS}{crossing.pk}/").json()["amount_gross"]
+    response = client_for(beijing).get(f"/customers/{world['customer'].pk}/")
+    assert response.status_code == 200, response
+    page = response.content.decode()
+
+    assert (listed_total, national) == (800, 1800)
+    assert crossing.number in page and "¥18.00" not in page and "¥8.00" in page
