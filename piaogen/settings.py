@@ -303,7 +303,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "piaogen.requestid.RequestIdFilter"}},
+    # pii: phones, ID numbers and e-mail addresses masked in every line (searches by GET carry them in the URL)
+    "filters": {
+        "request_id": {"()": "piaogen.requestid.RequestIdFilter"},
+        "pii": {"()": "piaogen.logs.RedactPiiFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {
@@ -317,7 +321,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": env.str("LOG_FORMAT", default="json" if IS_PRODUCTION else "plain"),
-            "filters": ["request_id"],
+            "filters": ["request_id", "pii"],
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
@@ -325,6 +329,8 @@ LOGGING = {
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # runserver's request lines (with their query strings) through the redacting handler too
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
 
