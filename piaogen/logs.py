@@ -26,15 +26,8 @@ from gunicorn.glogging import Logger
 
 from piaogen.identifiers import fold_fullwidth
 
-_PHONE = r"(?:\+?86)?1[3-9][0-9]{9}"
-_RESIDENT_ID = r"[0-9]{6}(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]"
-_EMAIL = r"[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
-
-_PHONE_IN_TEXT = re.compile(rf"(?<![0-9A-Za-z]){_PHONE}(?![0-9])")
-_ID_IN_TEXT = re.compile(rf"(?<![0-9A-Za-z]){_RESIDENT_ID}(?![0-9A-Za-z])")
-_EMAIL_IN_TEXT = re.compile(_EMAIL)
-_PHONE_VALUE = re.compile(_PHONE)
-_ID_VALUE = re.compile(_RESIDENT_ID)
+_PHONE_VALUE = re.compile(r"(?:\+?86)?1[3-9][0-9]{9}")
+_ID_VALUE = re.compile(r"[0-9]{6}(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx]")
 _EMAIL_VALUE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _QUERY_PAIR = re.compile(r"(?P<lead>[?&]|^)(?P<key>[^=&?#\s\"]+)=(?P<value>[^&#\s\"]*)")
 
@@ -68,13 +61,11 @@ def _redact_query(text: str) -> str:
 
 def redact(text: str) -> str:
     """A log text with every phone, resident ID number and e-mail address masked (query strings decoded first)."""
-    from piaogen.privacy import Pii, shown
+    from piaogen.privacy import mask_text
 
     if "=" in text:
         text = " ".join(_redact_query(part) if "=" in part else part for part in text.split(" "))
-    text = _ID_IN_TEXT.sub(lambda match: shown(Pii.ID_NO, match.group()), text)
-    text = _PHONE_IN_TEXT.sub(lambda match: shown(Pii.PHONE, match.group()), text)
-    return _EMAIL_IN_TEXT.sub(lambda match: shown(Pii.EMAIL, match.group().replace("%40", "@")), text)
+    return mask_text(text)
 
 
 class RedactPiiFilter(logging.Filter):

@@ -98,6 +98,21 @@ def shown(kind: Pii | str, value: Any) -> str:
     return MASKS[Pii(kind)](text) if text else ""
 
 
+_PHONE_IN_TEXT = re.compile(r"(?<![0-9A-Za-z])(?:\+?86)?1[3-9][0-9]{9}(?![0-9])")
+_ID_IN_TEXT = re.compile(
+    r"(?<![0-9A-Za-z])[0-9]{6}(?:19|20)[0-9]{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12][0-9]|3[01])[0-9]{3}[0-9Xx](?![0-9A-Za-z])"
+)
+_EMAIL_IN_TEXT = re.compile(r"[A-Za-z0-9._%+-]+(?:@|%40)[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+
+
+def mask_text(text: str) -> str:
+    """Free text (an error message, a log line) with every phone, resident ID number and e-mail address in it
+    masked by its rule."""
+    text = _ID_IN_TEXT.sub(lambda match: shown(Pii.ID_NO, match.group()), text)
+    text = _PHONE_IN_TEXT.sub(lambda match: shown(Pii.PHONE, match.group()), text)
+    return _EMAIL_IN_TEXT.sub(lambda match: shown(Pii.EMAIL, match.group().replace("%40", "@")), text)
+
+
 def revealed(value: Any, *, reveal: bool) -> Any:
     """``value`` marked `Revealed` when ``reveal`` (the caller checked a reveal in force), else as it is."""
     return Revealed(value) if reveal and isinstance(value, str) and value else value

@@ -106,3 +106,10 @@ def test_django_logs_go_through_the_redacting_handler(name: str) -> None:
     written = stream.getvalue()
     assert "phone=139****5678" in written and "110101********1234" in written
     assert PHONE not in written and ID_NO not in written
+
+
+def test_celery_workers_keep_the_redacting_handler() -> None:
+    """A worker that hijacked the root logger would log task messages (a mail server's refusal…) unredacted."""
+    from piaogen.celery import app
+
+    assert app.conf.worker_hijack_root_logger is False

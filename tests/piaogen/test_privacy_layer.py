@@ -31,6 +31,7 @@ from piaogen.privacy import (
     Revealed,
     is_personal_tax_id,
     mask_json,
+    mask_text,
     shown,
 )
 from piaogen.templatetags.console import pii
@@ -229,3 +230,9 @@ def test_only_the_masking_layer_calls_the_mask_functions() -> None:
                         callers.append(f"{path.relative_to(ROOT)}: {', '.join(names)}")
 
     assert callers == []
+
+
+def test_mask_text_masks_every_phone_id_number_and_address_in_free_text() -> None:
+    text = "550 <zhangsan@example.com> 13912345678 110101199003071234 card 32010000000000000003"
+
+    assert mask_text(text) == "550 <z*******@example.com> 139****5678 110101********1234 card 32010000000000000003"
