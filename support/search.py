@@ -70,7 +70,7 @@ from piaogen.identifiers import PlateColor
 from piaogen.models import User
 from piaogen.privacy import Pii, shown
 from support.recognise import KIND_LABELS, Kind, Reading, normalize, recognise
-from support.records import cards_for, customers_for, trips_for
+from support.records import cards_for, customers_for, titles_for, trips_for
 from tolling.models import AuditCharge, Card, PaperTicket, TopUp, Trip, UploadBatch, Vehicle
 
 GROUP_LIMIT = 20
@@ -583,7 +583,7 @@ class _Search:
         self.cards(Q(holder_id_no=id_no))
 
     def read_taxpayer_id(self, tax_id: str) -> None:
-        owners = BuyerTitle.objects.filter(tax_id=tax_id).values("customer_id")
+        owners = titles_for(self.user).filter(tax_id=tax_id).values("customer_id")  # a province: its cards' titles
         self.customers(Q(pk__in=owners), detail=str(_("抬头纳税人识别号")))
         self.documents(Q(buyer_tax_id=tax_id))
 

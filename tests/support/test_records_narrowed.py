@@ -120,3 +120,14 @@ def test_an_action_on_another_provinces_card_is_kept_off_the_home_provinces_time
 
     assert bound.status_code == 201
     assert "北京新卡绑定" not in html and beijing_card not in html
+
+
+def test_a_search_by_the_taxpayer_id_of_another_provinces_card_title_finds_no_account(
+    account: dict[str, Any], make_staff: Callable[..., User], client_for: Callable[[User], Client]
+) -> None:
+    beijing = client_for(make_staff(Role.PROVINCE, "11"))
+
+    page = beijing.get("/search/", {"q": "91320100MA1XY0123J", "all": "1"})
+
+    assert page.status_code == 200
+    assert f"/customers/{account['customer'].pk}/" not in page.content.decode()
