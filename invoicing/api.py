@@ -109,11 +109,11 @@ def sheet_documents_for(user: User) -> Prefetch[Any]:
 
 
 def sheet_pass_ids_for(user: User, sheets: QuerySet[SummarySheet]) -> QuerySet[SummarySheet]:
-    """Sheets annotated with ``visible_pass_ids`` for a province-bound user: the trips of the sheet with a segment
-    in their province (as `support.records.trips_for`); unannotated (every trip shown) for national roles."""
+    """Sheets annotated with ``visible_pass_ids``: for a province-bound user the trips of the sheet with a segment
+    in their province (as `support.records.trips_for`); every trip of the sheet for national roles."""
     province = user.province_scope
     if province is None:
-        return sheets
+        return sheets.annotate(visible_pass_ids=F("pass_ids"))
     # pass_id = ANY(sheet.pass_ids): the segment natural key (pass_id, segment_no) index
     in_sheet = Func(
         F("pass_id"),

@@ -28,7 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
-from invoicing.api import documents_for, sheets_for
+from invoicing.api import documents_for, sheet_pass_ids_for, sheets_for
 from invoicing.eligibility import (
     DocumentRef,
     ItemState,
@@ -433,7 +433,9 @@ def customer_record(*, user: User, customer: Customer, trips_page: Any = 1) -> C
         trip_rows=trip_rows(user, list(page.object_list)),
         topups=_topup_rows(topups),
         documents=documents,
-        sheets=list(sheets_for(user).filter(customer=customer).order_by("-issued_at")[:LIST_LIMIT]),
+        sheets=list(
+            sheet_pass_ids_for(user, sheets_for(user).filter(customer=customer)).order_by("-issued_at")[:LIST_LIMIT]
+        ),
         audit_charges=_charge_rows(user, charges),
         tickets=list(tickets_for(user).filter(customer=customer).order_by("-created_at")[:LIST_LIMIT]),
         timeline=customer_timeline(user, customer, documents, bindings, [row.title for row in titles]),

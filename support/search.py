@@ -63,8 +63,8 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext_lazy
 
-from invoicing.api import documents_for, sheets_for
-from invoicing.models import BusinessLine, BuyerTitle, CardBinding, Customer
+from invoicing.api import documents_for, sheet_pass_ids_for, sheets_for
+from invoicing.models import BusinessLine, BuyerTitle, CardBinding, Customer, SummarySheet
 from piaogen.access import scoped
 from piaogen.identifiers import PlateColor
 from piaogen.models import User
@@ -216,6 +216,12 @@ class _Collector:
 def _limited(qs: QuerySet[Any]) -> tuple[list[Any], bool]:
     rows = list(qs[: GROUP_LIMIT + 1])
     return rows[:GROUP_LIMIT], len(rows) > GROUP_LIMIT
+
+
+def _trip_count(sheet: SummarySheet) -> str:
+    """A sheet's trips as the user may count them (``sheet_pass_ids_for``: a province user, their own trips)."""
+    count = len(getattr(sheet, "visible_pass_ids", sheet.pass_ids))
+    return ngettext("%(n)s 次通行", "%(n)s 次通行", count) % {"n": count}
 
 
 def _bj_date(value: dt.datetime | None) -> dt.date | None:
@@ -376,7 +382,10 @@ class _Search:
 
     def sheets(self, condition: Q) -> None:
         qs = self._narrow(
-            sheets_for(self.user).filter(condition), province="province", date="service_date", state="status"
+            sheet_pass_ids_for(self.user, sheets_for(self.user).filter(condition)),  # a province: its own trips
+            province="province",
+            date="service_date",
+            state="status",
         )
         rows, more = _limited(qs.order_by("-issued_at", "-pk"))
         cards = dict(Card.objects.filter(card_no__in=[s.card_no for s in rows]).values_list("card_no", "pk"))
@@ -386,8 +395,7 @@ class _Search:
                     group=Group.SHEET,
                     pk=sheet.pk,
                     title=sheet.number,
-                    detail=f"{sheet.card_no} · "
-                    + ngettext("%(n)s 次通行", "%(n)s 次通行", len(sheet.pass_ids)) % {"n": len(sheet.pass_ids)},
+                    detail=f"{sheet.card_no} · " + _trip_count(sheet),
                     url=(
                         reverse("customer-detail", args=[sheet.customer_id])
                         if sheet.customer_id

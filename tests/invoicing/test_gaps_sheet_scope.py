@@ -5,6 +5,7 @@ National roles see everything."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -179,3 +180,24 @@ def test_a_province_user_sees_only_their_documents_total_of_a_crossing_sheet_and
 
     assert (listed_total, national) == (800, 1800)
     assert crossing.number in page and "¥18.00" not in page and "¥8.00" in page
+
+
+def test_a_province_user_counts_only_their_own_trips_of_a_sheet_on_pages(
+    sheets: dict[str, SummarySheet], world: dict[str, Any], make_staff: Callable[..., User], agent: User,
+    client_for: Callable[[User], Client],
+) -> None:  # fmt: skip
+    """The sheet over a Jiangsu-only and a Beijing-only trip: Beijing counts one trip, an agent two."""
+    two_trips = sheets["two_trips"]
+    SummarySheet.objects.filter(pk=two_trips.pk).update(customer=world["customer"])
+    beijing = client_for(make_staff(Role.PROVINCE, "11", username="beijing-count"))
+
+    def counted(client: Client) -> str:
+        page = client.get(f"/customers/{world['customer'].pk}/").content.decode()
+        row = re.search(rf"<tr><td>{two_trips.number}</td><td>\d+</td><td class=\"num\">(\d+)</td>", page)
+        assert row is not None
+        return row.group(1)
+
+    found = beijing.get("/search/", {"q": two_trips.number, "all": "1"}).content.decode()
+
+    assert (counted(beijing), counted(client_for(agent))) == ("1", "2")
+    assert "1 次通行" in found and "2 次通行" not in found
