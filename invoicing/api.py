@@ -17,7 +17,7 @@ from typing import Any
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.db.models import BooleanField, Exists, F, Func, OuterRef, Prefetch, QuerySet
+from django.db.models import BooleanField, Exists, F, Func, OuterRef, Prefetch, QuerySet, Subquery, Sum
 from django.http import FileResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
@@ -46,6 +46,7 @@ from invoicing.models import (
 from invoicing.sheets import summary_sheet_issue
 from piaogen.access import ALL_ROLES, scoped
 from piaogen.models import Role, User
+from piaogen.privacy import MaskedModelSerializer
 from tolling.models import Segment
 
 ACTORS = (Role.AGENT, Role.MAINTAINER)
@@ -87,14 +88,19 @@ def sheets_for(user: User) -> QuerySet[SummarySheet]:
     What such a user sees of a sheet is the sheet's own fields (number, card, status, total) and, of what it binds,
     only their province's part: `sheet_documents_for` and `sheet_pass_ids_for`; the sheet's PDF, which lists every
     document with its seller, only when the sheet binds nothing of another province (`sheet_is_whole_for`).
+
+    Each sheet comes annotated with ``shown_amount_gross``, the total the user may see: the whole sheet's for
+    national roles; for a province-bound user the total of their province's documents only (the whole total would
+    let them infer the other provinces' share). Pages and the API show it in place of ``amount_gross``.
     """
     province = user.province_scope
     sheets = SummarySheet.objects.all()
     if province is None:
-        return sheets
+        return sheets.annotate(shown_amount_gross=F("amount_gross"))
     # the sheet ↔ document table's (sheet, document) unique index, then the document by primary key
     ours = Document.objects.filter(summary_sheets=OuterRef("pk"), province=province)
-    return sheets.filter(Exists(ours))
+    share = ours.order_by().values("province").annotate(total=Sum("amount_gross")).values("total")
+    return sheets.filter(Exists(ours)).annotate(shown_amount_gross=Subquery(share))
 
 
 def sheet_documents_for(user: User) -> Prefetch[Any]:
@@ -103,11 +109,11 @@ def sheet_documents_for(user: User) -> Prefetch[Any]:
 
 
 def sheet_pass_ids_for(user: User, sheets: QuerySet[SummarySheet]) -> QuerySet[SummarySheet]:
-    """Sheets annotated with ``visible_pass_ids`` for a province-bound user: the trips of the sheet with a segment
-    in their province (as `support.records.trips_for`); unannotated (every trip shown) for national roles."""
+    """Sheets annotated with ``visible_pass_ids``: for a province-bound user the trips of the sheet with a segment
+    in their province (as `support.records.trips_for`); every trip of the sheet for national roles."""
     province = user.province_scope
     if province is None:
-        return sheets
+        return sheets.annotate(visible_pass_ids=F("pass_ids"))
     # pass_id = ANY(sheet.pass_ids): the segment natural key (pass_id, segment_no) index
     in_sheet = Func(
         F("pass_id"),
@@ -190,7 +196,7 @@ class DocumentLineSerializer(serializers.ModelSerializer[DocumentLine]):
         read_only_fields = fields
 
 
-class DocumentSerializer(serializers.ModelSerializer[Document]):
+class DocumentSerializer(MaskedModelSerializer):  # buyer_tax_id: a person's is their resident ID (piaogen.privacy)
     class Meta:
         model = Document
         fields = [
@@ -224,7 +230,7 @@ class DocumentSerializer(serializers.ModelSerializer[Document]):
         read_only_fields = fields
 
 
-class DeliverySerializer(serializers.ModelSerializer[Delivery]):
+class DeliverySerializer(MaskedModelSerializer):  # the address is masked (piaogen.privacy)
     class Meta:
         model = Delivery
         fields = ["id", "document", "sheet", "address", "status", "attempts", "last_error", "created_at", "sent_at"]
@@ -271,6 +277,9 @@ class SummarySheetSerializer(serializers.ModelSerializer[SummarySheet]):
 
     def to_representation(self, instance: SummarySheet) -> dict[str, Any]:
         data: dict[str, Any] = super().to_representation(instance)
+        shown = getattr(instance, "shown_amount_gross", None)
+        if shown is not None:  # a province-bound reader: their documents' part of the total (sheets_for)
+            data["amount_gross"] = shown
         visible = getattr(instance, "visible_pass_ids", None)
         if visible is not None:  # a province-bound reader: only the trips of their province (sheet_pass_ids_for)
             ours = set(visible)

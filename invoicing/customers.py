@@ -15,8 +15,9 @@ from django.utils.translation import gettext_lazy as _
 from invoicing.issuing import IssuingError
 from invoicing.models import BuyerTitle, CardBinding, Customer, TitleKind
 from piaogen.audit import audit_record
-from piaogen.identifiers import is_taxpayer_id, mask_id_number, mask_phone
+from piaogen.identifiers import is_taxpayer_id
 from piaogen.models import User
+from piaogen.privacy import Pii, shown
 from tolling.models import Card
 
 
@@ -86,7 +87,7 @@ def _binding_json(binding: CardBinding | None) -> dict[str, object] | None:
 
 
 def _holder_json(holder: HolderData) -> dict[str, str]:
-    return {"id_type": holder.id_type, "id_no": mask_id_number(holder.id_no), "phone": mask_phone(holder.phone)}
+    return {"id_type": holder.id_type, "id_no": shown(Pii.ID_NO, holder.id_no), "phone": shown(Pii.PHONE, holder.phone)}
 
 
 @transaction.atomic

@@ -42,6 +42,7 @@ from invoicing.models import (
 )
 from piaogen.models import User
 from piaogen.money import format_yuan
+from piaogen.privacy import mask_text
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +173,9 @@ def delivery_attempt(*, delivery: Delivery, by: User | None = None) -> Delivery:
     try:
         delivery_message(delivery).send()
     except (SMTPException, OSError) as error:
-        delivery.status, delivery.last_error = DeliveryStatus.FAILED, f"{type(error).__name__}: {error}"[:2000]
+        # a mail server's refusal names the recipient: stored (shown, logged) with the address masked
+        failure = mask_text(f"{type(error).__name__}: {error}")[:2000]
+        delivery.status, delivery.last_error = DeliveryStatus.FAILED, failure
         Delivery.objects.filter(pk=delivery.pk).update(status=delivery.status, last_error=delivery.last_error)
         _event(delivery, "delivery_failed", by, error=delivery.last_error)
         log.warning("delivery %s attempt %s failed: %s", delivery.pk, delivery.attempts, delivery.last_error)

@@ -17,7 +17,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from piaogen.identifiers import Province, mask_email
+from piaogen.identifiers import Province
+from piaogen.privacy import Pii, shown
 from tolling.models import Operator
 
 
@@ -582,7 +583,7 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{mask_email(self.address)} {self.status}"  # shown in admin titles: the address masked
+        return f"{shown(Pii.EMAIL, self.address)} {self.status}"  # shown in admin titles: the address masked
 
 
 class RunKind(models.TextChoices):

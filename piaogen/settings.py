@@ -261,6 +261,7 @@ CELERY_TASK_ROUTES = {
     "reports.tasks.*": {"queue": CELERY_QUEUE_PREFIX + "reports"},
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING's handler, personal data redacted
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 3600}
@@ -303,7 +304,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "piaogen.requestid.RequestIdFilter"}},
+    # pii: phones, ID numbers and e-mail addresses masked in every line (searches by GET carry them in the URL)
+    "filters": {
+        "request_id": {"()": "piaogen.requestid.RequestIdFilter"},
+        "pii": {"()": "piaogen.logs.RedactPiiFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {
@@ -317,7 +322,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": env.str("LOG_FORMAT", default="json" if IS_PRODUCTION else "plain"),
-            "filters": ["request_id"],
+            "filters": ["request_id", "pii"],
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
@@ -325,6 +330,8 @@ LOGGING = {
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # runserver's request lines (with their query strings) through the redacting handler too
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
 

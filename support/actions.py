@@ -36,8 +36,8 @@ from invoicing.models import BuyerTitle, CardBinding, Customer, Document, Docume
 from invoicing.sheets import summary_sheet_issue
 from piaogen.access import scoped
 from piaogen.audit import audit_record
-from piaogen.identifiers import mask_email, mask_id_number, mask_phone
 from piaogen.models import Role, User
+from piaogen.privacy import Pii, mask_json, shown
 from piaogen.templatetags.console import tax_rate as tax_rate_label
 from support.models import ActionKind, ActionRequest, Ticket, TicketLink, TicketNote
 from tolling.models import Card, Segment, TopUp
@@ -141,12 +141,14 @@ class Outcome:
     links: list[tuple[str, str]] = field(default_factory=list)  # records touched: (object_type, object_key)
 
     def as_json(self) -> dict[str, Any]:
+        """The outcome as stored on the request and shown on preview and result pages and in the API, personal data
+        masked (``piaogen.privacy``): a buyer's resident ID, a delivery address, a title's taxpayer id."""
         totals = {
             "amount_net": sum(d["amount_net"] for d in self.documents),
             "amount_tax": sum(d["amount_tax"] for d in self.documents),
             "amount_gross": sum(d["amount_gross"] for d in self.documents),
         }
-        return {
+        return mask_json({
             "summary": self.summary,
             "plan": self.plan or self.summary,
             "documents": self.documents,
@@ -157,7 +159,7 @@ class Outcome:
             "delivery": self.delivery,
             "rejected": self.rejected,
             "links": [list(link) for link in self.links],
-        }
+        })  # fmt: skip
 
 
 # --- the actions --------------------------------------------------------------------------------------------------
@@ -172,7 +174,7 @@ def _resend(target: Target, data: dict[str, Any], user: User) -> Outcome:
     delivery = delivery_send(document=document, address=data.get("address") or None, by=user)
     return Outcome(
         summary=_("票据%(number)s已发送至%(address)s（%(status)s）")
-        % {"number": document, "address": mask_email(delivery.address), "status": delivery.get_status_display()},
+        % {"number": document, "address": shown(Pii.EMAIL, delivery.address), "status": delivery.get_status_display()},
         documents=[document_json(document)],
         delivery={"id": delivery.pk, "address": delivery.address, "status": delivery.status},
         links=[("document", str(document.pk))],
@@ -185,7 +187,7 @@ def _resend_preview(target: Target, data: dict[str, Any], user: User) -> Outcome
     if not address:
         raise IssuingError(_("没有收票邮箱：请先在抬头或客户资料中填写邮箱"), code="no_address")
     return Outcome(
-        summary=_("将把票据%(number)s发送至%(address)s") % {"number": document, "address": address},
+        summary=_("将把票据%(number)s发送至%(address)s") % {"number": document, "address": shown(Pii.EMAIL, address)},
         documents=[document_json(document)],
         delivery={"id": None, "address": address, "status": "pending"},
         links=[("document", str(document.pk))],
@@ -396,6 +398,13 @@ def action_preview(*, kind: str, target: Target, data: dict[str, Any], user: Use
     return result
 
 
+def _concerned_province(target: Target, data: dict[str, Any]) -> str:
+    """The province an action on an account concerns: the card's when it names one (bind, a title or invoices for
+    a card), else the record's. A province user's view of the account's timeline shows only their province's."""
+    card_no = str(data.get("card_no") or "")
+    return card_no[:2] if target.object_type == "customer" and len(card_no) == 20 else target.province
+
+
 def _ticket_note(ticket: Ticket, *, kind: str, reason: str, outcome: dict[str, Any], user: User) -> None:
     TicketNote.objects.create(
         ticket=ticket,
@@ -448,7 +457,7 @@ def action_confirm(
         actor=user,
         action=f"support.{kind}",
         obj=target.obj,  # the record's model label and id: the record pages' timelines read it
-        province=target.province,
+        province=_concerned_province(target, data),
         reason=reason,
         before=before,
         after={"summary": outcome["summary"], "action": action.pk, "links": outcome["links"]},
@@ -464,8 +473,8 @@ def holder_masked(data: dict[str, Any]) -> dict[str, str]:
     return {
         "name": data.get("holder_name", ""),
         "id_type": data.get("holder_id_type", ""),
-        "id_no": mask_id_number(data.get("holder_id_no", "")),
-        "phone": mask_phone(data.get("holder_phone", "")),
+        "id_no": shown(Pii.ID_NO, data.get("holder_id_no", "")),
+        "phone": shown(Pii.PHONE, data.get("holder_phone", "")),
     }
 
 

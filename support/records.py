@@ -28,7 +28,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
-from invoicing.api import documents_for, sheets_for
+from invoicing.api import documents_for, sheet_pass_ids_for, sheets_for
 from invoicing.eligibility import (
     DocumentRef,
     ItemState,
@@ -51,10 +51,11 @@ from invoicing.models import (
     SummarySheet,
 )
 from piaogen.access import scoped
-from piaogen.identifiers import mask_email, mask_id_number, mask_name, mask_phone
 from piaogen.models import AuditEvent, User
+from piaogen.privacy import Pii, shown
 from support.models import Ticket
-from support.privacy import mask_pii, pii_revealed
+from support.privacy import mask_pii, pii_revealed, reveal_for
+from support.tickets import tickets_for
 from tolling.models import AuditCharge, Card, Segment, TopUp, Trip, UploadBatch
 
 TRIPS_PER_PAGE = 10
@@ -249,6 +250,7 @@ class TimelineEntry:
 class TitleRow:
     title: BuyerTitle
     in_force: bool
+    tax_id: str = ""  # as the reader may see it (a person's taxpayer id is their resident ID number)
 
 
 @dataclass
@@ -263,6 +265,7 @@ class CustomerRecord:
     revealed: bool
     phone: str
     id_no: str
+    email: str
     bindings: list[BindingRow]
     titles: list[TitleRow]
     trips: Page[Trip]
@@ -279,17 +282,35 @@ class CustomerRecord:
         return [row.binding.card_no for row in self.bindings if row.binding.unbound_at is None]
 
 
-def _titles(customer: Customer) -> list[TitleRow]:
-    """Every title version, newest first per card (blank card: the account's default), marking the one in force."""
+def titles_for(user: User) -> QuerySet[BuyerTitle]:
+    """Title versions the user may see: all, or (province-bound) accounts' default titles and those for cards
+    issued in the province; titles for another province's cards are not theirs to read."""
+    titles = BuyerTitle.objects.all()
+    province = user.province_scope
+    if province is None:
+        return titles
+    return titles.filter(Q(card_no="") | Q(card_no__startswith=province))
+
+
+def bindings_for(user: User) -> QuerySet[CardBinding]:
+    """Card bindings the user may see: all, or (province-bound) those of cards issued in the province."""
+    bindings = CardBinding.objects.all()
+    province = user.province_scope
+    return bindings if province is None else bindings.filter(card_no__startswith=province)
+
+
+def _titles(user: User, customer: Customer, *, revealed: bool) -> list[TitleRow]:
+    """Every title version the user may see, newest first per card (blank card: the account's default), marking
+    the one in force."""
     now = timezone.now()
-    titles = list(customer.titles.order_by("card_no", "-valid_from")[:TITLE_LIMIT])
+    titles = list(titles_for(user).filter(customer=customer).order_by("card_no", "-valid_from")[:TITLE_LIMIT])
     seen: set[str] = set()
     rows = []
     for title in titles:
         in_force = title.valid_from <= now and title.card_no not in seen
         if title.valid_from <= now:
             seen.add(title.card_no)
-        rows.append(TitleRow(title, in_force))
+        rows.append(TitleRow(title, in_force, reveal_for(Pii.TAX_ID, title.tax_id, revealed=revealed)))
     return rows
 
 
@@ -305,12 +326,22 @@ def _binding_trips(user: User, bindings: list[CardBinding]) -> QuerySet[Trip]:
 
 
 def customer_timeline(
-    customer: Customer, documents: list[Document], bindings: list[CardBinding], titles: list[BuyerTitle]
+    user: User,
+    customer: Customer,
+    documents: list[Document],
+    bindings: list[CardBinding],
+    titles: list[BuyerTitle],
 ) -> list[TimelineEntry]:
-    """One timeline of everything done: audit trail, document events, deliveries and tickets (four queries)."""
+    """One timeline of everything done: audit trail, document events, deliveries and tickets (four queries). The
+    caller passes only the documents, bindings and titles the user may see; events on the account itself and
+    tickets are narrowed to the user's province here (a province user reads nothing done for another province:
+    an account-level action such as binding another province's card is recorded with that province)."""
     doc_ids = [str(doc.pk) for doc in documents]
+    account = Q(object_type="invoicing.customer", object_id=str(customer.pk))
+    if user.province_scope is not None:
+        account &= Q(province=user.province_scope)
     objects = (
-        Q(object_type="invoicing.customer", object_id=str(customer.pk))
+        account
         | Q(object_type="invoicing.document", object_id__in=doc_ids)
         | Q(object_type="invoicing.cardbinding", object_id__in=[str(b.pk) for b in bindings])
         | Q(object_type="invoicing.buyertitle", object_id__in=[str(t.pk) for t in titles])
@@ -341,7 +372,7 @@ def customer_timeline(
         TimelineEntry(
             at=delivery.sent_at or delivery.created_at,
             kind=_("投递"),
-            text=f"{numbers.get(delivery.document_id or 0, '')} → {mask_email(delivery.address)} · "
+            text=f"{numbers.get(delivery.document_id or 0, '')} → {shown(Pii.EMAIL, delivery.address)} · "
             f"{delivery.get_status_display()}",
             url=reverse("document-detail", args=[delivery.document_id]) if delivery.document_id else "",
         )
@@ -354,7 +385,10 @@ def customer_timeline(
             text=f"#{ticket.pk} {ticket.subject} · {ticket.get_status_display()}",
             by=ticket.created_by.get_username(),
         )
-        for ticket in customer.tickets.select_related("created_by").order_by("-created_at")[:TIMELINE_LIMIT]
+        for ticket in tickets_for(user)
+        .filter(customer=customer)
+        .select_related("created_by")
+        .order_by("-created_at")[:TIMELINE_LIMIT]
     ]
     entries.sort(key=lambda entry: entry.at, reverse=True)
     return entries[:TIMELINE_LIMIT]
@@ -371,13 +405,13 @@ def _summary(value: Any) -> str:
 def customer_record(*, user: User, customer: Customer, trips_page: Any = 1) -> CustomerRecord:
     """Everything the customer page shows, in a fixed number of queries."""
     revealed = pii_revealed(user=user, customer=customer)
-    bindings = list(customer.bindings.order_by("-bound_at")[:BINDING_LIMIT])
+    bindings = list(bindings_for(user).filter(customer=customer).order_by("-bound_at")[:BINDING_LIMIT])
     cards = {
         card.card_no: card
         for card in cards_for(user).filter(card_no__in=[b.card_no for b in bindings]).select_related("vehicle")
     }
     visible = [b for b in bindings if b.card_no in cards]  # a province user sees their province's cards only
-    titles = _titles(customer)
+    titles = _titles(user, customer, revealed=revealed)
     page = _page(_binding_trips(user, visible), trips_page)
     card_nos = list(cards)
     topups = list(scoped(TopUp.objects.filter(card_no__in=card_nos), user).order_by("-topped_up_at")[:LIST_LIMIT])
@@ -390,18 +424,21 @@ def customer_record(*, user: User, customer: Customer, trips_page: Any = 1) -> C
     return CustomerRecord(
         customer=customer,
         revealed=revealed,
-        phone=customer.phone if revealed else mask_phone(customer.phone),
-        id_no=customer.id_no if revealed else mask_id_number(customer.id_no),
+        phone=reveal_for(Pii.PHONE, customer.phone, revealed=revealed),
+        id_no=reveal_for(Pii.ID_NO, customer.id_no, revealed=revealed),
+        email=reveal_for(Pii.EMAIL, customer.email, revealed=revealed),
         bindings=[BindingRow(b, cards.get(b.card_no)) for b in visible],
         titles=titles,
         trips=page,
         trip_rows=trip_rows(user, list(page.object_list)),
         topups=_topup_rows(topups),
         documents=documents,
-        sheets=list(sheets_for(user).filter(customer=customer).order_by("-issued_at")[:LIST_LIMIT]),
+        sheets=list(
+            sheet_pass_ids_for(user, sheets_for(user).filter(customer=customer)).order_by("-issued_at")[:LIST_LIMIT]
+        ),
         audit_charges=_charge_rows(user, charges),
-        tickets=list(customer.tickets.order_by("-created_at")[:LIST_LIMIT]),
-        timeline=customer_timeline(customer, documents, bindings, [row.title for row in titles]),
+        tickets=list(tickets_for(user).filter(customer=customer).order_by("-created_at")[:LIST_LIMIT]),
+        timeline=customer_timeline(user, customer, documents, bindings, [row.title for row in titles]),
     )
 
 
@@ -499,9 +536,9 @@ def card_record(*, user: User, card: Card, trips_page: Any = 1) -> CardRecord:
         card=card,
         customer=current,
         revealed=revealed,
-        holder_name=card.holder_name if revealed else mask_name(card.holder_name),
-        holder_id_no=card.holder_id_no if revealed else mask_id_number(card.holder_id_no),
-        holder_phone=card.holder_phone if revealed else mask_phone(card.holder_phone),
+        holder_name=reveal_for(Pii.NAME, card.holder_name, revealed=revealed),
+        holder_id_no=reveal_for(Pii.ID_NO, card.holder_id_no, revealed=revealed),
+        holder_phone=reveal_for(Pii.PHONE, card.holder_phone, revealed=revealed),
         bindings=bindings,
         topups=_topup_rows(topups),
         trips=page,

@@ -24,6 +24,7 @@ from invoicing.api import ERRORS, DomainErrorsMixin
 from invoicing.models import TitleKind
 from piaogen.access import role_required, scoped
 from piaogen.models import User
+from piaogen.privacy import MaskedJSONField
 from support import forms
 from support.actions import (
     ACTORS,
@@ -193,11 +194,11 @@ class ActionResultSerializer(serializers.Serializer[ActionRequest]):
     object_id = serializers.CharField()
     reason = serializers.CharField()
     created_at = serializers.DateTimeField()
-    result = serializers.JSONField()
+    result = MaskedJSONField()
 
 
 class PreviewSerializer(serializers.Serializer[Any]):
-    preview = serializers.JSONField(help_text=_("确认后将执行的操作（未写入任何数据）"))
+    preview = MaskedJSONField(help_text=_("确认后将执行的操作（未写入任何数据）"))
 
 
 class _ReasonSerializer(serializers.Serializer[Any]):
@@ -247,7 +248,8 @@ class _ActionCommand(DomainErrorsMixin, APIView):
         data = dict(form.validated_data)
         target = self.target(user, pk)
         if request.query_params.get("preview") in ("1", "true"):
-            return Response({"preview": action_preview(kind=self.kind, target=target, data=data, user=user)})
+            preview = action_preview(kind=self.kind, target=target, data=data, user=user)
+            return Response(PreviewSerializer({"preview": preview}).data)
         raw = request.headers.get(IDEMPOTENCY_HEADER)
         try:
             key = uuid.UUID(raw) if raw else uuid.uuid4()

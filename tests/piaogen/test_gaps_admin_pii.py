@@ -11,9 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from invoicing.models import BuyerTitle, Customer, Delivery, Document
-from piaogen.admin import mask_personal_tax_id, mask_phones_in
 from piaogen.identifiers import mask_email
 from piaogen.models import AuditEvent, User
+from piaogen.privacy import mask_personal_tax_id, mask_phones_in
 from tolling.models import Card, Operator
 
 PHONE = "13812345678"
