@@ -5,9 +5,12 @@ province's item) answer alike, the day-7 rule and the request window hold, and t
 from __future__ import annotations
 
 import datetime as dt
+import json
+import re
 import uuid
 from collections.abc import Callable
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -393,3 +396,20 @@ def test_the_api_validates_claim_requests(world: dict[str, Any], api: Callable[.
     assert post({"items": [ticket]}).status_code == 400  # no buyer
     assert post({**body(world, ticket), "new_title": {"kind": "person", "name": "张三"}}).status_code == 400  # both
     assert Document.objects.count() == 0
+
+
+def test_the_readmes_claim_examples_work(world: dict[str, Any], api: Callable[..., APIClient]) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    examples = [json.loads(body) for body in re.findall(r"-d '(\{.*?\})'", readme, re.DOTALL) if '"items"' in body]
+    paper_ticket(world, ticket_no="3201202611150001")
+    taxi_ride(taxi_company(), ride_id="R20261120001", amount=3550)
+    audit_charge(world, charge_id="AC20261101001")
+    client = api(Role.AGENT)
+
+    for example in examples:
+        example["customer"] = world["customer"].pk
+        if "title" in example:
+            example["title"] = world["title"].pk
+        response = client.post(REQUESTS, example)
+        assert response.status_code == 201, (example, response.json())
+    assert [e["items"][0]["kind"] for e in examples] == ["paper_ticket", "taxi_ride", "audit_charge"]
