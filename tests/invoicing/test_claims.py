@@ -16,8 +16,10 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
+from invoicing import claims
 from invoicing.claims import ClaimError, ClaimItem, ClaimKind, ClaimRefused, NewTitle, invoice_claim
 from invoicing.customers import CustomerError
+from invoicing.eligibility import beijing_today
 from invoicing.issuing import issue_audit_charges
 from invoicing.models import (
     BusinessLine,
@@ -176,6 +178,14 @@ def test_a_taxi_ride_with_a_wrong_or_missing_second_factor_is_unknown(world: dic
     assert live(ItemKind.TAXI_RIDE, ride.pk) == 0
 
 
+def test_a_ride_of_a_company_without_a_rate_is_refused_with_the_reason(world: dict[str, Any]) -> None:
+    ride = taxi_ride(taxi_company(rate=None), amount=1000)
+
+    ((code, message),) = refused(world, ClaimItem(ClaimKind.TAXI_RIDE, ride.ride_id, amount=1000))
+
+    assert code == "no_rate" and ride.ride_id in message
+
+
 # --- back-charges --------------------------------------------------------------------------------------------------
 
 
@@ -261,6 +271,22 @@ def test_a_claim_is_all_or_nothing(world: dict[str, Any]) -> None:
 
     assert codes == ["too_old"]
     assert live(ItemKind.PAPER_TICKET, good.pk) == 0
+
+
+def test_an_item_taken_between_the_check_and_the_issue_refuses_the_claim_and_keeps_nothing(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ticket = paper_ticket(world)
+    stale = claims._states(ClaimKind.PAPER_TICKET, [ticket.pk], beijing_today())  # what the check saw
+    (first,) = claim(world, paper(ticket.ticket_no, "苏B54321"))  # a concurrent request wins
+    monkeypatch.setattr(claims, "_states", lambda kind, ids, today: stale if ids else {})
+    new = NewTitle(kind="person", name="张三（新）")
+
+    ((code, _message),) = refused(world, paper(ticket.ticket_no, "苏B54321"), new_title=new)
+
+    assert code == "already_invoiced"
+    assert not BuyerTitle.objects.filter(name="张三（新）").exists()  # the title added for it is rolled back
+    assert DocumentItem.objects.get(item_kind=ItemKind.PAPER_TICKET, item_id=ticket.pk).document_id == first.pk
 
 
 def test_claims_per_customer_are_rate_limited_refused_ones_included(world: dict[str, Any], settings: Any) -> None:
