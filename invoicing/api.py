@@ -2,9 +2,12 @@
 the customer channels (app, web, mini-programs) call: invoice requests, reversal, reissue, delivery, sheets.
 
 Who: every console role reads (province users and province-bound managers: their province's documents only;
-``Document.province`` is the seller's); agents and maintainers act. Domain errors (``IssuingError`` and its
-subclasses, number series exhausted) are mapped once, in ``DomainErrorsMixin``: state conflicts → 409, the rest
-→ 400, with the translated message and the error code.
+``Document.province`` is the seller's); agents and maintainers act; province tokens may also claim their
+province's paper tickets, taxi rides and back-charges (``invoicing.claims``, docs/adr/0004-claims.md).
+
+Domain errors (``IssuingError`` and its subclasses, number series exhausted) are mapped once, in
+``DomainErrorsMixin``: state conflicts → 409, the rest → 400, with the translated message and the error code.
+Refused claims answer with their own status (``CLAIM_STATUS``) and every refused item.
 """
 
 from __future__ import annotations
