@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from rest_framework.test import APIClient
 
-from invoicing import claims
+from invoicing import claims, tasks
 from invoicing.claims import ClaimError, ClaimItem, ClaimKind, ClaimRefused, NewTitle, invoice_claim
 from invoicing.customers import CustomerError
 from invoicing.eligibility import beijing_today
@@ -232,6 +232,35 @@ def test_another_customers_back_charge_answers_like_an_unknown_one(world: dict[s
     charge = audit_charge(world, card_no="32010000000000000077")
 
     assert [code for code, _m in refused(world, charge_item(charge.charge_id))] == ["not_found"]
+
+
+def test_taxi_rides_and_back_charges_older_than_the_window_are_refused(world: dict[str, Any]) -> None:
+    ride = taxi_ride(taxi_company(), days=400, amount=1000)
+    charge = audit_charge(world, days=400)
+
+    codes = [
+        code
+        for item in (
+            ClaimItem(ClaimKind.TAXI_RIDE, ride.ride_id, amount=1000),
+            charge_item(charge.charge_id),
+        )
+        for code, _message in refused(world, item)
+    ]
+
+    assert codes == ["too_old", "too_old"]
+
+
+def test_a_claimed_document_is_queued_for_e_mail(
+    world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, django_capture_on_commit_callbacks: Callable[..., Any]
+) -> None:
+    queued: list[list[int]] = []
+    monkeypatch.setattr(tasks.deliver_documents, "apply_async", lambda args, queue: queued.append(args[0]))
+    ticket = paper_ticket(world)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        (doc,) = claim(world, paper(ticket.ticket_no, "苏B54321"))
+
+    assert queued == [[doc.pk]]  # the title's 收票邮箱
 
 
 # --- buyer, all or nothing, rate limit ----------------------------------------------------------------------------
