@@ -102,6 +102,7 @@ AUDIT_ACTION_LABELS = {
     "card.bind": _("绑定 ETC 卡"),
     "card.unbind": _("解绑 ETC 卡"),
     "document.issue": _("申请开票"),
+    "invoice.claim": _("按号码申请开票"),
     "document.reissue": _("换票"),
     "document.reverse": _("红冲"),
     "document.resend": _("重发票据"),
@@ -128,6 +129,7 @@ AUDIT_ACTION_LABELS = {
     "support.card_bind": _("客服：绑卡"),
     "support.card_unbind": _("客服：解绑"),
     "support.title_add": _("客服：新增抬头版本"),
+    "support.claim": _("客服：代客开票"),
 }
 
 

@@ -339,6 +339,11 @@ LOGGING = {
 PIAOGEN = {
     "TRIP_INVOICEABLE_AFTER_DAYS": env.int("PIAOGEN_TRIP_INVOICEABLE_AFTER_DAYS", default=7),
     "TITLE_EXCHANGE_WINDOW_DAYS": env.int("PIAOGEN_TITLE_EXCHANGE_WINDOW_DAYS", default=365),
+    # claims (纸改电, taxi rides, back-charges: invoicing.claims): how old an item may be when claimed (the request
+    # window, domain.md §4.10, assumed), and how many claims one customer may make in a rolling window
+    "REQUEST_WINDOW_DAYS": env.int("PIAOGEN_REQUEST_WINDOW_DAYS", default=365),
+    "CLAIM_RATE_LIMIT": env.int("PIAOGEN_CLAIM_RATE_LIMIT", default=20),
+    "CLAIM_RATE_WINDOW_SECONDS": env.int("PIAOGEN_CLAIM_RATE_WINDOW_SECONDS", default=3600),
     "UPLOAD_MAX_BYTES": env.int("PIAOGEN_UPLOAD_MAX_BYTES", default=2 * 1024**3),
     # a running batch with no heartbeat for this long is resumed by another worker (its worker died)
     "INGEST_STALE_SECONDS": env.int("PIAOGEN_INGEST_STALE_SECONDS", default=120),

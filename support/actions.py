@@ -1,5 +1,6 @@
 """Support actions (J3): resend, request invoices, reissue with a corrected title (换票), red-letter reversal (红冲),
-summary sheet, bind / unbind a card, add a title version — each through the invoicing services.
+summary sheet, bind / unbind a card, add a title version, claim a paper ticket, taxi ride or back-charge for a
+caller (代客开票) — each through the invoicing services.
 
 - **Preview** (``action_preview``) runs the very same service inside a savepoint that is always rolled back, and
   returns what it did as plain data (documents with amounts and tax, the sheet, the binding…): the agent sees
@@ -28,6 +29,7 @@ from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
 
 from invoicing.api import documents_for, invoice_request_issue
+from invoicing.claims import ClaimItem, ClaimKind, NewTitle, invoice_claim
 from invoicing.customers import HolderData, buyer_title_add, card_bind, card_unbind
 from invoicing.delivery import delivery_address, delivery_send
 from invoicing.eligibility import beijing_today, segment_states, topup_states
@@ -37,6 +39,7 @@ from invoicing.sheets import summary_sheet_issue
 from piaogen.access import scoped
 from piaogen.audit import audit_record
 from piaogen.models import Role, User
+from piaogen.money import parse_yuan
 from piaogen.privacy import Pii, mask_json, shown
 from piaogen.templatetags.console import tax_rate as tax_rate_label
 from support.models import ActionKind, ActionRequest, Ticket, TicketLink, TicketNote
@@ -366,6 +369,54 @@ def _title_add(target: Target, data: dict[str, Any], user: User) -> Outcome:
     )
 
 
+def _claim(target: Target, data: dict[str, Any], user: User) -> Outcome:
+    """代客开票: the caller's paper ticket, taxi ride or back-charge, by number and second factor (invoicing.claims).
+    For a taxi ride the plate field is the taxi's plate."""
+    customer = Customer.objects.get(pk=target.obj.pk)
+    kind = data["claim_kind"]
+    plate = (data.get("plate") or "").strip()
+    amount = data.get("amount") or ""
+    item = ClaimItem(
+        kind=kind,
+        number=data["number"],
+        plate=plate if kind != ClaimKind.TAXI_RIDE else "",
+        plate_color=data.get("plate_color"),
+        amount=parse_yuan(amount) if amount else None,
+        taxi_plate=plate if kind == ClaimKind.TAXI_RIDE else "",
+    )
+    new_title = (
+        NewTitle(kind=data["new_kind"], name=data["new_name"].strip(), tax_id=data.get("new_tax_id") or "")
+        if data.get("title") is None
+        else None
+    )
+    documents = invoice_claim(
+        items=[item],
+        customer=customer,
+        title=data.get("title"),
+        new_title=new_title,
+        reason=data["reason"],
+        by=user,
+        province=user.province_scope,
+    )
+    label = ClaimKind(kind).label
+    buyer = documents[0].buyer_name
+    return Outcome(
+        summary=_("已为客户%(customer)s开具%(kind)s%(number)s的票据%(documents)s（抬头：%(title)s）")
+        % {
+            "customer": customer.pk,
+            "kind": label,
+            "number": item.number.strip(),
+            "documents": _("、").join(str(d) for d in documents),
+            "title": buyer,
+        },
+        plan=_("将为客户%(customer)s开具%(kind)s%(number)s的票据（抬头：%(title)s）")
+        % {"customer": customer.pk, "kind": label, "number": item.number.strip(), "title": buyer},
+        documents=[document_json(d, new=True) for d in documents],
+        title={"id": documents[0].title_id, "name": buyer, "tax_id": documents[0].buyer_tax_id},
+        links=[("customer", str(customer.pk)), *(("document", str(d.pk)) for d in documents)],
+    )
+
+
 Performer = Callable[[Target, dict[str, Any], User], Outcome]
 
 PERFORMERS: dict[str, Performer] = {
@@ -377,6 +428,7 @@ PERFORMERS: dict[str, Performer] = {
     ActionKind.CARD_BIND: _card_bind,
     ActionKind.CARD_UNBIND: _card_unbind,
     ActionKind.TITLE_ADD: _title_add,
+    ActionKind.CLAIM: _claim,
 }
 
 

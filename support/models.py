@@ -185,6 +185,7 @@ class ActionKind(models.TextChoices):
     CARD_BIND = "card_bind", _("绑卡")
     CARD_UNBIND = "card_unbind", _("解绑")
     TITLE_ADD = "title_add", _("新增抬头版本")
+    CLAIM = "claim", _("代客开票")  # a paper ticket, taxi ride or back-charge claimed for a caller
 
 
 class ActionRequest(models.Model):

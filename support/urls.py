@@ -46,6 +46,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("actions/customers/<int:pk>/sheet/", action_views.customer_summary_sheet, name="action-customer-sheet"),
     path("actions/customers/<int:pk>/bind/", action_views.customer_card_bind, name="action-customer-bind"),
     path("actions/customers/<int:pk>/title/", action_views.customer_title_add, name="action-customer-title"),
+    path("actions/customers/<int:pk>/claim/", action_views.customer_claim, name="action-customer-claim"),
     path("actions/cards/<int:pk>/unbind/", action_views.card_unbind, name="action-card-unbind"),
     path("tickets/", ticket_views.ticket_list, name="ticket-list"),
     path("tickets/new/", ticket_views.ticket_create, name="ticket-create"),

@@ -33,8 +33,9 @@ Rules and the decisions behind them:
   service date; government-loan roads (2) get a fiscal e-receipt, no rate. A commercial segment without a rate in
   force is ``NO_RATE`` (master data to fix; not final).
 - **Paper tickets and taxi rides** have no card: their buyer comes with the customer's request, so they are
-  eligible on request only (never in a daily run). Back-charges are their own items, invoiced at once by the
-  underpaid toll unit's operator; with a bound card the buyer is found like a segment's.
+  eligible on request only (never in a daily run). A paper ticket is a trip: day 7 applies to it as to a segment.
+  Back-charges are their own items, invoiced at once by the underpaid toll unit's operator; with a bound card the
+  buyer is found like a segment's.
 """
 
 from __future__ import annotations

@@ -159,6 +159,15 @@ def customer_title_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @role_required(*ACTORS)
+def customer_claim(request: HttpRequest, pk: int) -> HttpResponse:
+    """代客开票: a paper ticket, taxi ride or back-charge the caller reads out, for this customer."""
+    target = customer_target(_user(request), pk)
+    initial = {key: request.GET[key] for key in ("claim_kind", "number", "plate") if request.GET.get(key)}
+    return _action(request, kind=ActionKind.CLAIM, target=target, form_class=forms.ClaimForm, initial=initial)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*ACTORS)
 def card_unbind(request: HttpRequest, pk: int) -> HttpResponse:
     target = card_target(_user(request), pk)
     return _action(request, kind=ActionKind.CARD_UNBIND, target=target, form_class=forms.CardUnbindForm, initial={})

@@ -150,6 +150,7 @@ def test_the_record_pages_of_a_customer_in_every_invoice_state_have_no_chinese_l
         f"/actions/customers/{customer.pk}/sheet/",
         f"/actions/customers/{customer.pk}/bind/",
         f"/actions/customers/{customer.pk}/title/",
+        f"/actions/customers/{customer.pk}/claim/",
         f"/actions/cards/{records['cards']['post'].pk}/unbind/",
         f"/customers/{customer.pk}/reveal/",
         f"/tickets/{ticket.pk}/",
@@ -184,6 +185,13 @@ def test_the_record_pages_of_a_customer_in_every_invoice_state_have_no_chinese_l
     response = client.post(bind, {**data, "reason": "Card replaced", "key": str(uuid.uuid4()), "step": "confirm"})
     pages["bind", "refused"] = response.content.decode()
     left[f"POST {bind}"] = chinese_left(pages["bind", "refused"], [*stored_texts(), *HOLDER.values()])
+    # a claim refused: an unknown number reads in English
+    claim = f"/actions/customers/{customer.pk}/claim/"
+    data = {"claim_kind": "paper_ticket", "number": "PT404", "plate": "SU", "title": str(records["title"].pk)}
+    response = client.post(claim, {**data, "reason": "Caller", "key": str(uuid.uuid4()), "step": "preview"})
+    pages["claim", "refused"] = response.content.decode()
+    left[f"POST {claim}"] = chinese_left(pages["claim", "refused"], stored_texts())
+    assert "PT404: no such number" in pages["claim", "refused"]
     assert "ID number, Mobile number" in pages["bind", "refused"]
     assert "Red-letter reversal · Done" in pages["confirm", first]
     assert "was already reversed" in pages["preview", again]

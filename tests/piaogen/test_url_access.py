@@ -63,7 +63,13 @@ EXPECTED: dict[str, dict[str, int]] = {
     "api-summary-sheet-list": staff_only(allowed=STAFF, anon=401),
     "api-summary-sheet-detail": staff_only(allowed=STAFF, anon=401),
     "api-summary-sheet-pdf": staff_only(allowed=STAFF, anon=401),
-    "api-invoice-request": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
+    # province tokens may claim their province's paper tickets, taxi rides and back-charges (POST)
+    "api-invoice-request": {
+        **staff_only(allowed=[], anon=401),
+        Role.AGENT: 405,
+        Role.MAINTAINER: 405,
+        Role.PROVINCE: 405,
+    },
     "api-document-reverse": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
     "api-document-reissue": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
     "api-document-deliveries": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},

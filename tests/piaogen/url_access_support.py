@@ -27,6 +27,7 @@ EXPECTED: dict[str, dict[str, int]] = {
     "action-customer-sheet": staff_only(allowed=[Role.AGENT, Role.MAINTAINER]),
     "action-customer-bind": staff_only(allowed=[Role.AGENT, Role.MAINTAINER]),
     "action-customer-title": staff_only(allowed=[Role.AGENT, Role.MAINTAINER]),
+    "action-customer-claim": staff_only(allowed=[Role.AGENT, Role.MAINTAINER]),
     "action-card-unbind": staff_only(allowed=[Role.AGENT, Role.MAINTAINER]),
     "api-action-card-bind": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},  # POST
     "api-action-card-unbind": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},  # POST

@@ -31,6 +31,7 @@ from piaogen.models import AuditEvent, Role, User
 from support.actions import card_target, customer_target, document_target
 from support.models import ActionRequest, TicketLink, TicketNote
 from support.tickets import ticket_open
+from tests.fixtures.claims import paper_ticket
 from tests.fixtures.invoicing import CARD, segment
 from tests.fixtures.support import HOLDER, holder_card
 
@@ -116,6 +117,19 @@ def _case(name: str, world: dict[str, Any], issued: Document) -> Case:
             dict(HOLDER),
             lambda: not CardBinding.objects.filter(card_no=CARD, unbound_at__isnull=True).exists(),
         )
+    if name == "claim":
+        ticket = paper_ticket(world)
+        return Case(
+            "claim",
+            f"/actions/customers/{customer.pk}/claim/",
+            {
+                "claim_kind": "paper_ticket",
+                "number": ticket.ticket_no,
+                "plate": "苏B54321",
+                "title": str(world["title"].pk),
+            },
+            lambda: DocumentItem.objects.filter(item_kind="paper", item_id=ticket.pk, live=True).exists(),
+        )
     assert name == "title_add"
     return Case(
         "title_add",
@@ -134,6 +148,7 @@ ACTIONS = [
     "card_bind",
     "card_unbind",
     "title_add",
+    "claim",
 ]
 
 
