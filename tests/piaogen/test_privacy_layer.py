@@ -48,6 +48,8 @@ INPUT_SERIALIZERS = {
     "support.views.actions.CardBindSerializer",
     "support.views.actions.TitleAddSerializer",
     "invoicing.api.DeliveryRequestSerializer",
+    "invoicing.api.NewTitleSerializer",  # a claim's new title (request body only)
+    "invoicing.api.InvoiceRequestSerializer",
 }
 
 
