@@ -11,7 +11,8 @@ Rules and the decisions behind them:
 - **Day 7** (``settings.PIAOGEN["TRIP_INVOICEABLE_AFTER_DAYS"]``, N = 7): a segment's ``service_date`` D is the
   Beijing date of its exit. It becomes invoiceable on D + N at 00:00 Beijing time, i.e. on the Beijing date
   ``today`` it is invoiceable iff ``D + N <= today``. A trip exiting 2026-11-01 23:59 Beijing is invoiceable from
-  2026-11-08 00:00 Beijing, not on 2026-11-07. Everything else is invoiceable at once.
+  2026-11-08 00:00 Beijing, not on 2026-11-07. Everything else is invoiceable at once. Issuing never judges on a
+  date later than the real Beijing date (``issuing_today``): no run, request, action or command issues early.
 - **Zero fee** (green channel, exemptions): never invoiceable; the fee actually paid (实收) is what is invoiced.
 - **One live document**: an item held by a live ``DocumentItem`` is not invoiceable again; a reversal clears
   ``live`` and releases it (the reversed document is still reported, as ``released_from``).
@@ -49,6 +50,7 @@ from invoicing.eligibility.base import (
     beijing_today,
     document_kind_for,
     in_array,
+    issuing_today,
     trip_cutoff,
 )
 from invoicing.eligibility.fifo import (
@@ -96,6 +98,7 @@ __all__ = [
     "invoiceable_audit_charges",
     "invoiceable_segments",
     "invoiceable_topups",
+    "issuing_today",
     "paper_ticket_states",
     "segment_states",
     "taxi_ride_states",

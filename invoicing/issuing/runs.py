@@ -35,6 +35,7 @@ from invoicing.eligibility import (
     invoiceable_audit_charges,
     invoiceable_segments,
     invoiceable_topups,
+    issuing_today,
     trip_cutoff,
 )
 from invoicing.issuing.drafts import DEFAULT_CHUNK, DEFAULT_STALE_SECONDS
@@ -150,8 +151,9 @@ def _chunked(ids: list[int], size: int) -> list[list[int]]:
 
 
 def _today(run: IssueRun, default: dt.date) -> dt.date:
-    """The Beijing date eligibility is judged on: ``params["today"]`` (ISO) when set, else ``default``."""
-    return dt.date.fromisoformat(run.params["today"]) if run.params.get("today") else default
+    """The Beijing date eligibility is judged on: ``params["today"]`` (ISO) when set, else ``default`` — never later
+    than the real Beijing date (``issuing_today``: a run of a recent or future date issues nothing early)."""
+    return issuing_today(dt.date.fromisoformat(run.params["today"]) if run.params.get("today") else default)
 
 
 _Work = list[tuple[Callable[[list[int]], _Written], list[int]]]
@@ -213,9 +215,12 @@ def issue_run_daily(*, run_id: int, chunk_size: int | None = None) -> IssueRun:
         day = run.business_date
         today = _today(run, day + dt.timedelta(days=settings.PIAOGEN["TRIP_INVOICEABLE_AFTER_DAYS"]))
         province = run.province or None
-        segments = invoiceable_segments(service_date_to=day, province=province, invoice_cycle=InvoiceCycle.PER_TRIP)
-        topups = invoiceable_topups(service_date_to=day, province=province)
-        charges = invoiceable_audit_charges(service_date_to=day, province=province)
+        # the business date's trips only when they are invoiceable on the run's date (the day-7 rule, clamped)
+        segments = invoiceable_segments(
+            service_date_to=min(day, trip_cutoff(today)), province=province, invoice_cycle=InvoiceCycle.PER_TRIP
+        )
+        topups = invoiceable_topups(service_date_to=min(day, today), province=province)
+        charges = invoiceable_audit_charges(service_date_to=min(day, today), province=province)
 
         def issue_segments(chunk: list[int]) -> _Written:
             return _issue_segments(chunk, run=run, by=None, today=today)
