@@ -11,14 +11,28 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from piaogen.identifiers import Province, mask_email
+from piaogen.identifiers import (
+    Province,
+    card_number_validator,
+    id_number_validator,
+    mask_email,
+    phone_validator,
+    plate_validator,
+    taxpayer_id_validator,
+    validate_id_document,
+)
 from tolling.models import Operator
+
+# the cheap part of two identifier checks, repeated in the database (the check digits stay in the validators)
+PHONE_SQL = r"^1[3-9][0-9]{9}$"
+CARD_NO_SQL = r"^[0-9]{20}$"
 
 
 class CustomerKind(models.TextChoices):
@@ -39,10 +53,10 @@ class Customer(models.Model):
     id = models.BigAutoField(primary_key=True)
     kind = models.CharField(_("类型"), max_length=8, choices=CustomerKind.choices, default=CustomerKind.PERSON)
     name = models.CharField(_("姓名/名称"), max_length=200)
-    phone = models.CharField(_("手机号"), max_length=20, unique=True)
+    phone = models.CharField(_("手机号"), max_length=20, unique=True, validators=[phone_validator])
     email = models.EmailField(_("邮箱"), blank=True)
     id_type = models.CharField(_("证件类型"), max_length=16, blank=True)
-    id_no = models.CharField(_("证件号码"), max_length=32, blank=True)
+    id_no = models.CharField(_("证件号码"), max_length=32, blank=True, validators=[id_number_validator])
     province = models.CharField(_("所属省份"), max_length=2, choices=Province.choices, blank=True)
     # trips of a monthly customer are left out of the daily run and merged once a month (domain.md §4.7)
     invoice_cycle = models.CharField(
@@ -62,6 +76,7 @@ class Customer(models.Model):
             models.CheckConstraint(
                 name="customer_invoice_cycle_valid", condition=Q(invoice_cycle__in=InvoiceCycle.values)
             ),
+            models.CheckConstraint(name="customer_phone_format", condition=Q(phone__regex=PHONE_SQL)),
         ]
         indexes = [
             # fuzzy name search (pg_trgm; the extension comes with piaogen's first migration)
@@ -72,13 +87,21 @@ class Customer(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """The ID number checked as its type asks (a 身份证 must pass GB 11643, a USCC its check character)."""
+        if self.id_no:
+            try:
+                validate_id_document(self.id_type, self.id_no)
+            except ValidationError as error:
+                raise ValidationError({"id_no": error.messages}) from error
+
 
 class CardBinding(models.Model):
     """A card bound to an account for a period. At most one active binding per card."""
 
     id = models.BigAutoField(primary_key=True)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="bindings", verbose_name=_("客户"))
-    card_no = models.CharField(_("ETC卡号"), max_length=20)
+    card_no = models.CharField(_("ETC卡号"), max_length=20, validators=[card_number_validator])
     bound_at = models.DateTimeField(_("绑定时间"), default=timezone.now)
     unbound_at = models.DateTimeField(_("解绑时间"), null=True, blank=True)
 
@@ -93,6 +116,7 @@ class CardBinding(models.Model):
                 name="card_binding_period_valid",
                 condition=Q(unbound_at__isnull=True) | Q(unbound_at__gte=F("bound_at")),
             ),
+            models.CheckConstraint(name="card_binding_card_no_format", condition=Q(card_no__regex=CARD_NO_SQL)),
         ]
         indexes = [models.Index(fields=["card_no", "bound_at"], name="card_binding_card_idx")]
 
@@ -111,10 +135,12 @@ class BuyerTitle(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="titles", verbose_name=_("客户"))
-    card_no = models.CharField(_("适用卡号"), max_length=20, blank=True)  # blank: the account's default
+    card_no = models.CharField(  # blank: the account's default
+        _("适用卡号"), max_length=20, blank=True, validators=[card_number_validator]
+    )
     kind = models.CharField(_("抬头类型"), max_length=8, choices=TitleKind.choices)
     name = models.CharField(_("抬头名称"), max_length=200)
-    tax_id = models.CharField(_("纳税人识别号"), max_length=20, blank=True)
+    tax_id = models.CharField(_("纳税人识别号"), max_length=20, blank=True, validators=[taxpayer_id_validator])
     address_phone = models.CharField(_("地址电话"), max_length=200, blank=True)
     bank_account = models.CharField(_("开户行及账号"), max_length=200, blank=True)
     email = models.EmailField(_("收票邮箱"), blank=True)
@@ -136,6 +162,9 @@ class BuyerTitle(models.Model):
             models.UniqueConstraint(fields=["customer", "card_no", "valid_from"], name="buyer_title_version_uniq"),
             models.CheckConstraint(name="buyer_title_kind_valid", condition=Q(kind__in=TitleKind.values)),
             models.CheckConstraint(name="buyer_title_company_has_tax_id", condition=Q(kind="person") | ~Q(tax_id="")),
+            models.CheckConstraint(
+                name="buyer_title_card_no_format", condition=Q(card_no="") | Q(card_no__regex=CARD_NO_SQL)
+            ),
         ]
         indexes = [
             models.Index(fields=["tax_id"], name="buyer_title_tax_id_idx", condition=~Q(tax_id="")),  # taxpayer id
@@ -192,7 +221,7 @@ class Document(models.Model):
     province = models.CharField(_("省份"), max_length=2, choices=Province.choices)  # the seller's
     seller = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", verbose_name=_("销售方"))
     seller_name = models.CharField(_("销售方名称"), max_length=200)
-    seller_tax_id = models.CharField(_("销售方纳税人识别号"), max_length=20)
+    seller_tax_id = models.CharField(_("销售方纳税人识别号"), max_length=20, validators=[taxpayer_id_validator])
     # Indexes: every index is maintained on each of a daily run's inserts, so a reference gets one only where a
     # query reads by it. customer: document_customer_idx leads with it; title: no query reads documents by title
     # (titles are append-only, never deleted); original/replaces: partial (most documents have neither).
@@ -215,8 +244,10 @@ class Document(models.Model):
         verbose_name=_("购买方抬头"),
     )
     buyer_name = models.CharField(_("购买方名称"), max_length=200)
-    buyer_tax_id = models.CharField(_("购买方纳税人识别号"), max_length=20, blank=True)
-    card_no = models.CharField(_("ETC卡号"), max_length=20, blank=True)
+    buyer_tax_id = models.CharField(
+        _("购买方纳税人识别号"), max_length=20, blank=True, validators=[taxpayer_id_validator]
+    )
+    card_no = models.CharField(_("ETC卡号"), max_length=20, blank=True, validators=[card_number_validator])
     # null: non-taxable (不征税) or a fiscal receipt
     tax_rate = models.DecimalField(_("税率"), max_digits=4, decimal_places=3, null=True, blank=True)
     amount_net = models.BigIntegerField(_("金额(分)"))
@@ -323,7 +354,7 @@ class DocumentLine(models.Model):
     )
     line_no = models.PositiveSmallIntegerField(_("行号"))
     item_name = models.CharField(_("项目名称"), max_length=100)  # *经营租赁*通行费, *运输服务*客运服务费 …
-    plate = models.CharField(_("车牌号"), max_length=10, blank=True)
+    plate = models.CharField(_("车牌号"), max_length=10, blank=True, validators=[plate_validator])
     vehicle_type = models.CharField(_("类型"), max_length=16, blank=True)
     date_from = models.DateField(_("通行日期起"), null=True, blank=True)
     date_to = models.DateField(_("通行日期止"), null=True, blank=True)
@@ -378,7 +409,7 @@ class DocumentItem(models.Model):
     item_kind = models.CharField(_("明细类型"), max_length=8, choices=ItemKind.choices)
     item_id = models.BigIntegerField(_("明细标识"))
     service_date = models.DateField(_("业务日期"))
-    card_no = models.CharField(_("ETC卡号"), max_length=20, blank=True)
+    card_no = models.CharField(_("ETC卡号"), max_length=20, blank=True, validators=[card_number_validator])
     amount = models.BigIntegerField(_("金额(分)"))
     live = models.BooleanField(default=True)
 
@@ -415,7 +446,7 @@ class SummarySheet(models.Model):
     customer = models.ForeignKey(
         Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="sheets", verbose_name=_("客户")
     )
-    card_no = models.CharField(_("ETC卡号"), max_length=20)
+    card_no = models.CharField(_("ETC卡号"), max_length=20, validators=[card_number_validator])
     pass_ids = ArrayField(models.CharField(max_length=40), verbose_name=_("通行标识"))
     documents = models.ManyToManyField(Document, related_name="summary_sheets", blank=True, verbose_name=_("票据"))
     amount_gross = models.BigIntegerField(_("合计(分)"))

@@ -12,6 +12,7 @@ from django.db.models import Model
 from django.utils.translation import gettext_lazy as _
 
 from invoicing.models import BuyerTitle, CardBinding, Customer, Document, TitleKind
+from piaogen.identifiers import card_number_validator, taxpayer_id_validator
 from piaogen.models import Role, User
 from support.actions import Target
 from support.models import SavedFilter, TicketCategory, TicketStatus
@@ -93,7 +94,9 @@ class ReissueForm(ActionForm):
         required=False,
         help_text=_("新填的抬头保存为该客户的新抬头版本，并对之后的通行和充值生效"),
     )
-    new_tax_id = forms.CharField(label=_("纳税人识别号"), max_length=20, required=False)
+    new_tax_id = forms.CharField(
+        label=_("纳税人识别号"), max_length=20, required=False, validators=[taxpayer_id_validator]
+    )
 
     def __init__(self, *args: Any, target: Target, **kwargs: Any) -> None:
         super().__init__(*args, target=target, **kwargs)
@@ -160,9 +163,7 @@ class HolderForm(ActionForm):
 
 
 class CardBindForm(HolderForm):
-    card_no = forms.RegexField(
-        label=_("ETC卡号"), regex=r"^\d{20}$", error_messages={"invalid": _("ETC卡号应为20位数字")}
-    )
+    card_no = forms.CharField(label=_("ETC卡号"), max_length=20, validators=[card_number_validator])
     field_order = ["key", "card_no", "holder_name", "holder_id_type", "holder_id_no", "holder_phone"]
 
 
@@ -173,7 +174,7 @@ class CardUnbindForm(HolderForm):
 class TitleAddForm(ActionForm):
     kind = forms.ChoiceField(label=_("抬头类型"), choices=TitleKind.choices)
     name = forms.CharField(label=_("抬头名称"), max_length=200)
-    tax_id = forms.CharField(label=_("纳税人识别号"), max_length=20, required=False)
+    tax_id = forms.CharField(label=_("纳税人识别号"), max_length=20, required=False, validators=[taxpayer_id_validator])
     card_no = forms.ChoiceField(label=_("适用卡号"), required=False)
     email = forms.EmailField(label=_("收票邮箱"), required=False)
     address_phone = forms.CharField(label=_("地址电话"), max_length=200, required=False)

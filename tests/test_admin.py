@@ -95,7 +95,7 @@ def samples(maintainer: User, province_user: User) -> dict[type[Model], Model]:
     """One row of every registered model, linked the way real data is."""
     now = timezone.now()
     today = timezone.localdate()
-    road = Operator.objects.create(kind="road", tax_id="91320000134752200X", name="江苏交通控股", province="32")
+    road = Operator.objects.create(kind="road", tax_id="91320000134752200W", name="江苏交通控股", province="32")
     issuer = Operator.objects.create(kind="issuer", tax_id="91320000MA1MXXXX01", name="江苏通行宝", province="32")
     taxi = Operator.objects.create(
         kind="taxi", tax_id="91320100MA1TAXI001", name="南京出租", province="32", tax_rate=Decimal("0.030")

@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 from invoicing.api import ERRORS, DomainErrorsMixin
 from invoicing.models import TitleKind
 from piaogen.access import role_required, scoped
+from piaogen.identifiers import card_number_validator, taxpayer_id_validator
 from piaogen.models import User
 from support import forms
 from support.actions import (
@@ -212,14 +213,22 @@ class _HolderSerializer(_ReasonSerializer):
 
 
 class CardBindSerializer(_HolderSerializer):
-    card_no = serializers.RegexField(r"^[0-9]{20}$", help_text=_("ETC卡号"))
+    card_no = serializers.CharField(max_length=20, validators=[card_number_validator], help_text=_("ETC卡号"))
 
 
 class TitleAddSerializer(_ReasonSerializer):
     kind = serializers.ChoiceField(choices=TitleKind.choices, help_text=_("抬头类型"))
     name = serializers.CharField(max_length=200, help_text=_("抬头名称"))
-    tax_id = serializers.CharField(max_length=20, required=False, default="", help_text=_("纳税人识别号"))
-    card_no = serializers.CharField(max_length=20, required=False, default="", help_text=_("适用卡号（空：账户默认）"))
+    tax_id = serializers.CharField(
+        max_length=20, required=False, default="", validators=[taxpayer_id_validator], help_text=_("纳税人识别号")
+    )
+    card_no = serializers.CharField(
+        max_length=20,
+        required=False,
+        default="",
+        validators=[card_number_validator],
+        help_text=_("适用卡号（空：账户默认）"),
+    )
     email = serializers.EmailField(required=False, default="", help_text=_("收票邮箱"))
     address_phone = serializers.CharField(max_length=200, required=False, default="")
     bank_account = serializers.CharField(max_length=200, required=False, default="")
