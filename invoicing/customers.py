@@ -1,11 +1,13 @@
 """Customer accounts: binding and unbinding ETC cards (holder data checked against the card's record, domain.md
-§7.8) and adding buyer title versions (抬头, domain.md §4.4: a new version applies to later transactions only).
+§7.8), adding buyer title versions (抬头, domain.md §4.4: a new version applies to later transactions only) and a
+prepaid card's invoicing choice (domain.md §4.12: at top-up or per trip, forward only).
 
 Every write is audited; ID numbers and phones go into the audit trail masked.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.db import connection, transaction
@@ -13,9 +15,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from invoicing.issuing import IssuingError
-from invoicing.models import BuyerTitle, CardBinding, Customer, TitleKind
+from invoicing.models import BuyerTitle, CardBinding, CardPrepaidChoice, Customer, PrepaidChoice, TitleKind
 from piaogen.audit import audit_record
-from piaogen.identifiers import is_taxpayer_id, mask_id_number, mask_phone
+from piaogen.identifiers import CardType, is_taxpayer_id, mask_id_number, mask_phone
 from piaogen.models import User
 from tolling.models import Card
 
@@ -202,3 +204,62 @@ def buyer_title_add(
         after={"title": title.pk, "name": title.name, "tax_id": title.tax_id, "card_no": card_no},
     )
     return title
+
+
+def prepaid_choice_in_force(card_no: str, at: dt.datetime | None = None) -> CardPrepaidChoice | None:
+    """The card's choice version in force at ``at`` (default now); None: never chosen, i.e. per trip."""
+    return (
+        CardPrepaidChoice.objects.filter(card_no=card_no, valid_from__lte=at or timezone.now())
+        .order_by("-valid_from")
+        .first()
+    )
+
+
+def prepaid_choice_history(card_no: str) -> list[CardPrepaidChoice]:
+    """Every version of the card's choice, newest first (the card page)."""
+    return list(CardPrepaidChoice.objects.filter(card_no=card_no).select_related("created_by").order_by("-valid_from"))
+
+
+@transaction.atomic
+def prepaid_choice_set(*, card_no: str, choice: str, reason: str, by: User | None) -> CardPrepaidChoice:
+    """The holder of prepaid card ``card_no`` chooses how its money is invoiced from now on (domain.md §4.12):
+    ``AT_TOPUP``, the daily run issues each later top-up's non-taxable invoice; ``PER_TRIP``, top-ups are invoiced
+    only on request and the trips they pay are invoiced instead. Money already invoiced either way is untouched: an
+    invoiced top-up keeps its trips ineligible, invoiced trips keep their top-up ineligible (FIFO, §4.3). The
+    account is the card's active binding's, if any. Audited."""
+    if not reason.strip():
+        raise CustomerError(_("请填写原因"), code="reason_required")
+    if choice not in PrepaidChoice.values:
+        raise CustomerError(_("开票方式无效"), code="prepaid_choice_invalid")
+    card = _card(card_no)
+    if card.card_type != CardType.PREPAID:
+        raise CustomerError(
+            _("卡%(card_no)s不是储值卡，没有充值开票方式"), code="not_prepaid", params={"card_no": card.card_no}
+        )
+    _lock_card(card.card_no)
+    current = prepaid_choice_in_force(card.card_no)
+    if (current.choice if current else PrepaidChoice.PER_TRIP) == choice:
+        raise CustomerError(
+            _("卡%(card_no)s的开票方式已是“%(choice)s”"),
+            code="prepaid_choice_unchanged",
+            params={"card_no": card.card_no, "choice": PrepaidChoice(choice).label},
+        )
+    binding = CardBinding.objects.filter(card_no=card.card_no, unbound_at__isnull=True).first()
+    version = CardPrepaidChoice.objects.create(
+        card_no=card.card_no,
+        choice=choice,
+        valid_from=timezone.now(),
+        customer_id=binding.customer_id if binding else None,
+        reason=reason.strip(),
+        created_by=by,
+    )
+    audit_record(
+        actor=by,
+        action="card.prepaid_choice",
+        obj=card,
+        province=card.province,
+        reason=reason,
+        before={"choice": current.choice if current else None, "version": current.pk if current else None},
+        after={"choice": version.choice, "version": version.pk, "valid_from": version.valid_from.isoformat()},
+    )
+    return version

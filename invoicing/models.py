@@ -124,6 +124,60 @@ class CardBinding(models.Model):
         return f"{self.customer_id} ⇄ {self.card_no}"
 
 
+class PrepaidChoice(models.TextChoices):
+    """How a prepaid card's money is invoiced (domain.md §4.3, §4.12): as each top-up, or as the trips it pays."""
+
+    PER_TRIP = "trips", _("按通行开票")
+    AT_TOPUP = "topup", _("充值时开票")
+
+
+class CardPrepaidChoice(models.Model):
+    """A version of a prepaid card's invoicing choice, in force from ``valid_from`` (domain.md §4.12, assumed).
+
+    Append-only. The version in force at a top-up's time decides whether the daily run issues that top-up
+    (``AT_TOPUP``); without one the card is invoiced per trip, and its top-ups only on request. A change applies to
+    later top-ups: money already invoiced either way stays as it is (FIFO, §4.3).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    card_no = models.CharField(_("ETC卡号"), max_length=20, validators=[card_number_validator])
+    choice = models.CharField(_("开票方式"), max_length=8, choices=PrepaidChoice.choices)
+    valid_from = models.DateTimeField(_("生效时间"), default=timezone.now)
+    customer = models.ForeignKey(  # the holder's account that chose (null: recorded without an account)
+        Customer,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_index=False,  # no query reads choices by customer; PROTECT checks are rare (customers are not deleted)
+        related_name="+",
+        verbose_name=_("客户"),
+    )
+    reason = models.CharField(_("原因"), max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_index=False,
+        related_name="+",
+        verbose_name=_("操作人"),
+    )
+
+    class Meta:
+        verbose_name = pgettext_lazy("singular", "储值卡开票方式")
+        verbose_name_plural = pgettext_lazy("plural", "储值卡开票方式")
+        constraints = [
+            # also the index of "the version in force for a card at a time" (card page, daily run's top-ups)
+            models.UniqueConstraint(fields=["card_no", "valid_from"], name="card_prepaid_choice_version_uniq"),
+            models.CheckConstraint(name="card_prepaid_choice_valid", condition=Q(choice__in=PrepaidChoice.values)),
+            models.CheckConstraint(name="card_prepaid_choice_card_no_format", condition=Q(card_no__regex=CARD_NO_SQL)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.card_no} {self.choice} @ {self.valid_from}"
+
+
 class TitleKind(models.TextChoices):
     PERSON = "person", _("个人")
     COMPANY = "company", _("单位")

@@ -7,6 +7,7 @@ from invoicing import api, views
 
 api_urlpatterns = [
     path("invoice-requests/", api.InvoiceRequestView.as_view(), name="api-invoice-request"),
+    path("prepaid-choices/", api.PrepaidChoiceView.as_view(), name="api-prepaid-choice"),
     path("documents/<int:pk>/reverse/", api.DocumentReverseView.as_view(), name="api-document-reverse"),
     path("documents/<int:pk>/reissue/", api.DocumentReissueView.as_view(), name="api-document-reissue"),
     path("documents/<int:pk>/deliveries/", api.DocumentDeliveryView.as_view(), name="api-document-deliveries"),

@@ -28,11 +28,11 @@ from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
 
 from invoicing.api import documents_for, invoice_request_issue
-from invoicing.customers import HolderData, buyer_title_add, card_bind, card_unbind
+from invoicing.customers import HolderData, buyer_title_add, card_bind, card_unbind, prepaid_choice_set
 from invoicing.delivery import delivery_address, delivery_send
 from invoicing.eligibility import beijing_today, segment_states, topup_states
 from invoicing.issuing import IssuingError, document_reissue, document_reverse
-from invoicing.models import BuyerTitle, CardBinding, Customer, Document, DocumentStatus
+from invoicing.models import BuyerTitle, CardBinding, Customer, Document, DocumentStatus, PrepaidChoice
 from invoicing.sheets import summary_sheet_issue
 from piaogen.access import scoped
 from piaogen.audit import audit_record
@@ -364,6 +364,17 @@ def _title_add(target: Target, data: dict[str, Any], user: User) -> Outcome:
     )
 
 
+def _prepaid_choice(target: Target, data: dict[str, Any], user: User) -> Outcome:
+    version = prepaid_choice_set(card_no=target.obj.card_no, choice=data["choice"], reason=data["reason"], by=user)
+    label = PrepaidChoice(version.choice).label
+    return Outcome(
+        summary=_("卡%(card_no)s的开票方式改为“%(choice)s”") % {"card_no": version.card_no, "choice": label},
+        plan=_("将把卡%(card_no)s的开票方式改为“%(choice)s”（自确认时起对之后的充值生效，已开票的不变）")
+        % {"card_no": version.card_no, "choice": label},
+        links=[("card", version.card_no)],
+    )
+
+
 Performer = Callable[[Target, dict[str, Any], User], Outcome]
 
 PERFORMERS: dict[str, Performer] = {
@@ -375,6 +386,7 @@ PERFORMERS: dict[str, Performer] = {
     ActionKind.CARD_BIND: _card_bind,
     ActionKind.CARD_UNBIND: _card_unbind,
     ActionKind.TITLE_ADD: _title_add,
+    ActionKind.PREPAID_CHOICE: _prepaid_choice,
 }
 
 

@@ -11,7 +11,7 @@ from django import forms
 from django.db.models import Model
 from django.utils.translation import gettext_lazy as _
 
-from invoicing.models import BuyerTitle, CardBinding, Customer, Document, TitleKind
+from invoicing.models import BuyerTitle, CardBinding, Customer, Document, PrepaidChoice, TitleKind
 from piaogen.identifiers import card_number_validator, taxpayer_id_validator
 from piaogen.models import Role, User
 from support.actions import Target
@@ -184,6 +184,14 @@ class TitleAddForm(ActionForm):
     def __init__(self, *args: Any, target: Target, **kwargs: Any) -> None:
         super().__init__(*args, target=target, **kwargs)
         self.fields["card_no"].choices = [("", _("账户默认抬头")), *_card_choices(target)]  # type: ignore[attr-defined]
+
+
+class PrepaidChoiceForm(ActionForm):
+    choice = forms.ChoiceField(
+        label=_("开票方式"),
+        choices=PrepaidChoice.choices,
+        help_text=_("自确认时起对之后的充值生效；已开票的充值或通行不受影响"),
+    )
 
 
 # --- tickets ------------------------------------------------------------------------------------------------------

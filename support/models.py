@@ -185,6 +185,7 @@ class ActionKind(models.TextChoices):
     CARD_BIND = "card_bind", _("绑卡")
     CARD_UNBIND = "card_unbind", _("解绑")
     TITLE_ADD = "title_add", _("新增抬头版本")
+    PREPAID_CHOICE = "prepaid_choice", _("变更储值卡开票方式")
 
 
 class ActionRequest(models.Model):

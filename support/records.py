@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from invoicing.api import documents_for, sheets_for
+from invoicing.customers import prepaid_choice_history
 from invoicing.eligibility import (
     DocumentRef,
     ItemState,
@@ -42,6 +43,7 @@ from invoicing.eligibility import (
 from invoicing.models import (
     BuyerTitle,
     CardBinding,
+    CardPrepaidChoice,
     Customer,
     Delivery,
     Document,
@@ -51,7 +53,7 @@ from invoicing.models import (
     SummarySheet,
 )
 from piaogen.access import scoped
-from piaogen.identifiers import mask_email, mask_id_number, mask_name, mask_phone
+from piaogen.identifiers import CardType, mask_email, mask_id_number, mask_name, mask_phone
 from piaogen.models import AuditEvent, User
 from support.models import Ticket
 from support.privacy import mask_pii, pii_revealed
@@ -475,6 +477,7 @@ class CardRecord:
     holder_id_no: str
     holder_phone: str
     bindings: list[CardBinding]
+    prepaid_choices: list[CardPrepaidChoice]  # newest first; empty: never chosen (per trip)
     topups: list[ItemRow]
     trips: Page[Trip]
     trip_rows: list[TripRow]
@@ -503,6 +506,7 @@ def card_record(*, user: User, card: Card, trips_page: Any = 1) -> CardRecord:
         holder_id_no=card.holder_id_no if revealed else mask_id_number(card.holder_id_no),
         holder_phone=card.holder_phone if revealed else mask_phone(card.holder_phone),
         bindings=bindings,
+        prepaid_choices=prepaid_choice_history(card.card_no) if card.card_type == CardType.PREPAID else [],
         topups=_topup_rows(topups),
         trips=page,
         trip_rows=rows,

@@ -26,6 +26,11 @@ api_urlpatterns: list[URLPattern | URLResolver] = [
     path("actions/customers/<int:pk>/bind/", action_views.CardBindCommand.as_view(), name="api-action-card-bind"),
     path("actions/cards/<int:pk>/unbind/", action_views.CardUnbindCommand.as_view(), name="api-action-card-unbind"),
     path("actions/customers/<int:pk>/titles/", action_views.TitleAddCommand.as_view(), name="api-action-title-add"),
+    path(
+        "actions/cards/<int:pk>/prepaid-choice/",
+        action_views.PrepaidChoiceCommand.as_view(),
+        name="api-action-card-prepaid-choice",
+    ),
 ]
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -47,6 +52,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("actions/customers/<int:pk>/bind/", action_views.customer_card_bind, name="action-customer-bind"),
     path("actions/customers/<int:pk>/title/", action_views.customer_title_add, name="action-customer-title"),
     path("actions/cards/<int:pk>/unbind/", action_views.card_unbind, name="action-card-unbind"),
+    path("actions/cards/<int:pk>/prepaid-choice/", action_views.card_prepaid_choice, name="action-card-prepaid-choice"),
     path("tickets/", ticket_views.ticket_list, name="ticket-list"),
     path("tickets/new/", ticket_views.ticket_create, name="ticket-create"),
     path("tickets/record/", ticket_views.ticket_record_fragment, name="ticket-record"),

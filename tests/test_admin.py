@@ -23,6 +23,7 @@ from django.utils import timezone
 from invoicing.models import (
     BuyerTitle,
     CardBinding,
+    CardPrepaidChoice,
     Customer,
     Delivery,
     Document,
@@ -69,9 +70,9 @@ REGISTERED: list[type[Model]] = sorted(
 # Viewed only: no add, change or delete for anyone.
 READ_ONLY: set[type[Model]] = {
     Trip, Segment, TopUp, AuditCharge, PaperTicket, TaxiRide, UploadBatch, RejectedRow,
-    CardBinding, BuyerTitle, Document, DocumentLine, DocumentItem, SummarySheet, NumberSeries, DocumentEvent,
-    Delivery, IssueRun, TicketNote, PiiReveal, DocumentRollup, UploadRollup, SupportRollup, ReportDelivery,
-    AuditEvent, ActionRequest, ExportJob,
+    CardBinding, CardPrepaidChoice, BuyerTitle, Document, DocumentLine, DocumentItem, SummarySheet, NumberSeries,
+    DocumentEvent, Delivery, IssueRun, TicketNote, PiiReveal, DocumentRollup, UploadRollup, SupportRollup,
+    ReportDelivery, AuditEvent, ActionRequest, ExportJob,
 }  # fmt: skip
 # Changeable, but rows are only created elsewhere.
 NO_ADD: set[type[Model]] = READ_ONLY | {RollupWatermark}
@@ -133,6 +134,7 @@ def samples(maintainer: User, province_user: User) -> dict[type[Model], Model]:
     customer = Customer.objects.create(name="张三", phone="13812345678", email="zhang@example.com", province="32")
     binding = CardBinding.objects.create(customer=customer, card_no=card_no)
     title = BuyerTitle.objects.create(customer=customer, kind="person", name="张三", valid_from=now)
+    choice = CardPrepaidChoice.objects.create(card_no=card_no, choice="topup", customer=customer)
     run = IssueRun.objects.create(kind="daily", business_date=today)
     document = Document.objects.create(
         kind="invoice", business_line="etc_trip", number="26322000000000000001", service_date=today, province="32",
@@ -177,9 +179,9 @@ def samples(maintainer: User, province_user: User) -> dict[type[Model], Model]:
                                       created_by=maintainer)  # fmt: skip
     rows: list[Model] = [
         road, unit, rate, vehicle, card, batch, trip, segment, topup, charge, paper, ride, rejected, customer,
-        binding, title, run, document, line, item, sheet, series, event, delivery, ticket, note, link, saved, reveal,
-        document_rollup, upload_rollup, support_rollup, watermark, report, report_delivery, token, audit, action,
-        export, maintainer, Group.objects.get(name=f"role:{Role.MAINTAINER}"),
+        binding, choice, title, run, document, line, item, sheet, series, event, delivery, ticket, note, link, saved,
+        reveal, document_rollup, upload_rollup, support_rollup, watermark, report, report_delivery, token, audit,
+        action, export, maintainer, Group.objects.get(name=f"role:{Role.MAINTAINER}"),
     ]  # fmt: skip
     return {type(row): row for row in rows}
 

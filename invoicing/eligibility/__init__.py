@@ -24,6 +24,10 @@ Rules and the decisions behind them:
   loaded history shows trips paid before enough top-ups (the card's opening balance predates our data), the
   smallest opening balance that keeps the card's balance non-negative is spent first; it was never invoiced here.
   Post-pay cards (type 23) are never affected.
+- **The prepaid choice** (domain.md §4.12, assumed; ``invoiceable_topups``): a prepaid card's holder chooses "at
+  top-up" or "per trip" (``CardPrepaidChoice``, versioned like titles, none = per trip). Runs issue a top-up only
+  when the version in force at its time says "at top-up"; otherwise the top-up is invoiceable on request only, so
+  no run makes a customer's trips ineligible behind their back.
 - **Buyer**: the customer is the one whose ``CardBinding`` covered the transaction time (``bound_at <= at <
   unbound_at``); the title is that customer's latest version with ``valid_from <= at`` for that card, else their
   default (``card_no = ''``) in force at ``at``. A card-specific series that starts later does not change earlier

@@ -15,7 +15,7 @@ from invoicing.eligibility.fifo import (
 )
 from invoicing.eligibility.states import _rate_in_force
 from invoicing.eligibility.titles import buyers_sql
-from invoicing.models import BuyerTitle, CardBinding, DocumentItem, ItemKind
+from invoicing.models import BuyerTitle, CardBinding, CardPrepaidChoice, DocumentItem, ItemKind, PrepaidChoice
 from piaogen.identifiers import CardType
 from tolling.models import AuditCharge, RoadNature, Segment, TollUnitRate, TopUp
 
@@ -110,9 +110,13 @@ def invoiceable_topups(
     service_date_from: dt.date | None = None,
     province: str | None = None,
     require_buyer: bool = True,
+    chosen_at_topup: bool = True,
     limit: int | None = None,
 ) -> QuerySet[TopUp]:
-    """Top-ups a run may issue (at once): no live item, no invoiced trips paid from them, a title in force."""
+    """Top-ups a run may issue (at once): no live item, no invoiced trips paid from them, a title in force and,
+    with ``chosen_at_topup``, the card's holder chose "at top-up" (``CardPrepaidChoice`` in force at the top-up's
+    time; domain.md §4.12). The others are invoiced on request only. Index: ``card_prepaid_choice_version_uniq``
+    (card_no, valid_from) for the choice in force."""
     qs = TopUp.objects.filter(service_date__lte=service_date_to)
     if service_date_from is not None:
         qs = qs.filter(service_date__gte=service_date_from)
@@ -122,6 +126,10 @@ def invoiceable_topups(
     qs = qs.filter(_not_held(ItemKind.TOPUP)).exclude(id__in=RawSQL(sql, params))  # noqa: S611 -- constant SQL
     if require_buyer:
         qs = qs.filter(_has_buyer("topped_up_at"))
+    if chosen_at_topup:
+        choice = CardPrepaidChoice.objects.filter(card_no=OuterRef("card_no"), valid_from__lte=OuterRef("topped_up_at"))
+        qs = qs.alias(choice=Subquery(choice.order_by("-valid_from").values("choice")[:1]))
+        qs = qs.filter(choice=PrepaidChoice.AT_TOPUP)
     qs = qs.order_by("id")
     return qs[:limit] if limit is not None else qs
 

@@ -21,7 +21,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from invoicing.api import ERRORS, DomainErrorsMixin
-from invoicing.models import TitleKind
+from invoicing.models import PrepaidChoice, TitleKind
 from piaogen.access import role_required, scoped
 from piaogen.identifiers import card_number_validator, taxpayer_id_validator
 from piaogen.models import User
@@ -164,6 +164,15 @@ def card_unbind(request: HttpRequest, pk: int) -> HttpResponse:
     return _action(request, kind=ActionKind.CARD_UNBIND, target=target, form_class=forms.CardUnbindForm, initial={})
 
 
+@require_http_methods(["GET", "POST"])
+@role_required(*ACTORS)
+def card_prepaid_choice(request: HttpRequest, pk: int) -> HttpResponse:
+    target = card_target(_user(request), pk)
+    return _action(
+        request, kind=ActionKind.PREPAID_CHOICE, target=target, form_class=forms.PrepaidChoiceForm, initial={}
+    )
+
+
 @require_http_methods(["GET"])
 @role_required(*ACTORS)
 def action_result(request: HttpRequest, pk: int) -> HttpResponse:
@@ -232,6 +241,10 @@ class TitleAddSerializer(_ReasonSerializer):
     email = serializers.EmailField(required=False, default="", help_text=_("收票邮箱"))
     address_phone = serializers.CharField(max_length=200, required=False, default="")
     bank_account = serializers.CharField(max_length=200, required=False, default="")
+
+
+class PrepaidChoiceSerializer(_ReasonSerializer):
+    choice = serializers.ChoiceField(choices=PrepaidChoice.choices, help_text=_("开票方式"))
 
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -313,5 +326,20 @@ class TitleAddCommand(_ActionCommand):
         return customer_target(user, pk)
 
     @extend_schema(request=TitleAddSerializer, responses=_COMMAND_RESPONSES, parameters=[_IDEMPOTENCY, _PREVIEW])
+    def post(self, request: Request, pk: int) -> Response:
+        return self.run(request, pk)
+
+
+class PrepaidChoiceCommand(_ActionCommand):
+    """Change a prepaid card's invoicing choice (at top-up / per trip) from now on; money already invoiced either
+    way is not affected."""
+
+    kind = ActionKind.PREPAID_CHOICE
+    input_serializer = PrepaidChoiceSerializer
+
+    def target(self, user: User, pk: int) -> Target:
+        return card_target(user, pk)
+
+    @extend_schema(request=PrepaidChoiceSerializer, responses=_COMMAND_RESPONSES, parameters=[_IDEMPOTENCY, _PREVIEW])
     def post(self, request: Request, pk: int) -> Response:
         return self.run(request, pk)

@@ -33,6 +33,7 @@ from invoicing.eligibility import (
 from invoicing.models import (
     BuyerTitle,
     CardBinding,
+    CardPrepaidChoice,
     Customer,
     Document,
     DocumentItem,
@@ -40,6 +41,7 @@ from invoicing.models import (
     DocumentLine,
     DocumentStatus,
     ItemKind,
+    PrepaidChoice,
 )
 from tolling.models import (
     AuditCharge,
@@ -360,8 +362,11 @@ def test_a_top_up_is_invoiceable_at_once_and_not_twice(world: dict[str, Any], pr
     assert (t2.document_kind, t2.seller_id, t2.tax_rate) == (DocumentKind.DIGITAL_INVOICE, world["issuer"].pk, None)
     assert states[late.pk].reason == Reason.ELIGIBLE  # no day-7 wait
     assert states[late.pk].invoiceable_on == dt.date(2026, 11, 30)
-    got = {t.pk for t in invoiceable_topups(service_date_to=dt.date(2026, 11, 30))}
+    got = {t.pk for t in invoiceable_topups(service_date_to=dt.date(2026, 11, 30), chosen_at_topup=False)}
     assert got == {prepaid["t2"].pk, late.pk}
+    assert not invoiceable_topups(service_date_to=dt.date(2026, 11, 30)).exists()  # runs: "at top-up" cards only
+    CardPrepaidChoice.objects.create(card_no=CARD, choice=PrepaidChoice.AT_TOPUP, valid_from=at(30, 12))
+    assert {t.pk for t in invoiceable_topups(service_date_to=dt.date(2026, 11, 30))} == {late.pk}
 
 
 def test_a_top_up_whose_trips_were_invoiced_can_no_longer_be_invoiced(

@@ -64,6 +64,7 @@ EXPECTED: dict[str, dict[str, int]] = {
     "api-summary-sheet-detail": staff_only(allowed=STAFF, anon=401),
     "api-summary-sheet-pdf": staff_only(allowed=STAFF, anon=401),
     "api-invoice-request": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
+    "api-prepaid-choice": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},  # POST only
     "api-document-reverse": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
     "api-document-reissue": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
     "api-document-deliveries": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
