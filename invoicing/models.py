@@ -8,6 +8,8 @@ red-letter amounts negative and the rest non-negative, document numbers unique p
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
@@ -96,14 +98,33 @@ class Customer(models.Model):
                 raise ValidationError({"id_no": error.messages}) from error
 
 
+class CardBindingQuerySet(models.QuerySet["CardBinding"]):
+    def covering(self, card_no: str, at: dt.datetime) -> CardBindingQuerySet:
+        """The binding of ``card_no`` that covered the time ``at`` (at most one; see ``CardBinding``)."""
+        return self.filter(
+            Q(covers_from__lte=at) | Q(covers_from__isnull=True, bound_at__lte=at),
+            Q(unbound_at__isnull=True) | Q(unbound_at__gt=at),
+            card_no=card_no,
+        )
+
+
 class CardBinding(models.Model):
-    """A card bound to an account for a period. At most one active binding per card."""
+    """A card bound to an account for a period. At most one active binding per card.
+
+    Binding reaches back (domain.md §4.11, assumed): the binding covers the card's transactions from
+    ``covers_from`` — when it was made, the start of the request window (``PIAOGEN["REQUEST_WINDOW_DAYS"]``) or the
+    end of the card's previous binding, whichever is later — so the card's uninvoiced trips and top-ups of that
+    time become the customer's. NULL (bindings made before this rule): from ``bound_at``.
+    """
 
     id = models.BigAutoField(primary_key=True)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="bindings", verbose_name=_("客户"))
     card_no = models.CharField(_("ETC卡号"), max_length=20, validators=[card_number_validator])
     bound_at = models.DateTimeField(_("绑定时间"), default=timezone.now)
     unbound_at = models.DateTimeField(_("解绑时间"), null=True, blank=True)
+    covers_from = models.DateTimeField(_("追溯起点"), null=True, blank=True)
+
+    objects = CardBindingQuerySet.as_manager()
 
     class Meta:
         verbose_name = pgettext_lazy("singular", "绑卡")
@@ -117,11 +138,25 @@ class CardBinding(models.Model):
                 condition=Q(unbound_at__isnull=True) | Q(unbound_at__gte=F("bound_at")),
             ),
             models.CheckConstraint(name="card_binding_card_no_format", condition=Q(card_no__regex=CARD_NO_SQL)),
+            models.CheckConstraint(
+                name="card_binding_covers_from_not_after_binding",
+                condition=Q(covers_from__isnull=True) | Q(covers_from__lte=F("bound_at")),
+            ),
         ]
         indexes = [models.Index(fields=["card_no", "bound_at"], name="card_binding_card_idx")]
 
     def __str__(self) -> str:
         return f"{self.customer_id} ⇄ {self.card_no}"
+
+    @property
+    def covers_since(self) -> dt.datetime:
+        """From when the binding covers the card's transactions (``covers_from``, else ``bound_at``)."""
+        return self.covers_from or self.bound_at
+
+    @property
+    def reaches_back(self) -> bool:
+        """Whether the binding brought in transactions from before it was made."""
+        return self.covers_since < self.bound_at
 
 
 class PrepaidChoice(models.TextChoices):

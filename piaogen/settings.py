@@ -332,6 +332,8 @@ LOGGING = {
 PIAOGEN = {
     "TRIP_INVOICEABLE_AFTER_DAYS": env.int("PIAOGEN_TRIP_INVOICEABLE_AFTER_DAYS", default=7),
     "TITLE_EXCHANGE_WINDOW_DAYS": env.int("PIAOGEN_TITLE_EXCHANGE_WINDOW_DAYS", default=365),
+    # binding reaches back (domain.md §4.11): a new binding takes the card's uninvoiced items of this many days
+    "REQUEST_WINDOW_DAYS": env.int("PIAOGEN_REQUEST_WINDOW_DAYS", default=365),
     "UPLOAD_MAX_BYTES": env.int("PIAOGEN_UPLOAD_MAX_BYTES", default=2 * 1024**3),
     # a running batch with no heartbeat for this long is resumed by another worker (its worker died)
     "INGEST_STALE_SECONDS": env.int("PIAOGEN_INGEST_STALE_SECONDS", default=120),

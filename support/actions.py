@@ -28,9 +28,17 @@ from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
 
 from invoicing.api import documents_for, invoice_request_issue
-from invoicing.customers import HolderData, buyer_title_add, card_bind, card_unbind, prepaid_choice_set
+from invoicing.customers import (
+    HolderData,
+    buyer_title_add,
+    buyer_title_backdate,
+    card_bind,
+    card_binding_backdate,
+    card_unbind,
+    prepaid_choice_set,
+)
 from invoicing.delivery import delivery_address, delivery_send
-from invoicing.eligibility import beijing_today, segment_states, topup_states
+from invoicing.eligibility import BEIJING, beijing_today, segment_states, topup_states
 from invoicing.issuing import IssuingError, document_reissue, document_reverse
 from invoicing.models import BuyerTitle, CardBinding, Customer, Document, DocumentStatus, PrepaidChoice
 from invoicing.sheets import summary_sheet_issue
@@ -313,6 +321,7 @@ def _binding_json(binding: CardBinding) -> dict[str, Any]:
         "card_no": binding.card_no,
         "bound_at": binding.bound_at.isoformat(),
         "unbound_at": binding.unbound_at.isoformat() if binding.unbound_at else None,
+        "covers_from": binding.covers_since.isoformat(),
     }
 
 
@@ -375,6 +384,42 @@ def _prepaid_choice(target: Target, data: dict[str, Any], user: User) -> Outcome
     )
 
 
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(0), tzinfo=BEIJING)
+
+
+def _binding_backdate(target: Target, data: dict[str, Any], user: User) -> Outcome:
+    binding = data["binding"]
+    if binding.customer_id != target.obj.pk:  # the form offers only the customer's; a forged id finds nothing
+        raise IssuingError(_("找不到该绑卡记录"), code="binding_not_found")
+    binding = card_binding_backdate(
+        binding=binding, covers_from=_day_start(data["covers_from"]), reason=data["reason"], by=user
+    )
+    since = data["covers_from"].isoformat()
+    return Outcome(
+        summary=_("卡%(card_no)s的绑定已追溯至%(since)s") % {"card_no": binding.card_no, "since": since},
+        plan=_("将把卡%(card_no)s的绑定追溯至%(since)s：此后未开票的通行和充值归该客户")
+        % {"card_no": binding.card_no, "since": since},
+        binding=_binding_json(binding),
+        links=[("card", binding.card_no), ("customer", str(binding.customer_id))],
+    )
+
+
+def _title_backdate(target: Target, data: dict[str, Any], user: User) -> Outcome:
+    title = data["title"]
+    if title.customer_id != target.obj.pk:
+        raise IssuingError(_("找不到该抬头"), code="title_not_found")
+    title = buyer_title_backdate(title=title, valid_from=_day_start(data["valid_from"]), reason=data["reason"], by=user)
+    since = data["valid_from"].isoformat()
+    return Outcome(
+        summary=_("抬头“%(name)s”已自%(since)s起生效") % {"name": title.name, "since": since},
+        plan=_("将把抬头“%(name)s”的生效时间提前到%(since)s（已开具的票据不变）")
+        % {"name": title.name, "since": since},
+        title={"id": title.pk, "name": title.name, "tax_id": title.tax_id, "card_no": title.card_no},
+        links=[("customer", str(title.customer_id))],
+    )
+
+
 Performer = Callable[[Target, dict[str, Any], User], Outcome]
 
 PERFORMERS: dict[str, Performer] = {
@@ -387,6 +432,8 @@ PERFORMERS: dict[str, Performer] = {
     ActionKind.CARD_UNBIND: _card_unbind,
     ActionKind.TITLE_ADD: _title_add,
     ActionKind.PREPAID_CHOICE: _prepaid_choice,
+    ActionKind.BINDING_BACKDATE: _binding_backdate,
+    ActionKind.TITLE_BACKDATE: _title_backdate,
 }
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from django import forms
 from django.db.models import Model
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from invoicing.models import BuyerTitle, CardBinding, Customer, Document, PrepaidChoice, TitleKind
@@ -184,6 +185,42 @@ class TitleAddForm(ActionForm):
     def __init__(self, *args: Any, target: Target, **kwargs: Any) -> None:
         super().__init__(*args, target=target, **kwargs)
         self.fields["card_no"].choices = [("", _("账户默认抬头")), *_card_choices(target)]  # type: ignore[attr-defined]
+
+
+class _CustomerRowChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Model) -> str:
+        if isinstance(obj, CardBinding):
+            return str(_("卡%(card_no)s，%(bound)s绑定") % {"card_no": obj.card_no, "bound": _local(obj.bound_at)})
+        assert isinstance(obj, BuyerTitle)
+        return str(_("%(name)s，%(since)s起") % {"name": obj.name, "since": _local(obj.valid_from)})
+
+
+def _local(at: Any) -> str:
+    return str(timezone.localtime(at).strftime("%Y-%m-%d %H:%M"))
+
+
+class BindingBackdateForm(ActionForm):
+    binding = _CustomerRowChoice(label=_("绑卡记录"), queryset=CardBinding.objects.none())
+    covers_from = forms.DateField(
+        label=_("追溯起点"), help_text=_("北京时间该日0时起；不早于申请期限起点和该卡上一次绑定的解绑时间")
+    )
+
+    def __init__(self, *args: Any, target: Target, **kwargs: Any) -> None:
+        super().__init__(*args, target=target, **kwargs)
+        bindings = CardBinding.objects.filter(customer=target.obj).order_by("-bound_at")
+        self.fields["binding"].queryset = bindings  # type: ignore[attr-defined]
+
+
+class TitleBackdateForm(ActionForm):
+    title = _CustomerRowChoice(label=_("抬头版本"), queryset=BuyerTitle.objects.none())
+    valid_from = forms.DateField(
+        label=_("生效时间"), help_text=_("北京时间该日0时起；在申请期限内，且晚于同一抬头的上一版本")
+    )
+
+    def __init__(self, *args: Any, target: Target, **kwargs: Any) -> None:
+        super().__init__(*args, target=target, **kwargs)
+        titles = BuyerTitle.objects.filter(customer=target.obj).order_by("-valid_from")
+        self.fields["title"].queryset = titles  # type: ignore[attr-defined]
 
 
 class PrepaidChoiceForm(ActionForm):

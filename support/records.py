@@ -253,10 +253,34 @@ class TitleRow:
     in_force: bool
 
 
+@dataclass(frozen=True)
+class BroughtIn:
+    """What a binding that reached back brought in (domain.md §4.11): the card's trips and top-ups from
+    ``since`` until the binding was made, counted as the user may see them."""
+
+    since: dt.datetime
+    until: dt.datetime
+    trips: int
+    topups: int
+
+
+def brought_in(user: User, binding: CardBinding) -> BroughtIn | None:
+    """None for a binding that covers only from when it was made. Two counts over the card's indexes."""
+    if not binding.reaches_back:
+        return None
+    since, until = binding.covers_since, binding.bound_at
+    trips = trips_for(user).filter(card_no=binding.card_no, exit_time__gte=since, exit_time__lt=until).count()
+    topups = scoped(
+        TopUp.objects.filter(card_no=binding.card_no, topped_up_at__gte=since, topped_up_at__lt=until), user
+    ).count()
+    return BroughtIn(since=since, until=until, trips=trips, topups=topups)
+
+
 @dataclass
 class BindingRow:
     binding: CardBinding
     card: Card | None
+    brought_in: BroughtIn | None = None
 
 
 @dataclass
@@ -299,7 +323,7 @@ def _binding_trips(user: User, bindings: list[CardBinding]) -> QuerySet[Trip]:
     """The trips made on the customer's cards while they were bound to them (cards change hands)."""
     period = Q(pk__in=[])
     for binding in bindings:
-        during = Q(card_no=binding.card_no, exit_time__gte=binding.bound_at)
+        during = Q(card_no=binding.card_no, exit_time__gte=binding.covers_since)
         if binding.unbound_at is not None:
             during &= Q(exit_time__lt=binding.unbound_at)
         period |= during
@@ -394,7 +418,7 @@ def customer_record(*, user: User, customer: Customer, trips_page: Any = 1) -> C
         revealed=revealed,
         phone=customer.phone if revealed else mask_phone(customer.phone),
         id_no=customer.id_no if revealed else mask_id_number(customer.id_no),
-        bindings=[BindingRow(b, cards.get(b.card_no)) for b in visible],
+        bindings=[BindingRow(b, cards.get(b.card_no), brought_in(user, b)) for b in visible],
         titles=titles,
         trips=page,
         trip_rows=trip_rows(user, list(page.object_list)),
@@ -424,13 +448,7 @@ class TripRecord:
 
 
 def _holder_at(card_no: str, at: dt.datetime) -> Customer | None:
-    binding = (
-        CardBinding.objects.filter(card_no=card_no, bound_at__lte=at)
-        .filter(Q(unbound_at__isnull=True) | Q(unbound_at__gt=at))
-        .select_related("customer")
-        .order_by("-bound_at")
-        .first()
-    )
+    binding = CardBinding.objects.covering(card_no, at).select_related("customer").order_by("-bound_at").first()
     return binding.customer if binding else None
 
 
@@ -477,6 +495,7 @@ class CardRecord:
     holder_id_no: str
     holder_phone: str
     bindings: list[CardBinding]
+    binding_rows: list[BindingRow]  # the bindings with what each brought in (those that reached back)
     prepaid_choices: list[CardPrepaidChoice]  # newest first; empty: never chosen (per trip)
     topups: list[ItemRow]
     trips: Page[Trip]
@@ -506,6 +525,7 @@ def card_record(*, user: User, card: Card, trips_page: Any = 1) -> CardRecord:
         holder_id_no=card.holder_id_no if revealed else mask_id_number(card.holder_id_no),
         holder_phone=card.holder_phone if revealed else mask_phone(card.holder_phone),
         bindings=bindings,
+        binding_rows=[BindingRow(b, card, brought_in(user, b)) for b in bindings],
         prepaid_choices=prepaid_choice_history(card.card_no) if card.card_type == CardType.PREPAID else [],
         topups=_topup_rows(topups),
         trips=page,

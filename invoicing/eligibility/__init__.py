@@ -28,12 +28,17 @@ Rules and the decisions behind them:
   top-up" or "per trip" (``CardPrepaidChoice``, versioned like titles, none = per trip). Runs issue a top-up only
   when the version in force at its time says "at top-up"; otherwise the top-up is invoiceable on request only, so
   no run makes a customer's trips ineligible behind their back.
-- **Buyer**: the customer is the one whose ``CardBinding`` covered the transaction time (``bound_at <= at <
-  unbound_at``); the title is that customer's latest version with ``valid_from <= at`` for that card, else their
-  default (``card_no = ''``) in force at ``at``. A card-specific series that starts later does not change earlier
-  trips. Without one, the item is ``NO_BUYER``: it blocks automatic issuing (no one to issue to) but is not final —
-  the item is otherwise invoiceable and the daily run takes it once a title in force at its time exists. A binding
-  made after a trip does not reach back: the trip belonged to whoever held the card then (cards change hands).
+- **Buyer**: the customer is the one whose ``CardBinding`` covered the transaction time (``covers_from <= at <
+  unbound_at``). **Binding reaches back** (domain.md §4.11, assumed): a binding covers from when it was made back
+  to the start of the request window (``PIAOGEN["REQUEST_WINDOW_DAYS"]``, 365) or the end of the card's previous
+  binding, whichever is later (cards change hands: what a previous holder's binding covered stays theirs); older
+  bindings (``covers_from`` NULL) cover from ``bound_at``. Only uninvoiced items change hands: an item in a live
+  document stays there. The title is that customer's latest version with ``valid_from <= at`` for that card, else
+  their default (``card_no = ''``) in force at ``at``; a transaction before the customer's first title (one a
+  binding brought in) gets that first title, and later versions still apply forward only (§4.4). A card-specific
+  series that starts later does not change earlier trips. Without a binding or a title the item is ``NO_BUYER``:
+  it blocks automatic issuing but is not final — the daily run takes it once the card is bound to a customer with
+  a title.
 - **Document kind**: commercial roads (road nature 1) get a 数电 invoice at the toll unit's rate in force on the
   service date; government-loan roads (2) get a fiscal e-receipt, no rate. A commercial segment without a rate in
   force is ``NO_RATE`` (master data to fix; not final).

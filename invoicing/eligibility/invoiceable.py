@@ -28,11 +28,11 @@ def _not_held(kind: str) -> Q:
 
 
 def _covering_bindings(at: str) -> QuerySet[CardBinding]:
-    """The card bindings that covered the row's time ``at`` (at most one per card)."""
+    """The card bindings that covered the row's time ``at`` (at most one per card; ``CardBinding.covering``)."""
     return CardBinding.objects.filter(
+        Q(covers_from__lte=OuterRef(at)) | Q(covers_from__isnull=True, bound_at__lte=OuterRef(at)),
         Q(unbound_at__isnull=True) | Q(unbound_at__gt=OuterRef(at)),
         card_no=OuterRef("card_no"),
-        bound_at__lte=OuterRef(at),
     )
 
 
@@ -42,12 +42,11 @@ def buyer_customer(at: str) -> Subquery:
 
 
 def _has_buyer(at: str, invoice_cycle: str | None = None) -> Exists:
-    """A binding covering the row's time whose customer has a title (card or default) in force then; with
-    ``invoice_cycle``, a customer who chose that cycle (``Customer.invoice_cycle``)."""
+    """A binding covering the row's time whose customer has a title (card or default): the one in force then, or
+    for a time before their first title, that first one (``titles.buyers_sql``); with ``invoice_cycle``, a customer
+    who chose that cycle (``Customer.invoice_cycle``)."""
     title = BuyerTitle.objects.filter(
-        Q(card_no=OuterRef(OuterRef("card_no"))) | Q(card_no=""),
-        customer=OuterRef("customer_id"),
-        valid_from__lte=OuterRef(OuterRef(at)),
+        Q(card_no=OuterRef(OuterRef("card_no"))) | Q(card_no=""), customer=OuterRef("customer_id")
     )
     binding = _covering_bindings(at).filter(Exists(title))
     if invoice_cycle is not None:

@@ -166,6 +166,24 @@ def card_unbind(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @role_required(*ACTORS)
+def customer_binding_backdate(request: HttpRequest, pk: int) -> HttpResponse:
+    target = customer_target(_user(request), pk)
+    return _action(
+        request, kind=ActionKind.BINDING_BACKDATE, target=target, form_class=forms.BindingBackdateForm, initial={}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*ACTORS)
+def customer_title_backdate(request: HttpRequest, pk: int) -> HttpResponse:
+    target = customer_target(_user(request), pk)
+    return _action(
+        request, kind=ActionKind.TITLE_BACKDATE, target=target, form_class=forms.TitleBackdateForm, initial={}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*ACTORS)
 def card_prepaid_choice(request: HttpRequest, pk: int) -> HttpResponse:
     target = card_target(_user(request), pk)
     return _action(

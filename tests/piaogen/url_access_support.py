@@ -29,6 +29,8 @@ EXPECTED: dict[str, dict[str, int]] = {
     "action-customer-title": staff_only(allowed=[Role.AGENT, Role.MAINTAINER]),
     "action-card-unbind": staff_only(allowed=[Role.AGENT, Role.MAINTAINER]),
     "action-card-prepaid-choice": staff_only(allowed=[Role.AGENT, Role.MAINTAINER]),
+    "action-customer-binding-backdate": staff_only(allowed=[Role.AGENT, Role.MAINTAINER]),
+    "action-customer-title-backdate": staff_only(allowed=[Role.AGENT, Role.MAINTAINER]),
     "api-action-card-bind": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},  # POST
     "api-action-card-unbind": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},  # POST
     "api-action-card-prepaid-choice": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
