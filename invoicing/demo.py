@@ -12,6 +12,7 @@ import time
 from typing import Any, NamedTuple
 
 from django.apps import apps
+from django.conf import settings
 from django.db import connection, transaction
 
 from invoicing.models import Customer
@@ -157,7 +158,7 @@ def _build_people(
                     "company",
                     name,
                     tel,
-                    f"fp{tel[-6:]}@example.com",
+                    f"fp{tel[-6:]}@{settings.PIAOGEN['DEMO_EMAIL_DOMAIN']}",
                     "统一社会信用代码",
                     tax_id,
                     p,
@@ -171,7 +172,7 @@ def _build_people(
             name = make_person_name(rng)
             id_no = make_resident_id(rng, province=p)
             tel = phone()
-            email = f"u{tel[-8:]}@example.com" if rng.random() < 0.7 else ""
+            email = f"u{tel[-8:]}@{settings.PIAOGEN['DEMO_EMAIL_DOMAIN']}" if rng.random() < 0.7 else ""
             customer_rows.append(["person", name, tel, email, "身份证", id_no, p, _ts(created_s), "daily"])
             for _ in range(rng.choice((1, 1, 1, 1, 1, 1, 1, 2, 2, 3))):
                 holders.append((i, name, "身份证", id_no, tel, p, 22 if rng.random() < 0.4 else 23))

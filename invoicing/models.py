@@ -423,6 +423,13 @@ class Document(models.Model):
     def __str__(self) -> str:
         return f"{self.code}{self.number}" if self.code else self.number
 
+    @property
+    def undelivered_reason(self) -> str:
+        """Why it has no delivery (``invoicing.delivery.undelivered_reason``), for the pages."""
+        from invoicing.delivery import undelivered_reason  # the delivery service reads models
+
+        return undelivered_reason(self)
+
 
 class DocumentLine(models.Model):
     """A printed line: items aggregated by plate and date range, with the tax split done on the line.

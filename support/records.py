@@ -216,7 +216,7 @@ def _documents(qs: QuerySet[Document], order: tuple[str, ...] = ("-issued_at", "
     """Documents with their lineage (original, replaced, reversals, reissues) and deliveries, newest first (the
     order follows the index that serves the page: document_customer_idx, or document_card_date_idx by date)."""
     return list(
-        qs.select_related("original", "replaces")
+        qs.select_related("original", "replaces", "title", "customer")  # customer, title: undelivered_reason
         .prefetch_related(
             Prefetch("deliveries", queryset=Delivery.objects.order_by("-created_at")),
             "reversals",
