@@ -388,9 +388,16 @@ def _day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(0), tzinfo=BEIJING)
 
 
+def _own(model: type[Any], value: Any, customer: Customer) -> Any:
+    """The customer's row named by ``value`` (a form's instance or an API's id); None when not theirs or not there
+    (the same answer either way)."""
+    pk = getattr(value, "pk", value)
+    return model.objects.filter(pk=pk, customer=customer).first() if isinstance(pk, int) else None
+
+
 def _binding_backdate(target: Target, data: dict[str, Any], user: User) -> Outcome:
-    binding = data["binding"]
-    if binding.customer_id != target.obj.pk:  # the form offers only the customer's; a forged id finds nothing
+    binding = _own(CardBinding, data["binding"], target.obj)
+    if binding is None:
         raise IssuingError(_("找不到该绑卡记录"), code="binding_not_found")
     binding = card_binding_backdate(
         binding=binding, covers_from=_day_start(data["covers_from"]), reason=data["reason"], by=user
@@ -406,8 +413,8 @@ def _binding_backdate(target: Target, data: dict[str, Any], user: User) -> Outco
 
 
 def _title_backdate(target: Target, data: dict[str, Any], user: User) -> Outcome:
-    title = data["title"]
-    if title.customer_id != target.obj.pk:
+    title = _own(BuyerTitle, data["title"], target.obj)
+    if title is None:
         raise IssuingError(_("找不到该抬头"), code="title_not_found")
     title = buyer_title_backdate(title=title, valid_from=_day_start(data["valid_from"]), reason=data["reason"], by=user)
     since = data["valid_from"].isoformat()

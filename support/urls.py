@@ -31,6 +31,16 @@ api_urlpatterns: list[URLPattern | URLResolver] = [
         action_views.PrepaidChoiceCommand.as_view(),
         name="api-action-card-prepaid-choice",
     ),
+    path(
+        "actions/customers/<int:pk>/binding-backdate/",
+        action_views.BindingBackdateCommand.as_view(),
+        name="api-action-binding-backdate",
+    ),
+    path(
+        "actions/customers/<int:pk>/title-backdate/",
+        action_views.TitleBackdateCommand.as_view(),
+        name="api-action-title-backdate",
+    ),
 ]
 
 urlpatterns: list[URLPattern | URLResolver] = [

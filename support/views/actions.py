@@ -261,6 +261,16 @@ class TitleAddSerializer(_ReasonSerializer):
     bank_account = serializers.CharField(max_length=200, required=False, default="")
 
 
+class BindingBackdateSerializer(_ReasonSerializer):
+    binding = serializers.IntegerField(min_value=1, help_text=_("绑卡记录"))
+    covers_from = serializers.DateField(help_text=_("追溯起点"))
+
+
+class TitleBackdateSerializer(_ReasonSerializer):
+    title = serializers.IntegerField(min_value=1, help_text=_("抬头版本"))
+    valid_from = serializers.DateField(help_text=_("生效时间"))
+
+
 class PrepaidChoiceSerializer(_ReasonSerializer):
     choice = serializers.ChoiceField(choices=PrepaidChoice.choices, help_text=_("开票方式"))
 
@@ -359,5 +369,35 @@ class PrepaidChoiceCommand(_ActionCommand):
         return card_target(user, pk)
 
     @extend_schema(request=PrepaidChoiceSerializer, responses=_COMMAND_RESPONSES, parameters=[_IDEMPOTENCY, _PREVIEW])
+    def post(self, request: Request, pk: int) -> Response:
+        return self.run(request, pk)
+
+
+class BindingBackdateCommand(_ActionCommand):
+    """Set back the start (追溯起点, 00:00 Beijing time of the date) of one of the customer's card bindings, within
+    the request window and not before the card's previous binding ended."""
+
+    kind = ActionKind.BINDING_BACKDATE
+    input_serializer = BindingBackdateSerializer
+
+    def target(self, user: User, pk: int) -> Target:
+        return customer_target(user, pk)
+
+    @extend_schema(request=BindingBackdateSerializer, responses=_COMMAND_RESPONSES, parameters=[_IDEMPOTENCY, _PREVIEW])
+    def post(self, request: Request, pk: int) -> Response:
+        return self.run(request, pk)
+
+
+class TitleBackdateCommand(_ActionCommand):
+    """Set back when one of the customer's title versions comes into force (00:00 Beijing time of the date), within
+    the request window and after the previous version of the same title."""
+
+    kind = ActionKind.TITLE_BACKDATE
+    input_serializer = TitleBackdateSerializer
+
+    def target(self, user: User, pk: int) -> Target:
+        return customer_target(user, pk)
+
+    @extend_schema(request=TitleBackdateSerializer, responses=_COMMAND_RESPONSES, parameters=[_IDEMPOTENCY, _PREVIEW])
     def post(self, request: Request, pk: int) -> Response:
         return self.run(request, pk)

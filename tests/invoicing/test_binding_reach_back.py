@@ -203,3 +203,25 @@ def test_an_agent_backdates_a_binding_and_a_title_through_the_console(
     assert binding.covers_since.astimezone(BJ).date() == title.valid_from.astimezone(BJ).date() == days_ago(40).date()
     assert segment_states(segment_ids=[trip.pk])[trip.pk].title == title
     assert AuditEvent.objects.filter(action__in=["support.binding_backdate", "support.title_backdate"]).count() == 2
+
+
+def test_the_backdating_api_answers_not_yours_as_not_there(world: dict[str, Any], lisi: Customer, agent: User) -> None:
+    from rest_framework.test import APIClient
+
+    mine = CardBinding.objects.create(customer=lisi, card_no=NEW_CARD, bound_at=days_ago(5))
+    theirs = CardBinding.objects.filter(customer=world["customer"]).first()
+    assert theirs is not None
+    client = APIClient()
+    client.force_authenticate(agent)
+    url = f"/api/v1/actions/customers/{lisi.pk}/binding-backdate/"
+    since = (days_ago(40) - dt.timedelta(hours=12)).date().isoformat()
+
+    foreign = client.post(url, {"binding": theirs.pk, "covers_from": since, "reason": REASON}, format="json")
+    missing = client.post(url, {"binding": 10**9, "covers_from": since, "reason": REASON}, format="json")
+    done = client.post(url, {"binding": mine.pk, "covers_from": since, "reason": REASON}, format="json")
+
+    assert foreign.status_code == missing.status_code == 400
+    assert foreign.json() == missing.json() and foreign.json()["code"] == "binding_not_found"
+    assert done.status_code == 201
+    mine.refresh_from_db()
+    assert mine.covers_since.astimezone(BJ).date() == days_ago(40).date()
