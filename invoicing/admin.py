@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from invoicing.models import (
     BuyerTitle,
     CardBinding,
+    CardPrepaidChoice,
     Customer,
     Delivery,
     Document,
@@ -73,6 +74,14 @@ class CardBindingAdmin(FactAdmin):
     list_select_related = ("customer",)
     search_fields = ("=card_no", "=customer")
     raw_id_fields = ("customer",)
+
+
+@admin.register(CardPrepaidChoice)
+class CardPrepaidChoiceAdmin(FactAdmin):
+    list_display = ("card_no", "choice", "valid_from", "customer", "created_by")
+    list_filter = ("choice",)
+    search_fields = ("=card_no",)
+    raw_id_fields = ("customer", "created_by")
 
 
 @admin.register(BuyerTitle)

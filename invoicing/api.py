@@ -34,28 +34,31 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from invoicing.claims import ClaimError, ClaimItem, ClaimKind, ClaimRefused, NewTitle, invoice_claim
+from invoicing.customers import CustomerError, prepaid_choice_set
 from invoicing.delivery import delivery_send
 from invoicing.eligibility import ItemState, segment_states, topup_states
 from invoicing.filters import DocumentFilter
 from invoicing.issuing import document_reissue, document_reverse, issue_segments, issue_topups
 from invoicing.models import (
     BuyerTitle,
+    CardPrepaidChoice,
     Customer,
     Delivery,
     Document,
     DocumentItem,
     DocumentLine,
     ItemKind,
+    PrepaidChoice,
     SummarySheet,
     TitleKind,
 )
 from invoicing.sheets import summary_sheet_issue
 from piaogen.access import ALL_ROLES, scoped
-from piaogen.identifiers import PlateColor
+from piaogen.identifiers import PlateColor, card_number_validator
 from piaogen.models import Role, User
 from piaogen.money import parse_yuan
 from piaogen.privacy import MaskedModelSerializer
-from tolling.models import Segment
+from tolling.models import Card, Segment
 
 ACTORS = (Role.AGENT, Role.MAINTAINER)
 """Who may change documents: support agents and maintainers. Managers and province users read."""
@@ -68,6 +71,7 @@ CONFLICT_CODES = frozenset(
         "number_series_exhausted",
         "sheet_trip_not_invoiced",
         "sheet_void",
+        "prepaid_choice_unchanged",
     }
 )
 """Domain error codes that say "the state does not allow it" (HTTP 409); every other domain error is a 400."""
@@ -733,3 +737,40 @@ class SummarySheetViewSet(
             raise PermissionDenied(_("该汇总单还列有其他省份的票据或通行，只能查看本省部分，不能下载全文。"))
         sheet = summary_sheet_pdf_ensure(sheet=sheet)
         return _pdf_response(sheet.pdf, f"{sheet.number}.pdf")
+
+
+# --- a prepaid card's invoicing choice ------------------------------------------------------------------------------
+
+
+class PrepaidChoiceRequestSerializer(serializers.Serializer[Any]):
+    card_no = serializers.CharField(max_length=20, validators=[card_number_validator], help_text=_("ETC卡号（储值卡）"))
+    choice = serializers.ChoiceField(
+        choices=PrepaidChoice.choices, help_text=_("开票方式：topup 充值时开票，trips 按通行开票")
+    )
+    reason = serializers.CharField(max_length=500, help_text=_("原因（必填，记入审计日志）"))
+
+
+class PrepaidChoiceSerializer(serializers.ModelSerializer[CardPrepaidChoice]):
+    class Meta:
+        model = CardPrepaidChoice
+        fields = ["id", "card_no", "choice", "valid_from", "customer"]
+
+
+class PrepaidChoiceView(DomainErrorsMixin, APIView):
+    """Change a prepaid card's invoicing choice from now on (domain.md §4.12): ``topup``, the daily run issues each
+    later top-up's non-taxable invoice; ``trips``, top-ups only on request and the trips they pay are invoiced.
+    Money already invoiced either way is not affected. 409 ``prepaid_choice_unchanged`` when it is the choice
+    already; 400 ``not_prepaid`` for a post-pay card."""
+
+    allowed_roles = ACTORS
+
+    @extend_schema(request=PrepaidChoiceRequestSerializer, responses={201: PrepaidChoiceSerializer, **ERRORS})
+    def post(self, request: Request) -> Response:
+        user = _user(request)
+        form = PrepaidChoiceRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        if not scoped(Card.objects.filter(card_no=data["card_no"]), user).exists():
+            raise CustomerError(_("找不到ETC卡%(card_no)s"), code="card_not_found", params={"card_no": data["card_no"]})
+        version = prepaid_choice_set(card_no=data["card_no"], choice=data["choice"], reason=data["reason"], by=user)
+        return Response(PrepaidChoiceSerializer(version).data, status=status.HTTP_201_CREATED)

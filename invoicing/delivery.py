@@ -81,6 +81,25 @@ def delivery_address(*, document: Document | None = None, sheet: SummarySheet | 
     return customer.email if customer is not None else ""
 
 
+def is_demo_address(address: str) -> bool:
+    """An address of the demo customers (``PIAOGEN["DEMO_EMAIL_DOMAIN"]``, a reserved .invalid domain): never sent."""
+    domain = str(settings.PIAOGEN.get("DEMO_EMAIL_DOMAIN", "")).lower()
+    return bool(domain) and address.strip().lower().endswith("@" + domain)
+
+
+def undelivered_reason(document: Document) -> str:
+    """Why a document has no delivery, as it truly is (document pages): no address, demo data, automatic delivery
+    off, or queued after issuing and not sent yet. Reads the document's title and customer (select them)."""
+    address = delivery_address(document=document)
+    if not address:
+        return str(_("无收票邮箱：未投递"))
+    if is_demo_address(address):
+        return str(_("演示数据：未投递"))
+    if not settings.PIAOGEN.get("DELIVER_AFTER_ISSUE", True):
+        return str(_("自动投递已关闭：未投递"))
+    return str(_("已排队，尚未投递"))
+
+
 def _target(delivery: Delivery) -> Q:
     return Q(document_id=delivery.document_id) if delivery.document_id else Q(sheet_id=delivery.sheet_id)
 
@@ -231,6 +250,8 @@ def delivery_send(
     address = (address or delivery_address(document=document, sheet=sheet)).strip()
     if not address:
         raise DeliveryError(_("没有收票邮箱：请先在抬头或客户资料中填写邮箱"), code="no_address")
+    if is_demo_address(address):
+        raise DeliveryError(_("演示数据的邮箱不能投递：%(address)s"), code="demo_address", params={"address": address})
     try:
         validate_email(address)
     except ValidationError as error:
@@ -252,7 +273,8 @@ def delivery_ensure(*, document: Document | None = None, sheet: SummarySheet | N
     existing = Delivery.objects.filter(document=document, sheet=sheet).order_by("pk").first()
     if existing is not None:
         return existing
-    if not delivery_address(document=document, sheet=sheet):
+    address = delivery_address(document=document, sheet=sheet)
+    if not address or is_demo_address(address):
         return None
     return delivery_send(document=document, sheet=sheet)
 

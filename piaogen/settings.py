@@ -364,6 +364,8 @@ PIAOGEN = {
     # issuing: a running run with no heartbeat for this long is taken over; e-mail new documents automatically
     "ISSUE_STALE_SECONDS": env.int("PIAOGEN_ISSUE_STALE_SECONDS", default=300),
     "DELIVER_AFTER_ISSUE": env.bool("PIAOGEN_DELIVER_AFTER_ISSUE", default=True),
+    # the demo customers' e-mail domain (.invalid: RFC 2606, can never receive mail): never sent, shown as demo data
+    "DEMO_EMAIL_DOMAIN": env.str("PIAOGEN_DEMO_EMAIL_DOMAIN", default="demo.invalid"),
     # support tickets: hours from opening to the due time, per category (support.models.TicketCategory)
     "TICKET_SLA_HOURS": {
         "trip_not_found": 24,

@@ -30,11 +30,19 @@ from django.utils.translation import gettext as _
 
 from invoicing.api import documents_for, invoice_request_issue
 from invoicing.claims import ClaimItem, ClaimKind, NewTitle, invoice_claim
-from invoicing.customers import HolderData, buyer_title_add, card_bind, card_unbind
+from invoicing.customers import (
+    HolderData,
+    buyer_title_add,
+    buyer_title_backdate,
+    card_bind,
+    card_binding_backdate,
+    card_unbind,
+    prepaid_choice_set,
+)
 from invoicing.delivery import delivery_address, delivery_send
-from invoicing.eligibility import beijing_today, segment_states, topup_states
+from invoicing.eligibility import BEIJING, beijing_today, segment_states, topup_states
 from invoicing.issuing import IssuingError, document_reissue, document_reverse
-from invoicing.models import BuyerTitle, CardBinding, Customer, Document, DocumentStatus
+from invoicing.models import BuyerTitle, CardBinding, Customer, Document, DocumentStatus, PrepaidChoice
 from invoicing.sheets import summary_sheet_issue
 from piaogen.access import scoped
 from piaogen.audit import audit_record
@@ -318,6 +326,7 @@ def _binding_json(binding: CardBinding) -> dict[str, Any]:
         "card_no": binding.card_no,
         "bound_at": binding.bound_at.isoformat(),
         "unbound_at": binding.unbound_at.isoformat() if binding.unbound_at else None,
+        "covers_from": binding.covers_since.isoformat(),
     }
 
 
@@ -417,6 +426,60 @@ def _claim(target: Target, data: dict[str, Any], user: User) -> Outcome:
     )
 
 
+def _prepaid_choice(target: Target, data: dict[str, Any], user: User) -> Outcome:
+    version = prepaid_choice_set(card_no=target.obj.card_no, choice=data["choice"], reason=data["reason"], by=user)
+    label = PrepaidChoice(version.choice).label
+    return Outcome(
+        summary=_("卡%(card_no)s的开票方式改为“%(choice)s”") % {"card_no": version.card_no, "choice": label},
+        plan=_("将把卡%(card_no)s的开票方式改为“%(choice)s”（自确认时起对之后的充值生效，已开票的不变）")
+        % {"card_no": version.card_no, "choice": label},
+        links=[("card", version.card_no)],
+    )
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(0), tzinfo=BEIJING)
+
+
+def _own(model: type[Any], value: Any, customer: Customer) -> Any:
+    """The customer's row named by ``value`` (a form's instance or an API's id); None when not theirs or not there
+    (the same answer either way)."""
+    pk = getattr(value, "pk", value)
+    return model.objects.filter(pk=pk, customer=customer).first() if isinstance(pk, int) else None
+
+
+def _binding_backdate(target: Target, data: dict[str, Any], user: User) -> Outcome:
+    binding = _own(CardBinding, data["binding"], target.obj)
+    if binding is None:
+        raise IssuingError(_("找不到该绑卡记录"), code="binding_not_found")
+    binding = card_binding_backdate(
+        binding=binding, covers_from=_day_start(data["covers_from"]), reason=data["reason"], by=user
+    )
+    since = data["covers_from"].isoformat()
+    return Outcome(
+        summary=_("卡%(card_no)s的绑定已追溯至%(since)s") % {"card_no": binding.card_no, "since": since},
+        plan=_("将把卡%(card_no)s的绑定追溯至%(since)s：此后未开票的通行和充值归该客户")
+        % {"card_no": binding.card_no, "since": since},
+        binding=_binding_json(binding),
+        links=[("card", binding.card_no), ("customer", str(binding.customer_id))],
+    )
+
+
+def _title_backdate(target: Target, data: dict[str, Any], user: User) -> Outcome:
+    title = _own(BuyerTitle, data["title"], target.obj)
+    if title is None:
+        raise IssuingError(_("找不到该抬头"), code="title_not_found")
+    title = buyer_title_backdate(title=title, valid_from=_day_start(data["valid_from"]), reason=data["reason"], by=user)
+    since = data["valid_from"].isoformat()
+    return Outcome(
+        summary=_("抬头“%(name)s”已自%(since)s起生效") % {"name": title.name, "since": since},
+        plan=_("将把抬头“%(name)s”的生效时间提前到%(since)s（已开具的票据不变）")
+        % {"name": title.name, "since": since},
+        title={"id": title.pk, "name": title.name, "tax_id": title.tax_id, "card_no": title.card_no},
+        links=[("customer", str(title.customer_id))],
+    )
+
+
 Performer = Callable[[Target, dict[str, Any], User], Outcome]
 
 PERFORMERS: dict[str, Performer] = {
@@ -429,6 +492,9 @@ PERFORMERS: dict[str, Performer] = {
     ActionKind.CARD_UNBIND: _card_unbind,
     ActionKind.TITLE_ADD: _title_add,
     ActionKind.CLAIM: _claim,
+    ActionKind.PREPAID_CHOICE: _prepaid_choice,
+    ActionKind.BINDING_BACKDATE: _binding_backdate,
+    ActionKind.TITLE_BACKDATE: _title_backdate,
 }
 
 

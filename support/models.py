@@ -186,6 +186,9 @@ class ActionKind(models.TextChoices):
     CARD_UNBIND = "card_unbind", _("解绑")
     TITLE_ADD = "title_add", _("新增抬头版本")
     CLAIM = "claim", _("代客开票")  # a paper ticket, taxi ride or back-charge claimed for a caller
+    PREPAID_CHOICE = "prepaid_choice", _("变更储值卡开票方式")
+    BINDING_BACKDATE = "binding_backdate", _("提前绑卡追溯起点")
+    TITLE_BACKDATE = "title_backdate", _("提前抬头生效时间")
 
 
 class ActionRequest(models.Model):

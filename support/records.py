@@ -29,6 +29,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from invoicing.api import documents_for, sheet_pass_ids_for, sheets_for
+from invoicing.customers import prepaid_choice_history
 from invoicing.eligibility import (
     DocumentRef,
     ItemState,
@@ -42,6 +43,7 @@ from invoicing.eligibility import (
 from invoicing.models import (
     BuyerTitle,
     CardBinding,
+    CardPrepaidChoice,
     Customer,
     Delivery,
     Document,
@@ -51,6 +53,7 @@ from invoicing.models import (
     SummarySheet,
 )
 from piaogen.access import scoped
+from piaogen.identifiers import CardType
 from piaogen.models import AuditEvent, User
 from piaogen.privacy import Pii, shown
 from support.models import Ticket
@@ -215,7 +218,7 @@ def _documents(qs: QuerySet[Document], order: tuple[str, ...] = ("-issued_at", "
     """Documents with their lineage (original, replaced, reversals, reissues) and deliveries, newest first (the
     order follows the index that serves the page: document_customer_idx, or document_card_date_idx by date)."""
     return list(
-        qs.select_related("original", "replaces")
+        qs.select_related("original", "replaces", "title", "customer")  # customer, title: undelivered_reason
         .prefetch_related(
             Prefetch("deliveries", queryset=Delivery.objects.order_by("-created_at")),
             "reversals",
@@ -253,10 +256,34 @@ class TitleRow:
     tax_id: str = ""  # as the reader may see it (a person's taxpayer id is their resident ID number)
 
 
+@dataclass(frozen=True)
+class BroughtIn:
+    """What a binding that reached back brought in (domain.md §4.11): the card's trips and top-ups from
+    ``since`` until the binding was made, counted as the user may see them."""
+
+    since: dt.datetime
+    until: dt.datetime
+    trips: int
+    topups: int
+
+
+def brought_in(user: User, binding: CardBinding) -> BroughtIn | None:
+    """None for a binding that covers only from when it was made. Two counts over the card's indexes."""
+    if not binding.reaches_back:
+        return None
+    since, until = binding.covers_since, binding.bound_at
+    trips = trips_for(user).filter(card_no=binding.card_no, exit_time__gte=since, exit_time__lt=until).count()
+    topups = scoped(
+        TopUp.objects.filter(card_no=binding.card_no, topped_up_at__gte=since, topped_up_at__lt=until), user
+    ).count()
+    return BroughtIn(since=since, until=until, trips=trips, topups=topups)
+
+
 @dataclass
 class BindingRow:
     binding: CardBinding
     card: Card | None
+    brought_in: BroughtIn | None = None
 
 
 @dataclass
@@ -318,7 +345,7 @@ def _binding_trips(user: User, bindings: list[CardBinding]) -> QuerySet[Trip]:
     """The trips made on the customer's cards while they were bound to them (cards change hands)."""
     period = Q(pk__in=[])
     for binding in bindings:
-        during = Q(card_no=binding.card_no, exit_time__gte=binding.bound_at)
+        during = Q(card_no=binding.card_no, exit_time__gte=binding.covers_since)
         if binding.unbound_at is not None:
             during &= Q(exit_time__lt=binding.unbound_at)
         period |= during
@@ -427,7 +454,7 @@ def customer_record(*, user: User, customer: Customer, trips_page: Any = 1) -> C
         phone=reveal_for(Pii.PHONE, customer.phone, revealed=revealed),
         id_no=reveal_for(Pii.ID_NO, customer.id_no, revealed=revealed),
         email=reveal_for(Pii.EMAIL, customer.email, revealed=revealed),
-        bindings=[BindingRow(b, cards.get(b.card_no)) for b in visible],
+        bindings=[BindingRow(b, cards.get(b.card_no), brought_in(user, b)) for b in visible],
         titles=titles,
         trips=page,
         trip_rows=trip_rows(user, list(page.object_list)),
@@ -459,13 +486,7 @@ class TripRecord:
 
 
 def _holder_at(card_no: str, at: dt.datetime) -> Customer | None:
-    binding = (
-        CardBinding.objects.filter(card_no=card_no, bound_at__lte=at)
-        .filter(Q(unbound_at__isnull=True) | Q(unbound_at__gt=at))
-        .select_related("customer")
-        .order_by("-bound_at")
-        .first()
-    )
+    binding = CardBinding.objects.covering(card_no, at).select_related("customer").order_by("-bound_at").first()
     return binding.customer if binding else None
 
 
@@ -512,6 +533,8 @@ class CardRecord:
     holder_id_no: str
     holder_phone: str
     bindings: list[CardBinding]
+    binding_rows: list[BindingRow]  # the bindings with what each brought in (those that reached back)
+    prepaid_choices: list[CardPrepaidChoice]  # newest first; empty: never chosen (per trip)
     topups: list[ItemRow]
     trips: Page[Trip]
     trip_rows: list[TripRow]
@@ -540,6 +563,8 @@ def card_record(*, user: User, card: Card, trips_page: Any = 1) -> CardRecord:
         holder_id_no=reveal_for(Pii.ID_NO, card.holder_id_no, revealed=revealed),
         holder_phone=reveal_for(Pii.PHONE, card.holder_phone, revealed=revealed),
         bindings=bindings,
+        binding_rows=[BindingRow(b, card, brought_in(user, b)) for b in bindings],
+        prepaid_choices=prepaid_choice_history(card.card_no) if card.card_type == CardType.PREPAID else [],
         topups=_topup_rows(topups),
         trips=page,
         trip_rows=rows,

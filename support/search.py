@@ -389,7 +389,6 @@ class _Search:
             state="status",
         )
         rows, more = _limited(qs.order_by("-issued_at", "-pk"))
-        cards = dict(Card.objects.filter(card_no__in=[s.card_no for s in rows]).values_list("card_no", "pk"))
         self.out.add(
             (
                 Hit(
@@ -397,13 +396,7 @@ class _Search:
                     pk=sheet.pk,
                     title=sheet.number,
                     detail=f"{sheet.card_no} · " + _trip_count(sheet),
-                    url=(
-                        reverse("customer-detail", args=[sheet.customer_id])
-                        if sheet.customer_id
-                        else reverse("card-detail", args=[cards[sheet.card_no]])
-                        if sheet.card_no in cards
-                        else ""
-                    ),
+                    url=reverse("sheet-detail", args=[sheet.pk]),  # the sheet's own page
                     province=sheet.province,
                     date=sheet.service_date,
                     state=sheet.get_status_display(),

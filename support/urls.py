@@ -26,6 +26,21 @@ api_urlpatterns: list[URLPattern | URLResolver] = [
     path("actions/customers/<int:pk>/bind/", action_views.CardBindCommand.as_view(), name="api-action-card-bind"),
     path("actions/cards/<int:pk>/unbind/", action_views.CardUnbindCommand.as_view(), name="api-action-card-unbind"),
     path("actions/customers/<int:pk>/titles/", action_views.TitleAddCommand.as_view(), name="api-action-title-add"),
+    path(
+        "actions/cards/<int:pk>/prepaid-choice/",
+        action_views.PrepaidChoiceCommand.as_view(),
+        name="api-action-card-prepaid-choice",
+    ),
+    path(
+        "actions/customers/<int:pk>/binding-backdate/",
+        action_views.BindingBackdateCommand.as_view(),
+        name="api-action-binding-backdate",
+    ),
+    path(
+        "actions/customers/<int:pk>/title-backdate/",
+        action_views.TitleBackdateCommand.as_view(),
+        name="api-action-title-backdate",
+    ),
 ]
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -48,6 +63,17 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("actions/customers/<int:pk>/title/", action_views.customer_title_add, name="action-customer-title"),
     path("actions/customers/<int:pk>/claim/", action_views.customer_claim, name="action-customer-claim"),
     path("actions/cards/<int:pk>/unbind/", action_views.card_unbind, name="action-card-unbind"),
+    path("actions/cards/<int:pk>/prepaid-choice/", action_views.card_prepaid_choice, name="action-card-prepaid-choice"),
+    path(
+        "actions/customers/<int:pk>/binding-backdate/",
+        action_views.customer_binding_backdate,
+        name="action-customer-binding-backdate",
+    ),
+    path(
+        "actions/customers/<int:pk>/title-backdate/",
+        action_views.customer_title_backdate,
+        name="action-customer-title-backdate",
+    ),
     path("tickets/", ticket_views.ticket_list, name="ticket-list"),
     path("tickets/new/", ticket_views.ticket_create, name="ticket-create"),
     path("tickets/record/", ticket_views.ticket_record_fragment, name="ticket-record"),

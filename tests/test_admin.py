@@ -23,6 +23,7 @@ from django.utils import timezone
 from invoicing.models import (
     BuyerTitle,
     CardBinding,
+    CardPrepaidChoice,
     Customer,
     Delivery,
     Document,
@@ -70,9 +71,9 @@ REGISTERED: list[type[Model]] = sorted(
 # Viewed only: no add, change or delete for anyone.
 READ_ONLY: set[type[Model]] = {
     Trip, Segment, TopUp, AuditCharge, PaperTicket, TaxiRide, UploadBatch, RejectedRow, Correction,
-    CardBinding, BuyerTitle, Document, DocumentLine, DocumentItem, SummarySheet, NumberSeries, DocumentEvent,
-    Delivery, IssueRun, TicketNote, PiiReveal, DocumentRollup, UploadRollup, SupportRollup, ReportDelivery,
-    AuditEvent, ActionRequest, ExportJob,
+    CardBinding, CardPrepaidChoice, BuyerTitle, Document, DocumentLine, DocumentItem, SummarySheet, NumberSeries,
+    DocumentEvent, Delivery, IssueRun, TicketNote, PiiReveal, DocumentRollup, UploadRollup, SupportRollup,
+    ReportDelivery, AuditEvent, ActionRequest, ExportJob,
 }  # fmt: skip
 # Changeable, but rows are only created elsewhere.
 NO_ADD: set[type[Model]] = READ_ONLY | {RollupWatermark}
@@ -96,7 +97,7 @@ def samples(maintainer: User, province_user: User) -> dict[type[Model], Model]:
     """One row of every registered model, linked the way real data is."""
     now = timezone.now()
     today = timezone.localdate()
-    road = Operator.objects.create(kind="road", tax_id="91320000134752200X", name="江苏交通控股", province="32")
+    road = Operator.objects.create(kind="road", tax_id="91320000134752200W", name="江苏交通控股", province="32")
     issuer = Operator.objects.create(kind="issuer", tax_id="91320000MA1MXXXX01", name="江苏通行宝", province="32")
     taxi = Operator.objects.create(
         kind="taxi", tax_id="91320100MA1TAXI001", name="南京出租", province="32", tax_rate=Decimal("0.030")
@@ -136,6 +137,7 @@ def samples(maintainer: User, province_user: User) -> dict[type[Model], Model]:
     customer = Customer.objects.create(name="张三", phone="13812345678", email="zhang@example.com", province="32")
     binding = CardBinding.objects.create(customer=customer, card_no=card_no)
     title = BuyerTitle.objects.create(customer=customer, kind="person", name="张三", valid_from=now)
+    choice = CardPrepaidChoice.objects.create(card_no=card_no, choice="topup", customer=customer)
     run = IssueRun.objects.create(kind="daily", business_date=today)
     document = Document.objects.create(
         kind="invoice", business_line="etc_trip", number="26322000000000000001", service_date=today, province="32",
@@ -180,9 +182,9 @@ def samples(maintainer: User, province_user: User) -> dict[type[Model], Model]:
                                       created_by=maintainer)  # fmt: skip
     rows: list[Model] = [
         road, unit, rate, vehicle, card, batch, trip, segment, topup, charge, paper, ride, rejected, correction,
-        customer, binding, title, run, document, line, item, sheet, series, event, delivery, ticket, note, link, saved,
-        reveal, document_rollup, upload_rollup, support_rollup, watermark, report, report_delivery, token, audit,
-        action, export, maintainer, Group.objects.get(name=f"role:{Role.MAINTAINER}"),
+        customer, binding, choice, title, run, document, line, item, sheet, series, event, delivery, ticket, note,
+        link, saved, reveal, document_rollup, upload_rollup, support_rollup, watermark, report, report_delivery,
+        token, audit, action, export, maintainer, Group.objects.get(name=f"role:{Role.MAINTAINER}"),
     ]  # fmt: skip
     return {type(row): row for row in rows}
 

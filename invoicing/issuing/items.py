@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from invoicing.eligibility import (
     Reason,
     audit_charge_states,
+    issuing_today,
     paper_ticket_states,
     segment_states,
     taxi_ride_states,
@@ -42,7 +43,8 @@ def _issue_segments(
     ids: list[int], *, run: IssueRun | None, by: User | None, today: dt.date | None, merged: bool = False
 ) -> _Written:
     """Per-trip documents are grouped and written in the database (``grouping``, ≈ 2× faster); the monthly merge
-    builds its drafts in memory."""
+    builds its drafts in memory. ``today`` is clamped to the real Beijing date (``issuing_today``)."""
+    today = issuing_today(today)
 
     def build() -> list[_Draft]:
         states = segment_states(segment_ids=ids, today=today)
@@ -74,9 +76,10 @@ def issue_segments(
     today: dt.date | None = None,
     merged: bool = False,
 ) -> list[Document]:
-    """Issue documents for those of ``segment_ids`` that are eligible now (Beijing ``today``); the others are
-    skipped. One transaction (a savepoint inside a caller's); safe against concurrent workers. ``merged``: the
-    monthly merge (one document per seller × title × rate × kind, ``is_merged``; lines by plate and date range)."""
+    """Issue documents for those of ``segment_ids`` that are eligible now (Beijing ``today``, never later than the
+    real Beijing date); the others are skipped. One transaction (a savepoint inside a caller's); safe against
+    concurrent workers. ``merged``: the monthly merge (one document per seller × title × rate × kind,
+    ``is_merged``; lines by plate and date range)."""
     return _issue_segments(list(segment_ids), run=run, by=by, today=today, merged=merged).documents()
 
 

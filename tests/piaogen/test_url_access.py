@@ -57,6 +57,9 @@ EXPECTED: dict[str, dict[str, int]] = {
     # maintainers act (the command endpoints are POST only: a GET is 405 for them, 403 for everyone else)
     "document-detail": staff_only(allowed=STAFF),
     "document-pdf": staff_only(allowed=STAFF),
+    "sheet-detail": staff_only(allowed=STAFF),
+    "sheet-pdf": staff_only(allowed=STAFF),
+    "sheet-resend": everyone(405),  # POST only
     "api-document-list": staff_only(allowed=STAFF, anon=401),
     "api-document-detail": staff_only(allowed=STAFF, anon=401),
     "api-document-pdf": staff_only(allowed=STAFF, anon=401),
@@ -70,6 +73,7 @@ EXPECTED: dict[str, dict[str, int]] = {
         Role.MAINTAINER: 405,
         Role.PROVINCE: 405,
     },
+    "api-prepaid-choice": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},  # POST only
     "api-document-reverse": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
     "api-document-reissue": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
     "api-document-deliveries": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
