@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from invoicing.models import BusinessLine, DocumentKind, DocumentStatus
 from piaogen.identifiers import CardType, Province, VehicleClass
 from piaogen.models import Role, User
-from support.stats import DIMENSIONS, MAX_GROUPS, STATE_LABELS, SUBJECTS, query_from, statistics
+from support.stats import DIMENSIONS, MAX_GROUPS, STATE_LABELS, SUBJECTS, StatsTooBroad, query_from, statistics
 
 
 class StatisticsQuerySerializer(serializers.Serializer[Any]):
@@ -97,14 +97,23 @@ class StatisticsView(APIView):
 
     allowed_roles = (Role.AGENT, Role.PROVINCE, Role.MANAGER, Role.MAINTAINER)
 
-    @extend_schema(parameters=[StatisticsQuerySerializer], responses={200: StatisticsSerializer})
+    @extend_schema(
+        parameters=[StatisticsQuerySerializer],
+        responses={
+            200: StatisticsSerializer,
+            400: OpenApiResponse(description=_("参数无效，或按开票状态统计的明细过多")),
+        },
+    )
     def get(self, request: Request) -> Response:
         user = request.user
         assert isinstance(user, User)
         params = StatisticsQuerySerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         query = query_from(request.query_params, user=user)
-        stats = statistics(user=user, query=query)
+        try:
+            stats = statistics(user=user, query=query)
+        except StatsTooBroad as error:
+            raise serializers.ValidationError({"state": [error.message()]}) from error
         rows_path = reverse("stats-rows")
         data = {
             "subject": query.subject,

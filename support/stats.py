@@ -55,7 +55,11 @@ from tolling.models import AuditCharge, Operator, PaperTicket, RoadNature, Segme
 
 DEFAULT_DAYS = 31
 MAX_DAYS = 732
-STATE_CHUNK = 20_000  # items whose state is computed in one call of ``*_states``
+STATE_CHUNK = 5_000  # items whose state is computed in one call of ``*_states`` (≈ 1 s at 1 M segments)
+# Items whose state one request may compute: ``*_states`` costs ≈ 0.2 ms an item (buyer lookups, FIFO of their
+# cards), so a question by invoice state must be narrowed first (a card, plate, customer, or a short range of one
+# province). docs/benchmarks.md § Query statistics.
+STATE_LIMIT = 10_000
 RELEASED = "released"  # an eligible item whose document was reversed: shown apart from never-invoiced ones
 
 # --- subjects -------------------------------------------------------------------------------------------------------
@@ -217,6 +221,22 @@ DIMENSIONS: dict[str, Promise] = {
     "document_kind": _("票据种类"),
 }
 MAX_GROUPS = 2
+
+
+class StatsTooBroad(Exception):
+    """The invoice state was asked for over more items than ``STATE_LIMIT``."""
+
+    def __init__(self, count: int) -> None:
+        super().__init__(count)
+        self.count = count
+
+    def message(self) -> str:
+        return str(
+            _(
+                "按开票状态统计时最多计算%(limit)s条明细，当前条件下有%(count)s条；请先按卡号、车牌、客户或省份和较短日期缩小范围。"
+            )
+            % {"limit": f"{STATE_LIMIT:,}", "count": f"{self.count:,}"}
+        )
 
 
 # --- the query ------------------------------------------------------------------------------------------------------
@@ -574,7 +594,11 @@ def statistics(*, user: User, query: StatsQuery) -> Statistics:
     """The groups of the query's rows with their measures, ordered by their keys, and the totals."""
     spec = query.spec
     rows = subject_rows(user, query)
-    groups = _count_with_states(rows, query) if query.uses_states else _count_in_sql(rows, query)
+    distinct_total: dict[str, int] = {}
+    if query.uses_states:
+        groups, distinct_total = _count_with_states(rows, query)
+    else:
+        groups = _count_in_sql(rows, query)
     labels = _labeller(query.group_by, groups.keys())
     cells = []
     for keys in sorted(groups, key=_sort_key):
@@ -585,9 +609,10 @@ def statistics(*, user: User, query: StatsQuery) -> Statistics:
                           groups[keys], cell_query))  # fmt: skip
     total = {m.key: sum(cell.values[m.key] for cell in cells) for m in spec.measures if m.distinct is None}
     if any(m.distinct for m in spec.measures):  # distinct counts do not add up across groups: count them once
-        ungrouped = replace(query, group_by=())
-        only = _count_with_states(rows, ungrouped) if query.uses_states else _count_in_sql(rows, ungrouped)
-        total.update(only.get((), {}))
+        if query.uses_states:
+            total.update(distinct_total)
+        else:
+            total.update(_count_in_sql(rows, replace(query, group_by=())).get((), {}))
     total.setdefault("count", 0)
     return Statistics(query, query.group_by, spec.measures, cells, total)
 
@@ -639,16 +664,22 @@ def item_states(query: StatsQuery, ids: Sequence[int]) -> dict[int, ItemState]:
     return states
 
 
-def _count_with_states(rows: QuerySet[Any], query: StatsQuery) -> dict[tuple[Any, ...], dict[str, int]]:
+def _count_with_states(
+    rows: QuerySet[Any], query: StatsQuery
+) -> tuple[dict[tuple[Any, ...], dict[str, int]], dict[str, int]]:
+    """The groups, counted here from each item's state, and the distinct measures over all groups (trips)."""
     spec = query.spec
     columns = _value_columns(query)
     if "month" in columns:
         rows = rows.annotate(month=TruncMonth("service_date"))
-    data = list(rows.order_by().values_list(*columns))
+    data = list(rows.order_by().values_list(*columns)[: STATE_LIMIT + 1])
+    if len(data) > STATE_LIMIT:
+        raise StatsTooBroad(rows.count())
     states = item_states(query, [row[0] for row in data])
     position = {c: i for i, c in enumerate(columns)}
     result: dict[tuple[Any, ...], dict[str, int]] = {}
     distinct: dict[tuple[Any, ...], dict[str, set[Any]]] = {}
+    overall: dict[str, set[Any]] = {m.key: set() for m in spec.measures if m.distinct}
     for row in data:
         state = states.get(row[0])
         key_of_state = state_key(state) if state is not None else None
@@ -665,6 +696,7 @@ def _count_with_states(rows: QuerySet[Any], query: StatsQuery) -> dict[tuple[Any
         for m in spec.measures:
             if m.distinct:
                 distinct.setdefault(tuple(keys), {}).setdefault(m.key, set()).add(row[position[m.distinct]])
+                overall[m.key].add(row[position[m.distinct]])
             elif m.column:
                 group[m.key] += row[position[m.column]]
             else:
@@ -672,7 +704,7 @@ def _count_with_states(rows: QuerySet[Any], query: StatsQuery) -> dict[tuple[Any
     for group_keys, sets in distinct.items():
         for measure, values in sets.items():
             result[group_keys][measure] = len(values)
-    return result
+    return result, {key: len(values) for key, values in overall.items()}
 
 
 def matching_ids(user: User, query: StatsQuery) -> list[int] | None:
@@ -680,7 +712,10 @@ def matching_ids(user: User, query: StatsQuery) -> list[int] | None:
     ``subject_rows`` is the answer)."""
     if query.is_documents or query.state is None:
         return None
-    ids = list(subject_rows(user, query).order_by("-id").values_list("id", flat=True))
+    rows = subject_rows(user, query)
+    ids = list(rows.order_by("-id").values_list("id", flat=True)[: STATE_LIMIT + 1])
+    if len(ids) > STATE_LIMIT:
+        raise StatsTooBroad(rows.count())
     states = item_states(query, ids)
     return [i for i in ids if i in states and state_key(states[i]) == query.state]
 

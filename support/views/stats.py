@@ -17,7 +17,7 @@ from django.views.decorators.http import require_GET
 from piaogen.access import role_required
 from piaogen.audit import audit_record
 from piaogen.models import Role, User
-from support.stats import Cell, StatsQuery, query_from, statistics, stats_form
+from support.stats import Cell, StatsQuery, StatsTooBroad, query_from, statistics, stats_form
 from support.stats_charts import stats_chart
 from support.stats_rows import (
     COLUMNS,
@@ -55,7 +55,10 @@ def cell_url(cell: Cell) -> str:
 def stats_page(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     query = query_from(request.GET, user=user)
-    stats = statistics(user=user, query=query)
+    try:
+        stats = statistics(user=user, query=query)
+    except StatsTooBroad as error:
+        return _too_broad(request, user, query, error, "support/stats.html")
     columns = table_columns(stats)
     money = next((m.key for m in reversed(stats.measures) if m.money), None)
     charts = [{"id": "stats-count", "figure": stats_chart(stats, cell_url)}]
@@ -90,7 +93,10 @@ def stats_page(request: HttpRequest) -> HttpResponse:
 def stats_rows(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     query = query_from(request.GET, user=user)
-    drill = drill_page(user=user, query=query, page=request.GET.get("page"))
+    try:
+        drill = drill_page(user=user, query=query, page=request.GET.get("page"))
+    except StatsTooBroad as error:
+        return _too_broad(request, user, query, error, "support/stats_rows.html")
     rows = [
         {"url": row.url, "cells": [display(v, c.kind) for v, c in zip(row.values, drill.columns, strict=True)]}
         for row in drill.rows
@@ -117,7 +123,10 @@ def stats_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     """The statistics table as CSV or XLSX (with the totals)."""
     user = _user(request)
     query = query_from(request.GET, user=user)
-    stats = statistics(user=user, query=query)
+    try:
+        stats = statistics(user=user, query=query)
+    except StatsTooBroad as error:
+        return HttpResponse(error.message(), status=400, content_type="text/plain; charset=utf-8")
     _audit(request, user, query, fmt, "table")
     return _send(fmt, f"stats-{query.subject}", table_columns(stats), table_rows(stats))
 
@@ -128,7 +137,10 @@ def stats_rows_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     """The rows behind a cell as CSV or XLSX; refused (with the count) beyond ``EXPORT_MAX_ROWS`` rows."""
     user = _user(request)
     query = query_from(request.GET, user=user)
-    total = drill_count(user=user, query=query)
+    try:
+        total = drill_count(user=user, query=query)
+    except StatsTooBroad as error:
+        return HttpResponse(error.message(), status=400, content_type="text/plain; charset=utf-8")
     if total > EXPORT_MAX_ROWS:
         message = _("共%(total)s行，超过导出上限%(limit)s行，请缩小筛选范围。") % {
             "total": f"{total:,}",
@@ -138,6 +150,21 @@ def stats_rows_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     _audit(request, user, query, fmt, "rows")
     rows = ([*row.values] for row in drill_rows(user=user, query=query))
     return _send(fmt, f"stats-{query.subject}-rows", COLUMNS[query.subject], rows)
+
+
+def _too_broad(
+    request: HttpRequest, user: User, query: StatsQuery, error: StatsTooBroad, template: str
+) -> HttpResponse:
+    """The page with the filters and why there is no table: too many items to compute their invoice state."""
+    context = {
+        "query": query,
+        "subject": query.spec.label,
+        "form": stats_form(query, user),
+        "ignored": query.ignored(),
+        "too_broad": error.message(),
+        "params": urlencode(query.params()),
+    }
+    return render(request, template, context)
 
 
 def _audit(request: HttpRequest, user: User, query: StatsQuery, fmt: str, what: str) -> None:

@@ -306,3 +306,20 @@ def test_the_api_is_in_the_schema(agent: User, client_for: Callable[[User], Clie
     schema = client_for(agent).get("/api/schema/", {"format": "json"}).json()
     operation = schema["paths"]["/api/v1/statistics/"]["get"]
     assert {p["name"] for p in operation["parameters"]} >= {"subject", "group_by", "province", "state", "plate"}
+
+
+def test_a_question_by_state_over_too_many_items_asks_to_narrow_it(
+    agent: User, client_for: Callable[[User], Client], records: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("support.stats.STATE_LIMIT", 2)
+    client = client_for(agent)
+    params = {"group_by": "state", "start": days_ago(60).date().isoformat()}
+    for path in ("/stats/", "/stats/rows/"):
+        response = client.get(path, {**params, "state": "not_yet"} if "rows" in path else params)
+        assert response.status_code == 200
+        assert "请先按卡号、车牌、客户或省份和较短日期缩小范围" in _text(response)
+    assert client.get("/api/v1/statistics/", params).status_code == 400
+    assert client.get("/stats/export.csv", params).status_code == 400
+    # without the state, the same range is counted in the database, whatever its size
+    assert client.get("/stats/", {**params, "group_by": "day"}).status_code == 200
+    assert "缩小范围" not in _text(client.get("/stats/", {**params, "group_by": "day"}))
