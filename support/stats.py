@@ -71,7 +71,6 @@ class Measure:
     label: Promise
     column: str | None  # summed column; None: a count
     money: bool = True
-    distinct: str | None = None  # counted distinct column (trips of segments)
 
 
 COUNT = Measure("count", pgettext_lazy("count", "数量"), None, money=False)
@@ -107,7 +106,6 @@ SUBJECTS: dict[str, Subject] = {
             Segment,
             (
                 COUNT,
-                Measure("trips", _("通行次数"), None, money=False, distinct="pass_id"),
                 Measure("pay_fee", _("应收金额"), "pay_fee"),
                 Measure("discount_fee", _("优惠金额"), "discount_fee"),
                 Measure("fee", _("实收金额"), "fee"),
@@ -594,11 +592,7 @@ def statistics(*, user: User, query: StatsQuery) -> Statistics:
     """The groups of the query's rows with their measures, ordered by their keys, and the totals."""
     spec = query.spec
     rows = subject_rows(user, query)
-    distinct_total: dict[str, int] = {}
-    if query.uses_states:
-        groups, distinct_total = _count_with_states(rows, query)
-    else:
-        groups = _count_in_sql(rows, query)
+    groups = _count_with_states(rows, query) if query.uses_states else _count_in_sql(rows, query)
     labels = _labeller(query.group_by, groups.keys())
     cells = []
     for keys in sorted(groups, key=_sort_key):
@@ -607,12 +601,7 @@ def statistics(*, user: User, query: StatsQuery) -> Statistics:
             cell_query = _pinned(cell_query, dimension, key)
         cells.append(Cell(keys, tuple(labels(d, k) for d, k in zip(query.group_by, keys, strict=True)),
                           groups[keys], cell_query))  # fmt: skip
-    total = {m.key: sum(cell.values[m.key] for cell in cells) for m in spec.measures if m.distinct is None}
-    if any(m.distinct for m in spec.measures):  # distinct counts do not add up across groups: count them once
-        if query.uses_states:
-            total.update(distinct_total)
-        else:
-            total.update(_count_in_sql(rows, replace(query, group_by=())).get((), {}))
+    total = {m.key: sum(cell.values[m.key] for cell in cells) for m in spec.measures}
     total.setdefault("count", 0)
     return Statistics(query, query.group_by, spec.measures, cells, total)
 
@@ -630,7 +619,7 @@ def _count_in_sql(rows: QuerySet[Any], query: StatsQuery) -> dict[tuple[Any, ...
     aggregates: dict[str, Any] = {}
     for m in spec.measures:
         if m.column is None:
-            aggregates[m.key] = Count(m.distinct, distinct=True) if m.distinct else Count("id")
+            aggregates[m.key] = Count("id")
         else:
             aggregates[m.key] = Sum(m.column, default=0)
     result: dict[tuple[Any, ...], dict[str, int]] = {}
@@ -650,7 +639,7 @@ def _count_in_sql(rows: QuerySet[Any], query: StatsQuery) -> dict[tuple[Any, ...
 def _value_columns(query: StatsQuery) -> list[str]:
     spec = query.spec
     columns = ["id", *(c for d in query.group_by if (c := _dimension_column(spec, d)) and c not in ("id",))]
-    columns += [m.column or m.distinct for m in spec.measures if m.column or m.distinct]  # type: ignore[misc]
+    columns += [m.column for m in spec.measures if m.column]
     return list(dict.fromkeys(columns))
 
 
@@ -664,10 +653,8 @@ def item_states(query: StatsQuery, ids: Sequence[int]) -> dict[int, ItemState]:
     return states
 
 
-def _count_with_states(
-    rows: QuerySet[Any], query: StatsQuery
-) -> tuple[dict[tuple[Any, ...], dict[str, int]], dict[str, int]]:
-    """The groups, counted here from each item's state, and the distinct measures over all groups (trips)."""
+def _count_with_states(rows: QuerySet[Any], query: StatsQuery) -> dict[tuple[Any, ...], dict[str, int]]:
+    """The groups, counted here from each item's state (at most ``STATE_LIMIT`` items)."""
     spec = query.spec
     columns = _value_columns(query)
     if "month" in columns:
@@ -678,8 +665,6 @@ def _count_with_states(
     states = item_states(query, [row[0] for row in data])
     position = {c: i for i, c in enumerate(columns)}
     result: dict[tuple[Any, ...], dict[str, int]] = {}
-    distinct: dict[tuple[Any, ...], dict[str, set[Any]]] = {}
-    overall: dict[str, set[Any]] = {m.key: set() for m in spec.measures if m.distinct}
     for row in data:
         state = states.get(row[0])
         key_of_state = state_key(state) if state is not None else None
@@ -694,17 +679,11 @@ def _count_with_states(
             keys.append(_dimension_key(spec, d, row[position[column]] if column else None))
         group = result.setdefault(tuple(keys), {m.key: 0 for m in spec.measures})
         for m in spec.measures:
-            if m.distinct:
-                distinct.setdefault(tuple(keys), {}).setdefault(m.key, set()).add(row[position[m.distinct]])
-                overall[m.key].add(row[position[m.distinct]])
-            elif m.column:
+            if m.column:
                 group[m.key] += row[position[m.column]]
             else:
                 group[m.key] += 1
-    for group_keys, sets in distinct.items():
-        for measure, values in sets.items():
-            result[group_keys][measure] = len(values)
-    return result, {key: len(values) for key, values in overall.items()}
+    return result
 
 
 def matching_ids(user: User, query: StatsQuery) -> list[int] | None:
