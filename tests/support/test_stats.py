@@ -318,3 +318,23 @@ def test_a_question_by_state_over_too_many_items_asks_to_narrow_it(
     # without the state, the same range is counted in the database, whatever its size
     assert client.get("/stats/", {**params, "group_by": "day"}).status_code == 200
     assert "缩小范围" not in _text(client.get("/stats/", {**params, "group_by": "day"}))
+
+
+def test_the_drill_down_page_makes_a_bounded_number_of_queries_whatever_its_rows(
+    agent: User, client_for: Callable[[User], Client], many: dict[str, Any]
+) -> None:
+    """A page of 50 rows with their states and record links: the count, the page's ids, the rows, the states
+    (``segment_states``: five) and the cards — not one query per row."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(agent)
+    start = days_ago(60).date().isoformat()
+    for params in ({"card": CARD, "state": "zero_fee"}, {"state": "in_document"}, {}):
+        for subject in ("segments", "documents", "topups"):
+            with CaptureQueriesContext(connection) as captured:
+                response = client.get("/stats/rows/", {"subject": subject, "start": start, "issued_start": start,
+                                                       **params})  # fmt: skip
+            assert response.status_code == 200
+            rows = response.content.decode().count("<tr>") - 1
+            assert len(captured.captured_queries) <= 14, (subject, params, rows)
