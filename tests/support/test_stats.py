@@ -338,3 +338,18 @@ def test_the_drill_down_page_makes_a_bounded_number_of_queries_whatever_its_rows
             assert response.status_code == 200
             rows = response.content.decode().count("<tr>") - 1
             assert len(captured.captured_queries) <= 14, (subject, params, rows)
+
+
+def test_the_card_and_customer_pages_open_their_statistics_by_month_and_state(
+    agent: User, client_for: Callable[[User], Client], records: dict[str, Any]
+) -> None:
+    client = client_for(agent)
+    card = records["cards"]["post"]
+    for page, wanted in ((f"/cards/{card.pk}/", f"card={card.card_no}"),
+                         (f"/customers/{records['customer'].pk}/", f"customer={records['customer'].pk}")):  # fmt: skip
+        link = re.search(r'href="(/stats/\?[^"]+)" data-stats-link', client.get(page).content.decode())
+        assert link is not None and wanted in link.group(1)
+        stats = client.get(link.group(1).replace("&amp;", "&"))
+        text = _text(stats)
+        assert "未到可开票日" in text and "已在票据中" in text
+        assert re.search(r"\d{4}-\d{2}", text)  # months
