@@ -266,6 +266,7 @@ class StatsQuery:
     batch: int | None = None
     state: str | None = None
     group_by: tuple[str, ...] = ("day",)
+    invalid: tuple[str, ...] = field(default=(), compare=False)  # parameters given but not understood (dropped)
 
     @property
     def spec(self) -> Subject:
@@ -282,7 +283,7 @@ class StatsQuery:
 
     def params(self, **overrides: object) -> dict[str, str]:
         """The query as URL parameters (empty ones left out), with ``overrides`` applied."""
-        values: dict[str, object] = {f.name: getattr(self, f.name) for f in fields(self)}
+        values: dict[str, object] = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "invalid"}
         values["group_by"] = ",".join(self.group_by)
         values.update(overrides)
         out: dict[str, str] = {}
@@ -291,6 +292,10 @@ class StatsQuery:
                 continue
             out[key] = value.isoformat() if isinstance(value, dt.date) else str(value)
         return out
+
+    def rejected(self) -> list[str]:
+        """Labels of the filters given with a value that is not valid (a date, a number, a choice): not applied."""
+        return [str(StatsForm.base_fields[name].label or name) for name in self.invalid]
 
     def ignored(self) -> list[Promise]:
         """Labels of the filters set that do not apply to this subject (they are not applied)."""
@@ -320,7 +325,7 @@ class StatsForm(forms.Form):
     issued_end = forms.DateField(label=_("开票日期止"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     province = forms.ChoiceField(label=_("省份"), required=False, choices=[("", _("全部省份")), *Province.choices])
     operator = forms.IntegerField(label=_("路段业主/销售方"), required=False, min_value=1)
-    toll_unit = forms.CharField(label=_("收费单元编号"), required=False, max_length=16)
+    toll_unit = forms.CharField(label=_("收费单元编号"), required=False)
     business_line = forms.ChoiceField(
         label=_("业务线"), required=False, choices=[("", _("全部业务线")), *BusinessLine.choices]
     )
@@ -340,10 +345,10 @@ class StatsForm(forms.Form):
         empty_value=None,
         choices=[("", _("全部车型")), *VehicleClass.choices],
     )
-    plate = forms.CharField(label=_("车牌号"), required=False, max_length=10)
-    card = forms.CharField(label=_("ETC卡号"), required=False, max_length=20)
+    plate = forms.CharField(label=_("车牌号"), required=False)
+    card = forms.CharField(label=_("ETC卡号"), required=False)
     customer = forms.IntegerField(label=_("客户编号"), required=False, min_value=1)
-    buyer = forms.CharField(label=_("购买方抬头"), required=False, max_length=200)
+    buyer = forms.CharField(label=_("购买方抬头"), required=False)
     batch = forms.IntegerField(label=_("上传批次"), required=False, min_value=1)
     state = forms.ChoiceField(
         label=_("开票状态及原因"), required=False, choices=[("", _("全部")), *STATE_LABELS.items()]
@@ -404,6 +409,7 @@ def query_from(data: QueryDict | dict[str, str], *, user: User, today: dt.date |
         batch=clean.get("batch") or None,
         state=clean.get("state") or None,
         group_by=_groups(data),
+        invalid=tuple(name for name in form.errors if name not in ("group_by", "then_by")),
     )
 
 

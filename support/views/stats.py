@@ -76,6 +76,7 @@ def stats_page(request: HttpRequest) -> HttpResponse:
         "query": query,
         "form": stats_form(query, user),
         "ignored": query.ignored(),
+        "rejected": query.rejected(),
         "dimension_columns": columns[: len(stats.dimensions)],
         "measure_columns": columns[len(stats.dimensions) :],
         "column_count": len(columns),
@@ -106,6 +107,7 @@ def stats_rows(request: HttpRequest) -> HttpResponse:
         "subject": query.spec.label,
         "form": stats_form(query, user),
         "ignored": query.ignored(),
+        "rejected": query.rejected(),
         "columns": drill.columns,
         "rows": rows,
         "page": drill.page,
@@ -161,6 +163,7 @@ def _too_broad(
         "subject": query.spec.label,
         "form": stats_form(query, user),
         "ignored": query.ignored(),
+        "rejected": query.rejected(),
         "too_broad": error.message(),
         "params": urlencode(query.params()),
     }

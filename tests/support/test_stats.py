@@ -353,3 +353,17 @@ def test_the_card_and_customer_pages_open_their_statistics_by_month_and_state(
         text = _text(stats)
         assert "未到可开票日" in text and "已在票据中" in text
         assert re.search(r"\d{4}-\d{2}", text)  # months
+
+
+def test_a_filter_with_an_invalid_value_is_said_to_be_dropped_and_a_long_plate_still_filters(
+    agent: User, client_for: Callable[[User], Client], records: dict[str, Any]
+) -> None:
+    client = client_for(agent)
+    text = _text(client.get("/stats/", {"customer": "abc", "vehicle_class": "99", "start": "2026-13-01"}))
+    assert "以下筛选条件的值无效，未生效" in text and "客户编号" in text and "收费车型" in text
+    long_plate = client.get("/api/v1/statistics/", {"plate": "苏A123456789012", "group_by": ""})
+    assert long_plate.status_code == 400  # the API refuses what the page reports
+    page = _text(client.get("/stats/", {"plate": "苏A123456789012", "group_by": "", "start": "2026-01-01"}))
+    assert "以下筛选条件的值无效" not in page
+    stats = statistics(user=agent, query=_query(agent, plate="苏A123456789012", start="2026-01-01"))
+    assert stats.total["count"] == 0  # filtered (no such plate), not dropped
