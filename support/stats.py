@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from django import forms
-from django.db.models import Count, Exists, Model, OuterRef, Q, QuerySet, Sum
+from django.db.models import BigIntegerField, Count, Exists, Max, Model, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncMonth
 from django.http import QueryDict
 from django.utils.functional import Promise
@@ -51,6 +51,7 @@ from invoicing.models import (
 from piaogen.access import scoped
 from piaogen.identifiers import CardType, Province, VehicleClass, fold_fullwidth, province_label
 from piaogen.models import User
+from support.stats_rollup import SegmentRollup, SegmentRollupWatermark, segment_rollup_watermark
 from tolling.models import AuditCharge, Operator, PaperTicket, RoadNature, Segment, TaxiRide, TopUp
 
 DEFAULT_DAYS = 31
@@ -447,10 +448,11 @@ def _customer_cards(q: Q) -> QuerySet[Any]:
     return CardBinding.objects.filter(q).values("card_no")
 
 
-def subject_rows(user: User, query: StatsQuery) -> QuerySet[Any]:
-    """The subject's rows matching every filter but the invoice state, in the user's scope."""
+def subject_rows(user: User, query: StatsQuery, *, base: QuerySet[Any] | None = None) -> QuerySet[Any]:
+    """The subject's rows matching every filter but the invoice state, in the user's scope. ``base``: the segment
+    rollup instead of the segments (for the filters it has, ``_rollup_covers``)."""
     spec = query.spec
-    qs: QuerySet[Any] = scoped(spec.model.objects.all(), user)  # type: ignore[attr-defined]
+    qs: QuerySet[Any] = scoped(base if base is not None else spec.model.objects.all(), user)  # type: ignore[attr-defined]
     if query.province:
         qs = qs.filter(province=query.province)
     if query.operator:
@@ -598,7 +600,7 @@ def statistics(*, user: User, query: StatsQuery) -> Statistics:
     """The groups of the query's rows with their measures, ordered by their keys, and the totals."""
     spec = query.spec
     rows = subject_rows(user, query)
-    groups = _count_with_states(rows, query) if query.uses_states else _count_in_sql(rows, query)
+    groups = _count_with_states(rows, query) if query.uses_states else _count(user, rows, query)
     labels = _labeller(query.group_by, groups.keys())
     cells = []
     for keys in sorted(groups, key=_sort_key):
@@ -616,7 +618,11 @@ def _sort_key(keys: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple((k is None, str(k) if not isinstance(k, int | dt.date) else k) for k in keys)
 
 
-def _count_in_sql(rows: QuerySet[Any], query: StatsQuery) -> dict[tuple[Any, ...], dict[str, int]]:
+def _count_in_sql(
+    rows: QuerySet[Any], query: StatsQuery, *, rollup: bool = False
+) -> tuple[dict[tuple[Any, ...], dict[str, int]], int | None]:
+    """The groups counted by PostgreSQL; from the segment rollup (``rollup``: counts are its ``segments``), also the
+    watermark read in the same statement (None: no rows)."""
     spec = query.spec
     columns = [_dimension_column(spec, d) for d in query.group_by]
     if "month" in columns:
@@ -625,12 +631,20 @@ def _count_in_sql(rows: QuerySet[Any], query: StatsQuery) -> dict[tuple[Any, ...
     aggregates: dict[str, Any] = {}
     for m in spec.measures:
         if m.column is None:
-            aggregates[m.key] = Count("id")
+            aggregates[m.key] = Sum("segments", default=0) if rollup else Count("id")
         else:
             aggregates[m.key] = Sum(m.column, default=0)
+    if rollup:  # the watermark in the rollup's snapshot: exactly the segments up to it are in these rows
+        mark = SegmentRollupWatermark.objects.filter(id=1).values("max_id")
+        aggregates["watermark"] = Max(Subquery(mark, output_field=BigIntegerField()))
     result: dict[tuple[Any, ...], dict[str, int]] = {}
+    watermark: int | None = None
     grouped = rows.order_by().values(*named).annotate(**aggregates) if named else [rows.aggregate(**aggregates)]
     for row in grouped:
+        if rollup:
+            watermark = row["watermark"] if row["watermark"] is not None else watermark
+            if not row["count"]:
+                continue
         keys = tuple(
             _dimension_key(spec, d, row[c] if c is not None else None)
             for d, c in zip(query.group_by, columns, strict=True)
@@ -639,7 +653,31 @@ def _count_in_sql(rows: QuerySet[Any], query: StatsQuery) -> dict[tuple[Any, ...
         if keys in result:  # two raw values with one key (road natures of one document kind)
             values = {k: v + result[keys][k] for k, v in values.items()}
         result[keys] = values
-    return result
+    return result, watermark
+
+
+def _rollup_covers(query: StatsQuery) -> bool:
+    """The segment rollup has every filter and dimension of the query (not plate, card, customer, buyer, batch,
+    issue dates or the invoice state)."""
+    uncovered = (query.plate, query.card, query.customer, query.buyer, query.batch, query.issued_start,
+                 query.issued_end, query.state)  # fmt: skip
+    return query.subject == "segments" and "state" not in query.group_by and all(v is None for v in uncovered)
+
+
+def _count(user: User, rows: QuerySet[Any], query: StatsQuery) -> dict[tuple[Any, ...], dict[str, int]]:
+    """Without the invoice state: in the database, segments from the rollup up to its watermark and raw above it
+    (``support.stats_rollup``), everything else from the raw rows."""
+    if not _rollup_covers(query):
+        return _count_in_sql(rows, query)[0]
+    before = segment_rollup_watermark()  # ≤ the watermark the rollup statement sees
+    rolled, seen = _count_in_sql(subject_rows(user, query, base=SegmentRollup.objects.all()), query, rollup=True)
+    # no rollup row matched: none of the segments up to its watermark match either, so ``before`` is as good
+    recent, _ = _count_in_sql(rows.filter(id__gt=seen if seen is not None else before), query)
+    for keys, values in recent.items():
+        if keys in rolled:
+            values = {k: v + rolled[keys][k] for k, v in values.items()}
+        rolled[keys] = values
+    return rolled
 
 
 def _value_columns(query: StatsQuery) -> list[str]:

@@ -22,6 +22,7 @@ from invoicing.issuing import issue_segments
 from invoicing.models import Document
 from piaogen.models import Role, User
 from support.stats import StatsQuery, state_key, statistics
+from support.stats_rollup import SegmentRollup, segment_rollup_refresh
 from support.stats_rows import drill_count, drill_page
 from tests.fixtures.invoicing import CARD, OTHER_CARD, PREPAID, days_ago, segment
 from tolling.models import Segment
@@ -136,9 +137,16 @@ def _raw_key(row: dict[str, Any], group: str) -> Any:
     return int(value) if group in ("vehicle_class", "operator") else value
 
 
+@pytest.mark.parametrize("rolled", [False, True], ids=["raw", "rollup-and-raw"])
 def test_every_cell_counts_the_rows_its_drill_down_lists_under_random_filters(
-    agent: User, many: dict[str, Any]
+    agent: User, many: dict[str, Any], rolled: bool
 ) -> None:
+    """``rolled``: the segment rollup holds the segments so far, and ten more arrive above its watermark."""
+    if rolled:
+        segment_rollup_refresh()  # records the candidate
+        assert segment_rollup_refresh() == Segment.objects.order_by("-id").values_list("id", flat=True).first()
+        for days in range(1, 11):
+            segment(many, fee=700, unit="loan" if days % 2 else "capital", days=days * 3)
     rng = random.Random(2026)
     today = days_ago(0).date()
     for _ in range(25):
@@ -367,3 +375,46 @@ def test_a_filter_with_an_invalid_value_is_said_to_be_dropped_and_a_long_plate_s
     assert "以下筛选条件的值无效" not in page
     stats = statistics(user=agent, query=_query(agent, plate="苏A123456789012", start="2026-01-01"))
     assert stats.total["count"] == 0  # filtered (no such plate), not dropped
+
+
+def test_the_rollup_waits_for_transactions_open_when_its_candidate_was_read(many: dict[str, Any]) -> None:
+    from support.stats_rollup import SegmentRollupWatermark
+
+    assert segment_rollup_refresh() == 0  # a first run only records the candidate
+    mark = SegmentRollupWatermark.objects.get()
+    assert mark.candidate_id == Segment.objects.order_by("-id").values_list("id", flat=True).first()
+    assert segment_rollup_refresh() == mark.candidate_id  # no other transaction was open since
+    assert sum(SegmentRollup.objects.values_list("segments", flat=True)) == Segment.objects.count()
+    # a run with nothing new moves nothing and counts nothing twice
+    assert segment_rollup_refresh() == mark.candidate_id
+    assert sum(SegmentRollup.objects.values_list("segments", flat=True)) == Segment.objects.count()
+
+
+def test_segment_statistics_read_the_rollup_below_its_watermark_and_raw_segments_above(
+    agent: User, many: dict[str, Any]
+) -> None:
+    from django.db.models import F
+
+    start = days_ago(60).date().isoformat()
+    before = statistics(user=agent, query=_query(agent, start=start, group_by="")).total["count"]
+    segment_rollup_refresh()
+    segment_rollup_refresh()
+    SegmentRollup.objects.filter(pk=SegmentRollup.objects.order_by("pk").first().pk).update(  # type: ignore[union-attr]
+        segments=F("segments") + 1000
+    )  # a rollup row tampered with: the figures show it, so they came from the rollup
+    assert statistics(user=agent, query=_query(agent, start=start, group_by="")).total["count"] == before + 1000
+    segment(many, fee=900, days=5)  # above the watermark: counted from the raw segments
+    assert statistics(user=agent, query=_query(agent, start=start, group_by="")).total["count"] == before + 1001
+    # a filter the rollup does not have (a card) reads the raw segments only
+    card = statistics(user=agent, query=_query(agent, start=start, card=CARD, group_by="")).total["count"]
+    assert card == Segment.objects.filter(card_no=CARD, service_date__gte=start).count()
+
+
+def test_the_rollup_task_runs_the_refresh_and_beat_schedules_it(many: dict[str, Any]) -> None:
+    from django.conf import settings
+
+    from support.tasks import segment_rollup_task
+
+    assert settings.CELERY_BEAT_SCHEDULE["rollup-segment-stats"]["task"] == "support.tasks.segment_rollup_task"
+    segment_rollup_task()
+    assert segment_rollup_task() == Segment.objects.order_by("-id").values_list("id", flat=True).first()
