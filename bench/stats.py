@@ -54,6 +54,12 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--province-user", default="jiangsu", help="the province user (default jiangsu, 32)")
     parser.add_argument("--ranges", default="31,366", help="range lengths in days (default 31,366)")
     parser.add_argument("--states", type=int, default=0, help="queries by invoice state per role (default 0)")
+    parser.add_argument(
+        "--rollup",
+        choices=["keep", "refresh", "none"],
+        default="keep",
+        help="the segment rollup: as it is (default), brought up to every segment first (timed), or emptied",
+    )
     return parser.parse_args()
 
 
@@ -186,6 +192,21 @@ def main() -> None:
         cursor.execute("SELECT count(*) FROM tolling_segment")
         segments = cursor.fetchone()[0]
     users = {"agent": User.objects.get(username="agent"), "province": User.objects.get(username=args.province_user)}
+    from support.stats_rollup import SegmentRollup, SegmentRollupWatermark, segment_rollup_refresh
+
+    if args.rollup == "none":
+        SegmentRollup.objects.all().delete()
+        SegmentRollupWatermark.objects.all().delete()
+    elif args.rollup == "refresh":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT coalesce(max(id), 0) FROM tolling_segment")
+            top = cursor.fetchone()[0]
+        started = time.perf_counter()
+        segment_rollup_refresh(upto=top)
+        print(f"segment rollup refreshed up to id {top:,} in {time.perf_counter() - started:.1f} s")
+    from support.stats_rollup import segment_rollup_watermark
+
+    print(f"segment rollup: {SegmentRollup.objects.count():,} rows up to segment id {segment_rollup_watermark():,}")
     roles = [r.strip() for r in args.roles.split(",") if r.strip()]
     ranges = [int(r) for r in args.ranges.split(",") if r.strip()]
     pool = _pool(args.seed)
