@@ -418,3 +418,19 @@ def test_the_rollup_task_runs_the_refresh_and_beat_schedules_it(many: dict[str, 
     assert settings.CELERY_BEAT_SCHEDULE["rollup-segment-stats"]["task"] == "support.tasks.segment_rollup_task"
     segment_rollup_task()
     assert segment_rollup_task() == Segment.objects.order_by("-id").values_list("id", flat=True).first()
+
+
+def test_invoices_of_a_company_per_month_this_year_with_their_tax(
+    agent: User, client_for: Callable[[User], Client], many: dict[str, Any]
+) -> None:
+    """The issue's second question: "how many invoices of this company per month this year, and how much tax"."""
+    year = f"{days_ago(0).year}-01-01"
+    params = {"subject": "documents", "buyer": "张三", "issued_start": year, "group_by": "month"}
+    stats = statistics(user=agent, query=_query(agent, **params))
+    raw = Document.objects.filter(buyer_name__icontains="张三", service_date__gte=year)
+    assert stats.total["count"] == raw.count() > 0
+    assert stats.total["amount_tax"] == sum(d.amount_tax for d in raw)
+    by_month = Counter(d.service_date.strftime("%Y-%m") for d in raw)
+    assert {cell.labels[0]: cell.values["count"] for cell in stats.cells} == dict(by_month)
+    text = _text(client_for(agent).get("/stats/", params))
+    assert "税额" in text and "价税合计" in text
