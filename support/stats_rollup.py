@@ -27,7 +27,9 @@ class SegmentRollup(models.Model):
     id = models.BigAutoField(primary_key=True)
     service_date = models.DateField()
     province = models.CharField(max_length=2)
-    toll_unit = models.ForeignKey(TollUnit, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+")
+    toll_unit = models.ForeignKey(  # read through the key above, never alone: no index of its own
+        TollUnit, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
     vehicle_class = models.PositiveSmallIntegerField()
     card_type = models.PositiveSmallIntegerField()
     segments = models.BigIntegerField()
