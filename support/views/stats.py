@@ -99,7 +99,13 @@ def stats_rows(request: HttpRequest) -> HttpResponse:
     except StatsTooBroad as error:
         return _too_broad(request, user, query, error, "support/stats_rows.html")
     rows = [
-        {"url": row.url, "cells": [display(v, c.kind) for v, c in zip(row.values, drill.columns, strict=True)]}
+        {
+            "url": row.url,
+            "cells": [
+                {"text": display(v, c.kind), "num": c.kind in ("money", "count")}
+                for v, c in zip(row.values, drill.columns, strict=True)
+            ],
+        }
         for row in drill.rows
     ]
     context = {
