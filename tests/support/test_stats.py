@@ -314,7 +314,7 @@ def test_the_api_is_in_the_schema(agent: User, client_for: Callable[[User], Clie
 def test_a_question_by_state_over_too_many_items_asks_to_narrow_it(
     agent: User, client_for: Callable[[User], Client], records: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("support.stats.STATE_LIMIT", 2)
+    monkeypatch.setattr("support.stats.counting.STATE_LIMIT", 2)
     client = client_for(agent)
     params = {"group_by": "state", "start": days_ago(60).date().isoformat()}
     for path in ("/stats/", "/stats/rows/"):
