@@ -1,4 +1,4 @@
-"""``GET /api/v1/statistics/``: the query statistics of the console page (support/stats.py) as JSON, with the same
+"""``GET /api/v1/statistics/``: the query statistics of the console page (support/stats/) as JSON, with the same
 parameters, so a province's own systems can reconcile. Amounts are integer fen, like the rest of the API; a
 province token's figures are its province's only, whatever ``province`` says."""
 

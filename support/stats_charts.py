@@ -1,4 +1,4 @@
-"""The query statistics' figures (support/stats.py data → plotly figure dicts), after the conventions of
+"""The query statistics' figures (support/stats/ data → plotly figure dicts), after the conventions of
 reports/charts.py: plain dicts, no queries, each bar's drill-down URL in ``customdata`` (static/js/dashboard.js
 follows it on click). Every text label is HTML-escaped: plotly renders pseudo-HTML in labels and hover text, and
 labels here come from data (operator names, buyer titles)."""

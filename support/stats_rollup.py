@@ -1,4 +1,4 @@
-"""The segment rollup behind query statistics (support/stats.py): segments counted and summed per day, province,
+"""The segment rollup behind query statistics (support/stats/): segments counted and summed per day, province,
 toll unit, vehicle class and card type, for every segment up to an id watermark.
 
 Segments are append-only (ingest inserts them; nothing updates or deletes them), so the rollup is exact for

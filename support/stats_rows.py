@@ -1,4 +1,4 @@
-"""The rows behind a statistics cell (support/stats.py): paged for the drill-down page, whole for the exports, each
+"""The rows behind a statistics cell (support/stats/): paged for the drill-down page, whole for the exports, each
 row with its invoice state and the link to its record; and the CSV (UTF-8 with BOM) and XLSX files of a table.
 
 Cells keep their types (dates, integer fen, counts) until the last step: the page shows ¥ with two decimals, the

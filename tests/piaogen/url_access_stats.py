@@ -1,4 +1,4 @@
-"""The access table rows for the query statistics' URLs (support/stats.py; merged into `test_url_access.EXPECTED`):
+"""The access table rows for the query statistics' URLs (support/stats/; merged into `test_url_access.EXPECTED`):
 agents, province staff (their province only), managers and maintainers read them."""
 
 from __future__ import annotations

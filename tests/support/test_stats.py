@@ -1,4 +1,4 @@
-"""Query statistics (support/stats.py): scope, drill consistency against raw rows under random filters, labels,
+"""Query statistics (support/stats/): scope, drill consistency against raw rows under random filters, labels,
 exports and the API."""
 
 from __future__ import annotations
