@@ -28,6 +28,7 @@ from openpyxl.cell import WriteOnlyCell
 
 from invoicing.eligibility import BEIJING, ItemState
 from invoicing.models import Document
+from piaogen.access import scoped
 from piaogen.identifiers import CardType, VehicleClass, is_resident_id, mask_id_number, province_label
 from piaogen.models import User
 from piaogen.money import fen_to_decimal, format_yuan, yuan_str
@@ -159,10 +160,11 @@ COLUMNS: dict[str, list[Column]] = {
 }
 
 
-def _loaded(query: StatsQuery, ids: Sequence[int]) -> list[Any]:
-    """The rows of ``ids`` with what their cells and links need, in the order of ``ids``."""
+def _loaded(user: User, query: StatsQuery, ids: Sequence[int]) -> list[Any]:
+    """The rows of ``ids`` (in the user's scope, like the query that found them) with what their cells and links
+    need, in the order of ``ids``."""
     model: type[Model] = query.spec.model
-    qs: QuerySet[Any] = model.objects.filter(id__in=list(ids))  # type: ignore[attr-defined]
+    qs: QuerySet[Any] = scoped(model.objects.filter(id__in=list(ids)), user)  # type: ignore[attr-defined]
     if query.subject in ("segments", "audit_charges"):
         trips = Trip.objects.filter(pass_id=OuterRef("pass_id")).values("id")[:1]
         qs = qs.annotate(trip_pk=Subquery(trips)).select_related("toll_unit__operator")
@@ -241,7 +243,7 @@ def drill_page(*, user: User, query: StatsQuery, page: Any) -> DrillPage:
     ids = matching_ids(user, query)
     source: Any = ids if ids is not None else subject_rows(user, query).order_by("-id").values_list("id", flat=True)
     current = Paginator(source, PAGE_SIZE).get_page(page)
-    objects = _loaded(query, list(current.object_list))
+    objects = _loaded(user, query, list(current.object_list))
     return DrillPage(COLUMNS[query.subject], _rows(query, objects), current, current.paginator.count)
 
 
@@ -256,7 +258,7 @@ def drill_rows(*, user: User, query: StatsQuery) -> Iterator[Row]:
     if ids is None:
         ids = list(subject_rows(user, query).order_by("-id").values_list("id", flat=True)[:EXPORT_MAX_ROWS])
     for start in range(0, min(len(ids), EXPORT_MAX_ROWS), CHUNK):
-        yield from _rows(query, _loaded(query, ids[start : start + CHUNK]))
+        yield from _rows(query, _loaded(user, query, ids[start : start + CHUNK]))
 
 
 # --- the statistics table as rows -----------------------------------------------------------------------------------
