@@ -115,6 +115,7 @@ AUDIT_ACTION_LABELS = {
     "report.export": _("导出报表"),
     "report.pdf": _("下载 PDF 报告"),
     "report.schedule_create": _("新建定时报告"),
+    "stats.export": _("导出查询统计"),
     "summary_sheet.issue": _("生成汇总单"),
     "summary_sheet.void": _("作废汇总单"),
     "ticket.link": _("工单关联记录"),

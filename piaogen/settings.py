@@ -295,6 +295,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     # report rollups from their watermark (reports/rollups.py); the advisory lock makes an overlap a no-op
     "rollup-reports": {"task": "reports.tasks.rollup_reports_task", "schedule": 15 * 60.0, "options": {"expires": 840}},
+    # the query statistics' segment rollup (support/stats_rollup.py): only the segments above its watermark
+    "rollup-segment-stats": {"task": "support.tasks.segment_rollup_task", "schedule": 60.0, "options": {"expires": 55}},
     # weekly and monthly province reports, last finished period, once each (07:00 Beijing, after the rollups)
     "scheduled-reports": {"task": "reports.tasks.scheduled_reports_task", "schedule": crontab(hour=7, minute=0)},
 }

@@ -223,3 +223,7 @@ class ActionRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.object_type}:{self.object_id}"
+
+
+# the query statistics' segment rollup (support/stats_rollup.py), registered with the app's models
+from support.stats_rollup import SegmentRollup, SegmentRollupWatermark  # noqa: E402, F401

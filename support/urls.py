@@ -1,14 +1,29 @@
 """Support URLs: console pages (included at the site root) and API endpoints (under /api/v1/)."""
 
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, path, register_converter
 from rest_framework.routers import SimpleRouter
 
 from support import api as support_api
+from support import api_stats
 from support.views import actions as action_views
 from support.views import audit as audit_views
 from support.views import records as record_views
 from support.views import search as search_views
+from support.views import stats as stats_views
 from support.views import tickets as ticket_views
+
+
+class StatsFormatConverter:
+    regex = "csv|xlsx"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(StatsFormatConverter, "stats_fmt")
 
 # search and record pages (part A)
 records_router = SimpleRouter()
@@ -41,6 +56,8 @@ api_urlpatterns: list[URLPattern | URLResolver] = [
         action_views.TitleBackdateCommand.as_view(),
         name="api-action-title-backdate",
     ),
+    # query statistics (查询统计)
+    path("statistics/", api_stats.StatisticsView.as_view(), name="api-statistics"),
 ]
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -83,4 +100,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("customers/<int:pk>/reveal/", audit_views.pii_reveal_view, name="pii-reveal"),
     path("audit/", audit_views.audit_list, name="audit-list"),
     path("audit/export.csv", audit_views.audit_export, name="audit-export"),
+    # query statistics (查询统计)
+    path("stats/", stats_views.stats_page, name="stats"),
+    path("stats/export.<stats_fmt:fmt>", stats_views.stats_export, name="stats-export"),
+    path("stats/rows/", stats_views.stats_rows, name="stats-rows"),
+    path("stats/rows/export.<stats_fmt:fmt>", stats_views.stats_rows_export, name="stats-rows-export"),
 ]

@@ -46,6 +46,7 @@ from reports.models import (
     UploadRollup,
 )
 from support.models import ActionRequest, PiiReveal, SavedFilter, Ticket, TicketLink, TicketNote
+from support.stats_rollup import SegmentRollup, SegmentRollupWatermark
 from tolling.models import (
     AuditCharge,
     Card,
@@ -73,7 +74,7 @@ READ_ONLY: set[type[Model]] = {
     Trip, Segment, TopUp, AuditCharge, PaperTicket, TaxiRide, UploadBatch, RejectedRow, Correction,
     CardBinding, CardPrepaidChoice, BuyerTitle, Document, DocumentLine, DocumentItem, SummarySheet, NumberSeries,
     DocumentEvent, Delivery, IssueRun, TicketNote, PiiReveal, DocumentRollup, UploadRollup, SupportRollup,
-    ReportDelivery, AuditEvent, ActionRequest, ExportJob,
+    ReportDelivery, AuditEvent, ActionRequest, ExportJob, SegmentRollup, SegmentRollupWatermark,
 }  # fmt: skip
 # Changeable, but rows are only created elsewhere.
 NO_ADD: set[type[Model]] = READ_ONLY | {RollupWatermark}
@@ -180,11 +181,16 @@ def samples(maintainer: User, province_user: User) -> dict[type[Model], Model]:
                                           object_id=str(document.pk), province="32", reason="客户来电")  # fmt: skip
     export = ExportJob.objects.create(kind="documents", fmt="csv", query="province=32", province="32",
                                       created_by=maintainer)  # fmt: skip
+    segment_rollup = SegmentRollup.objects.create(service_date=today, province="32", toll_unit=unit, vehicle_class=1,
+                                                  card_type=23, segments=1, pay_fee=3550, discount_fee=0,
+                                                  fee=3550)  # fmt: skip
+    segment_watermark = SegmentRollupWatermark.objects.create(max_id=segment.pk, candidate_id=segment.pk)
     rows: list[Model] = [
         road, unit, rate, vehicle, card, batch, trip, segment, topup, charge, paper, ride, rejected, correction,
         customer, binding, choice, title, run, document, line, item, sheet, series, event, delivery, ticket, note,
         link, saved, reveal, document_rollup, upload_rollup, support_rollup, watermark, report, report_delivery,
-        token, audit, action, export, maintainer, Group.objects.get(name=f"role:{Role.MAINTAINER}"),
+        token, audit, action, export, segment_rollup, segment_watermark, maintainer,
+        Group.objects.get(name=f"role:{Role.MAINTAINER}"),
     ]  # fmt: skip
     return {type(row): row for row in rows}
 

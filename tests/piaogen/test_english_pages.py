@@ -316,3 +316,26 @@ def test_the_english_catalogue_is_complete_and_the_chinese_one_keeps_the_msgids(
     assert len(english) > 1000 and len(chinese) == len(english)
     assert [entry for entry in english if "#, fuzzy" in entry or EMPTY_MSGSTR.search(entry)] == []
     assert [entry for entry in chinese if "#, fuzzy" in entry or not EMPTY_MSGSTR.search(entry)] == []
+
+
+def test_the_query_statistics_of_every_invoice_state_have_no_chinese_left_but_data(
+    records: dict[str, Any], english_client: Callable[[str], Client]
+) -> None:
+    client = english_client(Role.AGENT)
+    start = "start=2020-01-01&issued_start=2020-01-01"
+    urls = [
+        f"/stats/?{start}&group_by=state,vehicle_class",
+        f"/stats/?{start}&group_by=month,document_kind&plate=%E8%8B%8FA12345",
+        f"/stats/?{start}&group_by=province,operator&subject=documents",
+        f"/stats/?{start}&group_by=business_line&subject=topups&vehicle_class=1",  # a filter that does not apply
+        f"/stats/?{start}&customer=abc",  # a value that is not valid
+        f"/stats/rows/?{start}&state=topup_invoiced",
+        f"/stats/rows/?{start}&subject=documents",
+        f"/stats/rows/?{start}&subject=audit_charges",
+    ]
+    left = {}
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        left[url] = chinese_left(response.content.decode(), stored_texts())
+    assert {url: texts for url, texts in left.items() if texts} == {}

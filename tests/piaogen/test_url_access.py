@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 import url_access_reports
+import url_access_stats
 import url_access_support
 from django.core.cache import cache
 from django.core.files.base import ContentFile
@@ -80,6 +81,7 @@ EXPECTED: dict[str, dict[str, int]] = {
     # the support workbench's and the reports' URLs have their tables next to this file
     **url_access_support.EXPECTED,
     **url_access_reports.EXPECTED,
+    **url_access_stats.EXPECTED,
 }
 
 
