@@ -1,17 +1,21 @@
 """The segment rollup behind query statistics (support/stats/): segments counted and summed per day, province,
 toll unit, vehicle class and card type, for every segment up to an id watermark.
 
-Segments are append-only (ingest inserts them; nothing updates or deletes them), so the rollup is exact for
-``id <= watermark`` and statistics add the raw segments above it (read through the primary key): a figure is always
-the count of its rows, however stale the rollup. The refresh adds the segments between the old and the new
-watermark in one statement. The new watermark is the highest id that no open transaction can still fill below: the
-greatest id already committed when the oldest transaction now open began (``segment_rollup_refresh``).
+Segments are inserted by ingest and changed only by a correction upload (``mode=correct``), which tells this module
+in its own transaction (``segment_rollup_correct``, registered in ``tolling.importing.conflicts.CORRECTED``): the
+rollup takes the difference for segments below the watermark. So the rollup is exact for ``id <= watermark`` and
+statistics add the raw segments above it (read through the primary key): a figure is always the count of its rows,
+however stale the rollup. The refresh adds the segments between the old and the new watermark in one statement. The
+new watermark is the highest id that no open transaction can still fill below: the greatest id already committed
+when the oldest transaction now open began (``segment_rollup_refresh``).
 
 Operator, road nature (document kind) and toll unit code are read through the toll unit at query time, by both
 paths, so a master-data change reaches old and new rows alike.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.db import connection, models, transaction
 from django.utils import timezone
@@ -124,3 +128,39 @@ def segment_rollup_refresh(*, upto: int | None = None) -> int:
         mark.candidate_id, mark.candidate_at = cursor.fetchone()
         mark.save()
         return mark.max_id
+
+
+# A correction's segments below the watermark: the stored row's contribution out, the new one in (one statement).
+_CORRECT_SQL = """
+WITH c AS (
+    SELECT before, after FROM tolling_correction
+    WHERE batch_id = %(batch)s AND line_no = ANY(%(lines)s) AND item_kind = 'segment' AND item_id <= %(mark)s
+), d AS (
+    SELECT r.sign, (r.row->>'service_date')::date AS service_date, r.row->>'province' AS province,
+        (r.row->>'toll_unit_id')::bigint AS toll_unit_id, (r.row->>'vehicle_class')::int AS vehicle_class,
+        (r.row->>'card_type')::int AS card_type, (r.row->>'pay_fee')::bigint AS pay_fee,
+        (r.row->>'discount_fee')::bigint AS discount_fee, (r.row->>'fee')::bigint AS fee
+    FROM c, LATERAL (VALUES (-1, c.before), (1, c.after)) r(sign, row)
+)
+INSERT INTO support_segmentrollup
+    (service_date, province, toll_unit_id, vehicle_class, card_type, segments, pay_fee, discount_fee, fee)
+SELECT service_date, province, toll_unit_id, vehicle_class, card_type, sum(sign), sum(sign * pay_fee),
+    sum(sign * discount_fee), sum(sign * fee)
+FROM d GROUP BY service_date, province, toll_unit_id, vehicle_class, card_type
+ON CONFLICT (service_date, province, toll_unit_id, vehicle_class, card_type) DO UPDATE SET
+    segments = support_segmentrollup.segments + excluded.segments,
+    pay_fee = support_segmentrollup.pay_fee + excluded.pay_fee,
+    discount_fee = support_segmentrollup.discount_fee + excluded.discount_fee,
+    fee = support_segmentrollup.fee + excluded.fee
+"""
+
+
+def segment_rollup_correct(cursor: Any, batch_id: int, lines: list[int]) -> None:
+    """A correction upload replaced segments (``tolling.importing.conflicts``): move the rollup by the difference
+    for those below the watermark, in the correction's transaction. The advisory lock is taken waiting, so a
+    refresh that read a segment before the correction committed has moved the watermark before it is read here."""
+    cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK])
+    cursor.execute("SELECT coalesce((SELECT max_id FROM support_segmentrollupwatermark WHERE id = 1), 0)")
+    mark = cursor.fetchone()[0]
+    cursor.execute(_CORRECT_SQL, {"batch": batch_id, "lines": lines, "mark": mark})
+    cursor.execute("DELETE FROM support_segmentrollup WHERE segments = 0")
