@@ -16,3 +16,7 @@ timeout = 60
 max_requests = 5000  # recycle a worker now and then: no slow leak lives for days
 max_requests_jitter = 500
 accesslog = "-" if os.environ.get("GUNICORN_ACCESS_LOG", "true").lower() == "true" else None
+# the access log carries no personal data: searches by phone or ID number are GETs, so every atom of this format
+# (request line, query string, path, referer, user agent) is redacted by piaogen.logs before it is applied
+logger_class = "piaogen.logs.GunicornLogger"
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s"'

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from invoicing.models import (
     BuyerTitle,
     CardBinding,
+    CardPrepaidChoice,
     Customer,
     Delivery,
     Document,
@@ -35,15 +36,13 @@ from piaogen.admin import (
     ReadOnlyAdmin,
     ReadOnlyInlineMixin,
     exact_search_q,
-    mask_personal_tax_id,
-    mask_phones_in,
     masked_column,
     masked_phone,
     money_column,
     recent_values_filter,
     search_terms,
 )
-from piaogen.identifiers import mask_email, mask_id_number, mask_phone
+from piaogen.privacy import pii_fields_of
 
 
 @admin.register(Customer)
@@ -51,13 +50,13 @@ class CustomerAdmin(MaskedPiiMixin, NoDeleteMixin, LargeTableAdmin):
     """Phone, e-mail and ID number are write-only here: masked, and replaced by typing a new value (a maintainer
     fixes an account's contact data, which no support action changes, without ever reading it)."""
 
-    masked_fields = {"phone": mask_phone, "email": mask_email, "id_no": mask_id_number}
+    masked_fields = pii_fields_of(Customer)
     list_display = (
         "id",
         "name",
         "kind",
         masked_phone,
-        masked_column(Customer, "email", mask_email),
+        masked_column(Customer, "email"),
         "province",
         "invoice_cycle",
         "created_at",
@@ -77,16 +76,24 @@ class CardBindingAdmin(FactAdmin):
     raw_id_fields = ("customer",)
 
 
+@admin.register(CardPrepaidChoice)
+class CardPrepaidChoiceAdmin(FactAdmin):
+    list_display = ("card_no", "choice", "valid_from", "customer", "created_by")
+    list_filter = ("choice",)
+    search_fields = ("=card_no",)
+    raw_id_fields = ("customer", "created_by")
+
+
 @admin.register(BuyerTitle)
 class BuyerTitleAdmin(MaskedPiiMixin, FactAdmin):
-    masked_fields = {"tax_id": mask_personal_tax_id, "address_phone": mask_phones_in, "email": mask_email}
+    masked_fields = pii_fields_of(BuyerTitle)
     list_display = (
         "name",
         "kind",
-        masked_column(BuyerTitle, "tax_id", mask_personal_tax_id),
+        masked_column(BuyerTitle, "tax_id"),
         "customer",
         "card_no",
-        masked_column(BuyerTitle, "email", mask_email),
+        masked_column(BuyerTitle, "email"),
         "valid_from",
     )
     list_filter = ("kind",)
@@ -108,7 +115,7 @@ class DocumentLineInline(ReadOnlyInlineMixin, admin.TabularInline):
 
 @admin.register(Document)
 class DocumentAdmin(MaskedPiiMixin, FactAdmin):
-    masked_fields = {"buyer_tax_id": mask_personal_tax_id}
+    masked_fields = pii_fields_of(Document)
     list_display = (
         "code",
         "number",
@@ -207,12 +214,12 @@ class DocumentEventAdmin(FactAdmin):
 
 @admin.register(Delivery)
 class DeliveryAdmin(MaskedPiiMixin, FactAdmin):
-    masked_fields = {"address": mask_email}
+    masked_fields = pii_fields_of(Delivery)
     list_display = (
         "id",
         "document",
         "sheet",
-        masked_column(Delivery, "address", mask_email),
+        masked_column(Delivery, "address"),
         "status",
         "attempts",
         "created_at",

@@ -2,9 +2,12 @@
 the customer channels (app, web, mini-programs) call: invoice requests, reversal, reissue, delivery, sheets.
 
 Who: every console role reads (province users and province-bound managers: their province's documents only;
-``Document.province`` is the seller's); agents and maintainers act. Domain errors (``IssuingError`` and its
-subclasses, number series exhausted) are mapped once, in ``DomainErrorsMixin``: state conflicts → 409, the rest
-→ 400, with the translated message and the error code.
+``Document.province`` is the seller's); agents and maintainers act; province tokens may also claim their
+province's paper tickets, taxi rides and back-charges (``invoicing.claims``, docs/adr/0004-claims.md).
+
+Domain errors (``IssuingError`` and its subclasses, number series exhausted) are mapped once, in
+``DomainErrorsMixin``: state conflicts → 409, the rest → 400, with the translated message and the error code.
+Refused claims answer with their own status (``CLAIM_STATUS``) and every refused item.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from typing import Any
 from django.contrib.postgres.expressions import ArraySubquery
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.db.models import BooleanField, Exists, F, Func, OuterRef, Prefetch, QuerySet
+from django.db.models import BooleanField, Exists, F, Func, OuterRef, Prefetch, QuerySet, Subquery, Sum
 from django.http import FileResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
@@ -30,26 +33,35 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from invoicing.claims import ClaimError, ClaimItem, ClaimKind, ClaimRefused, NewTitle, invoice_claim
+from invoicing.customers import CustomerError, prepaid_choice_set
 from invoicing.delivery import delivery_send
 from invoicing.eligibility import ItemState, segment_states, topup_states
 from invoicing.filters import DocumentFilter
 from invoicing.issuing import document_reissue, document_reverse, issue_segments, issue_topups
 from invoicing.models import (
     BuyerTitle,
+    CardPrepaidChoice,
+    Customer,
     Delivery,
     Document,
     DocumentItem,
     DocumentLine,
     ItemKind,
+    PrepaidChoice,
     SummarySheet,
+    TitleKind,
 )
 from invoicing.sheets import summary_sheet_issue
 from piaogen.access import ALL_ROLES, scoped
 from piaogen.api import OctetStreamRenderer, PdfRenderer, binary_responses, download
 from piaogen.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from piaogen.idempotency import idempotent
+from piaogen.identifiers import PlateColor, card_number_validator
 from piaogen.models import Role, User
-from tolling.models import Segment
+from piaogen.money import parse_yuan
+from piaogen.privacy import MaskedModelSerializer
+from tolling.models import Card, Segment
 
 ACTORS = (Role.AGENT, Role.MAINTAINER)
 """Who may change documents: support agents and maintainers. Managers and province users read."""
@@ -62,6 +74,7 @@ CONFLICT_CODES = frozenset(
         "number_series_exhausted",
         "sheet_trip_not_invoiced",
         "sheet_void",
+        "prepaid_choice_unchanged",
     }
 )
 """Domain error codes that say "the state does not allow it" (HTTP 409); every other domain error is a 400."""
@@ -90,14 +103,19 @@ def sheets_for(user: User) -> QuerySet[SummarySheet]:
     What such a user sees of a sheet is the sheet's own fields (number, card, status, total) and, of what it binds,
     only their province's part: `sheet_documents_for` and `sheet_pass_ids_for`; the sheet's PDF, which lists every
     document with its seller, only when the sheet binds nothing of another province (`sheet_is_whole_for`).
+
+    Each sheet comes annotated with ``shown_amount_gross``, the total the user may see: the whole sheet's for
+    national roles; for a province-bound user the total of their province's documents only (the whole total would
+    let them infer the other provinces' share). Pages and the API show it in place of ``amount_gross``.
     """
     province = user.province_scope
     sheets = SummarySheet.objects.all()
     if province is None:
-        return sheets
+        return sheets.annotate(shown_amount_gross=F("amount_gross"))
     # the sheet ↔ document table's (sheet, document) unique index, then the document by primary key
     ours = Document.objects.filter(summary_sheets=OuterRef("pk"), province=province)
-    return sheets.filter(Exists(ours))
+    share = ours.order_by().values("province").annotate(total=Sum("amount_gross")).values("total")
+    return sheets.filter(Exists(ours)).annotate(shown_amount_gross=Subquery(share))
 
 
 def sheet_documents_for(user: User) -> Prefetch[Any]:
@@ -106,11 +124,11 @@ def sheet_documents_for(user: User) -> Prefetch[Any]:
 
 
 def sheet_pass_ids_for(user: User, sheets: QuerySet[SummarySheet]) -> QuerySet[SummarySheet]:
-    """Sheets annotated with ``visible_pass_ids`` for a province-bound user: the trips of the sheet with a segment
-    in their province (as `support.records.trips_for`); unannotated (every trip shown) for national roles."""
+    """Sheets annotated with ``visible_pass_ids``: for a province-bound user the trips of the sheet with a segment
+    in their province (as `support.records.trips_for`); every trip of the sheet for national roles."""
     province = user.province_scope
     if province is None:
-        return sheets
+        return sheets.annotate(visible_pass_ids=F("pass_ids"))
     # pass_id = ANY(sheet.pass_ids): the segment natural key (pass_id, segment_no) index
     in_sheet = Func(
         F("pass_id"),
@@ -193,7 +211,7 @@ class DocumentLineSerializer(serializers.ModelSerializer[DocumentLine]):
         read_only_fields = fields
 
 
-class DocumentSerializer(serializers.ModelSerializer[Document]):
+class DocumentSerializer(MaskedModelSerializer):  # buyer_tax_id: a person's is their resident ID (piaogen.privacy)
     class Meta:
         model = Document
         fields = [
@@ -227,7 +245,7 @@ class DocumentSerializer(serializers.ModelSerializer[Document]):
         read_only_fields = fields
 
 
-class DeliverySerializer(serializers.ModelSerializer[Delivery]):
+class DeliverySerializer(MaskedModelSerializer):  # the address is masked (piaogen.privacy)
     class Meta:
         model = Delivery
         fields = ["id", "document", "sheet", "address", "status", "attempts", "last_error", "created_at", "sent_at"]
@@ -274,6 +292,9 @@ class SummarySheetSerializer(serializers.ModelSerializer[SummarySheet]):
 
     def to_representation(self, instance: SummarySheet) -> dict[str, Any]:
         data: dict[str, Any] = super().to_representation(instance)
+        shown = getattr(instance, "shown_amount_gross", None)
+        if shown is not None:  # a province-bound reader: their documents' part of the total (sheets_for)
+            data["amount_gross"] = shown
         visible = getattr(instance, "visible_pass_ids", None)
         if visible is not None:  # a province-bound reader: only the trips of their province (sheet_pass_ids_for)
             ours = set(visible)
@@ -394,8 +415,53 @@ NOT_FOUND = "not_found"
 
 
 class RequestItemSerializer(serializers.Serializer[Any]):
-    kind = serializers.ChoiceField(choices=[ItemKind.SEGMENT, ItemKind.TOPUP], help_text=_("明细类型"))
-    id = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text=_("明细标识"))  # a bigint
+    """An item by its id (``segment``, ``topup``), or a claim by its printed number and second factor
+    (``paper_ticket``: number + plate; ``taxi_ride``: number + amount or taxi plate; ``audit_charge``: number +
+    plate; ``invoicing.claims``)."""
+
+    kind = serializers.ChoiceField(
+        choices=[ItemKind.SEGMENT, ItemKind.TOPUP, *ClaimKind.values], help_text=_("明细类型")
+    )
+    id = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, required=False, help_text=_("明细标识（segment、topup）")
+    )  # a bigint
+    number = serializers.CharField(
+        max_length=64,
+        required=False,
+        help_text=_("票据号、行程号或补费流水号（paper_ticket、taxi_ride、audit_charge）"),
+    )
+    plate = serializers.CharField(max_length=20, required=False, help_text=_("车牌号（paper_ticket、audit_charge）"))
+    plate_color = serializers.ChoiceField(
+        choices=PlateColor.choices, required=False, help_text=_("车牌颜色（可选，填写时须相符）")
+    )
+    amount = serializers.RegexField(
+        r"^[0-9]{1,10}(\.[0-9]{1,2})?$", required=False, help_text=_("金额（元，taxi_ride 的核验信息之一）")
+    )
+    taxi_plate = serializers.CharField(
+        max_length=20, required=False, help_text=_("出租车车牌（taxi_ride 的核验信息之一）")
+    )
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        kind = attrs["kind"]
+        if kind in (ItemKind.SEGMENT, ItemKind.TOPUP):
+            if "id" not in attrs:
+                raise serializers.ValidationError({"id": _("请提供明细标识")})
+            return attrs
+        if not (attrs.get("number") or "").strip():
+            raise serializers.ValidationError({"number": _("请提供票据号、行程号或补费流水号")})
+        if kind == ClaimKind.TAXI_RIDE:
+            if "amount" not in attrs and not (attrs.get("taxi_plate") or "").strip():
+                raise serializers.ValidationError({"amount": _("请提供金额或出租车车牌作为核验信息")})
+        elif not (attrs.get("plate") or "").strip():
+            raise serializers.ValidationError({"plate": _("请提供车牌号")})
+        return attrs
+
+
+class NewTitleSerializer(serializers.Serializer[Any]):
+    kind = serializers.ChoiceField(choices=TitleKind.choices, help_text=_("抬头类型"))
+    name = serializers.CharField(max_length=200, help_text=_("抬头名称"))
+    tax_id = serializers.CharField(max_length=20, required=False, default="", help_text=_("纳税人识别号（单位必填）"))
+    email = serializers.EmailField(required=False, default="", help_text=_("收票邮箱"))
 
 
 class InvoiceRequestSerializer(serializers.Serializer[Any]):
@@ -404,9 +470,26 @@ class InvoiceRequestSerializer(serializers.Serializer[Any]):
     pass_ids = serializers.ListField(
         child=serializers.CharField(max_length=40), required=False, help_text=_("通行标识（该卡的通行）")
     )
+    customer = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, required=False, help_text=_("购买方客户（按号码申请开票时必填）")
+    )
+    title = serializers.IntegerField(
+        min_value=1, max_value=2**63 - 1, required=False, help_text=_("该客户的已有抬头（与 new_title 二选一）")
+    )
+    new_title = NewTitleSerializer(required=False, help_text=_("新抬头，保存为该客户的抬头版本（与 title 二选一）"))
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         items, pass_ids, card_no = attrs.get("items") or [], attrs.get("pass_ids") or [], attrs.get("card_no")
+        claims = [item for item in items if item["kind"] in ClaimKind.values]
+        if claims or {"customer", "title", "new_title"} & set(attrs):
+            if len(claims) != len(items) or not items or pass_ids:
+                raise serializers.ValidationError(
+                    _("按号码申请开票（paper_ticket、taxi_ride、audit_charge）时，不能同时申请其他类型的明细或通行")
+                )
+            if "customer" not in attrs:
+                raise serializers.ValidationError({"customer": _("请指定购买方客户")})
+            if ("title" in attrs) == ("new_title" in attrs):
+                raise serializers.ValidationError({"title": _("请选择客户的已有抬头，或填写新抬头（二选一）")})
         if bool(items) == bool(pass_ids):
             raise serializers.ValidationError(_("请提供明细（items）或卡号加通行标识（card_no + pass_ids）之一"))
         if pass_ids and not card_no:
@@ -431,6 +514,17 @@ class InvoiceRequestResultSerializer(serializers.Serializer[Any]):
 
 class InvoiceRequestConflictSerializer(DomainErrorSerializer):
     rejected = RejectionSerializer(many=True)
+
+
+class ClaimRejectionSerializer(serializers.Serializer[Any]):
+    kind = serializers.CharField(help_text=_("明细类型（paper_ticket、taxi_ride、audit_charge）"))
+    number = serializers.CharField(help_text=_("所填的号码"))
+    reason = serializers.CharField(help_text=_("原因代码"))
+    message = serializers.CharField(help_text=_("原因说明"))
+
+
+class ClaimRefusedSerializer(DomainErrorSerializer):
+    rejected = ClaimRejectionSerializer(many=True)
 
 
 @dataclass(frozen=True)
@@ -487,31 +581,93 @@ def _states(kind: str, ids: list[int]) -> dict[int, ItemState]:
     return segment_states(segment_ids=ids) if kind == ItemKind.SEGMENT else topup_states(topup_ids=ids)
 
 
+CLAIM_STATUS = {NOT_FOUND: status.HTTP_404_NOT_FOUND, "rate_limited": status.HTTP_429_TOO_MANY_REQUESTS}
+"""HTTP status of a refused claim by its first refusal's code; any other refusal is a 409 (the item's state)."""
+
+
+def _claim(user: User, data: dict[str, Any]) -> Response:
+    """Claims by printed number (``invoicing.claims``): all or nothing. The customer and title resolve within the
+    caller's scope (a province token: its province's customers); "not yours" answers like "not there"."""
+    customer = scoped(Customer.objects.all(), user).filter(pk=data["customer"]).first()
+    if customer is None:
+        raise serializers.ValidationError({"customer": [_("找不到该客户")]})
+    title = None
+    if "title" in data:
+        title = BuyerTitle.objects.filter(customer=customer, pk=data["title"]).first()
+        if title is None:
+            raise serializers.ValidationError({"title": [_("该客户没有这个抬头")]})
+    new = data.get("new_title")
+    items = [
+        ClaimItem(
+            kind=item["kind"],
+            number=item["number"],
+            plate=item.get("plate", ""),
+            plate_color=item.get("plate_color"),
+            amount=parse_yuan(item["amount"]) if "amount" in item else None,
+            taxi_plate=item.get("taxi_plate", ""),
+        )
+        for item in data["items"]
+    ]
+    try:
+        documents = invoice_claim(
+            items=items,
+            customer=customer,
+            title=title,
+            new_title=NewTitle(**new) if new else None,
+            reason=str(_("客户渠道申请开票")),
+            by=user,
+            province=user.province_scope,
+        )
+    except ClaimRefused as refused:
+        first = refused.refusals[0]
+        rows = [{"kind": r.kind, "number": r.number, "reason": r.code, "message": r.message} for r in refused.refusals]
+        body = {"detail": str(_("；")).join(r.message for r in refused.refusals), "code": first.code, "rejected": rows}
+        return Response(body, status=CLAIM_STATUS.get(first.code, status.HTTP_409_CONFLICT))
+    except ClaimError as error:
+        code = error.code or "invalid"
+        body = {"detail": str(_("；")).join(error.messages), "code": code}
+        return Response(body, status=CLAIM_STATUS.get(code, status.HTTP_400_BAD_REQUEST))
+    created: dict[str, Any] = {"documents": DocumentSerializer(documents, many=True).data, "rejected": []}
+    return Response(created, status=status.HTTP_201_CREATED)
+
+
 class InvoiceRequestView(DomainErrorsMixin, APIView):
-    """Request invoices for trips or top-ups (the customer channels and the console call this).
+    """Request invoices for trips or top-ups, or claim paper tickets, taxi rides and back-charges by their printed
+    number (the customer channels and the console call this).
 
     Eligible items are issued at once (201 with the documents; items that could not be invoiced are listed in
     `rejected` with the eligibility reason). When nothing could be issued: 409 with every item's reason. Asking
     again for what was issued is therefore safe: the second answer is a 409 saying which document holds each item.
+
+    Claims (`paper_ticket`, `taxi_ride`, `audit_charge`, with `customer` and `title` or `new_title`) are all or
+    nothing: 201 with the documents, or the refusal with a `code` and nothing issued — 404 `not_found` for an
+    unknown number and a wrong second factor alike, 409 `already_invoiced`, `too_old`, `not_yet`, 429
+    `rate_limited`. Province tokens may claim their own province's items (and request nothing else).
     """
 
-    allowed_roles = ACTORS
+    allowed_roles = (*ACTORS, Role.PROVINCE)
 
     @extend_schema(
         request=InvoiceRequestSerializer,
         responses={
             201: InvoiceRequestResultSerializer,
             400: ERRORS[400],
+            404: OpenApiResponse(ClaimRefusedSerializer, description=_("按号码申请：找不到或核验信息不符")),
             409: OpenApiResponse(InvoiceRequestConflictSerializer, description=_("没有可开票的明细")),
+            429: OpenApiResponse(DomainErrorSerializer, description=_("按号码申请：该客户申请过于频繁")),
         },
         parameters=[IDEMPOTENCY_KEY],
     )
     @idempotent
     def post(self, request: Request) -> Response:
         user = _user(request)
+        if not user.has_role(*ACTORS) and not (isinstance(request.data, dict) and "customer" in request.data):
+            raise PermissionDenied(_("省级账户只能按号码申请开票（纸改电、出租车、稽核补费）"))
         form = InvoiceRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
         data = form.validated_data
+        if "customer" in data:
+            return _claim(user, data)
         segment_ids = [item["id"] for item in data.get("items", []) if item["kind"] == ItemKind.SEGMENT]
         topup_ids = [item["id"] for item in data.get("items", []) if item["kind"] == ItemKind.TOPUP]
         missing_trips: list[Rejection] = []
@@ -600,3 +756,45 @@ class SummarySheetViewSet(
             raise PermissionDenied(_("该汇总单还列有其他省份的票据或通行，只能查看本省部分，不能下载全文。"))
         sheet = summary_sheet_pdf_ensure(sheet=sheet)
         return download(request, _pdf_response(sheet.pdf, f"{sheet.number}.pdf"))
+
+
+# --- a prepaid card's invoicing choice ------------------------------------------------------------------------------
+
+
+class PrepaidChoiceRequestSerializer(serializers.Serializer[Any]):
+    card_no = serializers.CharField(max_length=20, validators=[card_number_validator], help_text=_("ETC卡号（储值卡）"))
+    choice = serializers.ChoiceField(
+        choices=PrepaidChoice.choices, help_text=_("开票方式：topup 充值时开票，trips 按通行开票")
+    )
+    reason = serializers.CharField(max_length=500, help_text=_("原因（必填，记入审计日志）"))
+
+
+class PrepaidChoiceSerializer(serializers.ModelSerializer[CardPrepaidChoice]):
+    class Meta:
+        model = CardPrepaidChoice
+        fields = ["id", "card_no", "choice", "valid_from", "customer"]
+
+
+class PrepaidChoiceView(DomainErrorsMixin, APIView):
+    """Change a prepaid card's invoicing choice from now on (domain.md §4.12): ``topup``, the daily run issues each
+    later top-up's non-taxable invoice; ``trips``, top-ups only on request and the trips they pay are invoiced.
+    Money already invoiced either way is not affected. 409 ``prepaid_choice_unchanged`` when it is the choice
+    already; 400 ``not_prepaid`` for a post-pay card."""
+
+    allowed_roles = ACTORS
+
+    @extend_schema(
+        request=PrepaidChoiceRequestSerializer,
+        responses={201: PrepaidChoiceSerializer, **ERRORS},
+        parameters=[IDEMPOTENCY_KEY],
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        user = _user(request)
+        form = PrepaidChoiceRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        if not scoped(Card.objects.filter(card_no=data["card_no"]), user).exists():
+            raise CustomerError(_("找不到ETC卡%(card_no)s"), code="card_not_found", params={"card_no": data["card_no"]})
+        version = prepaid_choice_set(card_no=data["card_no"], choice=data["choice"], reason=data["reason"], by=user)
+        return Response(PrepaidChoiceSerializer(version).data, status=status.HTTP_201_CREATED)

@@ -42,6 +42,7 @@ from invoicing.models import (
 )
 from piaogen.models import User
 from piaogen.money import format_yuan
+from piaogen.privacy import mask_text
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,25 @@ def delivery_address(*, document: Document | None = None, sheet: SummarySheet | 
         if title is not None and title.email:
             return title.email
     return customer.email if customer is not None else ""
+
+
+def is_demo_address(address: str) -> bool:
+    """An address of the demo customers (``PIAOGEN["DEMO_EMAIL_DOMAIN"]``, a reserved .invalid domain): never sent."""
+    domain = str(settings.PIAOGEN.get("DEMO_EMAIL_DOMAIN", "")).lower()
+    return bool(domain) and address.strip().lower().endswith("@" + domain)
+
+
+def undelivered_reason(document: Document) -> str:
+    """Why a document has no delivery, as it truly is (document pages): no address, demo data, automatic delivery
+    off, or queued after issuing and not sent yet. Reads the document's title and customer (select them)."""
+    address = delivery_address(document=document)
+    if not address:
+        return str(_("无收票邮箱：未投递"))
+    if is_demo_address(address):
+        return str(_("演示数据：未投递"))
+    if not settings.PIAOGEN.get("DELIVER_AFTER_ISSUE", True):
+        return str(_("自动投递已关闭：未投递"))
+    return str(_("已排队，尚未投递"))
 
 
 def _target(delivery: Delivery) -> Q:
@@ -172,7 +192,9 @@ def delivery_attempt(*, delivery: Delivery, by: User | None = None) -> Delivery:
     try:
         delivery_message(delivery).send()
     except (SMTPException, OSError) as error:
-        delivery.status, delivery.last_error = DeliveryStatus.FAILED, f"{type(error).__name__}: {error}"[:2000]
+        # a mail server's refusal names the recipient: stored (shown, logged) with the address masked
+        failure = mask_text(f"{type(error).__name__}: {error}")[:2000]
+        delivery.status, delivery.last_error = DeliveryStatus.FAILED, failure
         Delivery.objects.filter(pk=delivery.pk).update(status=delivery.status, last_error=delivery.last_error)
         _event(delivery, "delivery_failed", by, error=delivery.last_error)
         log.warning("delivery %s attempt %s failed: %s", delivery.pk, delivery.attempts, delivery.last_error)
@@ -228,6 +250,8 @@ def delivery_send(
     address = (address or delivery_address(document=document, sheet=sheet)).strip()
     if not address:
         raise DeliveryError(_("没有收票邮箱：请先在抬头或客户资料中填写邮箱"), code="no_address")
+    if is_demo_address(address):
+        raise DeliveryError(_("演示数据的邮箱不能投递：%(address)s"), code="demo_address", params={"address": address})
     try:
         validate_email(address)
     except ValidationError as error:
@@ -249,7 +273,8 @@ def delivery_ensure(*, document: Document | None = None, sheet: SummarySheet | N
     existing = Delivery.objects.filter(document=document, sheet=sheet).order_by("pk").first()
     if existing is not None:
         return existing
-    if not delivery_address(document=document, sheet=sheet):
+    address = delivery_address(document=document, sheet=sheet)
+    if not address or is_demo_address(address):
         return None
     return delivery_send(document=document, sheet=sheet)
 

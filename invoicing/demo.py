@@ -12,6 +12,7 @@ import time
 from typing import Any, NamedTuple
 
 from django.apps import apps
+from django.conf import settings
 from django.db import connection, transaction
 
 from invoicing.models import Customer
@@ -157,7 +158,7 @@ def _build_people(
                     "company",
                     name,
                     tel,
-                    f"fp{tel[-6:]}@example.com",
+                    f"fp{tel[-6:]}@{settings.PIAOGEN['DEMO_EMAIL_DOMAIN']}",
                     "统一社会信用代码",
                     tax_id,
                     p,
@@ -171,7 +172,7 @@ def _build_people(
             name = make_person_name(rng)
             id_no = make_resident_id(rng, province=p)
             tel = phone()
-            email = f"u{tel[-8:]}@example.com" if rng.random() < 0.7 else ""
+            email = f"u{tel[-8:]}@{settings.PIAOGEN['DEMO_EMAIL_DOMAIN']}" if rng.random() < 0.7 else ""
             customer_rows.append(["person", name, tel, email, "身份证", id_no, p, _ts(created_s), "daily"])
             for _ in range(rng.choice((1, 1, 1, 1, 1, 1, 1, 2, 2, 3))):
                 holders.append((i, name, "身份证", id_no, tel, p, 22 if rng.random() < 0.4 else 23))
@@ -194,6 +195,7 @@ def _build_people(
     cards: list[CardRef] = []
     card_rows: list[tuple[object, ...]] = []
     bindings: list[tuple[int, str, str, str | None]] = []
+    choices: list[tuple[str, str, str, int, str, str]] = []  # prepaid cards' invoicing choice (§4.12)
     serial: dict[str, int] = {}
     for n, (cust, name, id_type, id_no, tel, p, ctype) in enumerate(holders):
         company = id_type != "身份证"
@@ -231,6 +233,8 @@ def _build_people(
             if rng.random() < 0.04 and cust > 0:  # an earlier owner had it bound, then unbound it
                 bindings.append((customer_ids[cust - 1], card_no, _ts(bound_s - 400 * 86_400), _ts(bound_s - 86_400)))
             bindings.append((customer_ids[cust], card_no, _ts(bound_s), None))
+            if ctype == 22 and int(card_no[-1]) % 2 == 0:  # half the prepaid cards chose "at top-up" (no rng draw)
+                choices.append((card_no, "topup", _ts(bound_s), customer_ids[cust], "演示数据", _ts(bound_s)))
     copy_rows(cursor, "tolling_vehicle", ["id", "plate", "plate_color", "vehicle_class"], vehicles)
     copy_rows(
         cursor,
@@ -251,6 +255,12 @@ def _build_people(
         card_rows,
     )
     copy_rows(cursor, "invoicing_cardbinding", ["customer_id", "card_no", "bound_at", "unbound_at"], bindings)
+    copy_rows(
+        cursor,
+        "invoicing_cardprepaidchoice",
+        ["card_no", "choice", "valid_from", "customer_id", "reason", "created_at"],
+        choices,
+    )
 
     titles = []
     cards_of: dict[int, list[str]] = {}
@@ -306,6 +316,7 @@ def _build_people(
         "vehicles": len(vehicles),
         "cards": len(card_rows),
         "card_bindings": len(bindings),
+        "prepaid_choices": len(choices),
         "buyer_titles": len(titles),
     }
     return cards, counts

@@ -8,17 +8,33 @@ red-letter amounts negative and the rest non-negative, document numbers unique p
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.contrib.postgres.fields import ArrayField
 from django.contrib.postgres.indexes import GinIndex
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from piaogen.identifiers import Province, mask_email
+from piaogen.identifiers import (
+    Province,
+    card_number_validator,
+    id_number_validator,
+    phone_validator,
+    plate_validator,
+    taxpayer_id_validator,
+    validate_id_document,
+)
+from piaogen.privacy import Pii, shown
 from tolling.models import Operator
+
+# the cheap part of two identifier checks, repeated in the database (the check digits stay in the validators)
+PHONE_SQL = r"^1[3-9][0-9]{9}$"
+CARD_NO_SQL = r"^[0-9]{20}$"
 
 
 class CustomerKind(models.TextChoices):
@@ -39,10 +55,10 @@ class Customer(models.Model):
     id = models.BigAutoField(primary_key=True)
     kind = models.CharField(_("类型"), max_length=8, choices=CustomerKind.choices, default=CustomerKind.PERSON)
     name = models.CharField(_("姓名/名称"), max_length=200)
-    phone = models.CharField(_("手机号"), max_length=20, unique=True)
+    phone = models.CharField(_("手机号"), max_length=20, unique=True, validators=[phone_validator])
     email = models.EmailField(_("邮箱"), blank=True)
     id_type = models.CharField(_("证件类型"), max_length=16, blank=True)
-    id_no = models.CharField(_("证件号码"), max_length=32, blank=True)
+    id_no = models.CharField(_("证件号码"), max_length=32, blank=True, validators=[id_number_validator])
     province = models.CharField(_("所属省份"), max_length=2, choices=Province.choices, blank=True)
     # trips of a monthly customer are left out of the daily run and merged once a month (domain.md §4.7)
     invoice_cycle = models.CharField(
@@ -62,6 +78,7 @@ class Customer(models.Model):
             models.CheckConstraint(
                 name="customer_invoice_cycle_valid", condition=Q(invoice_cycle__in=InvoiceCycle.values)
             ),
+            models.CheckConstraint(name="customer_phone_format", condition=Q(phone__regex=PHONE_SQL)),
         ]
         indexes = [
             # fuzzy name search (pg_trgm; the extension comes with piaogen's first migration)
@@ -72,15 +89,42 @@ class Customer(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """The ID number checked as its type asks (a 身份证 must pass GB 11643, a USCC its check character)."""
+        if self.id_no:
+            try:
+                validate_id_document(self.id_type, self.id_no)
+            except ValidationError as error:
+                raise ValidationError({"id_no": error.messages}) from error
+
+
+class CardBindingQuerySet(models.QuerySet["CardBinding"]):
+    def covering(self, card_no: str, at: dt.datetime) -> CardBindingQuerySet:
+        """The binding of ``card_no`` that covered the time ``at`` (at most one; see ``CardBinding``)."""
+        return self.filter(
+            Q(covers_from__lte=at) | Q(covers_from__isnull=True, bound_at__lte=at),
+            Q(unbound_at__isnull=True) | Q(unbound_at__gt=at),
+            card_no=card_no,
+        )
+
 
 class CardBinding(models.Model):
-    """A card bound to an account for a period. At most one active binding per card."""
+    """A card bound to an account for a period. At most one active binding per card.
+
+    Binding reaches back (domain.md §4.11, assumed): the binding covers the card's transactions from
+    ``covers_from`` — when it was made, the start of the request window (``PIAOGEN["REQUEST_WINDOW_DAYS"]``) or the
+    end of the card's previous binding, whichever is later — so the card's uninvoiced trips and top-ups of that
+    time become the customer's. NULL (bindings made before this rule): from ``bound_at``.
+    """
 
     id = models.BigAutoField(primary_key=True)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="bindings", verbose_name=_("客户"))
-    card_no = models.CharField(_("ETC卡号"), max_length=20)
+    card_no = models.CharField(_("ETC卡号"), max_length=20, validators=[card_number_validator])
     bound_at = models.DateTimeField(_("绑定时间"), default=timezone.now)
     unbound_at = models.DateTimeField(_("解绑时间"), null=True, blank=True)
+    covers_from = models.DateTimeField(_("追溯起点"), null=True, blank=True)
+
+    objects = CardBindingQuerySet.as_manager()
 
     class Meta:
         verbose_name = pgettext_lazy("singular", "绑卡")
@@ -93,11 +137,80 @@ class CardBinding(models.Model):
                 name="card_binding_period_valid",
                 condition=Q(unbound_at__isnull=True) | Q(unbound_at__gte=F("bound_at")),
             ),
+            models.CheckConstraint(name="card_binding_card_no_format", condition=Q(card_no__regex=CARD_NO_SQL)),
+            models.CheckConstraint(
+                name="card_binding_covers_from_not_after_binding",
+                condition=Q(covers_from__isnull=True) | Q(covers_from__lte=F("bound_at")),
+            ),
         ]
         indexes = [models.Index(fields=["card_no", "bound_at"], name="card_binding_card_idx")]
 
     def __str__(self) -> str:
         return f"{self.customer_id} ⇄ {self.card_no}"
+
+    @property
+    def covers_since(self) -> dt.datetime:
+        """From when the binding covers the card's transactions (``covers_from``, else ``bound_at``)."""
+        return self.covers_from or self.bound_at
+
+    @property
+    def reaches_back(self) -> bool:
+        """Whether the binding brought in transactions from before it was made."""
+        return self.covers_since < self.bound_at
+
+
+class PrepaidChoice(models.TextChoices):
+    """How a prepaid card's money is invoiced (domain.md §4.3, §4.12): as each top-up, or as the trips it pays."""
+
+    PER_TRIP = "trips", _("按通行开票")
+    AT_TOPUP = "topup", _("充值时开票")
+
+
+class CardPrepaidChoice(models.Model):
+    """A version of a prepaid card's invoicing choice, in force from ``valid_from`` (domain.md §4.12, assumed).
+
+    Append-only. The version in force at a top-up's time decides whether the daily run issues that top-up
+    (``AT_TOPUP``); without one the card is invoiced per trip, and its top-ups only on request. A change applies to
+    later top-ups: money already invoiced either way stays as it is (FIFO, §4.3).
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    card_no = models.CharField(_("ETC卡号"), max_length=20, validators=[card_number_validator])
+    choice = models.CharField(_("开票方式"), max_length=8, choices=PrepaidChoice.choices)
+    valid_from = models.DateTimeField(_("生效时间"), default=timezone.now)
+    customer = models.ForeignKey(  # the holder's account that chose (null: recorded without an account)
+        Customer,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_index=False,  # no query reads choices by customer; PROTECT checks are rare (customers are not deleted)
+        related_name="+",
+        verbose_name=_("客户"),
+    )
+    reason = models.CharField(_("原因"), max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        db_index=False,
+        related_name="+",
+        verbose_name=_("操作人"),
+    )
+
+    class Meta:
+        verbose_name = pgettext_lazy("singular", "储值卡开票方式")
+        verbose_name_plural = pgettext_lazy("plural", "储值卡开票方式")
+        constraints = [
+            # also the index of "the version in force for a card at a time" (card page, daily run's top-ups)
+            models.UniqueConstraint(fields=["card_no", "valid_from"], name="card_prepaid_choice_version_uniq"),
+            models.CheckConstraint(name="card_prepaid_choice_valid", condition=Q(choice__in=PrepaidChoice.values)),
+            models.CheckConstraint(name="card_prepaid_choice_card_no_format", condition=Q(card_no__regex=CARD_NO_SQL)),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.card_no} {self.choice} @ {self.valid_from}"
 
 
 class TitleKind(models.TextChoices):
@@ -111,10 +224,12 @@ class BuyerTitle(models.Model):
 
     id = models.BigAutoField(primary_key=True)
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="titles", verbose_name=_("客户"))
-    card_no = models.CharField(_("适用卡号"), max_length=20, blank=True)  # blank: the account's default
+    card_no = models.CharField(  # blank: the account's default
+        _("适用卡号"), max_length=20, blank=True, validators=[card_number_validator]
+    )
     kind = models.CharField(_("抬头类型"), max_length=8, choices=TitleKind.choices)
     name = models.CharField(_("抬头名称"), max_length=200)
-    tax_id = models.CharField(_("纳税人识别号"), max_length=20, blank=True)
+    tax_id = models.CharField(_("纳税人识别号"), max_length=20, blank=True, validators=[taxpayer_id_validator])
     address_phone = models.CharField(_("地址电话"), max_length=200, blank=True)
     bank_account = models.CharField(_("开户行及账号"), max_length=200, blank=True)
     email = models.EmailField(_("收票邮箱"), blank=True)
@@ -136,6 +251,9 @@ class BuyerTitle(models.Model):
             models.UniqueConstraint(fields=["customer", "card_no", "valid_from"], name="buyer_title_version_uniq"),
             models.CheckConstraint(name="buyer_title_kind_valid", condition=Q(kind__in=TitleKind.values)),
             models.CheckConstraint(name="buyer_title_company_has_tax_id", condition=Q(kind="person") | ~Q(tax_id="")),
+            models.CheckConstraint(
+                name="buyer_title_card_no_format", condition=Q(card_no="") | Q(card_no__regex=CARD_NO_SQL)
+            ),
         ]
         indexes = [
             models.Index(fields=["tax_id"], name="buyer_title_tax_id_idx", condition=~Q(tax_id="")),  # taxpayer id
@@ -192,7 +310,7 @@ class Document(models.Model):
     province = models.CharField(_("省份"), max_length=2, choices=Province.choices)  # the seller's
     seller = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", verbose_name=_("销售方"))
     seller_name = models.CharField(_("销售方名称"), max_length=200)
-    seller_tax_id = models.CharField(_("销售方纳税人识别号"), max_length=20)
+    seller_tax_id = models.CharField(_("销售方纳税人识别号"), max_length=20, validators=[taxpayer_id_validator])
     # Indexes: every index is maintained on each of a daily run's inserts, so a reference gets one only where a
     # query reads by it. customer: document_customer_idx leads with it; title: no query reads documents by title
     # (titles are append-only, never deleted); original/replaces: partial (most documents have neither).
@@ -215,8 +333,10 @@ class Document(models.Model):
         verbose_name=_("购买方抬头"),
     )
     buyer_name = models.CharField(_("购买方名称"), max_length=200)
-    buyer_tax_id = models.CharField(_("购买方纳税人识别号"), max_length=20, blank=True)
-    card_no = models.CharField(_("ETC卡号"), max_length=20, blank=True)
+    buyer_tax_id = models.CharField(
+        _("购买方纳税人识别号"), max_length=20, blank=True, validators=[taxpayer_id_validator]
+    )
+    card_no = models.CharField(_("ETC卡号"), max_length=20, blank=True, validators=[card_number_validator])
     # null: non-taxable (不征税) or a fiscal receipt
     tax_rate = models.DecimalField(_("税率"), max_digits=4, decimal_places=3, null=True, blank=True)
     amount_net = models.BigIntegerField(_("金额(分)"))
@@ -303,6 +423,13 @@ class Document(models.Model):
     def __str__(self) -> str:
         return f"{self.code}{self.number}" if self.code else self.number
 
+    @property
+    def undelivered_reason(self) -> str:
+        """Why it has no delivery (``invoicing.delivery.undelivered_reason``), for the pages."""
+        from invoicing.delivery import undelivered_reason  # the delivery service reads models
+
+        return undelivered_reason(self)
+
 
 class DocumentLine(models.Model):
     """A printed line: items aggregated by plate and date range, with the tax split done on the line.
@@ -323,7 +450,7 @@ class DocumentLine(models.Model):
     )
     line_no = models.PositiveSmallIntegerField(_("行号"))
     item_name = models.CharField(_("项目名称"), max_length=100)  # *经营租赁*通行费, *运输服务*客运服务费 …
-    plate = models.CharField(_("车牌号"), max_length=10, blank=True)
+    plate = models.CharField(_("车牌号"), max_length=10, blank=True, validators=[plate_validator])
     vehicle_type = models.CharField(_("类型"), max_length=16, blank=True)
     date_from = models.DateField(_("通行日期起"), null=True, blank=True)
     date_to = models.DateField(_("通行日期止"), null=True, blank=True)
@@ -378,7 +505,7 @@ class DocumentItem(models.Model):
     item_kind = models.CharField(_("明细类型"), max_length=8, choices=ItemKind.choices)
     item_id = models.BigIntegerField(_("明细标识"))
     service_date = models.DateField(_("业务日期"))
-    card_no = models.CharField(_("ETC卡号"), max_length=20, blank=True)
+    card_no = models.CharField(_("ETC卡号"), max_length=20, blank=True, validators=[card_number_validator])
     amount = models.BigIntegerField(_("金额(分)"))
     live = models.BooleanField(default=True)
 
@@ -415,7 +542,7 @@ class SummarySheet(models.Model):
     customer = models.ForeignKey(
         Customer, on_delete=models.PROTECT, null=True, blank=True, related_name="sheets", verbose_name=_("客户")
     )
-    card_no = models.CharField(_("ETC卡号"), max_length=20)
+    card_no = models.CharField(_("ETC卡号"), max_length=20, validators=[card_number_validator])
     pass_ids = ArrayField(models.CharField(max_length=40), verbose_name=_("通行标识"))
     documents = models.ManyToManyField(Document, related_name="summary_sheets", blank=True, verbose_name=_("票据"))
     amount_gross = models.BigIntegerField(_("合计(分)"))
@@ -582,7 +709,7 @@ class Delivery(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{mask_email(self.address)} {self.status}"  # shown in admin titles: the address masked
+        return f"{shown(Pii.EMAIL, self.address)} {self.status}"  # shown in admin titles: the address masked
 
 
 class RunKind(models.TextChoices):

@@ -218,3 +218,74 @@ def summary_sheets_refresh_for(*, document: Document, by: User | None = None) ->
     it). Returns the sheets now standing in their place (void ones when nothing was left to summarise)."""
     sheets = SummarySheet.objects.filter(Q(documents=document), status=SheetStatus.VALID).order_by("pk")
     return [summary_sheet_refresh(sheet=sheet, by=by) for sheet in list(sheets)]
+
+
+# --- reading a sheet (the sheet page) ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SheetDocumentRow:
+    """A document a sheet binds, with how much of it covers the sheet's trips and how much other things."""
+
+    document: Document
+    on_sheet: int  # fen: its segment items on the sheet's trips
+    elsewhere: int  # fen: the rest of the document (other trips of the card, merged into the same document)
+
+
+@dataclass(frozen=True)
+class SheetTotals:
+    """Why the documents' total differs from the sheet's (the sheet page explains each part)."""
+
+    rows: list[SheetDocumentRow]
+    sheet_total: int  # the sheet's own total: its trips' items when it was issued
+    documents_total: int  # the listed documents' totals
+    on_sheet_total: int  # what those documents hold of the sheet's trips
+    elsewhere_total: int  # what they hold of other trips
+    no_longer_live: int  # documents listed that are reversed since (the sheet was voided and replaced, or is due)
+
+    @property
+    def agree(self) -> bool:
+        return self.documents_total == self.sheet_total
+
+
+def summary_sheet_totals(*, sheet: SummarySheet, documents: Sequence[Document]) -> SheetTotals:
+    """The sheet's documents (as the caller may see them) split into the part on the sheet's trips and the rest.
+    Two queries: the documents' segment items, and those segments' pass ids."""
+    items = list(
+        DocumentItem.objects.filter(document__in=[d.pk for d in documents], item_kind=ItemKind.SEGMENT).values_list(
+            "document_id", "item_id", "amount"
+        )
+    )
+    pass_ids = dict(Segment.objects.filter(id__in=[i for _d, i, _a in items]).values_list("id", "pass_id"))
+    trips = set(sheet.pass_ids)
+    on_sheet: dict[int, int] = {}
+    for document_id, item_id, amount in items:
+        if pass_ids.get(item_id) in trips:
+            on_sheet[document_id] = on_sheet.get(document_id, 0) + amount
+    rows = [SheetDocumentRow(d, on_sheet.get(d.pk, 0), d.amount_gross - on_sheet.get(d.pk, 0)) for d in documents]
+    return SheetTotals(
+        rows=rows,
+        sheet_total=sheet.amount_gross,
+        documents_total=sum(d.amount_gross for d in documents),
+        on_sheet_total=sum(r.on_sheet for r in rows),
+        elsewhere_total=sum(r.elsewhere for r in rows),
+        no_longer_live=sum(1 for d in documents if d.status != DocumentStatus.ISSUED),
+    )
+
+
+def summary_sheet_lineage(sheet: SummarySheet, *, limit: int = 12) -> list[SummarySheet]:
+    """The chain of sheets this one belongs to, oldest first: back through the sheets it replaced, forward through
+    ``replaced_by`` (bounded; one query per step)."""
+    first = sheet
+    for _step in range(limit):
+        previous = SummarySheet.objects.filter(replaced_by=first).first()
+        if previous is None:
+            break
+        first = previous
+    chain = [first]
+    while chain[-1].replaced_by_id is not None and len(chain) < limit:
+        following = SummarySheet.objects.filter(pk=chain[-1].replaced_by_id).first()
+        if following is None:
+            break
+        chain.append(following)
+    return chain

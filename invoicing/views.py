@@ -1,5 +1,7 @@
 """Document pages: a document's printed fields, a PDF preview, the items it covers, its lineage (items → document →
-summary sheet → reversal → reissue), deliveries and events; its PDF."""
+summary sheet → reversal → reissue), deliveries and events; its PDF. Summary sheet pages: the sheet, its trips and
+documents with why their totals differ from the sheet's, its PDF, deliveries (and resend), and its void/replaced
+lineage."""
 
 from __future__ import annotations
 
@@ -7,13 +9,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from csp.decorators import csp_replace
-from django.http import FileResponse, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.contrib import messages
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.clickjacking import xframe_options_sameorigin
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
-from invoicing.api import documents_for, sheets_for
-from invoicing.models import Delivery, Document, DocumentEvent, DocumentItem, DocumentLine, ItemKind
+from invoicing.api import ACTORS, documents_for, sheet_is_whole_for, sheet_pass_ids_for, sheets_for
+from invoicing.delivery import DeliveryError, delivery_send
+from invoicing.models import Delivery, Document, DocumentEvent, DocumentItem, DocumentLine, ItemKind, SummarySheet
+from invoicing.sheets import summary_sheet_lineage, summary_sheet_totals
 from piaogen.access import ALL_ROLES, role_required
 from piaogen.models import User
 from tolling.models import AuditCharge, Segment, TopUp, Trip
@@ -136,3 +141,65 @@ def document_pdf(request: HttpRequest, document_id: int) -> FileResponse:
     return FileResponse(
         document.pdf.open("rb"), as_attachment=False, filename=f"{document}.pdf", content_type="application/pdf"
     )
+
+
+# --- summary sheets -----------------------------------------------------------------------------------------------
+
+
+def sheet_for(user: User, sheet_id: int) -> SummarySheet:
+    """A sheet the user may see (``sheets_for``), with ``visible_pass_ids`` for province users; 404 otherwise."""
+    sheets = sheet_pass_ids_for(user, sheets_for(user).select_related("customer", "replaced_by"))
+    return get_object_or_404(sheets, pk=sheet_id)
+
+
+@require_GET
+@role_required(*ALL_ROLES)
+def sheet_detail(request: HttpRequest, sheet_id: int) -> HttpResponse:
+    user = _user(request)
+    sheet = sheet_for(user, sheet_id)
+    visible_pass_ids = getattr(sheet, "visible_pass_ids", None)  # province users: their province's trips only
+    pass_ids = list(sheet.pass_ids if visible_pass_ids is None else visible_pass_ids)
+    documents = list(documents_for(user).filter(summary_sheets=sheet).order_by("issued_at", "pk")[:ITEM_LIMIT])
+    chain = summary_sheet_lineage(sheet)
+    visible = set(sheets_for(user).filter(pk__in=[s.pk for s in chain]).values_list("pk", flat=True))
+    context = {
+        "sheet": sheet,
+        "whole": sheet_is_whole_for(user, sheet),
+        "trips": list(Trip.objects.filter(pass_id__in=pass_ids).order_by("exit_time", "pk")[:ITEM_LIMIT]),
+        "pass_ids": pass_ids,
+        "totals": summary_sheet_totals(sheet=sheet, documents=documents),
+        "lineage": [s for s in chain if s.pk in visible],
+        "deliveries": Delivery.objects.filter(sheet=sheet).order_by("-created_at")[:ITEM_LIMIT],
+        "can_act": user.role in ACTORS,
+    }
+    return render(request, "invoicing/sheet_detail.html", context)
+
+
+@require_GET
+@role_required(*ALL_ROLES)
+def sheet_pdf(request: HttpRequest, sheet_id: int) -> FileResponse:
+    from invoicing.pdf import summary_sheet_pdf_ensure  # weasyprint loads only when a PDF is asked for
+
+    user = _user(request)
+    sheet = sheet_for(user, sheet_id)
+    if not sheet_is_whole_for(user, sheet):  # it lists other provinces' documents
+        raise Http404
+    sheet = summary_sheet_pdf_ensure(sheet=sheet)
+    return FileResponse(
+        sheet.pdf.open("rb"), as_attachment=False, filename=f"{sheet.number}.pdf", content_type="application/pdf"
+    )
+
+
+@require_POST
+@role_required(*ACTORS)
+def sheet_resend(request: HttpRequest, sheet_id: int) -> HttpResponse:
+    """E-mail the sheet again (to the address given, else the buyer's); the delivery is recorded on the sheet."""
+    user = _user(request)
+    sheet = sheet_for(user, sheet_id)
+    try:
+        delivery = delivery_send(sheet=sheet, address=(request.POST.get("address") or "").strip() or None, by=user)
+    except DeliveryError as error:
+        messages.error(request, error.messages[0])
+    else:
+        messages.success(request, delivery.get_status_display())
+    return redirect("sheet-detail", sheet.pk)

@@ -15,7 +15,6 @@ Building blocks used by every app's admin module:
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Callable, Sequence
 from functools import cached_property, reduce
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -38,15 +37,10 @@ from django.utils.translation import gettext_lazy as _
 
 from piaogen.audit import audit_record
 from piaogen.callbacks import api_token_callback_set
-from piaogen.identifiers import (
-    Province,
-    fold_fullwidth,
-    mask_id_number,
-    mask_phone,
-    province_label,
-)
+from piaogen.identifiers import Province, fold_fullwidth, province_label
 from piaogen.models import ApiToken, AuditEvent, CallbackDelivery, IdempotentRequest, Role, User
 from piaogen.money import format_yuan
+from piaogen.privacy import MASKS, PII_FIELDS, Pii, shown
 from piaogen.roles import group_name
 from piaogen.services import api_token_issue
 
@@ -89,34 +83,17 @@ def province_name(obj: Model) -> str:
 def masked_phone(obj: Model) -> str:
     """A customer's or card holder's phone number, masked in lists (support/views reveal it with a reason)."""
     phone = str(getattr(obj, "phone", None) or getattr(obj, "holder_phone", "") or "")
-    return mask_phone(phone)
+    return shown(Pii.PHONE, phone)
 
 
 # --- PII ------------------------------------------------------------------------------------------------------------
-
-
-# a resident ID number's shape (6-digit region, birth date, 3 digits, check character), whatever its check character
-_RESIDENT_ID_SHAPE_RE = re.compile(r"\d{6}(?:19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dX]")
-
-
-def mask_personal_tax_id(tax_id: str) -> str:
-    """A buyer's taxpayer id: a company's code stays readable; a person's (their resident ID number) is masked."""
-    return mask_id_number(tax_id) if _RESIDENT_ID_SHAPE_RE.fullmatch(tax_id) else tax_id
-
-
-_DIGIT_RUN_RE = re.compile(r"\d{7,}")
-
-
-def mask_phones_in(text: str) -> str:
-    """Free text such as an invoice title's 地址电话: every run of 7+ digits (a phone number) masked."""
-    return _DIGIT_RUN_RE.sub(lambda match: mask_phone(match.group()), text)
 
 
 Mask = Callable[[str], str]
 
 
 class MaskedColumn:
-    """A list or read-only column showing a PII field masked: ``masked_column("holder_phone", mask_phone)``.
+    """A list or read-only column showing a PII field masked: ``masked_column(Card, "holder_phone")``.
 
     A callable object (like `MoneyColumn`), so it works in `list_display` and as an admin attribute named in the
     fields of a read-only change page.
@@ -132,8 +109,10 @@ class MaskedColumn:
         return self.mask(str(getattr(obj, self.field, "") or ""))
 
 
-def masked_column(model: type[Model], field: str, mask: Mask) -> MaskedColumn:
-    """``masked_column(Customer, "email", mask_email)``: labelled with the field's own verbose name."""
+def masked_column(model: type[Model], field: str) -> MaskedColumn:
+    """``masked_column(Customer, "email")``: masked by the field's rule (``piaogen.privacy.PII_FIELDS``), labelled
+    with the field's own verbose name."""
+    mask = MASKS[PII_FIELDS[model._meta.label_lower][field]]
     return MaskedColumn(field, mask, model._meta.get_field(field).verbose_name)  # type: ignore[union-attr]
 
 
@@ -168,8 +147,8 @@ class _MaskedPiiForm:
 
 
 class MaskedPiiMixin:
-    """PII never appears in clear on a change page. `masked_fields` maps a field to its mask
-    (`mask_phone`, `mask_id_number`, `mask_name`, `mask_email`…).
+    """PII never appears in clear on a change page. `masked_fields` maps a field to its mask: the model's
+    personal-data fields with their rules, ``piaogen.privacy.pii_fields_of(Model)``.
 
     Where the field can be edited, the input is write-only (see `_MaskedPiiForm`): a maintainer corrects a phone or
     ID number recorded wrongly without reading the old one (the admin write is audited). Where the page is read-only
@@ -181,7 +160,8 @@ class MaskedPiiMixin:
     def __init__(self, model: type[Model], admin_site: admin.AdminSite) -> None:
         super().__init__(model, admin_site)  # type: ignore[call-arg]
         for name, mask in self.masked_fields.items():
-            setattr(self, f"{name}_masked", masked_column(model, name, mask))
+            label = model._meta.get_field(name).verbose_name  # type: ignore[union-attr]
+            setattr(self, f"{name}_masked", MaskedColumn(name, mask, label))
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         fields = super().get_fields(request, obj)  # type: ignore[misc]

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
 from django.db import models
+from django.utils.deconstruct import deconstructible
 from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
@@ -189,6 +191,7 @@ def _clean(value: str) -> str:
 
 
 _T = TypeVar("_T")
+_EMAIL = EmailValidator(message=_("邮箱地址无效"), code="email")
 
 
 def _is(validator: Callable[[_T], object], value: _T) -> bool:
@@ -428,6 +431,48 @@ def is_taxpayer_id(value: str) -> bool:
     return _is(validate_taxpayer_id, value)
 
 
+# ID document types as recorded with a card's holder and an account (domain.md §7.8): the type decides the check
+ID_TYPE_RESIDENT = "身份证"
+ID_TYPE_USCC = "统一社会信用代码"
+_ID_NUMBER_RE = re.compile(r"[0-9A-Z]{5,32}")
+
+
+def validate_id_number(value: str) -> str:
+    """An ID document number of any type (证件号码): 5–32 upper-case letters or digits; one shaped like a resident
+    ID (17 digits, then a digit or X) gets the resident-ID check (GB 11643), another 18-character one the USCC
+    check. Passport and permit numbers are only format-checked. ``validate_id_document`` checks a (type, number)."""
+    text = _clean(value).upper()
+    if not _ID_NUMBER_RE.fullmatch(text):
+        raise ValidationError(_("证件号码必须是5至32位大写字母或数字"), code="id_number_format")
+    if _RESIDENT_ID_RE.fullmatch(text):
+        return validate_resident_id(text)
+    if len(text) == 18:
+        return validate_uscc(text)
+    return text
+
+
+def validate_id_document(id_type: str, id_no: str) -> str:
+    """An ID number checked as its type asks: a resident ID (身份证) must be one, a USCC (统一社会信用代码) too;
+    other types as ``validate_id_number``. Returns the normalised number."""
+    kind = _clean(id_type)
+    if kind == ID_TYPE_RESIDENT:
+        return validate_resident_id(id_no)
+    if kind == ID_TYPE_USCC:
+        return validate_uscc(id_no)
+    return validate_id_number(id_no)
+
+
+def validate_email(value: str) -> str:
+    """An e-mail address (Django's check, the one ``EmailField`` runs), trimmed."""
+    text = _clean(value)
+    _EMAIL(text)
+    return text
+
+
+def is_email(value: str) -> bool:
+    return _is(validate_email, value)
+
+
 def validate_province_code(value: str) -> str:
     """A GB/T 2260 province code of PROVINCE_NAMES."""
     text = _clean(value)
@@ -618,6 +663,40 @@ def format_summary_sheet_number(*, province: str, year: int, month: int, seq: in
     if not 1 <= month <= 12:
         raise ValueError(f"month out of range: {month!r}")
     return f"{_province(province)}{year}{month:02d}{_sequence(seq, 8)}"
+
+
+# --- field validators ----------------------------------------------------------------------------------------------
+
+
+@deconstructible(path="piaogen.identifiers.IdentifierValidator")
+class IdentifierValidator:
+    """The validator of one identifier kind on a model, form or serializer field: runs ``validate_<kind>`` (its
+    normalised return value is dropped; Django validators return nothing). Compared by kind, so a test can ask
+    which fields carry which check (``tests/piaogen/test_identifier_fields.py``)."""
+
+    def __init__(self, kind: str) -> None:
+        if not callable(globals().get(f"validate_{kind}")):
+            raise ValueError(f"no validate_{kind} in piaogen.identifiers")
+        self.kind = kind
+
+    def __call__(self, value: str) -> None:
+        globals()[f"validate_{self.kind}"](value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, IdentifierValidator) and other.kind == self.kind
+
+    def __hash__(self) -> int:
+        return hash(self.kind)
+
+    def __repr__(self) -> str:
+        return f"IdentifierValidator({self.kind!r})"
+
+
+card_number_validator = IdentifierValidator("card_number")
+plate_validator = IdentifierValidator("plate")
+phone_validator = IdentifierValidator("phone")
+taxpayer_id_validator = IdentifierValidator("taxpayer_id")
+id_number_validator = IdentifierValidator("id_number")
 
 
 # --- masking -------------------------------------------------------------------------------------------------------

@@ -182,9 +182,13 @@ AUDIT_ACTION_LABELS = {
     "admin.delete": _("管理后台删除"),
     "api_token.revoke": _("吊销 API 令牌"),
     "buyer_title.add": _("新增抬头版本"),
+    "buyer_title.backdate": _("提前抬头生效时间"),
     "card.bind": _("绑定 ETC 卡"),
     "card.unbind": _("解绑 ETC 卡"),
+    "card.prepaid_choice": _("变更储值卡开票方式"),
+    "card_binding.backdate": _("提前绑卡追溯起点"),
     "document.issue": _("申请开票"),
+    "invoice.claim": _("按号码申请开票"),
     "document.reissue": _("换票"),
     "document.reverse": _("红冲"),
     "document.resend": _("重发票据"),
@@ -194,6 +198,7 @@ AUDIT_ACTION_LABELS = {
     "report.export": _("导出报表"),
     "report.pdf": _("下载 PDF 报告"),
     "report.schedule_create": _("新建定时报告"),
+    "stats.export": _("导出查询统计"),
     "summary_sheet.issue": _("生成汇总单"),
     "summary_sheet.void": _("作废汇总单"),
     "ticket.link": _("工单关联记录"),
@@ -211,6 +216,10 @@ AUDIT_ACTION_LABELS = {
     "support.card_bind": _("客服：绑卡"),
     "support.card_unbind": _("客服：解绑"),
     "support.title_add": _("客服：新增抬头版本"),
+    "support.claim": _("客服：代客开票"),
+    "support.prepaid_choice": _("客服：变更储值卡开票方式"),
+    "support.binding_backdate": _("客服：提前绑卡追溯起点"),
+    "support.title_backdate": _("客服：提前抬头生效时间"),
 }
 
 

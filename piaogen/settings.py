@@ -274,6 +274,7 @@ CELERY_TASK_ROUTES = {
     "reports.tasks.*": {"queue": CELERY_QUEUE_PREFIX + "reports"},
 }
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # workers log through LOGGING's handler, personal data redacted
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60)
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 3600}
@@ -307,6 +308,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     # report rollups from their watermark (reports/rollups.py); the advisory lock makes an overlap a no-op
     "rollup-reports": {"task": "reports.tasks.rollup_reports_task", "schedule": 15 * 60.0, "options": {"expires": 840}},
+    # the query statistics' segment rollup (support/stats_rollup.py): only the segments above its watermark
+    "rollup-segment-stats": {"task": "support.tasks.segment_rollup_task", "schedule": 60.0, "options": {"expires": 55}},
     # callbacks whose retry was never handed to a worker (broker down) are sent again (piaogen/callbacks.py)
     "resume-stalled-callbacks": {
         "task": "piaogen.tasks.callbacks_resume_stalled",
@@ -327,7 +330,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "piaogen.requestid.RequestIdFilter"}},
+    # pii: phones, ID numbers and e-mail addresses masked in every line (searches by GET carry them in the URL)
+    "filters": {
+        "request_id": {"()": "piaogen.requestid.RequestIdFilter"},
+        "pii": {"()": "piaogen.logs.RedactPiiFilter"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
         "json": {
@@ -341,7 +348,7 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": env.str("LOG_FORMAT", default="json" if IS_PRODUCTION else "plain"),
-            "filters": ["request_id"],
+            "filters": ["request_id", "pii"],
         }
     },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
@@ -349,6 +356,8 @@ LOGGING = {
         "weasyprint": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
+        # runserver's request lines (with their query strings) through the redacting handler too
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }
 
@@ -356,6 +365,11 @@ LOGGING = {
 PIAOGEN = {
     "TRIP_INVOICEABLE_AFTER_DAYS": env.int("PIAOGEN_TRIP_INVOICEABLE_AFTER_DAYS", default=7),
     "TITLE_EXCHANGE_WINDOW_DAYS": env.int("PIAOGEN_TITLE_EXCHANGE_WINDOW_DAYS", default=365),
+    # claims (纸改电, taxi rides, back-charges: invoicing.claims): how old an item may be when claimed (the request
+    # window, domain.md §4.10, assumed), and how many claims one customer may make in a rolling window
+    "REQUEST_WINDOW_DAYS": env.int("PIAOGEN_REQUEST_WINDOW_DAYS", default=365),
+    "CLAIM_RATE_LIMIT": env.int("PIAOGEN_CLAIM_RATE_LIMIT", default=20),
+    "CLAIM_RATE_WINDOW_SECONDS": env.int("PIAOGEN_CLAIM_RATE_WINDOW_SECONDS", default=3600),
     "UPLOAD_MAX_BYTES": env.int("PIAOGEN_UPLOAD_MAX_BYTES", default=2 * 1024**3),
     # a running batch with no heartbeat for this long is resumed by another worker (its worker died)
     "INGEST_STALE_SECONDS": env.int("PIAOGEN_INGEST_STALE_SECONDS", default=120),
@@ -381,6 +395,8 @@ PIAOGEN = {
     # issuing: a running run with no heartbeat for this long is taken over; e-mail new documents automatically
     "ISSUE_STALE_SECONDS": env.int("PIAOGEN_ISSUE_STALE_SECONDS", default=300),
     "DELIVER_AFTER_ISSUE": env.bool("PIAOGEN_DELIVER_AFTER_ISSUE", default=True),
+    # the demo customers' e-mail domain (.invalid: RFC 2606, can never receive mail): never sent, shown as demo data
+    "DEMO_EMAIL_DOMAIN": env.str("PIAOGEN_DEMO_EMAIL_DOMAIN", default="demo.invalid"),
     # support tickets: hours from opening to the due time, per category (support.models.TicketCategory)
     "TICKET_SLA_HOURS": {
         "trip_not_found": 24,

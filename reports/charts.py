@@ -4,11 +4,16 @@ Figures are built as plain plotly figure dicts (the JSON plotly.js draws): build
 serialising them cost ~15 ms a figure in validation and deep copies, most of the page's budget. The tests check
 that every figure is valid by loading it into `go.Figure`. Every point carries its drill-down URL in `customdata`;
 static/js/dashboard.js follows it on click. The same figures become vector SVG for the PDF (reports/svg.py).
+
+plotly draws every text (category names, trace names, hover text) as pseudo-HTML: ``<a href>`` in a name becomes a
+working link, ``<b>`` bold. Every text that comes from data (operator, province and action names, labels) goes
+through `_text` (``html.escape``), so plotly shows it as typed; only this module's own ``<br>`` remains markup.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import html
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +38,15 @@ class Chart:
     id: str
     title: str
     figure: dict[str, Any]
+
+
+def _text(value: object) -> str:
+    """A text from data as plotly must receive it: ``<``, ``>`` and ``&`` escaped (no pseudo-HTML, no links)."""
+    return html.escape(str(value), quote=False)
+
+
+def _texts(values: Iterable[object]) -> list[str]:
+    return [_text(value) for value in values]
 
 
 def _yuan(fen: int) -> float:
@@ -103,7 +117,7 @@ def _bar(
 def _documents_chart(
     chart_id: str, title: str, rows: list[dict[str, Any]], labels: list[str], urls: list[str], **kwargs: Any
 ) -> Chart:
-    return Chart(chart_id, title, _bar(title, rows, labels, urls, **kwargs))
+    return Chart(chart_id, title, _bar(title, rows, _texts(labels), urls, **kwargs))
 
 
 def dashboard_charts(data: DashboardData, drill: DrillUrl) -> list[Chart]:
@@ -180,7 +194,7 @@ def dashboard_charts(data: DashboardData, drill: DrillUrl) -> list[Chart]:
     )
 
     uploads = data.uploads_by_province
-    upload_labels = [row["label"] for row in uploads]
+    upload_labels = _texts(row["label"] for row in uploads)
     upload_urls = [drill("uploads", province=row["key"]) for row in uploads]
     health_layout = _layout(_("各省上传健康度"))
     health_layout["barmode"] = "group"
@@ -217,13 +231,13 @@ def dashboard_charts(data: DashboardData, drill: DrillUrl) -> list[Chart]:
     charts.append(Chart("chart-support", _("客服工作量"), workload))
 
     actions = data.support_actions[:20]
-    labels = [row["key"] for row in actions]
+    actions_keys = [row["key"] for row in actions]
     action_layout = _layout(_("业务操作（按类型）"), horizontal=True, height=max(320, 26 * len(actions) + 90))
     action_layout["yaxis"]["autorange"] = "reversed"
     action_chart = _figure(
-        [{"type": "bar", "name": _("操作次数"), "x": [row["count"] for row in actions], "y": labels,
+        [{"type": "bar", "name": _("操作次数"), "x": [row["count"] for row in actions], "y": _texts(actions_keys),
           "orientation": "h", "marker": {"color": TEAL},
-          "customdata": [drill("actions", action=label) for label in labels]}],
+          "customdata": [drill("actions", action=key) for key in actions_keys]}],
         action_layout,
     )  # fmt: skip
     charts.append(Chart("chart-actions", _("业务操作（按类型）"), action_chart))

@@ -30,9 +30,10 @@ from openpyxl import Workbook
 from invoicing.models import Document
 from piaogen.audit import audit_record
 from piaogen.db import database_fault_is_transient
-from piaogen.identifiers import VehicleClass, is_resident_id, mask_id_number, province_label
+from piaogen.identifiers import VehicleClass, province_label
 from piaogen.models import User
 from piaogen.money import yuan_str
+from piaogen.privacy import Pii, shown
 from reports.filters import BEIJING, ReportFilters, filters_from
 from reports.models import ExportJob, ExportKind, ExportStatus
 from reports.rows import document_rows, ticket_rows, upload_rows
@@ -62,7 +63,7 @@ def _local(moment: Any) -> str:
 
 
 def _tax_id(value: str) -> str:
-    return mask_id_number(value) if value and is_resident_id(value) else value
+    return shown(Pii.TAX_ID, value)
 
 
 def _document_row(doc: Document) -> list[Any]:

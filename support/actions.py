@@ -1,5 +1,6 @@
 """Support actions (J3): resend, request invoices, reissue with a corrected title (换票), red-letter reversal (红冲),
-summary sheet, bind / unbind a card, add a title version — each through the invoicing services.
+summary sheet, bind / unbind a card, add a title version, claim a paper ticket, taxi ride or back-charge for a
+caller (代客开票) — each through the invoicing services.
 
 - **Preview** (``action_preview``) runs the very same service inside a savepoint that is always rolled back, and
   returns what it did as plain data (documents with amounts and tax, the sheet, the binding…): the agent sees
@@ -28,16 +29,26 @@ from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
 
 from invoicing.api import documents_for, invoice_request_issue
-from invoicing.customers import HolderData, buyer_title_add, card_bind, card_unbind
+from invoicing.claims import ClaimItem, ClaimKind, NewTitle, invoice_claim
+from invoicing.customers import (
+    HolderData,
+    buyer_title_add,
+    buyer_title_backdate,
+    card_bind,
+    card_binding_backdate,
+    card_unbind,
+    prepaid_choice_set,
+)
 from invoicing.delivery import delivery_address, delivery_send
-from invoicing.eligibility import beijing_today, segment_states, topup_states
+from invoicing.eligibility import BEIJING, beijing_today, segment_states, topup_states
 from invoicing.issuing import IssuingError, document_reissue, document_reverse
-from invoicing.models import BuyerTitle, CardBinding, Customer, Document, DocumentStatus
+from invoicing.models import BuyerTitle, CardBinding, Customer, Document, DocumentStatus, PrepaidChoice
 from invoicing.sheets import summary_sheet_issue
 from piaogen.access import scoped
 from piaogen.audit import audit_record
-from piaogen.identifiers import mask_email, mask_id_number, mask_phone
 from piaogen.models import Role, User
+from piaogen.money import parse_yuan
+from piaogen.privacy import Pii, mask_json, shown
 from piaogen.templatetags.console import tax_rate as tax_rate_label
 from support.models import ActionKind, ActionRequest, Ticket, TicketLink, TicketNote
 from tolling.models import Card, Segment, TopUp
@@ -141,12 +152,14 @@ class Outcome:
     links: list[tuple[str, str]] = field(default_factory=list)  # records touched: (object_type, object_key)
 
     def as_json(self) -> dict[str, Any]:
+        """The outcome as stored on the request and shown on preview and result pages and in the API, personal data
+        masked (``piaogen.privacy``): a buyer's resident ID, a delivery address, a title's taxpayer id."""
         totals = {
             "amount_net": sum(d["amount_net"] for d in self.documents),
             "amount_tax": sum(d["amount_tax"] for d in self.documents),
             "amount_gross": sum(d["amount_gross"] for d in self.documents),
         }
-        return {
+        return mask_json({
             "summary": self.summary,
             "plan": self.plan or self.summary,
             "documents": self.documents,
@@ -157,7 +170,7 @@ class Outcome:
             "delivery": self.delivery,
             "rejected": self.rejected,
             "links": [list(link) for link in self.links],
-        }
+        })  # fmt: skip
 
 
 # --- the actions --------------------------------------------------------------------------------------------------
@@ -172,7 +185,7 @@ def _resend(target: Target, data: dict[str, Any], user: User) -> Outcome:
     delivery = delivery_send(document=document, address=data.get("address") or None, by=user)
     return Outcome(
         summary=_("票据%(number)s已发送至%(address)s（%(status)s）")
-        % {"number": document, "address": mask_email(delivery.address), "status": delivery.get_status_display()},
+        % {"number": document, "address": shown(Pii.EMAIL, delivery.address), "status": delivery.get_status_display()},
         documents=[document_json(document)],
         delivery={"id": delivery.pk, "address": delivery.address, "status": delivery.status},
         links=[("document", str(document.pk))],
@@ -185,7 +198,7 @@ def _resend_preview(target: Target, data: dict[str, Any], user: User) -> Outcome
     if not address:
         raise IssuingError(_("没有收票邮箱：请先在抬头或客户资料中填写邮箱"), code="no_address")
     return Outcome(
-        summary=_("将把票据%(number)s发送至%(address)s") % {"number": document, "address": address},
+        summary=_("将把票据%(number)s发送至%(address)s") % {"number": document, "address": shown(Pii.EMAIL, address)},
         documents=[document_json(document)],
         delivery={"id": None, "address": address, "status": "pending"},
         links=[("document", str(document.pk))],
@@ -313,6 +326,7 @@ def _binding_json(binding: CardBinding) -> dict[str, Any]:
         "card_no": binding.card_no,
         "bound_at": binding.bound_at.isoformat(),
         "unbound_at": binding.unbound_at.isoformat() if binding.unbound_at else None,
+        "covers_from": binding.covers_since.isoformat(),
     }
 
 
@@ -364,6 +378,108 @@ def _title_add(target: Target, data: dict[str, Any], user: User) -> Outcome:
     )
 
 
+def _claim(target: Target, data: dict[str, Any], user: User) -> Outcome:
+    """代客开票: the caller's paper ticket, taxi ride or back-charge, by number and second factor (invoicing.claims).
+    For a taxi ride the plate field is the taxi's plate."""
+    customer = Customer.objects.get(pk=target.obj.pk)
+    kind = data["claim_kind"]
+    plate = (data.get("plate") or "").strip()
+    amount = data.get("amount") or ""
+    item = ClaimItem(
+        kind=kind,
+        number=data["number"],
+        plate=plate if kind != ClaimKind.TAXI_RIDE else "",
+        plate_color=data.get("plate_color"),
+        amount=parse_yuan(amount) if amount else None,
+        taxi_plate=plate if kind == ClaimKind.TAXI_RIDE else "",
+    )
+    new_title = (
+        NewTitle(kind=data["new_kind"], name=data["new_name"].strip(), tax_id=data.get("new_tax_id") or "")
+        if data.get("title") is None
+        else None
+    )
+    documents = invoice_claim(
+        items=[item],
+        customer=customer,
+        title=data.get("title"),
+        new_title=new_title,
+        reason=data["reason"],
+        by=user,
+        province=user.province_scope,
+    )
+    label = ClaimKind(kind).label
+    buyer = documents[0].buyer_name
+    return Outcome(
+        summary=_("已为客户%(customer)s开具%(kind)s%(number)s的票据%(documents)s（抬头：%(title)s）")
+        % {
+            "customer": customer.pk,
+            "kind": label,
+            "number": item.number.strip(),
+            "documents": _("、").join(str(d) for d in documents),
+            "title": buyer,
+        },
+        plan=_("将为客户%(customer)s开具%(kind)s%(number)s的票据（抬头：%(title)s）")
+        % {"customer": customer.pk, "kind": label, "number": item.number.strip(), "title": buyer},
+        documents=[document_json(d, new=True) for d in documents],
+        title={"id": documents[0].title_id, "name": buyer, "tax_id": documents[0].buyer_tax_id},
+        links=[("customer", str(customer.pk)), *(("document", str(d.pk)) for d in documents)],
+    )
+
+
+def _prepaid_choice(target: Target, data: dict[str, Any], user: User) -> Outcome:
+    version = prepaid_choice_set(card_no=target.obj.card_no, choice=data["choice"], reason=data["reason"], by=user)
+    label = PrepaidChoice(version.choice).label
+    return Outcome(
+        summary=_("卡%(card_no)s的开票方式改为“%(choice)s”") % {"card_no": version.card_no, "choice": label},
+        plan=_("将把卡%(card_no)s的开票方式改为“%(choice)s”（自确认时起对之后的充值生效，已开票的不变）")
+        % {"card_no": version.card_no, "choice": label},
+        links=[("card", version.card_no)],
+    )
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(0), tzinfo=BEIJING)
+
+
+def _own(model: type[Any], value: Any, customer: Customer) -> Any:
+    """The customer's row named by ``value`` (a form's instance or an API's id); None when not theirs or not there
+    (the same answer either way)."""
+    pk = getattr(value, "pk", value)
+    return model.objects.filter(pk=pk, customer=customer).first() if isinstance(pk, int) else None
+
+
+def _binding_backdate(target: Target, data: dict[str, Any], user: User) -> Outcome:
+    binding = _own(CardBinding, data["binding"], target.obj)
+    if binding is None:
+        raise IssuingError(_("找不到该绑卡记录"), code="binding_not_found")
+    binding = card_binding_backdate(
+        binding=binding, covers_from=_day_start(data["covers_from"]), reason=data["reason"], by=user
+    )
+    since = data["covers_from"].isoformat()
+    return Outcome(
+        summary=_("卡%(card_no)s的绑定已追溯至%(since)s") % {"card_no": binding.card_no, "since": since},
+        plan=_("将把卡%(card_no)s的绑定追溯至%(since)s：此后未开票的通行和充值归该客户")
+        % {"card_no": binding.card_no, "since": since},
+        binding=_binding_json(binding),
+        links=[("card", binding.card_no), ("customer", str(binding.customer_id))],
+    )
+
+
+def _title_backdate(target: Target, data: dict[str, Any], user: User) -> Outcome:
+    title = _own(BuyerTitle, data["title"], target.obj)
+    if title is None:
+        raise IssuingError(_("找不到该抬头"), code="title_not_found")
+    title = buyer_title_backdate(title=title, valid_from=_day_start(data["valid_from"]), reason=data["reason"], by=user)
+    since = data["valid_from"].isoformat()
+    return Outcome(
+        summary=_("抬头“%(name)s”已自%(since)s起生效") % {"name": title.name, "since": since},
+        plan=_("将把抬头“%(name)s”的生效时间提前到%(since)s（已开具的票据不变）")
+        % {"name": title.name, "since": since},
+        title={"id": title.pk, "name": title.name, "tax_id": title.tax_id, "card_no": title.card_no},
+        links=[("customer", str(title.customer_id))],
+    )
+
+
 Performer = Callable[[Target, dict[str, Any], User], Outcome]
 
 PERFORMERS: dict[str, Performer] = {
@@ -375,6 +491,10 @@ PERFORMERS: dict[str, Performer] = {
     ActionKind.CARD_BIND: _card_bind,
     ActionKind.CARD_UNBIND: _card_unbind,
     ActionKind.TITLE_ADD: _title_add,
+    ActionKind.CLAIM: _claim,
+    ActionKind.PREPAID_CHOICE: _prepaid_choice,
+    ActionKind.BINDING_BACKDATE: _binding_backdate,
+    ActionKind.TITLE_BACKDATE: _title_backdate,
 }
 
 
@@ -394,6 +514,13 @@ def action_preview(*, kind: str, target: Target, data: dict[str, Any], user: Use
     except _RolledBack:
         pass
     return result
+
+
+def _concerned_province(target: Target, data: dict[str, Any]) -> str:
+    """The province an action on an account concerns: the card's when it names one (bind, a title or invoices for
+    a card), else the record's. A province user's view of the account's timeline shows only their province's."""
+    card_no = str(data.get("card_no") or "")
+    return card_no[:2] if target.object_type == "customer" and len(card_no) == 20 else target.province
 
 
 def _ticket_note(ticket: Ticket, *, kind: str, reason: str, outcome: dict[str, Any], user: User) -> None:
@@ -448,7 +575,7 @@ def action_confirm(
         actor=user,
         action=f"support.{kind}",
         obj=target.obj,  # the record's model label and id: the record pages' timelines read it
-        province=target.province,
+        province=_concerned_province(target, data),
         reason=reason,
         before=before,
         after={"summary": outcome["summary"], "action": action.pk, "links": outcome["links"]},
@@ -464,8 +591,8 @@ def holder_masked(data: dict[str, Any]) -> dict[str, str]:
     return {
         "name": data.get("holder_name", ""),
         "id_type": data.get("holder_id_type", ""),
-        "id_no": mask_id_number(data.get("holder_id_no", "")),
-        "phone": mask_phone(data.get("holder_phone", "")),
+        "id_no": shown(Pii.ID_NO, data.get("holder_id_no", "")),
+        "phone": shown(Pii.PHONE, data.get("holder_phone", "")),
     }
 
 

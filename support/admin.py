@@ -132,3 +132,6 @@ class ActionRequestAdmin(ReadOnlyAdmin):
     list_select_related = ("user",)
     search_fields = ("=object_id", "=user__username")
     raw_id_fields = ("user", "ticket")
+
+
+from support import admin_stats  # noqa: E402, F401  (the statistics rollup's admin registers itself)

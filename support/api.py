@@ -1,6 +1,7 @@
 """Support API (`/api/v1/customers/`, `/api/v1/trips/`): list and detail reads with django-filter filters, in the
-same scope as the record pages (``support.records.customers_for`` / ``trips_for``). Phone and ID numbers are
-masked in lists, and in details unless the caller revealed them for that customer (``support.privacy``).
+same scope as the record pages (``support.records.customers_for`` / ``trips_for``; a province user sees only the
+bindings and titles of their province's cards). Personal data is masked by ``piaogen.privacy`` in lists, and in
+details unless the caller revealed it for that customer (``support.privacy``).
 Amounts are integer fen, like the invoicing API."""
 
 from __future__ import annotations
@@ -12,11 +13,11 @@ from rest_framework import mixins, serializers, viewsets
 
 from invoicing.models import BuyerTitle, CardBinding, Customer
 from piaogen.access import ALL_ROLES
-from piaogen.identifiers import mask_id_number, mask_phone
 from piaogen.models import User
+from piaogen.privacy import REVEALED_CUSTOMERS, MaskedModelSerializer
 from support.filters import CustomerFilter, TripFilter
-from support.privacy import pii_revealed
-from support.records import customers_for, segments_for, trips_for
+from support.privacy import ActiveReveals
+from support.records import bindings_for, customers_for, segments_for, titles_for, trips_for
 from tolling.models import Segment, Trip
 
 
@@ -32,30 +33,18 @@ class CardBindingSerializer(serializers.ModelSerializer[CardBinding]):
         read_only_fields = fields
 
 
-class BuyerTitleSerializer(serializers.ModelSerializer[BuyerTitle]):
+class BuyerTitleSerializer(MaskedModelSerializer):
     class Meta:
         model = BuyerTitle
         fields = ["id", "card_no", "kind", "name", "tax_id", "valid_from"]
         read_only_fields = fields
 
 
-class CustomerSerializer(serializers.ModelSerializer[Customer]):
-    phone = serializers.SerializerMethodField()
-    id_no = serializers.SerializerMethodField()
-
+class CustomerSerializer(MaskedModelSerializer):
     class Meta:
         model = Customer
         fields = ["id", "kind", "name", "phone", "id_type", "id_no", "province", "created_at"]
         read_only_fields = fields
-
-    def _revealed(self, customer: Customer) -> bool:
-        return bool(self.context.get("reveal")) and pii_revealed(user=_user(self.context["request"]), customer=customer)
-
-    def get_phone(self, customer: Customer) -> str:
-        return customer.phone if self._revealed(customer) else mask_phone(customer.phone)
-
-    def get_id_no(self, customer: Customer) -> str:
-        return customer.id_no if self._revealed(customer) else mask_id_number(customer.id_no)
 
 
 class CustomerDetailSerializer(CustomerSerializer):
@@ -75,11 +64,12 @@ class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
     allowed_roles = ALL_ROLES
 
     def get_queryset(self) -> QuerySet[Customer]:
-        customers = customers_for(_user(self.request)).order_by("-pk")
+        user = _user(self.request)
+        customers = customers_for(user).order_by("-pk")
         if self.action == "retrieve":
             return customers.prefetch_related(
-                Prefetch("bindings", queryset=CardBinding.objects.order_by("-bound_at")),
-                Prefetch("titles", queryset=BuyerTitle.objects.order_by("card_no", "-valid_from")),
+                Prefetch("bindings", queryset=bindings_for(user).order_by("-bound_at")),
+                Prefetch("titles", queryset=titles_for(user).order_by("card_no", "-valid_from")),
             )
         return customers
 
@@ -87,7 +77,10 @@ class CustomerViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return CustomerDetailSerializer if self.action == "retrieve" else CustomerSerializer
 
     def get_serializer_context(self) -> dict[str, Any]:
-        return {**super().get_serializer_context(), "reveal": self.action == "retrieve"}
+        context = dict(super().get_serializer_context())
+        if self.action == "retrieve":  # lists stay masked; a record shows what its reader revealed
+            context[REVEALED_CUSTOMERS] = ActiveReveals(self.request.user)
+        return context
 
 
 class SegmentSerializer(serializers.ModelSerializer[Segment]):

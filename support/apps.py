@@ -5,3 +5,10 @@ from django.utils.translation import pgettext_lazy
 class SupportConfig(AppConfig):
     name = "support"
     verbose_name = pgettext_lazy("app", "客服")
+
+    def ready(self) -> None:
+        from support.stats_rollup import segment_rollup_correct
+        from tolling.importing.conflicts import CORRECTED
+
+        if segment_rollup_correct not in CORRECTED:
+            CORRECTED.append(segment_rollup_correct)

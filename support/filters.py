@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from invoicing.models import BusinessLine, Customer, CustomerKind, DocumentStatus, SheetStatus
 from piaogen.identifiers import Province, fold_fullwidth
+from piaogen.models import User
 from support.search import SearchFilters
 from tolling.models import Trip, UploadStatus
 
@@ -63,7 +64,14 @@ class CustomerFilter(django_filters.FilterSet):
         )
 
     def filter_card_no(self, queryset: QuerySet[Customer], name: str, value: str) -> QuerySet[Customer]:
-        return queryset.filter(bindings__card_no=value.strip(), bindings__unbound_at__isnull=True)
+        """The customer holding the card now. A province user asks only about their province's cards: another
+        province's card answers nothing, as a card that does not exist (it would tell them whose card it is)."""
+        card_no = value.strip()
+        user = getattr(self.request, "user", None)
+        province = user.province_scope if isinstance(user, User) else None
+        if province is not None and not card_no.startswith(province):
+            return queryset.none()
+        return queryset.filter(bindings__card_no=card_no, bindings__unbound_at__isnull=True)
 
 
 class TripFilter(django_filters.FilterSet):

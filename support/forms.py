@@ -9,10 +9,14 @@ from typing import Any
 
 from django import forms
 from django.db.models import Model
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from invoicing.models import BuyerTitle, CardBinding, Customer, Document, TitleKind
+from invoicing.claims import ClaimKind
+from invoicing.models import BuyerTitle, CardBinding, Customer, Document, PrepaidChoice, TitleKind
+from piaogen.identifiers import PlateColor, card_number_validator, taxpayer_id_validator
 from piaogen.models import Role, User
+from piaogen.money import parse_yuan
 from support.actions import Target
 from support.models import SavedFilter, TicketCategory, TicketStatus
 
@@ -93,7 +97,9 @@ class ReissueForm(ActionForm):
         required=False,
         help_text=_("新填的抬头保存为该客户的新抬头版本，并对之后的通行和充值生效"),
     )
-    new_tax_id = forms.CharField(label=_("纳税人识别号"), max_length=20, required=False)
+    new_tax_id = forms.CharField(
+        label=_("纳税人识别号"), max_length=20, required=False, validators=[taxpayer_id_validator]
+    )
 
     def __init__(self, *args: Any, target: Target, **kwargs: Any) -> None:
         super().__init__(*args, target=target, **kwargs)
@@ -160,9 +166,7 @@ class HolderForm(ActionForm):
 
 
 class CardBindForm(HolderForm):
-    card_no = forms.RegexField(
-        label=_("ETC卡号"), regex=r"^\d{20}$", error_messages={"invalid": _("ETC卡号应为20位数字")}
-    )
+    card_no = forms.CharField(label=_("ETC卡号"), max_length=20, validators=[card_number_validator])
     field_order = ["key", "card_no", "holder_name", "holder_id_type", "holder_id_no", "holder_phone"]
 
 
@@ -173,7 +177,7 @@ class CardUnbindForm(HolderForm):
 class TitleAddForm(ActionForm):
     kind = forms.ChoiceField(label=_("抬头类型"), choices=TitleKind.choices)
     name = forms.CharField(label=_("抬头名称"), max_length=200)
-    tax_id = forms.CharField(label=_("纳税人识别号"), max_length=20, required=False)
+    tax_id = forms.CharField(label=_("纳税人识别号"), max_length=20, required=False, validators=[taxpayer_id_validator])
     card_no = forms.ChoiceField(label=_("适用卡号"), required=False)
     email = forms.EmailField(label=_("收票邮箱"), required=False)
     address_phone = forms.CharField(label=_("地址电话"), max_length=200, required=False)
@@ -183,6 +187,107 @@ class TitleAddForm(ActionForm):
     def __init__(self, *args: Any, target: Target, **kwargs: Any) -> None:
         super().__init__(*args, target=target, **kwargs)
         self.fields["card_no"].choices = [("", _("账户默认抬头")), *_card_choices(target)]  # type: ignore[attr-defined]
+
+
+class ClaimForm(ActionForm):
+    """代客开票: the item the caller reads out (number + second factor) and the buyer: one of the customer's titles
+    or a new one (added to the customer's titles, validated like every title)."""
+
+    claim_kind = forms.ChoiceField(label=_("开票类型"), choices=ClaimKind.choices)
+    number = forms.CharField(
+        label=_("票据号、行程号或补费流水号"), max_length=64, help_text=_("纸质票据号、出租车行程号或稽核补费流水号")
+    )
+    plate = forms.CharField(
+        label=_("车牌号"), max_length=20, required=False, help_text=_("纸质票据、稽核补费必填；出租车可填出租车车牌")
+    )
+    plate_color = forms.TypedChoiceField(
+        label=_("车牌颜色"),
+        choices=[("", _("（不核对）")), *PlateColor.choices],
+        coerce=int,
+        empty_value=None,
+        required=False,
+    )
+    amount = forms.CharField(
+        label=_("金额（元）"), max_length=16, required=False, help_text=_("出租车：金额或出租车车牌至少填一项")
+    )
+    title = forms.ModelChoiceField(
+        label=_("抬头"), queryset=BuyerTitle.objects.none(), required=False, empty_label=_("（新填抬头）")
+    )
+    new_kind = forms.ChoiceField(label=_("新抬头类型"), choices=TitleKind.choices, required=False)
+    new_name = forms.CharField(label=_("新抬头名称"), max_length=200, required=False)
+    new_tax_id = forms.CharField(label=_("新抬头纳税人识别号"), max_length=20, required=False)
+
+    def __init__(self, *args: Any, target: Target, **kwargs: Any) -> None:
+        super().__init__(*args, target=target, **kwargs)
+        customer = target.obj
+        assert isinstance(customer, Customer)
+        titles = BuyerTitle.objects.filter(customer=customer).order_by("card_no", "-valid_from")
+        self.fields["title"].queryset = titles  # type: ignore[attr-defined]
+
+    def clean_amount(self) -> str:
+        text = (self.cleaned_data.get("amount") or "").strip()
+        if text:
+            parse_yuan(text, allow_zero=False)  # kept as typed: the confirm step posts it again
+        return text
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        kind = data.get("claim_kind")
+        if kind == ClaimKind.TAXI_RIDE:
+            if not data.get("amount") and not (data.get("plate") or "").strip():
+                self.add_error("amount", _("请填写金额或出租车车牌"))
+        elif kind and not (data.get("plate") or "").strip():
+            self.add_error("plate", _("请填写车牌号"))
+        has_title, has_name = data.get("title") is not None, bool((data.get("new_name") or "").strip())
+        if has_title == has_name:
+            raise forms.ValidationError(_("请选择一个已有抬头，或填写新抬头名称（二选一）"))
+        if has_name and not data.get("new_kind"):
+            data["new_kind"] = TitleKind.COMPANY if data.get("new_tax_id") else TitleKind.PERSON
+        return data
+
+
+class _CustomerRowChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Model) -> str:
+        if isinstance(obj, CardBinding):
+            return str(_("卡%(card_no)s，%(bound)s绑定") % {"card_no": obj.card_no, "bound": _local(obj.bound_at)})
+        assert isinstance(obj, BuyerTitle)
+        return str(_("%(name)s，%(since)s起") % {"name": obj.name, "since": _local(obj.valid_from)})
+
+
+def _local(at: Any) -> str:
+    return str(timezone.localtime(at).strftime("%Y-%m-%d %H:%M"))
+
+
+class BindingBackdateForm(ActionForm):
+    binding = _CustomerRowChoice(label=_("绑卡记录"), queryset=CardBinding.objects.none())
+    covers_from = forms.DateField(
+        label=_("追溯起点"), help_text=_("北京时间该日0时起；不早于申请期限起点和该卡上一次绑定的解绑时间")
+    )
+
+    def __init__(self, *args: Any, target: Target, **kwargs: Any) -> None:
+        super().__init__(*args, target=target, **kwargs)
+        bindings = CardBinding.objects.filter(customer=target.obj).order_by("-bound_at")
+        self.fields["binding"].queryset = bindings  # type: ignore[attr-defined]
+
+
+class TitleBackdateForm(ActionForm):
+    title = _CustomerRowChoice(label=_("抬头版本"), queryset=BuyerTitle.objects.none())
+    valid_from = forms.DateField(
+        label=_("生效时间"), help_text=_("北京时间该日0时起；在申请期限内，且晚于同一抬头的上一版本")
+    )
+
+    def __init__(self, *args: Any, target: Target, **kwargs: Any) -> None:
+        super().__init__(*args, target=target, **kwargs)
+        titles = BuyerTitle.objects.filter(customer=target.obj).order_by("-valid_from")
+        self.fields["title"].queryset = titles  # type: ignore[attr-defined]
+
+
+class PrepaidChoiceForm(ActionForm):
+    choice = forms.ChoiceField(
+        label=_("开票方式"),
+        choices=PrepaidChoice.choices,
+        help_text=_("自确认时起对之后的充值生效；已开票的充值或通行不受影响"),
+    )
 
 
 # --- tickets ------------------------------------------------------------------------------------------------------

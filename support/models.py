@@ -185,6 +185,10 @@ class ActionKind(models.TextChoices):
     CARD_BIND = "card_bind", _("绑卡")
     CARD_UNBIND = "card_unbind", _("解绑")
     TITLE_ADD = "title_add", _("新增抬头版本")
+    CLAIM = "claim", _("代客开票")  # a paper ticket, taxi ride or back-charge claimed for a caller
+    PREPAID_CHOICE = "prepaid_choice", _("变更储值卡开票方式")
+    BINDING_BACKDATE = "binding_backdate", _("提前绑卡追溯起点")
+    TITLE_BACKDATE = "title_backdate", _("提前抬头生效时间")
 
 
 class ActionRequest(models.Model):
@@ -219,3 +223,7 @@ class ActionRequest(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.object_type}:{self.object_id}"
+
+
+# the query statistics' segment rollup (support/stats_rollup.py), registered with the app's models
+from support.stats_rollup import SegmentRollup, SegmentRollupWatermark  # noqa: E402, F401

@@ -1,10 +1,10 @@
-"""Phone and ID numbers and e-mail addresses are masked everywhere unless the user revealed them for this
-customer, with a reason, within the last `PIAOGEN["PII_REVEAL_MINUTES"]` minutes (audited).
+"""Reveals: an agent or maintainer sees a customer's personal data in clear for `PIAOGEN["PII_REVEAL_MINUTES"]`
+minutes after giving a reason (audited); everyone else, and everything else, sees it masked.
 
-Who may reveal: agents and maintainers (`REVEALERS`); everyone else always sees masked values. Outputs that show a
-customer's phone or ID number call `customer_phone` / `customer_id_no` (or `pii_revealed` once per customer);
-anything else that may carry PII (audit before/after, exports) goes through `mask_pii`; delivery addresses are shown
-through the `mask_email` template filter.
+The masking rule itself is ``piaogen.privacy`` (one rule for pages, API, exports, audit, previews, results, logs).
+This module only decides when a value may leave unmasked: `customer_phone` / `customer_id_no` (and `reveal_for`)
+hand out a ``Revealed`` value while a reveal is in force and the masked value otherwise; outputs still pass every
+value through the layer (the ``pii`` filter, ``PiiField``), which shows a ``Revealed`` value as it is.
 """
 
 from __future__ import annotations
@@ -21,15 +21,11 @@ from django.utils.translation import gettext_lazy as _
 from invoicing.customers import CustomerError
 from invoicing.models import Customer
 from piaogen.audit import audit_record
-from piaogen.identifiers import mask_email, mask_id_number, mask_phone
 from piaogen.models import Role, User
+from piaogen.privacy import Pii, Revealed, mask_json, shown
 from support.models import PiiReveal
 
 REVEALERS = (Role.AGENT, Role.MAINTAINER)
-
-PHONE_KEYS = frozenset({"phone", "holder_phone", "mobile"})
-ID_KEYS = frozenset({"id_no", "holder_id_no", "id_number"})
-EMAIL_KEYS = frozenset({"email", "address"})  # a delivery's address is an e-mail address
 
 
 def reveal_minutes() -> int:
@@ -51,36 +47,48 @@ def revealed_customer_ids(*, user: User, customer_ids: list[int]) -> set[int]:
     return set(reveals.values_list("customer_id", flat=True))
 
 
+class ActiveReveals:
+    """The customers whose data ``user`` may see in clear now: ``customer_id in reveals`` (one query, on first use;
+    a reveal lasts minutes, so a user has few). The serializers' ``revealed_customers`` context."""
+
+    def __init__(self, user: Any) -> None:
+        self.user = user
+        self._ids: set[int] | None = None
+
+    def __contains__(self, customer_id: object) -> bool:
+        if self._ids is None:
+            self._ids = (
+                set(
+                    PiiReveal.objects.filter(user=self.user, expires_at__gt=timezone.now()).values_list(
+                        "customer_id", flat=True
+                    )
+                )
+                if isinstance(self.user, User) and self.user.has_role(*REVEALERS)
+                else set()
+            )
+        return customer_id in self._ids
+
+
+def reveal_for(kind: Pii, value: str, *, revealed: bool) -> str:
+    """``value`` as a reader sees it: `Revealed` (shown in clear by the layer) when ``revealed``, masked otherwise."""
+    return Revealed(value) if revealed and value else shown(kind, value)
+
+
 def customer_phone(*, user: User, customer: Customer, revealed: bool | None = None) -> str:
     """The customer's phone as this user may see it now."""
-    shown = pii_revealed(user=user, customer=customer) if revealed is None else revealed
-    return customer.phone if shown else mask_phone(customer.phone)
+    shown_now = pii_revealed(user=user, customer=customer) if revealed is None else revealed
+    return reveal_for(Pii.PHONE, customer.phone, revealed=shown_now)
 
 
 def customer_id_no(*, user: User, customer: Customer, revealed: bool | None = None) -> str:
     """The customer's ID number as this user may see it now."""
-    shown = pii_revealed(user=user, customer=customer) if revealed is None else revealed
-    return customer.id_no if shown else mask_id_number(customer.id_no)
+    shown_now = pii_revealed(user=user, customer=customer) if revealed is None else revealed
+    return reveal_for(Pii.ID_NO, customer.id_no, revealed=shown_now)
 
 
 def mask_pii(value: Any) -> Any:
-    """A JSON value with every phone-, ID-number- or e-mail-like key masked (audit before/after in viewers and
-    exports)."""
-    if isinstance(value, dict):
-        out = {}
-        for key, item in value.items():
-            if isinstance(item, str) and key in PHONE_KEYS:
-                out[key] = mask_phone(item)
-            elif isinstance(item, str) and key in ID_KEYS:
-                out[key] = mask_id_number(item)
-            elif isinstance(item, str) and key in EMAIL_KEYS:
-                out[key] = mask_email(item)
-            else:
-                out[key] = mask_pii(item)
-        return out
-    if isinstance(value, list):
-        return [mask_pii(item) for item in value]
-    return value
+    """A JSON value with every personal-data key masked (audit before/after in viewers and exports)."""
+    return mask_json(value)
 
 
 @transaction.atomic

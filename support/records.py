@@ -28,7 +28,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
-from invoicing.api import documents_for, sheets_for
+from invoicing.api import documents_for, sheet_pass_ids_for, sheets_for
+from invoicing.customers import prepaid_choice_history
 from invoicing.eligibility import (
     DocumentRef,
     ItemState,
@@ -42,6 +43,7 @@ from invoicing.eligibility import (
 from invoicing.models import (
     BuyerTitle,
     CardBinding,
+    CardPrepaidChoice,
     Customer,
     Delivery,
     Document,
@@ -51,10 +53,12 @@ from invoicing.models import (
     SummarySheet,
 )
 from piaogen.access import scoped
-from piaogen.identifiers import mask_email, mask_id_number, mask_name, mask_phone
+from piaogen.identifiers import CardType
 from piaogen.models import AuditEvent, User
+from piaogen.privacy import Pii, shown
 from support.models import Ticket
-from support.privacy import mask_pii, pii_revealed
+from support.privacy import mask_pii, pii_revealed, reveal_for
+from support.tickets import tickets_for
 from tolling.models import AuditCharge, Card, Segment, TopUp, Trip, UploadBatch
 
 TRIPS_PER_PAGE = 10
@@ -214,7 +218,7 @@ def _documents(qs: QuerySet[Document], order: tuple[str, ...] = ("-issued_at", "
     """Documents with their lineage (original, replaced, reversals, reissues) and deliveries, newest first (the
     order follows the index that serves the page: document_customer_idx, or document_card_date_idx by date)."""
     return list(
-        qs.select_related("original", "replaces")
+        qs.select_related("original", "replaces", "title", "customer")  # customer, title: undelivered_reason
         .prefetch_related(
             Prefetch("deliveries", queryset=Delivery.objects.order_by("-created_at")),
             "reversals",
@@ -249,12 +253,37 @@ class TimelineEntry:
 class TitleRow:
     title: BuyerTitle
     in_force: bool
+    tax_id: str = ""  # as the reader may see it (a person's taxpayer id is their resident ID number)
+
+
+@dataclass(frozen=True)
+class BroughtIn:
+    """What a binding that reached back brought in (domain.md §4.11): the card's trips and top-ups from
+    ``since`` until the binding was made, counted as the user may see them."""
+
+    since: dt.datetime
+    until: dt.datetime
+    trips: int
+    topups: int
+
+
+def brought_in(user: User, binding: CardBinding) -> BroughtIn | None:
+    """None for a binding that covers only from when it was made. Two counts over the card's indexes."""
+    if not binding.reaches_back:
+        return None
+    since, until = binding.covers_since, binding.bound_at
+    trips = trips_for(user).filter(card_no=binding.card_no, exit_time__gte=since, exit_time__lt=until).count()
+    topups = scoped(
+        TopUp.objects.filter(card_no=binding.card_no, topped_up_at__gte=since, topped_up_at__lt=until), user
+    ).count()
+    return BroughtIn(since=since, until=until, trips=trips, topups=topups)
 
 
 @dataclass
 class BindingRow:
     binding: CardBinding
     card: Card | None
+    brought_in: BroughtIn | None = None
 
 
 @dataclass
@@ -263,6 +292,7 @@ class CustomerRecord:
     revealed: bool
     phone: str
     id_no: str
+    email: str
     bindings: list[BindingRow]
     titles: list[TitleRow]
     trips: Page[Trip]
@@ -279,17 +309,35 @@ class CustomerRecord:
         return [row.binding.card_no for row in self.bindings if row.binding.unbound_at is None]
 
 
-def _titles(customer: Customer) -> list[TitleRow]:
-    """Every title version, newest first per card (blank card: the account's default), marking the one in force."""
+def titles_for(user: User) -> QuerySet[BuyerTitle]:
+    """Title versions the user may see: all, or (province-bound) accounts' default titles and those for cards
+    issued in the province; titles for another province's cards are not theirs to read."""
+    titles = BuyerTitle.objects.all()
+    province = user.province_scope
+    if province is None:
+        return titles
+    return titles.filter(Q(card_no="") | Q(card_no__startswith=province))
+
+
+def bindings_for(user: User) -> QuerySet[CardBinding]:
+    """Card bindings the user may see: all, or (province-bound) those of cards issued in the province."""
+    bindings = CardBinding.objects.all()
+    province = user.province_scope
+    return bindings if province is None else bindings.filter(card_no__startswith=province)
+
+
+def _titles(user: User, customer: Customer, *, revealed: bool) -> list[TitleRow]:
+    """Every title version the user may see, newest first per card (blank card: the account's default), marking
+    the one in force."""
     now = timezone.now()
-    titles = list(customer.titles.order_by("card_no", "-valid_from")[:TITLE_LIMIT])
+    titles = list(titles_for(user).filter(customer=customer).order_by("card_no", "-valid_from")[:TITLE_LIMIT])
     seen: set[str] = set()
     rows = []
     for title in titles:
         in_force = title.valid_from <= now and title.card_no not in seen
         if title.valid_from <= now:
             seen.add(title.card_no)
-        rows.append(TitleRow(title, in_force))
+        rows.append(TitleRow(title, in_force, reveal_for(Pii.TAX_ID, title.tax_id, revealed=revealed)))
     return rows
 
 
@@ -297,7 +345,7 @@ def _binding_trips(user: User, bindings: list[CardBinding]) -> QuerySet[Trip]:
     """The trips made on the customer's cards while they were bound to them (cards change hands)."""
     period = Q(pk__in=[])
     for binding in bindings:
-        during = Q(card_no=binding.card_no, exit_time__gte=binding.bound_at)
+        during = Q(card_no=binding.card_no, exit_time__gte=binding.covers_since)
         if binding.unbound_at is not None:
             during &= Q(exit_time__lt=binding.unbound_at)
         period |= during
@@ -305,12 +353,22 @@ def _binding_trips(user: User, bindings: list[CardBinding]) -> QuerySet[Trip]:
 
 
 def customer_timeline(
-    customer: Customer, documents: list[Document], bindings: list[CardBinding], titles: list[BuyerTitle]
+    user: User,
+    customer: Customer,
+    documents: list[Document],
+    bindings: list[CardBinding],
+    titles: list[BuyerTitle],
 ) -> list[TimelineEntry]:
-    """One timeline of everything done: audit trail, document events, deliveries and tickets (four queries)."""
+    """One timeline of everything done: audit trail, document events, deliveries and tickets (four queries). The
+    caller passes only the documents, bindings and titles the user may see; events on the account itself and
+    tickets are narrowed to the user's province here (a province user reads nothing done for another province:
+    an account-level action such as binding another province's card is recorded with that province)."""
     doc_ids = [str(doc.pk) for doc in documents]
+    account = Q(object_type="invoicing.customer", object_id=str(customer.pk))
+    if user.province_scope is not None:
+        account &= Q(province=user.province_scope)
     objects = (
-        Q(object_type="invoicing.customer", object_id=str(customer.pk))
+        account
         | Q(object_type="invoicing.document", object_id__in=doc_ids)
         | Q(object_type="invoicing.cardbinding", object_id__in=[str(b.pk) for b in bindings])
         | Q(object_type="invoicing.buyertitle", object_id__in=[str(t.pk) for t in titles])
@@ -341,7 +399,7 @@ def customer_timeline(
         TimelineEntry(
             at=delivery.sent_at or delivery.created_at,
             kind=_("投递"),
-            text=f"{numbers.get(delivery.document_id or 0, '')} → {mask_email(delivery.address)} · "
+            text=f"{numbers.get(delivery.document_id or 0, '')} → {shown(Pii.EMAIL, delivery.address)} · "
             f"{delivery.get_status_display()}",
             url=reverse("document-detail", args=[delivery.document_id]) if delivery.document_id else "",
         )
@@ -354,7 +412,10 @@ def customer_timeline(
             text=f"#{ticket.pk} {ticket.subject} · {ticket.get_status_display()}",
             by=ticket.created_by.get_username(),
         )
-        for ticket in customer.tickets.select_related("created_by").order_by("-created_at")[:TIMELINE_LIMIT]
+        for ticket in tickets_for(user)
+        .filter(customer=customer)
+        .select_related("created_by")
+        .order_by("-created_at")[:TIMELINE_LIMIT]
     ]
     entries.sort(key=lambda entry: entry.at, reverse=True)
     return entries[:TIMELINE_LIMIT]
@@ -371,13 +432,13 @@ def _summary(value: Any) -> str:
 def customer_record(*, user: User, customer: Customer, trips_page: Any = 1) -> CustomerRecord:
     """Everything the customer page shows, in a fixed number of queries."""
     revealed = pii_revealed(user=user, customer=customer)
-    bindings = list(customer.bindings.order_by("-bound_at")[:BINDING_LIMIT])
+    bindings = list(bindings_for(user).filter(customer=customer).order_by("-bound_at")[:BINDING_LIMIT])
     cards = {
         card.card_no: card
         for card in cards_for(user).filter(card_no__in=[b.card_no for b in bindings]).select_related("vehicle")
     }
     visible = [b for b in bindings if b.card_no in cards]  # a province user sees their province's cards only
-    titles = _titles(customer)
+    titles = _titles(user, customer, revealed=revealed)
     page = _page(_binding_trips(user, visible), trips_page)
     card_nos = list(cards)
     topups = list(scoped(TopUp.objects.filter(card_no__in=card_nos), user).order_by("-topped_up_at")[:LIST_LIMIT])
@@ -390,18 +451,21 @@ def customer_record(*, user: User, customer: Customer, trips_page: Any = 1) -> C
     return CustomerRecord(
         customer=customer,
         revealed=revealed,
-        phone=customer.phone if revealed else mask_phone(customer.phone),
-        id_no=customer.id_no if revealed else mask_id_number(customer.id_no),
-        bindings=[BindingRow(b, cards.get(b.card_no)) for b in visible],
+        phone=reveal_for(Pii.PHONE, customer.phone, revealed=revealed),
+        id_no=reveal_for(Pii.ID_NO, customer.id_no, revealed=revealed),
+        email=reveal_for(Pii.EMAIL, customer.email, revealed=revealed),
+        bindings=[BindingRow(b, cards.get(b.card_no), brought_in(user, b)) for b in visible],
         titles=titles,
         trips=page,
         trip_rows=trip_rows(user, list(page.object_list)),
         topups=_topup_rows(topups),
         documents=documents,
-        sheets=list(sheets_for(user).filter(customer=customer).order_by("-issued_at")[:LIST_LIMIT]),
+        sheets=list(
+            sheet_pass_ids_for(user, sheets_for(user).filter(customer=customer)).order_by("-issued_at")[:LIST_LIMIT]
+        ),
         audit_charges=_charge_rows(user, charges),
-        tickets=list(customer.tickets.order_by("-created_at")[:LIST_LIMIT]),
-        timeline=customer_timeline(customer, documents, bindings, [row.title for row in titles]),
+        tickets=list(tickets_for(user).filter(customer=customer).order_by("-created_at")[:LIST_LIMIT]),
+        timeline=customer_timeline(user, customer, documents, bindings, [row.title for row in titles]),
     )
 
 
@@ -422,13 +486,7 @@ class TripRecord:
 
 
 def _holder_at(card_no: str, at: dt.datetime) -> Customer | None:
-    binding = (
-        CardBinding.objects.filter(card_no=card_no, bound_at__lte=at)
-        .filter(Q(unbound_at__isnull=True) | Q(unbound_at__gt=at))
-        .select_related("customer")
-        .order_by("-bound_at")
-        .first()
-    )
+    binding = CardBinding.objects.covering(card_no, at).select_related("customer").order_by("-bound_at").first()
     return binding.customer if binding else None
 
 
@@ -475,6 +533,8 @@ class CardRecord:
     holder_id_no: str
     holder_phone: str
     bindings: list[CardBinding]
+    binding_rows: list[BindingRow]  # the bindings with what each brought in (those that reached back)
+    prepaid_choices: list[CardPrepaidChoice]  # newest first; empty: never chosen (per trip)
     topups: list[ItemRow]
     trips: Page[Trip]
     trip_rows: list[TripRow]
@@ -499,10 +559,12 @@ def card_record(*, user: User, card: Card, trips_page: Any = 1) -> CardRecord:
         card=card,
         customer=current,
         revealed=revealed,
-        holder_name=card.holder_name if revealed else mask_name(card.holder_name),
-        holder_id_no=card.holder_id_no if revealed else mask_id_number(card.holder_id_no),
-        holder_phone=card.holder_phone if revealed else mask_phone(card.holder_phone),
+        holder_name=reveal_for(Pii.NAME, card.holder_name, revealed=revealed),
+        holder_id_no=reveal_for(Pii.ID_NO, card.holder_id_no, revealed=revealed),
+        holder_phone=reveal_for(Pii.PHONE, card.holder_phone, revealed=revealed),
         bindings=bindings,
+        binding_rows=[BindingRow(b, card, brought_in(user, b)) for b in bindings],
+        prepaid_choices=prepaid_choice_history(card.card_no) if card.card_type == CardType.PREPAID else [],
         topups=_topup_rows(topups),
         trips=page,
         trip_rows=rows,

@@ -64,13 +64,14 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext_lazy
 
-from invoicing.api import documents_for, sheets_for
-from invoicing.models import BusinessLine, BuyerTitle, CardBinding, Customer
+from invoicing.api import documents_for, sheet_pass_ids_for, sheets_for
+from invoicing.models import BusinessLine, BuyerTitle, CardBinding, Customer, SummarySheet
 from piaogen.access import scoped
-from piaogen.identifiers import PlateColor, mask_phone
+from piaogen.identifiers import PlateColor
 from piaogen.models import User
+from piaogen.privacy import Pii, shown
 from support.recognise import KIND_LABELS, Kind, Reading, normalize, recognise
-from support.records import cards_for, customers_for, trips_for
+from support.records import cards_for, customers_for, titles_for, trips_for
 from tolling.models import AuditCharge, Card, PaperTicket, TopUp, Trip, UploadBatch, Vehicle
 
 GROUP_LIMIT = 20
@@ -218,6 +219,12 @@ def _limited(qs: QuerySet[Any]) -> tuple[list[Any], bool]:
     return rows[:GROUP_LIMIT], len(rows) > GROUP_LIMIT
 
 
+def _trip_count(sheet: SummarySheet) -> str:
+    """A sheet's trips as the user may count them (``sheet_pass_ids_for``: a province user, their own trips)."""
+    count = len(getattr(sheet, "visible_pass_ids", sheet.pass_ids))
+    return ngettext("%(n)s 次通行", "%(n)s 次通行", count) % {"n": count}
+
+
 def _bj_date(value: dt.datetime | None) -> dt.date | None:
     from invoicing.eligibility import BEIJING
 
@@ -291,7 +298,7 @@ class _Search:
             group=Group.CUSTOMER,
             pk=customer.pk,
             title=customer.name,
-            detail=" · ".join(x for x in (customer.get_kind_display(), mask_phone(customer.phone), detail) if x),
+            detail=" · ".join(x for x in (customer.get_kind_display(), shown(Pii.PHONE, customer.phone), detail) if x),
             url=reverse("customer-detail", args=[customer.pk]),
             province=customer.province,
             customer_id=customer.pk,
@@ -376,25 +383,20 @@ class _Search:
 
     def sheets(self, condition: Q) -> None:
         qs = self._narrow(
-            sheets_for(self.user).filter(condition), province="province", date="service_date", state="status"
+            sheet_pass_ids_for(self.user, sheets_for(self.user).filter(condition)),  # a province: its own trips
+            province="province",
+            date="service_date",
+            state="status",
         )
         rows, more = _limited(qs.order_by("-issued_at", "-pk"))
-        cards = dict(Card.objects.filter(card_no__in=[s.card_no for s in rows]).values_list("card_no", "pk"))
         self.out.add(
             (
                 Hit(
                     group=Group.SHEET,
                     pk=sheet.pk,
                     title=sheet.number,
-                    detail=f"{sheet.card_no} · "
-                    + ngettext("%(n)s 次通行", "%(n)s 次通行", len(sheet.pass_ids)) % {"n": len(sheet.pass_ids)},
-                    url=(
-                        reverse("customer-detail", args=[sheet.customer_id])
-                        if sheet.customer_id
-                        else reverse("card-detail", args=[cards[sheet.card_no]])
-                        if sheet.card_no in cards
-                        else ""
-                    ),
+                    detail=f"{sheet.card_no} · " + _trip_count(sheet),
+                    url=reverse("sheet-detail", args=[sheet.pk]),  # the sheet's own page
                     province=sheet.province,
                     date=sheet.service_date,
                     state=sheet.get_status_display(),
@@ -583,7 +585,7 @@ class _Search:
         self.cards(Q(holder_id_no=id_no))
 
     def read_taxpayer_id(self, tax_id: str) -> None:
-        owners = BuyerTitle.objects.filter(tax_id=tax_id).values("customer_id")
+        owners = titles_for(self.user).filter(tax_id=tax_id).values("customer_id")  # a province: its cards' titles
         self.customers(Q(pk__in=owners), detail=str(_("抬头纳税人识别号")))
         self.documents(Q(buyer_tax_id=tax_id))
 

@@ -1,14 +1,29 @@
 """Support URLs: console pages (included at the site root) and API endpoints (under /api/v1/)."""
 
-from django.urls import URLPattern, URLResolver, path
+from django.urls import URLPattern, URLResolver, path, register_converter
 from rest_framework.routers import SimpleRouter
 
 from support import api as support_api
+from support import api_stats
 from support.views import actions as action_views
 from support.views import audit as audit_views
 from support.views import records as record_views
 from support.views import search as search_views
+from support.views import stats as stats_views
 from support.views import tickets as ticket_views
+
+
+class StatsFormatConverter:
+    regex = "csv|xlsx"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(StatsFormatConverter, "stats_fmt")
 
 # search and record pages (part A)
 records_router = SimpleRouter()
@@ -26,6 +41,23 @@ api_urlpatterns: list[URLPattern | URLResolver] = [
     path("actions/customers/<int:pk>/bind/", action_views.CardBindCommand.as_view(), name="api-action-card-bind"),
     path("actions/cards/<int:pk>/unbind/", action_views.CardUnbindCommand.as_view(), name="api-action-card-unbind"),
     path("actions/customers/<int:pk>/titles/", action_views.TitleAddCommand.as_view(), name="api-action-title-add"),
+    path(
+        "actions/cards/<int:pk>/prepaid-choice/",
+        action_views.PrepaidChoiceCommand.as_view(),
+        name="api-action-card-prepaid-choice",
+    ),
+    path(
+        "actions/customers/<int:pk>/binding-backdate/",
+        action_views.BindingBackdateCommand.as_view(),
+        name="api-action-binding-backdate",
+    ),
+    path(
+        "actions/customers/<int:pk>/title-backdate/",
+        action_views.TitleBackdateCommand.as_view(),
+        name="api-action-title-backdate",
+    ),
+    # query statistics (查询统计)
+    path("statistics/", api_stats.StatisticsView.as_view(), name="api-statistics"),
 ]
 
 urlpatterns: list[URLPattern | URLResolver] = [
@@ -46,7 +78,19 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("actions/customers/<int:pk>/sheet/", action_views.customer_summary_sheet, name="action-customer-sheet"),
     path("actions/customers/<int:pk>/bind/", action_views.customer_card_bind, name="action-customer-bind"),
     path("actions/customers/<int:pk>/title/", action_views.customer_title_add, name="action-customer-title"),
+    path("actions/customers/<int:pk>/claim/", action_views.customer_claim, name="action-customer-claim"),
     path("actions/cards/<int:pk>/unbind/", action_views.card_unbind, name="action-card-unbind"),
+    path("actions/cards/<int:pk>/prepaid-choice/", action_views.card_prepaid_choice, name="action-card-prepaid-choice"),
+    path(
+        "actions/customers/<int:pk>/binding-backdate/",
+        action_views.customer_binding_backdate,
+        name="action-customer-binding-backdate",
+    ),
+    path(
+        "actions/customers/<int:pk>/title-backdate/",
+        action_views.customer_title_backdate,
+        name="action-customer-title-backdate",
+    ),
     path("tickets/", ticket_views.ticket_list, name="ticket-list"),
     path("tickets/new/", ticket_views.ticket_create, name="ticket-create"),
     path("tickets/record/", ticket_views.ticket_record_fragment, name="ticket-record"),
@@ -56,4 +100,9 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("customers/<int:pk>/reveal/", audit_views.pii_reveal_view, name="pii-reveal"),
     path("audit/", audit_views.audit_list, name="audit-list"),
     path("audit/export.csv", audit_views.audit_export, name="audit-export"),
+    # query statistics (查询统计)
+    path("stats/", stats_views.stats_page, name="stats"),
+    path("stats/export.<stats_fmt:fmt>", stats_views.stats_export, name="stats-export"),
+    path("stats/rows/", stats_views.stats_rows, name="stats-rows"),
+    path("stats/rows/export.<stats_fmt:fmt>", stats_views.stats_rows_export, name="stats-rows-export"),
 ]

@@ -23,6 +23,7 @@ from django.utils import timezone
 from invoicing.models import (
     BuyerTitle,
     CardBinding,
+    CardPrepaidChoice,
     Customer,
     Delivery,
     Document,
@@ -45,9 +46,11 @@ from reports.models import (
     UploadRollup,
 )
 from support.models import ActionRequest, PiiReveal, SavedFilter, Ticket, TicketLink, TicketNote
+from support.stats_rollup import SegmentRollup, SegmentRollupWatermark
 from tolling.models import (
     AuditCharge,
     Card,
+    Correction,
     Operator,
     PaperTicket,
     RejectedRow,
@@ -68,10 +71,11 @@ REGISTERED: list[type[Model]] = sorted(
 
 # Viewed only: no add, change or delete for anyone.
 READ_ONLY: set[type[Model]] = {
-    Trip, Segment, TopUp, AuditCharge, PaperTicket, TaxiRide, UploadBatch, RejectedRow,
-    CardBinding, BuyerTitle, Document, DocumentLine, DocumentItem, SummarySheet, NumberSeries, DocumentEvent,
-    Delivery, IssueRun, TicketNote, PiiReveal, DocumentRollup, UploadRollup, SupportRollup, ReportDelivery,
-    AuditEvent, ActionRequest, ExportJob, CallbackDelivery, IdempotentRequest,
+    Trip, Segment, TopUp, AuditCharge, PaperTicket, TaxiRide, UploadBatch, RejectedRow, Correction,
+    CardBinding, CardPrepaidChoice, BuyerTitle, Document, DocumentLine, DocumentItem, SummarySheet, NumberSeries,
+    DocumentEvent, Delivery, IssueRun, TicketNote, PiiReveal, DocumentRollup, UploadRollup, SupportRollup,
+    ReportDelivery, AuditEvent, ActionRequest, ExportJob, SegmentRollup, SegmentRollupWatermark,
+    CallbackDelivery, IdempotentRequest,
 }  # fmt: skip
 # Changeable, but rows are only created elsewhere.
 NO_ADD: set[type[Model]] = READ_ONLY | {RollupWatermark}
@@ -95,7 +99,7 @@ def samples(maintainer: User, province_user: User) -> dict[type[Model], Model]:
     """One row of every registered model, linked the way real data is."""
     now = timezone.now()
     today = timezone.localdate()
-    road = Operator.objects.create(kind="road", tax_id="91320000134752200X", name="江苏交通控股", province="32")
+    road = Operator.objects.create(kind="road", tax_id="91320000134752200W", name="江苏交通控股", province="32")
     issuer = Operator.objects.create(kind="issuer", tax_id="91320000MA1MXXXX01", name="江苏通行宝", province="32")
     taxi = Operator.objects.create(
         kind="taxi", tax_id="91320100MA1TAXI001", name="南京出租", province="32", tax_rate=Decimal("0.030")
@@ -130,9 +134,12 @@ def samples(maintainer: User, province_user: User) -> dict[type[Model], Model]:
                                    taxi_plate="苏AT1234", start_time=now, end_time=now, distance_m=5200,
                                    amount=3000)  # fmt: skip
     rejected = RejectedRow.objects.create(batch=batch, line_no=3, cells={"pass_id": ""}, reasons=["通行标识为空"])
+    correction = Correction.objects.create(batch=batch, item_kind="segment", item_id=segment.pk, line_no=2,
+                                           before={"fee": 3372}, after={"fee": 3800})  # fmt: skip
     customer = Customer.objects.create(name="张三", phone="13812345678", email="zhang@example.com", province="32")
     binding = CardBinding.objects.create(customer=customer, card_no=card_no)
     title = BuyerTitle.objects.create(customer=customer, kind="person", name="张三", valid_from=now)
+    choice = CardPrepaidChoice.objects.create(card_no=card_no, choice="topup", customer=customer)
     run = IssueRun.objects.create(kind="daily", business_date=today)
     document = Document.objects.create(
         kind="invoice", business_line="etc_trip", number="26322000000000000001", service_date=today, province="32",
@@ -179,11 +186,16 @@ def samples(maintainer: User, province_user: User) -> dict[type[Model], Model]:
                                           object_id=str(document.pk), province="32", reason="客户来电")  # fmt: skip
     export = ExportJob.objects.create(kind="documents", fmt="csv", query="province=32", province="32",
                                       created_by=maintainer)  # fmt: skip
+    segment_rollup = SegmentRollup.objects.create(service_date=today, province="32", toll_unit=unit, vehicle_class=1,
+                                                  card_type=23, segments=1, pay_fee=3550, discount_fee=0,
+                                                  fee=3550)  # fmt: skip
+    segment_watermark = SegmentRollupWatermark.objects.create(max_id=segment.pk, candidate_id=segment.pk)
     rows: list[Model] = [
-        road, unit, rate, vehicle, card, batch, trip, segment, topup, charge, paper, ride, rejected, customer,
-        binding, title, run, document, line, item, sheet, series, event, delivery, ticket, note, link, saved, reveal,
-        document_rollup, upload_rollup, support_rollup, watermark, report, report_delivery, token, audit, action,
-        export, maintainer, Group.objects.get(name=f"role:{Role.MAINTAINER}"), callback, answer,
+        road, unit, rate, vehicle, card, batch, trip, segment, topup, charge, paper, ride, rejected, correction,
+        customer, binding, choice, title, run, document, line, item, sheet, series, event, delivery, ticket, note,
+        link, saved, reveal, document_rollup, upload_rollup, support_rollup, watermark, report, report_delivery,
+        token, audit, action, export, segment_rollup, segment_watermark, maintainer,
+        Group.objects.get(name=f"role:{Role.MAINTAINER}"), callback, answer,
     ]  # fmt: skip
     return {type(row): row for row in rows}
 

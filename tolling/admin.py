@@ -21,10 +21,11 @@ from piaogen.admin import (
     money_column,
     province_name,
 )
-from piaogen.identifiers import mask_id_number, mask_name, mask_phone
+from piaogen.privacy import pii_fields_of
 from tolling.models import (
     AuditCharge,
     Card,
+    Correction,
     Operator,
     PaperTicket,
     RejectedRow,
@@ -91,14 +92,14 @@ class CardAdmin(MaskedPiiMixin, NoDeleteMixin, LargeTableAdmin):
     """The holder data recorded at issue (checked when a card is bound) is write-only here: masked, and replaced by
     typing a new value when the issuer corrects it."""
 
-    masked_fields = {"holder_name": mask_name, "holder_id_no": mask_id_number, "holder_phone": mask_phone}
+    masked_fields = pii_fields_of(Card)
     list_display = (
         "card_no",
         "card_type",
         "province",
         "vehicle",
         "issuer",
-        masked_column(Card, "holder_name", mask_name),
+        masked_column(Card, "holder_name"),
         masked_phone,
         "issued_at",
     )
@@ -253,4 +254,14 @@ class RejectedRowAdmin(FactAdmin):
     list_display = ("batch", "line_no", "reasons")
     list_select_related = ("batch",)
     search_fields = ("=batch",)
+    raw_id_fields = ("batch",)
+
+
+@admin.register(Correction)
+class CorrectionAdmin(FactAdmin):
+    """Rows a correction upload replaced, with before and after (append-only, read-only)."""
+
+    list_display = ("batch", "line_no", "item_kind", "item_id", "corrected_at")
+    list_select_related = ("batch",)
+    search_fields = ("=batch__id", "=item_id")
     raw_id_fields = ("batch",)

@@ -12,13 +12,25 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.postgres.indexes import BrinIndex
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
-from piaogen.identifiers import CardType, PlateColor, Province, VehicleClass
+from piaogen.identifiers import (
+    CardType,
+    PlateColor,
+    Province,
+    VehicleClass,
+    card_number_validator,
+    id_number_validator,
+    phone_validator,
+    plate_validator,
+    taxpayer_id_validator,
+    validate_id_document,
+)
 
 
 def batch_field() -> models.ForeignKey[UploadBatch | None, UploadBatch | None]:
@@ -51,7 +63,7 @@ class Operator(models.Model):
     """A seller of documents: road operator (路段业主), card issuer (发行方) or taxi company."""
 
     kind = models.CharField(_("类型"), max_length=8, choices=OperatorKind.choices)
-    tax_id = models.CharField(_("纳税人识别号"), max_length=20)
+    tax_id = models.CharField(_("纳税人识别号"), max_length=20, validators=[taxpayer_id_validator])
     name = models.CharField(_("名称"), max_length=200)
     province = models.CharField(_("省份"), max_length=2, choices=Province.choices)
     # Taxi companies: rate set per company (domain.md §2, assumed). Others carry rates on toll units.
@@ -124,7 +136,7 @@ class TollUnitRate(models.Model):
 class Vehicle(models.Model):
     """A vehicle as ETC knows it: plate + colour (the same plate can exist in two colours)."""
 
-    plate = models.CharField(_("车牌号"), max_length=10)
+    plate = models.CharField(_("车牌号"), max_length=10, validators=[plate_validator])
     plate_color = models.PositiveSmallIntegerField(_("车牌颜色"), choices=PlateColor.choices)
     vehicle_class = models.PositiveSmallIntegerField(_("收费车型"), choices=VehicleClass.choices, null=True, blank=True)
 
@@ -143,7 +155,7 @@ class Vehicle(models.Model):
 class Card(models.Model):
     """An ETC card (20 digits), with the holder data recorded at issue (needed to bind it to an account)."""
 
-    card_no = models.CharField(_("ETC卡号"), max_length=20)
+    card_no = models.CharField(_("ETC卡号"), max_length=20, validators=[card_number_validator])
     card_type = models.PositiveSmallIntegerField(_("卡类型"), choices=CardType.choices)
     province = models.CharField(_("发行省份"), max_length=2, choices=Province.choices)
     issuer = models.ForeignKey(
@@ -154,8 +166,8 @@ class Card(models.Model):
     )
     holder_name = models.CharField(_("持卡人"), max_length=100, blank=True)
     holder_id_type = models.CharField(_("证件类型"), max_length=16, blank=True)
-    holder_id_no = models.CharField(_("证件号码"), max_length=32, blank=True)
-    holder_phone = models.CharField(_("持卡人手机号"), max_length=20, blank=True)
+    holder_id_no = models.CharField(_("证件号码"), max_length=32, blank=True, validators=[id_number_validator])
+    holder_phone = models.CharField(_("持卡人手机号"), max_length=20, blank=True, validators=[phone_validator])
     issued_at = models.DateTimeField(_("发行时间"), null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -176,6 +188,14 @@ class Card(models.Model):
     def __str__(self) -> str:
         return self.card_no
 
+    def clean(self) -> None:
+        """The holder's ID number checked as its type asks (a 身份证 must pass GB 11643)."""
+        if self.holder_id_no:
+            try:
+                validate_id_document(self.holder_id_type, self.holder_id_no)
+            except ValidationError as error:
+                raise ValidationError({"holder_id_no": error.messages}) from error
+
 
 class Trip(models.Model):
     """A passage (通行, pass_id): the registry of pass ids, with the trip's span; its charges are segments.
@@ -184,9 +204,9 @@ class Trip(models.Model):
     """
 
     pass_id = models.CharField(_("通行标识"), max_length=40)
-    card_no = models.CharField(_("ETC卡号"), max_length=20)
+    card_no = models.CharField(_("ETC卡号"), max_length=20, validators=[card_number_validator])
     card_type = models.PositiveSmallIntegerField(_("卡类型"), choices=CardType.choices)
-    plate = models.CharField(_("车牌号"), max_length=10)
+    plate = models.CharField(_("车牌号"), max_length=10, validators=[plate_validator])
     plate_color = models.PositiveSmallIntegerField(_("车牌颜色"), choices=PlateColor.choices)
     vehicle_class = models.PositiveSmallIntegerField(_("收费车型"), choices=VehicleClass.choices)
     entry_time = models.DateTimeField(_("入口时间"))
@@ -217,9 +237,9 @@ class Segment(models.Model):
     pass_id = models.CharField(_("通行标识"), max_length=40)
     segment_no = models.PositiveSmallIntegerField(_("拆分序号"))
     service_date = models.DateField(_("业务日期"))  # Beijing date of exit_time
-    card_no = models.CharField(_("ETC卡号"), max_length=20)
+    card_no = models.CharField(_("ETC卡号"), max_length=20, validators=[card_number_validator])
     card_type = models.PositiveSmallIntegerField(_("卡类型"), choices=CardType.choices)
-    plate = models.CharField(_("车牌号"), max_length=10)
+    plate = models.CharField(_("车牌号"), max_length=10, validators=[plate_validator])
     plate_color = models.PositiveSmallIntegerField(_("车牌颜色"), choices=PlateColor.choices)
     vehicle_class = models.PositiveSmallIntegerField(_("收费车型"), choices=VehicleClass.choices)
     # No database FK: ingest checks every toll unit set-based, and the per-row FK check cost ~15 % of a load.
@@ -277,7 +297,7 @@ class TopUp(models.Model):
     id = models.BigAutoField(primary_key=True)
     topup_id = models.CharField(_("充值流水号"), max_length=64)
     service_date = models.DateField(_("业务日期"))
-    card_no = models.CharField(_("ETC卡号"), max_length=20)
+    card_no = models.CharField(_("ETC卡号"), max_length=20, validators=[card_number_validator])
     amount = models.BigIntegerField(_("充值金额(分)"))
     topped_up_at = models.DateTimeField(_("充值时间"))
     issuer = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", verbose_name=_("发行方"))
@@ -318,8 +338,8 @@ class AuditCharge(models.Model):
     charge_id = models.CharField(_("补费流水号"), max_length=64)
     service_date = models.DateField(_("业务日期"))
     pass_id = models.CharField(_("原通行标识"), max_length=40, blank=True)
-    card_no = models.CharField(_("ETC卡号"), max_length=20, blank=True)
-    plate = models.CharField(_("车牌号"), max_length=10)
+    card_no = models.CharField(_("ETC卡号"), max_length=20, blank=True, validators=[card_number_validator])
+    plate = models.CharField(_("车牌号"), max_length=10, validators=[plate_validator])
     plate_color = models.PositiveSmallIntegerField(_("车牌颜色"), choices=PlateColor.choices)
     toll_unit = models.ForeignKey(TollUnit, on_delete=models.PROTECT, related_name="+", verbose_name=_("收费单元"))
     province = models.CharField(_("省份"), max_length=2)
@@ -358,7 +378,7 @@ class PaperTicket(models.Model):
     service_date = models.DateField(_("业务日期"))
     toll_unit = models.ForeignKey(TollUnit, on_delete=models.PROTECT, related_name="+", verbose_name=_("收费单元"))
     province = models.CharField(_("省份"), max_length=2)
-    plate = models.CharField(_("车牌号"), max_length=10)
+    plate = models.CharField(_("车牌号"), max_length=10, validators=[plate_validator])
     plate_color = models.PositiveSmallIntegerField(_("车牌颜色"), choices=PlateColor.choices)
     vehicle_class = models.PositiveSmallIntegerField(_("收费车型"), choices=VehicleClass.choices)
     exit_time = models.DateTimeField(_("出口时间"))
@@ -387,7 +407,7 @@ class TaxiRide(models.Model):
     service_date = models.DateField(_("业务日期"))
     company = models.ForeignKey(Operator, on_delete=models.PROTECT, related_name="+", verbose_name=_("出租车公司"))
     province = models.CharField(_("省份"), max_length=2)
-    taxi_plate = models.CharField(_("出租车车牌"), max_length=10)
+    taxi_plate = models.CharField(_("出租车车牌"), max_length=10, validators=[plate_validator])
     start_time = models.DateTimeField(_("上车时间"))
     end_time = models.DateTimeField(_("下车时间"))
     distance_m = models.PositiveIntegerField(_("里程(米)"))

@@ -11,7 +11,8 @@ Rules and the decisions behind them:
 - **Day 7** (``settings.PIAOGEN["TRIP_INVOICEABLE_AFTER_DAYS"]``, N = 7): a segment's ``service_date`` D is the
   Beijing date of its exit. It becomes invoiceable on D + N at 00:00 Beijing time, i.e. on the Beijing date
   ``today`` it is invoiceable iff ``D + N <= today``. A trip exiting 2026-11-01 23:59 Beijing is invoiceable from
-  2026-11-08 00:00 Beijing, not on 2026-11-07. Everything else is invoiceable at once.
+  2026-11-08 00:00 Beijing, not on 2026-11-07. Everything else is invoiceable at once. Issuing never judges on a
+  date later than the real Beijing date (``issuing_today``): no run, request, action or command issues early.
 - **Zero fee** (green channel, exemptions): never invoiceable; the fee actually paid (实收) is what is invoiced.
 - **One live document**: an item held by a live ``DocumentItem`` is not invoiceable again; a reversal clears
   ``live`` and releases it (the reversed document is still reported, as ``released_from``).
@@ -23,18 +24,28 @@ Rules and the decisions behind them:
   loaded history shows trips paid before enough top-ups (the card's opening balance predates our data), the
   smallest opening balance that keeps the card's balance non-negative is spent first; it was never invoiced here.
   Post-pay cards (type 23) are never affected.
-- **Buyer**: the customer is the one whose ``CardBinding`` covered the transaction time (``bound_at <= at <
-  unbound_at``); the title is that customer's latest version with ``valid_from <= at`` for that card, else their
-  default (``card_no = ''``) in force at ``at``. A card-specific series that starts later does not change earlier
-  trips. Without one, the item is ``NO_BUYER``: it blocks automatic issuing (no one to issue to) but is not final —
-  the item is otherwise invoiceable and the daily run takes it once a title in force at its time exists. A binding
-  made after a trip does not reach back: the trip belonged to whoever held the card then (cards change hands).
+- **The prepaid choice** (domain.md §4.12, assumed; ``invoiceable_topups``): a prepaid card's holder chooses "at
+  top-up" or "per trip" (``CardPrepaidChoice``, versioned like titles, none = per trip). Runs issue a top-up only
+  when the version in force at its time says "at top-up"; otherwise the top-up is invoiceable on request only, so
+  no run makes a customer's trips ineligible behind their back.
+- **Buyer**: the customer is the one whose ``CardBinding`` covered the transaction time (``covers_from <= at <
+  unbound_at``). **Binding reaches back** (domain.md §4.11, assumed): a binding covers from when it was made back
+  to the start of the request window (``PIAOGEN["REQUEST_WINDOW_DAYS"]``, 365) or the end of the card's previous
+  binding, whichever is later (cards change hands: what a previous holder's binding covered stays theirs); older
+  bindings (``covers_from`` NULL) cover from ``bound_at``. Only uninvoiced items change hands: an item in a live
+  document stays there. The title is that customer's latest version with ``valid_from <= at`` for that card, else
+  their default (``card_no = ''``) in force at ``at``; a transaction before the customer's first title (one a
+  binding brought in) gets that first title, and later versions still apply forward only (§4.4). A card-specific
+  series that starts later does not change earlier trips. Without a binding or a title the item is ``NO_BUYER``:
+  it blocks automatic issuing but is not final — the daily run takes it once the card is bound to a customer with
+  a title.
 - **Document kind**: commercial roads (road nature 1) get a 数电 invoice at the toll unit's rate in force on the
   service date; government-loan roads (2) get a fiscal e-receipt, no rate. A commercial segment without a rate in
   force is ``NO_RATE`` (master data to fix; not final).
 - **Paper tickets and taxi rides** have no card: their buyer comes with the customer's request, so they are
-  eligible on request only (never in a daily run). Back-charges are their own items, invoiced at once by the
-  underpaid toll unit's operator; with a bound card the buyer is found like a segment's.
+  eligible on request only (never in a daily run). A paper ticket is a trip: day 7 applies to it as to a segment.
+  Back-charges are their own items, invoiced at once by the underpaid toll unit's operator; with a bound card the
+  buyer is found like a segment's.
 """
 
 from __future__ import annotations
@@ -49,6 +60,7 @@ from invoicing.eligibility.base import (
     beijing_today,
     document_kind_for,
     in_array,
+    issuing_today,
     trip_cutoff,
 )
 from invoicing.eligibility.fifo import (
@@ -96,6 +108,7 @@ __all__ = [
     "invoiceable_audit_charges",
     "invoiceable_segments",
     "invoiceable_topups",
+    "issuing_today",
     "paper_ticket_states",
     "segment_states",
     "taxi_ride_states",

@@ -101,6 +101,14 @@ def beijing_today() -> dt.date:
     return timezone.localdate(timezone=BEIJING)
 
 
+def issuing_today(today: dt.date | None = None) -> dt.date:
+    """The Beijing date issuing judges the day-7 rule on: ``today`` when given, but never later than the real
+    Beijing date. Every issuing path (runs, requests, actions, commands) goes through it, so naming a later date
+    cannot issue a trip before its invoiceable day; an earlier date only issues less."""
+    real = beijing_today()
+    return real if today is None else min(today, real)
+
+
 def trip_cutoff(today: dt.date | None = None) -> dt.date:
     """The latest service date invoiceable on Beijing date ``today``: today − N days."""
     return (today or beijing_today()) - dt.timedelta(days=settings.PIAOGEN["TRIP_INVOICEABLE_AFTER_DAYS"])

@@ -15,7 +15,7 @@ from invoicing.eligibility.fifo import (
 )
 from invoicing.eligibility.states import _rate_in_force
 from invoicing.eligibility.titles import buyers_sql
-from invoicing.models import BuyerTitle, CardBinding, DocumentItem, ItemKind
+from invoicing.models import BuyerTitle, CardBinding, CardPrepaidChoice, DocumentItem, ItemKind, PrepaidChoice
 from piaogen.identifiers import CardType
 from tolling.models import AuditCharge, RoadNature, Segment, TollUnitRate, TopUp
 
@@ -28,11 +28,11 @@ def _not_held(kind: str) -> Q:
 
 
 def _covering_bindings(at: str) -> QuerySet[CardBinding]:
-    """The card bindings that covered the row's time ``at`` (at most one per card)."""
+    """The card bindings that covered the row's time ``at`` (at most one per card; ``CardBinding.covering``)."""
     return CardBinding.objects.filter(
+        Q(covers_from__lte=OuterRef(at)) | Q(covers_from__isnull=True, bound_at__lte=OuterRef(at)),
         Q(unbound_at__isnull=True) | Q(unbound_at__gt=OuterRef(at)),
         card_no=OuterRef("card_no"),
-        bound_at__lte=OuterRef(at),
     )
 
 
@@ -42,12 +42,11 @@ def buyer_customer(at: str) -> Subquery:
 
 
 def _has_buyer(at: str, invoice_cycle: str | None = None) -> Exists:
-    """A binding covering the row's time whose customer has a title (card or default) in force then; with
-    ``invoice_cycle``, a customer who chose that cycle (``Customer.invoice_cycle``)."""
+    """A binding covering the row's time whose customer has a title (card or default): the one in force then, or
+    for a time before their first title, that first one (``titles.buyers_sql``); with ``invoice_cycle``, a customer
+    who chose that cycle (``Customer.invoice_cycle``)."""
     title = BuyerTitle.objects.filter(
-        Q(card_no=OuterRef(OuterRef("card_no"))) | Q(card_no=""),
-        customer=OuterRef("customer_id"),
-        valid_from__lte=OuterRef(OuterRef(at)),
+        Q(card_no=OuterRef(OuterRef("card_no"))) | Q(card_no=""), customer=OuterRef("customer_id")
     )
     binding = _covering_bindings(at).filter(Exists(title))
     if invoice_cycle is not None:
@@ -110,9 +109,13 @@ def invoiceable_topups(
     service_date_from: dt.date | None = None,
     province: str | None = None,
     require_buyer: bool = True,
+    chosen_at_topup: bool = True,
     limit: int | None = None,
 ) -> QuerySet[TopUp]:
-    """Top-ups a run may issue (at once): no live item, no invoiced trips paid from them, a title in force."""
+    """Top-ups a run may issue (at once): no live item, no invoiced trips paid from them, a title in force and,
+    with ``chosen_at_topup``, the card's holder chose "at top-up" (``CardPrepaidChoice`` in force at the top-up's
+    time; domain.md §4.12). The others are invoiced on request only. Index: ``card_prepaid_choice_version_uniq``
+    (card_no, valid_from) for the choice in force."""
     qs = TopUp.objects.filter(service_date__lte=service_date_to)
     if service_date_from is not None:
         qs = qs.filter(service_date__gte=service_date_from)
@@ -122,6 +125,10 @@ def invoiceable_topups(
     qs = qs.filter(_not_held(ItemKind.TOPUP)).exclude(id__in=RawSQL(sql, params))  # noqa: S611 -- constant SQL
     if require_buyer:
         qs = qs.filter(_has_buyer("topped_up_at"))
+    if chosen_at_topup:
+        choice = CardPrepaidChoice.objects.filter(card_no=OuterRef("card_no"), valid_from__lte=OuterRef("topped_up_at"))
+        qs = qs.alias(choice=Subquery(choice.order_by("-valid_from").values("choice")[:1]))
+        qs = qs.filter(choice=PrepaidChoice.AT_TOPUP)
     qs = qs.order_by("id")
     return qs[:limit] if limit is not None else qs
 

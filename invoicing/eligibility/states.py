@@ -258,9 +258,9 @@ def audit_charge_states(*, charge_ids: Sequence[int]) -> dict[int, ItemState]:
     return states
 
 
-def paper_ticket_states(*, ticket_ids: Sequence[int]) -> dict[int, ItemState]:
-    """Paper tickets (纸改电): eligible on request only (the claiming customer brings the buyer), at once, like a
-    segment of their toll unit."""
+def paper_ticket_states(*, ticket_ids: Sequence[int], today: dt.date | None = None) -> dict[int, ItemState]:
+    """Paper tickets (纸改电): eligible on request only (the claiming customer brings the buyer), like a segment of
+    their toll unit — the day-7 rule included (a paper ticket is a trip); ``today`` is a Beijing date."""
     rows = list(
         PaperTicket.objects.filter(id__in=in_array(ticket_ids))
         .annotate(rate=_rate_in_force())
@@ -268,17 +268,20 @@ def paper_ticket_states(*, ticket_ids: Sequence[int]) -> dict[int, ItemState]:
         .values_list("id", "amount", "service_date", "rate", "toll_unit__road_nature", "toll_unit__operator_id")
     )
     holders = _documents(ItemKind.PAPER_TICKET, (row[0] for row in rows))
+    cutoff = trip_cutoff(today)
+    after = dt.timedelta(days=settings.PIAOGEN["TRIP_INVOICEABLE_AFTER_DAYS"])
     states: dict[int, ItemState] = {}
     for ticket_id, amount, service_date, rate, nature, seller_id in rows:
         rate = None if nature == RoadNature.LOAN else rate
         states[ticket_id] = holders.state(
             ticket_id,
+            (Reason.NOT_YET, service_date > cutoff),
             (Reason.NO_RATE, nature == RoadNature.COMMERCIAL and rate is None),
             amount=amount,
             document_kind=document_kind_for(nature),
             seller_id=seller_id,
             tax_rate=rate,
-            invoiceable_on=service_date,
+            invoiceable_on=service_date + after,
         )
     return states
 

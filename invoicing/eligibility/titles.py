@@ -20,12 +20,18 @@ from invoicing.models import BuyerTitle
 # set-based form (DISTINCT ON joins) was tried: faster on the 100 k benchmark (20 against 49 ms for 5,000 rows), but
 # at 1 M segments the planner hashes every card binding for each chunk (44 against 6 ms), and that grows with the
 # customer base (docs/benchmarks.md § Issuing, 2026-11-26).
+#
+# The binding covers ``at`` from ``covers_from`` (binding reaches back, domain.md §4.11) or else ``bound_at``. The
+# title is the latest version in force at ``at`` (card-specific before the default), and for a transaction before
+# the customer's first title — brought in by a binding that reached back — that first title: later versions still
+# apply forward only (domain.md §4.4). A customer has a handful of versions, so the title probe reads them all.
 _BUYERS_CTE = """
 buyer_binding AS (
     SELECT q.i, q.card_no, q.at, b.customer_id
     FROM q JOIN LATERAL (
         SELECT cb.customer_id FROM invoicing_cardbinding cb
-        WHERE cb.card_no = q.card_no AND cb.bound_at <= q.at AND (cb.unbound_at IS NULL OR cb.unbound_at > q.at)
+        WHERE cb.card_no = q.card_no AND coalesce(cb.covers_from, cb.bound_at) <= q.at
+          AND (cb.unbound_at IS NULL OR cb.unbound_at > q.at)
         ORDER BY cb.bound_at DESC LIMIT 1
     ) b ON true
 ),
@@ -33,8 +39,12 @@ buyer_title AS (
     SELECT b.i, t.title_id
     FROM buyer_binding b JOIN LATERAL (
         SELECT t.id AS title_id FROM invoicing_buyertitle t
-        WHERE t.customer_id = b.customer_id AND t.card_no IN (b.card_no, '') AND t.valid_from <= b.at
-        ORDER BY t.card_no = '', t.valid_from DESC LIMIT 1
+        WHERE t.customer_id = b.customer_id AND t.card_no IN (b.card_no, '')
+        ORDER BY t.valid_from <= b.at DESC,
+                 CASE WHEN t.valid_from <= b.at THEN t.card_no = '' END,
+                 CASE WHEN t.valid_from <= b.at THEN t.valid_from END DESC,
+                 t.valid_from, t.card_no = ''
+        LIMIT 1
     ) t ON true
 )
 """

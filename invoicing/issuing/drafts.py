@@ -240,18 +240,19 @@ def _grouped_drafts(
     return drafts
 
 
-def _audit_charge_drafts(states: dict[int, ItemState]) -> list[_Draft]:
-    """Back-charges like segments of the underpaid toll unit, buyer the title in force at payment for the card.
-    A back-charge carries no vehicle class: its line has the plate and no 类型."""
+def _audit_charge_drafts(states: dict[int, ItemState], title: BuyerTitle | None = None) -> list[_Draft]:
+    """Back-charges like segments of the underpaid toll unit, buyer the title in force at payment for the card
+    (or a claim's ``title``). A back-charge carries no vehicle class: its line has the plate and no 类型."""
     rows = AuditCharge.objects.filter(id__in=in_array(states)).order_by("id")
     out = []
     for charge_id, plate, service_date, card_no, amount in rows.values_list(
         "id", "plate", "service_date", "card_no", "amount"
     ):
         state = states[charge_id]
-        assert state.title is not None  # eligible: a title in force
+        buyer = title or state.title
+        assert buyer is not None  # eligible: a title in force
         item = _ItemRow(ItemKind.AUDIT_CHARGE, charge_id, amount, service_date, card_no)
-        out.append((state, state.title, (plate, ""), ITEM_TOLL, item))
+        out.append((state, buyer, (plate, ""), ITEM_TOLL, item))
     return _grouped_drafts(BusinessLine.AUDIT, out)
 
 

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from invoicing.eligibility import (
     Reason,
     audit_charge_states,
+    issuing_today,
     paper_ticket_states,
     segment_states,
     taxi_ride_states,
@@ -42,7 +43,8 @@ def _issue_segments(
     ids: list[int], *, run: IssueRun | None, by: User | None, today: dt.date | None, merged: bool = False
 ) -> _Written:
     """Per-trip documents are grouped and written in the database (``grouping``, ≈ 2× faster); the monthly merge
-    builds its drafts in memory."""
+    builds its drafts in memory. ``today`` is clamped to the real Beijing date (``issuing_today``)."""
+    today = issuing_today(today)
 
     def build() -> list[_Draft]:
         states = segment_states(segment_ids=ids, today=today)
@@ -74,9 +76,10 @@ def issue_segments(
     today: dt.date | None = None,
     merged: bool = False,
 ) -> list[Document]:
-    """Issue documents for those of ``segment_ids`` that are eligible now (Beijing ``today``); the others are
-    skipped. One transaction (a savepoint inside a caller's); safe against concurrent workers. ``merged``: the
-    monthly merge (one document per seller × title × rate × kind, ``is_merged``; lines by plate and date range)."""
+    """Issue documents for those of ``segment_ids`` that are eligible now (Beijing ``today``, never later than the
+    real Beijing date); the others are skipped. One transaction (a savepoint inside a caller's); safe against
+    concurrent workers. ``merged``: the monthly merge (one document per seller × title × rate × kind,
+    ``is_merged``; lines by plate and date range)."""
     return _issue_segments(list(segment_ids), run=run, by=by, today=today, merged=merged).documents()
 
 
@@ -85,10 +88,16 @@ def issue_topups(*, topup_ids: Sequence[int], run: IssueRun | None = None, by: U
     return _issue_topups(list(topup_ids), run=run, by=by).documents()
 
 
-def _issue_audit_charges(ids: list[int], *, run: IssueRun | None, by: User | None) -> _Written:
+def _issue_audit_charges(
+    ids: list[int], *, run: IssueRun | None, by: User | None, title: BuyerTitle | None = None
+) -> _Written:
     def build() -> list[_Draft]:
         states = audit_charge_states(charge_ids=ids)
-        return _audit_charge_drafts({i: s for i, s in states.items() if s.eligible})
+        if title is None:
+            return _audit_charge_drafts({i: s for i, s in states.items() if s.eligible})
+        # a claim brings the buyer: a charge with no buyer of its own (no card, or no title then) is eligible too
+        claimable = {i: s for i, s in states.items() if s.eligible or s.blockers == (Reason.NO_BUYER,)}
+        return _audit_charge_drafts(claimable, title=title)
 
     if not ids:
         return _Written([], [])
@@ -96,21 +105,29 @@ def _issue_audit_charges(ids: list[int], *, run: IssueRun | None, by: User | Non
 
 
 def issue_audit_charges(
-    *, charge_ids: Sequence[int], run: IssueRun | None = None, by: User | None = None
+    *,
+    charge_ids: Sequence[int],
+    run: IssueRun | None = None,
+    by: User | None = None,
+    title: BuyerTitle | None = None,
 ) -> list[Document]:
     """Issue documents for the eligible back-charges (稽核补费): seller the underpaid toll unit's operator, an
     invoice at the unit's rate on the service date (commercial road) or a fiscal receipt (loan road), buyer the
-    title in force at payment for the charge's card. Others (in a document, no title, no rate) are skipped."""
-    return _issue_audit_charges(list(charge_ids), run=run, by=by).documents()
+    title in force at payment for the charge's card. Others (in a document, no title, no rate) are skipped.
+    ``title``: a claim's buyer (``invoicing.claims``), used instead, also for a charge without a card."""
+    return _issue_audit_charges(list(charge_ids), run=run, by=by, title=title).documents()
 
 
-def issue_paper_tickets(*, ticket_ids: Sequence[int], title: BuyerTitle, by: User | None = None) -> list[Document]:
+def issue_paper_tickets(
+    *, ticket_ids: Sequence[int], title: BuyerTitle, by: User | None = None, today: dt.date | None = None
+) -> list[Document]:
     """纸改电: issue the claimed paper tickets to ``title`` (the claiming customer's), each like a segment of its
-    toll unit. Tickets already in a live document (or without a rate in force) are skipped."""
+    toll unit. Tickets already in a live document, before their invoiceable day (day 7 on Beijing ``today``) or
+    without a rate in force are skipped."""
     ids = list(ticket_ids)
 
     def build() -> list[_Draft]:
-        states = paper_ticket_states(ticket_ids=ids)
+        states = paper_ticket_states(ticket_ids=ids, today=today)
         return _paper_ticket_drafts({i: s for i, s in states.items() if s.eligible}, title)
 
     if not ids:

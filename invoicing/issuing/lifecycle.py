@@ -17,6 +17,7 @@ from invoicing.issuing.drafts import (
     _LineDraft,
 )
 from invoicing.issuing.writing import (
+    _deliveries_queue,
     _write,
 )
 from invoicing.models import (
@@ -83,6 +84,7 @@ def _reverse(original: Document, *, reason: str, by: User | None) -> Document:
     (red,) = _write(
         [draft], run=None, by=by, event="issued_red", data={"original": original.pk, "reason": reason}
     ).documents()
+    _deliveries_queue([red.pk])  # the buyer gets the red-letter document too
     Document.objects.filter(pk=original.pk).update(status=DocumentStatus.REVERSED)
     DocumentItem.objects.filter(document=original, live=True).update(live=False)
     DocumentEvent.objects.create(
@@ -150,6 +152,7 @@ def document_reissue(*, document: Document, title: BuyerTitle, reason: str, by: 
         is_merged=original.is_merged,
     )
     (new,) = _write([draft], run=None, by=by, data={"replaces": original.pk, "reason": reason}).documents()
+    _deliveries_queue([new.pk])  # like every issued document: e-mailed when the buyer has an address
     DocumentEvent.objects.create(document=original, kind="reissued", by=by, data={"new": new.pk, "reason": reason})
     audit_record(
         actor=by,

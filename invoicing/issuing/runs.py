@@ -9,7 +9,8 @@ claimed by a conditional UPDATE and taken over when their heartbeat goes stale.
   that gets its task. The heartbeat update is conditional on the value the worker last wrote: a worker that was
   only slow and has been taken over finds it changed, rolls its chunk back and stops.
 - **Daily run** (``issue_run_daily``): everything invoiceable up to its business date — trips of customers on the
-  per-trip cycle (``Customer.invoice_cycle``), top-ups and back-charges — in chunks of ids.
+  per-trip cycle (``Customer.invoice_cycle``), top-ups of cards whose holder chose "at top-up"
+  (``CardPrepaidChoice``; other top-ups only on request) and back-charges — in chunks of ids.
 - **Monthly merge** (``issue_run_monthly``): for the month of its business date, the trips of customers who chose
   the monthly cycle, merged: one document per seller × buyer title version × rate × kind with lines by plate and
   date range (domain.md §4.7), ``is_merged`` set. Chunks hold whole customers, so a customer's month is never
@@ -35,6 +36,7 @@ from invoicing.eligibility import (
     invoiceable_audit_charges,
     invoiceable_segments,
     invoiceable_topups,
+    issuing_today,
     trip_cutoff,
 )
 from invoicing.issuing.drafts import DEFAULT_CHUNK, DEFAULT_STALE_SECONDS
@@ -150,8 +152,9 @@ def _chunked(ids: list[int], size: int) -> list[list[int]]:
 
 
 def _today(run: IssueRun, default: dt.date) -> dt.date:
-    """The Beijing date eligibility is judged on: ``params["today"]`` (ISO) when set, else ``default``."""
-    return dt.date.fromisoformat(run.params["today"]) if run.params.get("today") else default
+    """The Beijing date eligibility is judged on: ``params["today"]`` (ISO) when set, else ``default`` — never later
+    than the real Beijing date (``issuing_today``: a run of a recent or future date issues nothing early)."""
+    return issuing_today(dt.date.fromisoformat(run.params["today"]) if run.params.get("today") else default)
 
 
 _Work = list[tuple[Callable[[list[int]], _Written], list[int]]]
@@ -213,9 +216,12 @@ def issue_run_daily(*, run_id: int, chunk_size: int | None = None) -> IssueRun:
         day = run.business_date
         today = _today(run, day + dt.timedelta(days=settings.PIAOGEN["TRIP_INVOICEABLE_AFTER_DAYS"]))
         province = run.province or None
-        segments = invoiceable_segments(service_date_to=day, province=province, invoice_cycle=InvoiceCycle.PER_TRIP)
-        topups = invoiceable_topups(service_date_to=day, province=province)
-        charges = invoiceable_audit_charges(service_date_to=day, province=province)
+        # the business date's trips only when they are invoiceable on the run's date (the day-7 rule, clamped)
+        segments = invoiceable_segments(
+            service_date_to=min(day, trip_cutoff(today)), province=province, invoice_cycle=InvoiceCycle.PER_TRIP
+        )
+        topups = invoiceable_topups(service_date_to=min(day, today), province=province)
+        charges = invoiceable_audit_charges(service_date_to=min(day, today), province=province)
 
         def issue_segments(chunk: list[int]) -> _Written:
             return _issue_segments(chunk, run=run, by=None, today=today)
@@ -226,8 +232,10 @@ def issue_run_daily(*, run_id: int, chunk_size: int | None = None) -> IssueRun:
         def issue_charges(chunk: list[int]) -> _Written:
             return _issue_audit_charges(chunk, run=run, by=None)
 
-        work: _Work = [(issue_segments, c) for c in _chunked(list(segments.values_list("id", flat=True)), size)]
-        work += [(issue_topups, c) for c in _chunked(list(topups.values_list("id", flat=True)), size)]
+        # top-ups first: a holder who chose "at top-up" gets the top-up invoiced, and the trips it paid then find
+        # themselves ineligible (FIFO) when their chunk re-checks eligibility, rather than the other way round
+        work: _Work = [(issue_topups, c) for c in _chunked(list(topups.values_list("id", flat=True)), size)]
+        work += [(issue_segments, c) for c in _chunked(list(segments.values_list("id", flat=True)), size)]
         work += [(issue_charges, c) for c in _chunked(list(charges.values_list("id", flat=True)), size)]
         return work
 

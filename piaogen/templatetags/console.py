@@ -8,8 +8,8 @@ from decimal import Decimal
 from django import template
 from django.utils.translation import gettext as _
 
-from piaogen.identifiers import mask_email
 from piaogen.money import format_yuan
+from piaogen.privacy import shown
 
 register = template.Library()
 
@@ -46,7 +46,8 @@ def tax_rate(rate: Decimal | None) -> str:
     return f"{(rate * 100).normalize():f}%"
 
 
-@register.filter(name="mask_email")
-def mask_email_filter(address: str | None) -> str:
-    """An e-mail address masked for display (PII): zhang@example.com → z****@example.com."""
-    return mask_email(address) if address else ""
+@register.filter
+def pii(value: object, kind: str) -> str:
+    """Personal data as the reader may see it (``piaogen.privacy``): ``{{ customer.phone|pii:"phone" }}`` is masked
+    unless the view handed a `Revealed` value. Every template variable holding personal data goes through it."""
+    return shown(kind, value)

@@ -21,9 +21,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from invoicing.api import ERRORS, DomainErrorsMixin
-from invoicing.models import TitleKind
+from invoicing.models import PrepaidChoice, TitleKind
 from piaogen.access import role_required, scoped
+from piaogen.identifiers import card_number_validator, taxpayer_id_validator
 from piaogen.models import User
+from piaogen.privacy import MaskedJSONField
 from support import forms
 from support.actions import (
     ACTORS,
@@ -158,9 +160,45 @@ def customer_title_add(request: HttpRequest, pk: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @role_required(*ACTORS)
+def customer_claim(request: HttpRequest, pk: int) -> HttpResponse:
+    """代客开票: a paper ticket, taxi ride or back-charge the caller reads out, for this customer."""
+    target = customer_target(_user(request), pk)
+    initial = {key: request.GET[key] for key in ("claim_kind", "number", "plate") if request.GET.get(key)}
+    return _action(request, kind=ActionKind.CLAIM, target=target, form_class=forms.ClaimForm, initial=initial)
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*ACTORS)
 def card_unbind(request: HttpRequest, pk: int) -> HttpResponse:
     target = card_target(_user(request), pk)
     return _action(request, kind=ActionKind.CARD_UNBIND, target=target, form_class=forms.CardUnbindForm, initial={})
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*ACTORS)
+def customer_binding_backdate(request: HttpRequest, pk: int) -> HttpResponse:
+    target = customer_target(_user(request), pk)
+    return _action(
+        request, kind=ActionKind.BINDING_BACKDATE, target=target, form_class=forms.BindingBackdateForm, initial={}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*ACTORS)
+def customer_title_backdate(request: HttpRequest, pk: int) -> HttpResponse:
+    target = customer_target(_user(request), pk)
+    return _action(
+        request, kind=ActionKind.TITLE_BACKDATE, target=target, form_class=forms.TitleBackdateForm, initial={}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@role_required(*ACTORS)
+def card_prepaid_choice(request: HttpRequest, pk: int) -> HttpResponse:
+    target = card_target(_user(request), pk)
+    return _action(
+        request, kind=ActionKind.PREPAID_CHOICE, target=target, form_class=forms.PrepaidChoiceForm, initial={}
+    )
 
 
 @require_http_methods(["GET"])
@@ -193,11 +231,11 @@ class ActionResultSerializer(serializers.Serializer[ActionRequest]):
     object_id = serializers.CharField()
     reason = serializers.CharField()
     created_at = serializers.DateTimeField()
-    result = serializers.JSONField()
+    result = MaskedJSONField()
 
 
 class PreviewSerializer(serializers.Serializer[Any]):
-    preview = serializers.JSONField(help_text=_("确认后将执行的操作（未写入任何数据）"))
+    preview = MaskedJSONField(help_text=_("确认后将执行的操作（未写入任何数据）"))
 
 
 class _ReasonSerializer(serializers.Serializer[Any]):
@@ -212,17 +250,27 @@ class _HolderSerializer(_ReasonSerializer):
 
 
 class CardBindSerializer(_HolderSerializer):
-    card_no = serializers.RegexField(r"^[0-9]{20}$", help_text=_("ETC卡号"))
+    card_no = serializers.CharField(max_length=20, validators=[card_number_validator], help_text=_("ETC卡号"))
 
 
 class TitleAddSerializer(_ReasonSerializer):
     kind = serializers.ChoiceField(choices=TitleKind.choices, help_text=_("抬头类型"))
     name = serializers.CharField(max_length=200, help_text=_("抬头名称"))
     tax_id = serializers.CharField(
-        max_length=20, required=False, allow_blank=True, default="", help_text=_("纳税人识别号")
+        max_length=20,
+        required=False,
+        allow_blank=True,
+        default="",
+        validators=[taxpayer_id_validator],
+        help_text=_("纳税人识别号"),
     )
     card_no = serializers.CharField(
-        max_length=20, required=False, allow_blank=True, default="", help_text=_("适用卡号（空：账户默认）")
+        max_length=20,
+        required=False,
+        allow_blank=True,
+        default="",
+        validators=[card_number_validator],
+        help_text=_("适用卡号（空：账户默认）"),
     )
     email = serializers.EmailField(required=False, allow_blank=True, help_text=_("收票邮箱"))
     address_phone = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
@@ -230,6 +278,20 @@ class TitleAddSerializer(_ReasonSerializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         return {"email": "", **attrs}  # no `default=""` on an e-mail field: the schema's default must be an e-mail
+
+
+class BindingBackdateSerializer(_ReasonSerializer):
+    binding = serializers.IntegerField(min_value=1, help_text=_("绑卡记录"))
+    covers_from = serializers.DateField(help_text=_("追溯起点"))
+
+
+class TitleBackdateSerializer(_ReasonSerializer):
+    title = serializers.IntegerField(min_value=1, help_text=_("抬头版本"))
+    valid_from = serializers.DateField(help_text=_("生效时间"))
+
+
+class PrepaidChoiceSerializer(_ReasonSerializer):
+    choice = serializers.ChoiceField(choices=PrepaidChoice.choices, help_text=_("开票方式"))
 
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
@@ -254,7 +316,8 @@ class _ActionCommand(DomainErrorsMixin, APIView):
         data = dict(form.validated_data)
         target = self.target(user, pk)
         if request.query_params.get("preview") in ("1", "true"):
-            return Response({"preview": action_preview(kind=self.kind, target=target, data=data, user=user)})
+            preview = action_preview(kind=self.kind, target=target, data=data, user=user)
+            return Response(PreviewSerializer({"preview": preview}).data)
         raw = request.headers.get(IDEMPOTENCY_HEADER)
         try:
             key = uuid.UUID(raw) if raw else uuid.uuid4()
@@ -311,5 +374,50 @@ class TitleAddCommand(_ActionCommand):
         return customer_target(user, pk)
 
     @extend_schema(request=TitleAddSerializer, responses=_COMMAND_RESPONSES, parameters=[_IDEMPOTENCY, _PREVIEW])
+    def post(self, request: Request, pk: int) -> Response:
+        return self.run(request, pk)
+
+
+class PrepaidChoiceCommand(_ActionCommand):
+    """Change a prepaid card's invoicing choice (at top-up / per trip) from now on; money already invoiced either
+    way is not affected."""
+
+    kind = ActionKind.PREPAID_CHOICE
+    input_serializer = PrepaidChoiceSerializer
+
+    def target(self, user: User, pk: int) -> Target:
+        return card_target(user, pk)
+
+    @extend_schema(request=PrepaidChoiceSerializer, responses=_COMMAND_RESPONSES, parameters=[_IDEMPOTENCY, _PREVIEW])
+    def post(self, request: Request, pk: int) -> Response:
+        return self.run(request, pk)
+
+
+class BindingBackdateCommand(_ActionCommand):
+    """Set back the start (追溯起点, 00:00 Beijing time of the date) of one of the customer's card bindings, within
+    the request window and not before the card's previous binding ended."""
+
+    kind = ActionKind.BINDING_BACKDATE
+    input_serializer = BindingBackdateSerializer
+
+    def target(self, user: User, pk: int) -> Target:
+        return customer_target(user, pk)
+
+    @extend_schema(request=BindingBackdateSerializer, responses=_COMMAND_RESPONSES, parameters=[_IDEMPOTENCY, _PREVIEW])
+    def post(self, request: Request, pk: int) -> Response:
+        return self.run(request, pk)
+
+
+class TitleBackdateCommand(_ActionCommand):
+    """Set back when one of the customer's title versions comes into force (00:00 Beijing time of the date), within
+    the request window and after the previous version of the same title."""
+
+    kind = ActionKind.TITLE_BACKDATE
+    input_serializer = TitleBackdateSerializer
+
+    def target(self, user: User, pk: int) -> Target:
+        return customer_target(user, pk)
+
+    @extend_schema(request=TitleBackdateSerializer, responses=_COMMAND_RESPONSES, parameters=[_IDEMPOTENCY, _PREVIEW])
     def post(self, request: Request, pk: int) -> Response:
         return self.run(request, pk)

@@ -19,9 +19,10 @@ from rest_framework import mixins, serializers, viewsets
 from invoicing.models import Customer
 from piaogen.access import role_required, scoped
 from piaogen.models import User
+from piaogen.privacy import REVEALED_CUSTOMERS, Pii, PiiField
 from support import forms
 from support.models import SavedFilter, Ticket, TicketNote
-from support.privacy import customer_phone, revealed_customer_ids
+from support.privacy import ActiveReveals, customer_phone, revealed_customer_ids
 from support.tickets import (
     TICKET_READERS,
     TICKET_WORKERS,
@@ -229,7 +230,7 @@ def ticket_record_fragment(request: HttpRequest) -> HttpResponse:
 class TicketSerializer(serializers.ModelSerializer[Ticket]):
     assignee = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)  # type: ignore[var-annotated]
     customer_name = serializers.SerializerMethodField()
-    customer_phone = serializers.SerializerMethodField()
+    customer_phone = PiiField(Pii.PHONE, source="customer.phone")
     overdue = serializers.BooleanField(source="is_overdue", read_only=True)
     links = serializers.SerializerMethodField()
 
@@ -257,12 +258,6 @@ class TicketSerializer(serializers.ModelSerializer[Ticket]):
     def get_customer_name(self, ticket: Ticket) -> str:
         return ticket.customer.name if ticket.customer else ""
 
-    def get_customer_phone(self, ticket: Ticket) -> str:
-        """Masked unless the requesting user revealed this customer's data."""
-        if ticket.customer is None:
-            return ""
-        return customer_phone(user=self.context["request"].user, customer=ticket.customer)
-
     def get_links(self, ticket: Ticket) -> list[str]:
         return [f"{link.object_type}:{link.object_key}" for link in ticket.links.all()]
 
@@ -280,3 +275,6 @@ class TicketViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         user = self.request.user
         assert isinstance(user, User)
         return tickets_for(user).select_related("assignee", "customer").prefetch_related("links").order_by("-id")
+
+    def get_serializer_context(self) -> dict[str, Any]:
+        return {**super().get_serializer_context(), REVEALED_CUSTOMERS: ActiveReveals(self.request.user)}

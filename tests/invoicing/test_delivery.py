@@ -4,7 +4,7 @@ with their error and retried with backoff up to the limit, a double submit sendi
 from __future__ import annotations
 
 from collections.abc import Callable
-from smtplib import SMTPServerDisconnected
+from smtplib import SMTPRecipientsRefused, SMTPServerDisconnected
 from typing import Any
 
 import pytest
@@ -209,3 +209,21 @@ def test_the_module_reads_its_limits_from_settings(settings: Any) -> None:
 
     assert delivery_module.max_attempts() == 2
     assert [retry_delay(n) for n in (1, 2, 3)] == [10, 20, 40]
+
+
+class RefusingBackend(BaseEmailBackend):
+    def send_messages(self, email_messages: Any) -> int:
+        raise SMTPRecipientsRefused({"zhangsan@example.com": (550, b"5.1.1 <zhangsan@example.com>: unknown user")})
+
+
+def test_a_refusal_naming_the_recipient_is_stored_with_the_address_masked(
+    document: Document, settings: Any, scheduled: list[tuple[int, int]]
+) -> None:
+    """The error is shown on the document and customer pages, in the API and in the worker's log (issue #18)."""
+    settings.EMAIL_BACKEND = f"{__name__}.RefusingBackend"
+
+    delivery = delivery_send(document=document, address="zhangsan@example.com")
+
+    assert delivery.status == DeliveryStatus.FAILED and "SMTPRecipientsRefused" in delivery.last_error
+    assert "zhangsan@example.com" not in Delivery.objects.get().last_error
+    assert "z*******@example.com" in Delivery.objects.get().last_error

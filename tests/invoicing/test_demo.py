@@ -315,3 +315,13 @@ def test_generated_csv_rows_follow_the_upload_contract(seeded: dict[str, int]) -
         assert parse_yuan(row["fee"]) == parse_yuan(row["pay_fee"]) - parse_yuan(row["discount_fee"])
         assert dt.datetime.fromisoformat(row["entry_time"]) <= dt.datetime.fromisoformat(row["exit_time"])
         assert len(row["card_no"]) == 20 and is_plate(row["plate"])
+
+
+def test_the_demo_keeps_prepaid_cards_of_both_invoicing_choices(seeded: dict[str, int]) -> None:
+    from invoicing.models import CardPrepaidChoice, PrepaidChoice
+
+    at_topup = set(CardPrepaidChoice.objects.values_list("card_no", flat=True))
+    prepaid = set(Card.objects.filter(card_type=22).values_list("card_no", flat=True))
+    assert seeded["prepaid_choices"] == len(at_topup) > 0
+    assert set(CardPrepaidChoice.objects.values_list("choice", flat=True)) == {PrepaidChoice.AT_TOPUP}
+    assert at_topup < prepaid and prepaid - at_topup  # the others are invoiced per trip (no choice: the default)

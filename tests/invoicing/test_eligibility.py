@@ -33,6 +33,7 @@ from invoicing.eligibility import (
 from invoicing.models import (
     BuyerTitle,
     CardBinding,
+    CardPrepaidChoice,
     Customer,
     Document,
     DocumentItem,
@@ -40,6 +41,7 @@ from invoicing.models import (
     DocumentLine,
     DocumentStatus,
     ItemKind,
+    PrepaidChoice,
 )
 from tolling.models import (
     AuditCharge,
@@ -360,8 +362,11 @@ def test_a_top_up_is_invoiceable_at_once_and_not_twice(world: dict[str, Any], pr
     assert (t2.document_kind, t2.seller_id, t2.tax_rate) == (DocumentKind.DIGITAL_INVOICE, world["issuer"].pk, None)
     assert states[late.pk].reason == Reason.ELIGIBLE  # no day-7 wait
     assert states[late.pk].invoiceable_on == dt.date(2026, 11, 30)
-    got = {t.pk for t in invoiceable_topups(service_date_to=dt.date(2026, 11, 30))}
+    got = {t.pk for t in invoiceable_topups(service_date_to=dt.date(2026, 11, 30), chosen_at_topup=False)}
     assert got == {prepaid["t2"].pk, late.pk}
+    assert not invoiceable_topups(service_date_to=dt.date(2026, 11, 30)).exists()  # runs: "at top-up" cards only
+    CardPrepaidChoice.objects.create(card_no=CARD, choice=PrepaidChoice.AT_TOPUP, valid_from=at(30, 12))
+    assert {t.pk for t in invoiceable_topups(service_date_to=dt.date(2026, 11, 30))} == {late.pk}
 
 
 def test_a_top_up_whose_trips_were_invoiced_can_no_longer_be_invoiced(
@@ -434,7 +439,7 @@ def test_the_title_in_force_at_the_trip_time_applies(titles: dict[str, Any]) -> 
 def test_bindings_that_changed_hands_give_each_holder_their_own_trips(titles: dict[str, Any]) -> None:
     assert title_in_force(card_no=CARD, at=at(10, 11, 59)) == titles["card"]  # still A's
     assert title_in_force(customer_id=titles["a"].pk, card_no=CARD, at=at(10, 12)) is None  # unbound_at excluded
-    assert title_in_force(card_no=CARD, at=at(11)) is None  # B holds it but has no title yet
+    assert title_in_force(card_no=CARD, at=at(11)) == titles["b1"]  # B holds it; before B's first title: that one
     assert title_in_force(card_no=CARD, at=at(13)) == titles["b1"]
     assert title_in_force(card_no=CARD, at=at(30, month=10)) is None  # before anyone bound it
     many = titles_in_force([(CARD, at(3)), (CARD, at(13)), (CARD_B, at(3))])
@@ -454,9 +459,10 @@ def test_segments_get_the_buyer_of_their_exit_time_or_no_buyer(world: dict[str, 
     assert not states[before.pk].final
     assert (states[v1.pk].customer_id, states[v1.pk].title) == (titles["a"].pk, titles["v1"])
     assert states[card.pk].title == titles["card"]
-    assert (states[gap.pk].reason, states[gap.pk].customer_id) == (Reason.NO_BUYER, titles["b"].pk)
+    # bound to B before B's first title: that first title applies (domain.md §4.11)
+    assert (states[gap.pk].reason, states[gap.pk].title) == (Reason.ELIGIBLE, titles["b1"])
     assert (states[b.pk].reason, states[b.pk].title) == (Reason.ELIGIBLE, titles["b1"])
-    assert {s.pk for s in invoiceable_segments(service_date_to=TODAY)} == {v1.pk, card.pk, b.pk}
+    assert {s.pk for s in invoiceable_segments(service_date_to=TODAY)} == {v1.pk, card.pk, gap.pk, b.pk}
     assert invoiceable_segments(service_date_to=TODAY, require_buyer=False).count() == 5
 
 

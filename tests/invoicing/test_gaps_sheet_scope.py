@@ -5,6 +5,7 @@ National roles see everything."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -122,7 +123,7 @@ def test_of_a_crossing_sheet_each_province_reads_only_its_own_documents_and_trip
         assert sorted(row["documents"]) == documents_of(crossing, province)
         assert len(row["documents"]) == 1
         assert row["pass_ids"] == ["PX"]  # the trip has a segment in both provinces
-        assert row["amount_gross"] == 1800  # the sheet's own total, as printed on it
+        assert row["amount_gross"] == {"32": 1000, "11": 800}[province]  # their documents' part, not the 1800
         both = client.get(f"{SHEETS}{two_trips.pk}/").json()
         assert both["documents"] == documents_of(two_trips, province)
         assert both["pass_ids"] == {"32": ["PJS2"], "11": ["PBJ2"]}[province]
@@ -157,3 +158,46 @@ def test_listing_sheets_takes_a_fixed_number_of_queries(
     client = api(Role.PROVINCE, "32")
     with django_assert_max_num_queries(8):
         assert len(listed(client)) == 4
+
+
+def test_a_province_user_sees_only_their_documents_total_of_a_crossing_sheet_and_national_roles_the_whole(
+    sheets: dict[str, SummarySheet],
+    api: Callable[..., APIClient],
+    world: dict[str, Any],
+    make_staff: Callable[..., User],
+    client_for: Callable[[User], Client],
+) -> None:
+    """Issue #18: the whole total of a sheet over two provinces' documents let each infer the other's share."""
+    crossing = sheets["crossing"]  # 10.00 sold in Jiangsu + 8.00 in Beijing
+    SummarySheet.objects.filter(pk__in=[s.pk for s in sheets.values()]).update(customer=world["customer"])
+    beijing = make_staff(Role.PROVINCE, "11", username="beijing-page")
+
+    listed_total = listed(api(Role.PROVINCE, "11"))[crossing.pk]["amount_gross"]
+    national = api(Role.MANAGER).get(f"{SHEETS}{crossing.pk}/").json()["amount_gross"]
+    response = client_for(beijing).get(f"/customers/{world['customer'].pk}/")
+    assert response.status_code == 200, response
+    page = response.content.decode()
+
+    assert (listed_total, national) == (800, 1800)
+    assert crossing.number in page and "¥18.00" not in page and "¥8.00" in page
+
+
+def test_a_province_user_counts_only_their_own_trips_of_a_sheet_on_pages(
+    sheets: dict[str, SummarySheet], world: dict[str, Any], make_staff: Callable[..., User], agent: User,
+    client_for: Callable[[User], Client],
+) -> None:  # fmt: skip
+    """The sheet over a Jiangsu-only and a Beijing-only trip: Beijing counts one trip, an agent two."""
+    two_trips = sheets["two_trips"]
+    SummarySheet.objects.filter(pk=two_trips.pk).update(customer=world["customer"])
+    beijing = client_for(make_staff(Role.PROVINCE, "11", username="beijing-count"))
+
+    def counted(client: Client) -> str:
+        page = client.get(f"/customers/{world['customer'].pk}/").content.decode()
+        row = re.search(rf"<tr><td>{two_trips.number}</td><td>\d+</td><td class=\"num\">(\d+)</td>", page)
+        assert row is not None
+        return row.group(1)
+
+    found = beijing.get("/search/", {"q": two_trips.number, "all": "1"}).content.decode()
+
+    assert (counted(beijing), counted(client_for(agent))) == ("1", "2")
+    assert "1 次通行" in found and "2 次通行" not in found

@@ -28,6 +28,7 @@ from invoicing.issuing import items as issuing_items
 from invoicing.models import (
     BuyerTitle,
     CardBinding,
+    CardPrepaidChoice,
     Customer,
     Document,
     DocumentEvent,
@@ -37,6 +38,7 @@ from invoicing.models import (
     IssueRun,
     ItemKind,
     NumberSeries,
+    PrepaidChoice,
     RunKind,
     RunStatus,
 )
@@ -346,6 +348,7 @@ def test_the_daily_run_issues_everything_due_in_chunks_and_a_second_run_finds_no
     due = [segment(world, exit_time=at(day), fee=1000 + day, plate=f"苏A{day:05d}") for day in range(1, 6)]
     not_yet = segment(world, exit_time=at(20), fee=1000)
     t = topup(world, when=at(2), amount=5000, card_no=POST_CARD)
+    CardPrepaidChoice.objects.create(card_no=POST_CARD, choice=PrepaidChoice.AT_TOPUP, valid_from=at(1))
     run, created = issue_run_create_daily(business_date=dt.date(2026, 11, 10))
     assert created and issue_run_create_daily(business_date=dt.date(2026, 11, 10)) == (run, False)
 

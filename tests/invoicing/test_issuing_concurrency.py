@@ -72,6 +72,7 @@ def build(segments: int) -> list[int]:
     for n in range(segments):
         exit_time = dt.datetime(2026, 11, rng.randint(1, 20), rng.randint(0, 23), tzinfo=BJ)
         fee = rng.randint(1, 30000)
+        unit = rng.choice(units)
         rows.append(
             Segment(
                 pass_id=f"P{n:020d}",
@@ -82,8 +83,8 @@ def build(segments: int) -> list[int]:
                 plate=f"苏A{rng.randint(0, 40):05d}",
                 plate_color=0,
                 vehicle_class=rng.choice([1, 12]),
-                toll_unit=rng.choice(units),
-                province="32",
+                toll_unit=unit,
+                province=unit.province,  # a segment is its toll unit's province's (issuing checks the seller's)
                 entry_time=exit_time - dt.timedelta(hours=1),
                 exit_time=exit_time,
                 entry_station="a",

@@ -29,12 +29,14 @@ from invoicing.issuing import (
 from invoicing.models import (
     BuyerTitle,
     CardBinding,
+    CardPrepaidChoice,
     Customer,
     Document,
     DocumentItem,
     DocumentLine,
     DocumentStatus,
     NumberSeries,
+    PrepaidChoice,
 )
 from invoicing.tax import SAFE_LINES_PER_INVOICE, split_gross
 from piaogen.models import User
@@ -88,6 +90,7 @@ def a_daily_run(world: dict[str, Any]) -> None:
         segment(world, exit_time=at(day), fee=2000 + day, plate=f"苏B{day:05d}", unit="bridge")
         segment(world, exit_time=at(day, hour=13), fee=500 + day, unit="loan")  # fiscal receipts
     topup(world, when=at(2), amount=5000, card_no=CARD)
+    CardPrepaidChoice.objects.create(card_no=CARD, choice=PrepaidChoice.AT_TOPUP, valid_from=at(1))
     run, _ = issue_run_create_daily(business_date=dt.date(2026, 11, 10))
     issue_run_daily(run_id=run.pk, chunk_size=4)
 

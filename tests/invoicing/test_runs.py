@@ -32,6 +32,7 @@ from invoicing.issuing.runs import _customer_chunks, issue_runs_stalled
 from invoicing.models import (
     BuyerTitle,
     CardBinding,
+    CardPrepaidChoice,
     Customer,
     Delivery,
     DeliveryStatus,
@@ -41,6 +42,7 @@ from invoicing.models import (
     InvoiceCycle,
     IssueRun,
     ItemKind,
+    PrepaidChoice,
     RunKind,
     RunStatus,
 )
@@ -89,6 +91,7 @@ def test_the_daily_run_leaves_out_the_trips_of_monthly_customers_but_not_their_t
     theirs = segment(world, exit_time=at(3, month=10), fee=1000)
     others = segment(world, exit_time=at(3, month=10), fee=2000, card_no=OTHER_CARD)
     paid = topup(world, when=at(3, month=10), amount=5000, card_no=POST_CARD)
+    CardPrepaidChoice.objects.create(card_no=POST_CARD, choice=PrepaidChoice.AT_TOPUP, valid_from=at(1, month=10))
     run, _ = issue_run_create_daily(business_date=dt.date(2026, 11, 10))
 
     run = issue_run_daily(run_id=run.pk)

@@ -150,6 +150,7 @@ def test_the_record_pages_of_a_customer_in_every_invoice_state_have_no_chinese_l
         f"/actions/customers/{customer.pk}/sheet/",
         f"/actions/customers/{customer.pk}/bind/",
         f"/actions/customers/{customer.pk}/title/",
+        f"/actions/customers/{customer.pk}/claim/",
         f"/actions/cards/{records['cards']['post'].pk}/unbind/",
         f"/customers/{customer.pk}/reveal/",
         f"/tickets/{ticket.pk}/",
@@ -184,6 +185,13 @@ def test_the_record_pages_of_a_customer_in_every_invoice_state_have_no_chinese_l
     response = client.post(bind, {**data, "reason": "Card replaced", "key": str(uuid.uuid4()), "step": "confirm"})
     pages["bind", "refused"] = response.content.decode()
     left[f"POST {bind}"] = chinese_left(pages["bind", "refused"], [*stored_texts(), *HOLDER.values()])
+    # a claim refused: an unknown number reads in English
+    claim = f"/actions/customers/{customer.pk}/claim/"
+    data = {"claim_kind": "paper_ticket", "number": "PT404", "plate": "SU", "title": str(records["title"].pk)}
+    response = client.post(claim, {**data, "reason": "Caller", "key": str(uuid.uuid4()), "step": "preview"})
+    pages["claim", "refused"] = response.content.decode()
+    left[f"POST {claim}"] = chinese_left(pages["claim", "refused"], stored_texts())
+    assert "PT404: no such number" in pages["claim", "refused"]
     assert "ID number, Mobile number" in pages["bind", "refused"]
     assert "Red-letter reversal · Done" in pages["confirm", first]
     assert "was already reversed" in pages["preview", again]
@@ -308,3 +316,26 @@ def test_the_english_catalogue_is_complete_and_the_chinese_one_keeps_the_msgids(
     assert len(english) > 1000 and len(chinese) == len(english)
     assert [entry for entry in english if "#, fuzzy" in entry or EMPTY_MSGSTR.search(entry)] == []
     assert [entry for entry in chinese if "#, fuzzy" in entry or not EMPTY_MSGSTR.search(entry)] == []
+
+
+def test_the_query_statistics_of_every_invoice_state_have_no_chinese_left_but_data(
+    records: dict[str, Any], english_client: Callable[[str], Client]
+) -> None:
+    client = english_client(Role.AGENT)
+    start = "start=2020-01-01&issued_start=2020-01-01"
+    urls = [
+        f"/stats/?{start}&group_by=state,vehicle_class",
+        f"/stats/?{start}&group_by=month,document_kind&plate=%E8%8B%8FA12345",
+        f"/stats/?{start}&group_by=province,operator&subject=documents",
+        f"/stats/?{start}&group_by=business_line&subject=topups&vehicle_class=1",  # a filter that does not apply
+        f"/stats/?{start}&customer=abc",  # a value that is not valid
+        f"/stats/rows/?{start}&state=topup_invoiced",
+        f"/stats/rows/?{start}&subject=documents",
+        f"/stats/rows/?{start}&subject=audit_charges",
+    ]
+    left = {}
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        left[url] = chinese_left(response.content.decode(), stored_texts())
+    assert {url: texts for url, texts in left.items() if texts} == {}

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import pytest
 import url_access_reports
+import url_access_stats
 import url_access_support
 from django.core.cache import cache
 from django.core.files.base import ContentFile
@@ -62,19 +63,30 @@ EXPECTED: dict[str, dict[str, int]] = {
     # maintainers act (the command endpoints are POST only: a GET is 405 for them, 403 for everyone else)
     "document-detail": staff_only(allowed=STAFF),
     "document-pdf": staff_only(allowed=STAFF),
+    "sheet-detail": staff_only(allowed=STAFF),
+    "sheet-pdf": staff_only(allowed=STAFF),
+    "sheet-resend": everyone(405),  # POST only
     "api-document-list": staff_only(allowed=STAFF, anon=401),
     "api-document-detail": staff_only(allowed=STAFF, anon=401),
     "api-document-pdf": staff_only(allowed=STAFF, anon=401),
     "api-summary-sheet-list": staff_only(allowed=STAFF, anon=401),
     "api-summary-sheet-detail": staff_only(allowed=STAFF, anon=401),
     "api-summary-sheet-pdf": staff_only(allowed=STAFF, anon=401),
-    "api-invoice-request": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
+    # province tokens may claim their province's paper tickets, taxi rides and back-charges (POST)
+    "api-invoice-request": {
+        **staff_only(allowed=[], anon=401),
+        Role.AGENT: 405,
+        Role.MAINTAINER: 405,
+        Role.PROVINCE: 405,
+    },
+    "api-prepaid-choice": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},  # POST only
     "api-document-reverse": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
     "api-document-reissue": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
     "api-document-deliveries": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
     # the support workbench's and the reports' URLs have their tables next to this file
     **url_access_support.EXPECTED,
     **url_access_reports.EXPECTED,
+    **url_access_stats.EXPECTED,
 }
 
 

@@ -27,9 +27,16 @@ EXPECTED: dict[str, dict[str, int]] = {
     "action-customer-sheet": staff_only(allowed=[Role.AGENT, Role.MAINTAINER]),
     "action-customer-bind": staff_only(allowed=[Role.AGENT, Role.MAINTAINER]),
     "action-customer-title": staff_only(allowed=[Role.AGENT, Role.MAINTAINER]),
+    "action-customer-claim": staff_only(allowed=[Role.AGENT, Role.MAINTAINER]),
     "action-card-unbind": staff_only(allowed=[Role.AGENT, Role.MAINTAINER]),
+    "action-card-prepaid-choice": staff_only(allowed=[Role.AGENT, Role.MAINTAINER]),
+    "action-customer-binding-backdate": staff_only(allowed=[Role.AGENT, Role.MAINTAINER]),
+    "action-customer-title-backdate": staff_only(allowed=[Role.AGENT, Role.MAINTAINER]),
     "api-action-card-bind": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},  # POST
     "api-action-card-unbind": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},  # POST
+    "api-action-card-prepaid-choice": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
+    "api-action-binding-backdate": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
+    "api-action-title-backdate": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},
     "api-action-title-add": {**staff_only(allowed=[], anon=401), Role.AGENT: 405, Role.MAINTAINER: 405},  # POST
     # tickets (part B): agents and maintainers work them, managers read them, province users have none
     "ticket-list": staff_only(allowed=[Role.AGENT, Role.MAINTAINER, Role.MANAGER]),

@@ -68,3 +68,25 @@ def test_a_manager_filters_drills_down_and_exports(
     first.click()
     expect(page).to_have_url(re.compile(r"/documents/\d+/$"))
     expect(page.get_by_text(number).first).to_be_visible()
+
+
+def test_an_operator_named_with_a_link_is_drawn_as_text_not_as_a_link(
+    page: Page, live_server: Any, world: dict[str, Any], manager: User
+) -> None:
+    """Issue #18: plotly draws names as pseudo-HTML; an operator named ``<a href=…>`` must not become a link."""
+    from tolling.models import Operator
+
+    evil = '<a href="https://evil.example/">点我</a>'
+    Operator.objects.filter(name="江苏高速公路股份有限公司").update(name=evil)
+    rollups_refresh_all(today=TODAY)
+    page.goto(f"{live_server.url}/login/")
+    page.get_by_label("用户名").fill(manager.username)
+    page.get_by_label("密码").fill(PASSWORD)
+    page.get_by_role("button", name="登录").click()
+    page.goto(f"{live_server.url}/reports/?start=2026-11-01&end=2026-11-20")
+
+    chart = page.locator("#chart-operator[data-ready=true]")
+    expect(chart).to_be_visible(timeout=20_000)
+    assert chart.locator("a").count() == 0
+    assert page.locator("a[href*='evil.example']").count() == 0
+    expect(chart.get_by_text(evil).first).to_be_attached()  # the name, as typed, is the axis label

@@ -161,6 +161,20 @@ def test_the_csv_export_has_a_bom_and_neutralises_formulas_but_keeps_negative_am
     assert AuditEvent.objects.filter(action="report.export", actor=manager).exists()
 
 
+def test_the_export_masks_a_persons_taxpayer_id_and_keeps_a_companys(
+    rolled_up: dict[str, Any], manager: User, client_for: Callable[[User], Client]
+) -> None:
+    """A person's taxpayer id is their resident ID number (piaogen.privacy); a company's code is public."""
+    Document.objects.filter(province="33").update(buyer_tax_id="320102199001011232")
+    Document.objects.filter(province="32").update(buyer_tax_id="91320100MA1XY0123J")
+
+    body = streamed(client_for(manager).get(reverse("report-documents-export", args=["csv"]), REPORT_QUERY))
+
+    text = body.decode("utf-8-sig")
+    assert "320102********1232" in text and "91320100MA1XY0123J" in text
+    assert "320102199001011232" not in text
+
+
 def test_the_xlsx_export_opens_with_openpyxl(
     rolled_up: dict[str, Any], manager: User, client_for: Callable[[User], Client]
 ) -> None:

@@ -31,6 +31,7 @@ from piaogen.models import AuditEvent, Role, User
 from support.actions import card_target, customer_target, document_target
 from support.models import ActionRequest, TicketLink, TicketNote
 from support.tickets import ticket_open
+from tests.fixtures.claims import paper_ticket
 from tests.fixtures.invoicing import CARD, segment
 from tests.fixtures.support import HOLDER, holder_card
 
@@ -116,6 +117,19 @@ def _case(name: str, world: dict[str, Any], issued: Document) -> Case:
             dict(HOLDER),
             lambda: not CardBinding.objects.filter(card_no=CARD, unbound_at__isnull=True).exists(),
         )
+    if name == "claim":
+        ticket = paper_ticket(world)
+        return Case(
+            "claim",
+            f"/actions/customers/{customer.pk}/claim/",
+            {
+                "claim_kind": "paper_ticket",
+                "number": ticket.ticket_no,
+                "plate": "苏B54321",
+                "title": str(world["title"].pk),
+            },
+            lambda: DocumentItem.objects.filter(item_kind="paper", item_id=ticket.pk, live=True).exists(),
+        )
     assert name == "title_add"
     return Case(
         "title_add",
@@ -134,6 +148,7 @@ ACTIONS = [
     "card_bind",
     "card_unbind",
     "title_add",
+    "claim",
 ]
 
 
@@ -488,7 +503,7 @@ def test_a_company_title_needs_a_valid_taxpayer_id(agent_client: Client, world: 
     invalid = agent_client.post(url, {**base, "tax_id": "91110000600037341X", "key": str(uuid.uuid4())})
 
     assert "单位抬头必须填写纳税人识别号" in " ".join(missing.context["form"].non_field_errors())
-    assert "纳税人识别号无效" in " ".join(invalid.context["form"].non_field_errors())
+    assert "统一社会信用代码校验位错误" in " ".join(invalid.context["form"].errors["tax_id"])  # the field's validator
 
 
 def test_a_key_used_for_another_action_is_refused(

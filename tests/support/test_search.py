@@ -149,10 +149,14 @@ def test_a_legacy_code_and_number_with_or_without_a_space(records: dict[str, Any
     assert groups(search(user=agent, query="12345678")) == {Group.DOCUMENT: [legacy.pk]}  # the number alone
 
 
-def test_a_summary_sheet_number_finds_the_sheet_and_links_its_customer(records: dict[str, Any], agent: User) -> None:
+def test_a_summary_sheet_number_opens_the_sheet_page(
+    records: dict[str, Any], agent: User, client_for: Callable[[User], Client]
+) -> None:
     result = search(user=agent, query=records["sheet"].number)
     assert groups(result) == {Group.SHEET: [records["sheet"].pk]}
-    assert result.groups[0].hits[0].url == reverse("customer-detail", args=[records["customer"].pk])
+    assert result.groups[0].hits[0].url == reverse("sheet-detail", args=[records["sheet"].pk])
+    response = client_for(agent).get(reverse("search"), {"q": records["sheet"].number})
+    assert response.status_code == 302 and response["Location"] == reverse("sheet-detail", args=[records["sheet"].pk])
 
 
 def test_a_phone_finds_the_account_and_the_cards_recorded_with_it(records: dict[str, Any], agent: User) -> None:

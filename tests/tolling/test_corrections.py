@@ -81,3 +81,26 @@ def test_without_the_correct_mode_a_changed_row_is_a_conflict_and_nothing_change
 
     assert (batch.rows_corrected, batch.rows_conflict, batch.rows_rejected) == (0, 1, 1)
     assert Segment.objects.get().fee == 3372
+
+
+def test_a_correction_below_the_statistics_watermark_moves_the_rollup_with_it(user: User) -> None:
+    from django.db.models import Count, Sum
+
+    from support.stats_rollup import SegmentRollup, segment_rollup_refresh
+
+    ingest(user, "segments", csv_bytes([row("segments"), row("segments", segment_no="2")]))
+    segment_rollup_refresh()
+    assert segment_rollup_refresh() == Segment.objects.order_by("-id").values_list("id", flat=True).first()
+    moved = row("segments", pay_fee="40.00", discount_fee="2.00", fee="38.00", exit_time="2026-01-02 00:30:00")
+
+    ingest(user, "segments", csv_bytes([moved]), mode=UploadMode.CORRECT)
+
+    rolled = {
+        r["service_date"]: (r["n"], r["fee"])
+        for r in SegmentRollup.objects.values("service_date").annotate(n=Sum("segments"), fee=Sum("fee"))
+    }
+    raw = {
+        r["service_date"]: (r["n"], r["fee"])
+        for r in Segment.objects.values("service_date").annotate(n=Count("id"), fee=Sum("fee"))
+    }
+    assert rolled == raw == {dt.date(2026, 1, 1): (1, 3372), dt.date(2026, 1, 2): (1, 3800)}

@@ -12,6 +12,9 @@ so the fact tables hold everything earlier in the file. For each valid row of th
   reason, never merged into that trip; a key held by another province's segment is rejected with the same neutral
   reason, never counted as a duplicate, and nothing of the other province's row is shown.
 
+With ``mode=correct`` a changed row replaces its stored row instead, unless a live document holds it
+(``_corrections_apply``); apps that aggregate facts are told (``CORRECTED``).
+
 Top-ups, back-charges, paper tickets and taxi rides have natural keys per province (``…_province_uniq``): another
 province's equal key is simply another row, so the sender learns nothing.
 """
@@ -20,6 +23,7 @@ province's equal key is simply another row, so the sender learns nothing.
 # ruff: noqa: S608
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -179,6 +183,11 @@ SPECS: dict[str, KeySpec] = {
 }
 
 
+CORRECTED: list[Callable[[Any, int, list[int]], None]] = []
+"""Called as ``hook(cursor, batch_id, line_numbers)`` in the chunk's transaction after a correction replaced stored
+rows (their before/after are in ``tolling_correction``): apps that keep aggregates of facts (the statistics
+rollup, ``support.stats_rollup``) register here and adjust them. Tolling imports no app."""
+
 HOLDERS: dict[str, str] = {}
 """Item kind → SQL giving the number of the live document holding item ``{id}`` (or no row). Registered by the
 invoicing app (``invoicing.apps``): tolling does not import invoicing, and knows no document table."""
@@ -317,6 +326,8 @@ def _corrections_apply(
     corrected = sorted(row[0] for row in cursor.fetchall())
     if corrected:
         cursor.execute(f"DELETE FROM {CHECKED} WHERE line_no = ANY(%s)", [corrected])
+        for hook in CORRECTED:
+            hook(cursor, batch.pk, corrected)
         if spec.national:  # the trip's span follows its segments
             cursor.execute(
                 "UPDATE tolling_trip t SET entry_time = s.entry, exit_time = s.exit FROM (SELECT pass_id,"

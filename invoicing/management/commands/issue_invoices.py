@@ -1,5 +1,6 @@
 """``manage.py issue_invoices [--date YYYY-MM-DD] [--monthly [--month YYYY-MM]] [--chunk N]``: run the daily run
-of a business date, or the monthly merge of a month, in this process."""
+of a business date, or the monthly merge of a month, in this process. A business date whose trips are not
+invoiceable yet (date + N days after the real Beijing date) is refused, as is a month in the future."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import time
 from argparse import ArgumentParser
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from invoicing.eligibility import beijing_today, trip_cutoff
@@ -19,6 +21,25 @@ from invoicing.issuing import (
     issue_run_reopen,
     previous_month,
 )
+
+
+def business_date_refusal(day: dt.date) -> str:
+    """Why a daily run of business date ``day`` cannot run today ('' when it can): its trips become invoiceable on
+    ``day`` + N (the day-7 rule), which must not lie after the real Beijing date."""
+    today = beijing_today()
+    latest = trip_cutoff(today)
+    if day <= latest:
+        return ""
+    days = settings.PIAOGEN["TRIP_INVOICEABLE_AFTER_DAYS"]
+    if day > today:
+        why = f"--date {day.isoformat()} lies in the future (today is {today.isoformat()}, Beijing time)"
+    else:
+        cutoff = day + dt.timedelta(days=days)
+        why = (
+            f"--date {day.isoformat()}: its trips become invoiceable on {cutoff.isoformat()} ({days} days later), "
+            f"which is after today ({today.isoformat()}, Beijing time)"
+        )
+    return f"{why}; the latest business date that can be issued today is {latest.isoformat()}"
 
 
 class Command(BaseCommand):
@@ -43,6 +64,10 @@ class Command(BaseCommand):
                 month = dt.date.fromisoformat(f"{options['month']}-01") if options["month"] else previous_month()
             except ValueError as exc:
                 raise CommandError(f"--month must be YYYY-MM: {options['month']}") from exc
+            if month > beijing_today():
+                raise CommandError(
+                    f"--month {month:%Y-%m} lies in the future (today is {beijing_today().isoformat()}, Beijing time)"
+                )
             run, _created = issue_run_create_monthly(month=month)
             period = month.strftime("%Y-%m")
         else:
@@ -50,6 +75,9 @@ class Command(BaseCommand):
                 day = dt.date.fromisoformat(options["date"]) if options["date"] else trip_cutoff(beijing_today())
             except ValueError as exc:
                 raise CommandError(f"--date must be YYYY-MM-DD: {options['date']}") from exc
+            refused = business_date_refusal(day)
+            if refused:
+                raise CommandError(refused)
             run, _created = issue_run_create_daily(business_date=day)
             period = day.isoformat()
         # a finished period can be run again: what became invoiceable since is picked up, nothing twice

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tolling', '0003_upload_conflicts_and_corrections'),
+        ('tolling', '0004_identifier_validators'),
     ]
 
     operations = [
