@@ -460,8 +460,13 @@ class RequestItemSerializer(serializers.Serializer[Any]):
 class NewTitleSerializer(serializers.Serializer[Any]):
     kind = serializers.ChoiceField(choices=TitleKind.choices, help_text=_("抬头类型"))
     name = serializers.CharField(max_length=200, help_text=_("抬头名称"))
-    tax_id = serializers.CharField(max_length=20, required=False, default="", help_text=_("纳税人识别号（单位必填）"))
-    email = serializers.EmailField(required=False, default="", help_text=_("收票邮箱"))
+    tax_id = serializers.CharField(
+        max_length=20, required=False, allow_blank=True, default="", help_text=_("纳税人识别号（单位必填）")
+    )
+    email = serializers.EmailField(required=False, allow_blank=True, help_text=_("收票邮箱"))
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return {"email": "", **attrs}  # no `default=""` on an e-mail field: the schema's default must be an e-mail
 
 
 class InvoiceRequestSerializer(serializers.Serializer[Any]):
