@@ -25,6 +25,7 @@ from piaogen.access import scoped
 from piaogen.api import CsvRenderer, OctetStreamRenderer, PayloadTooLarge, XlsxRenderer, binary_responses, download
 from piaogen.callbacks import callback_arm
 from piaogen.models import User
+from piaogen.privacy import MaskedJSONField
 from tolling import contract, errorfile
 from tolling.filters import UploadBatchFilter
 from tolling.importing.validation import row_codes
@@ -89,6 +90,10 @@ class UploadCreateSerializer(serializers.Serializer[Any]):
 
 
 class RejectedRowSerializer(serializers.ModelSerializer[RejectedRow]):
+    cells = MaskedJSONField(help_text="the row's cells as read (a list in header order)")
+    reasons = serializers.ListField(child=serializers.CharField(), read_only=True, help_text="错误原因, in order")
+    codes = serializers.ListField(child=serializers.CharField(), read_only=True, help_text="one code per reason")
+
     class Meta:
         model = RejectedRow
         fields = ["line_no", "cells", "reasons", "codes"]
@@ -248,10 +253,22 @@ class RowCodeSerializer(serializers.Serializer[Any]):
     example = serializers.CharField(help_text="a reason given with it")
 
 
+class ContractLimitsSerializer(serializers.Serializer[Any]):
+    """tolling.contract.UploadLimits: what a file must keep to, or it is refused as a whole."""
+
+    max_bytes = serializers.IntegerField(help_text="the whole file (413 beyond)")
+    line_bytes = serializers.IntegerField(help_text="one CSV line, or one quoted cell")
+    columns = serializers.IntegerField(help_text="header columns")
+    xlsx_inflated_bytes = serializers.IntegerField(help_text="all parts of an XLSX, inflated")
+    xlsx_ratio = serializers.IntegerField(help_text="compression ratio of one XLSX part …")
+    xlsx_ratio_min_part = serializers.IntegerField(help_text="… over this inflated size")
+    xlsx_parts = serializers.IntegerField(help_text="parts in an XLSX")
+
+
 class ContractSerializer(serializers.Serializer[Any]):
     kinds = ContractKindSerializer(many=True)
     row_codes = RowCodeSerializer(many=True, help_text="every code a rejected row may carry")
-    limits = serializers.DictField(child=serializers.IntegerField(), help_text="bytes, columns, ratios")
+    limits = ContractLimitsSerializer()
     error_file_columns = serializers.ListField(child=serializers.CharField())
 
 
