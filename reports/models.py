@@ -18,7 +18,7 @@ from piaogen.identifiers import Province, province_label
 
 
 class DocumentRollup(models.Model):
-    """Documents issued per day × province × business line × operator × vehicle class × document kind."""
+    """Documents issued per day × province × business line × operator × vehicle class × document kind × tax rate."""
 
     day = models.DateField(_("日期"))
     province = models.CharField(_("省份"), max_length=2)
@@ -26,6 +26,7 @@ class DocumentRollup(models.Model):
     operator_id = models.BigIntegerField(_("销售方"))
     vehicle_class = models.PositiveSmallIntegerField(_("收费车型"), null=True, blank=True)
     document_kind = models.CharField(_("票据种类"), max_length=8)
+    tax_rate = models.DecimalField(_("税率"), max_digits=4, decimal_places=3, null=True, blank=True)
     documents = models.BigIntegerField(_("张数"), default=0)  # blue documents (issued, later reversed or not)
     reversals = models.BigIntegerField(_("红字张数"), default=0)  # red-letter documents (negative amounts)
     # signed sums over blue and red documents: what stands issued
@@ -37,7 +38,15 @@ class DocumentRollup(models.Model):
         verbose_name_plural = pgettext_lazy("plural", "开票汇总")
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "province", "business_line", "operator_id", "vehicle_class", "document_kind"],
+                fields=[
+                    "day",
+                    "province",
+                    "business_line",
+                    "operator_id",
+                    "vehicle_class",
+                    "document_kind",
+                    "tax_rate",
+                ],
                 name="document_rollup_dims_uniq",
                 nulls_distinct=False,
             ),

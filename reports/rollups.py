@@ -53,7 +53,7 @@ def _beijing_dates(values: Iterable[dt.datetime | None]) -> set[dt.date]:
 # --- documents -----------------------------------------------------------------------------------------------------
 
 DOCUMENT_COLUMNS = (
-    "day, province, business_line, operator_id, vehicle_class, document_kind, documents, reversals, "
+    "day, province, business_line, operator_id, vehicle_class, document_kind, tax_rate, documents, reversals, "
     "amount_gross, amount_tax"
 )
 
@@ -65,7 +65,7 @@ def document_rollup_rebuild_day(day: dt.date) -> None:
         documents_with_dimensions()  # type: ignore[misc]  # values() names the annotation
         # every province spelled out: the day's documents come from document_province_date_idx, not a table scan
         .filter(province__in=Province.values, service_date=day)
-        .values("service_date", "province", "business_line", "seller_id", "vehicle_class_dim", "kind")
+        .values("service_date", "province", "business_line", "seller_id", "vehicle_class_dim", "kind", "tax_rate")
         .annotate(
             n_blue=Count("id", filter=~red),
             n_red=Count("id", filter=red),
@@ -268,3 +268,12 @@ def rollup_refresh(*, name: str, today: dt.date | None = None) -> RefreshResult:
 
 def rollups_refresh_all(*, today: dt.date | None = None) -> list[RefreshResult]:
     return [rollup_refresh(name=name, today=today) for name in ROLLUPS]
+
+
+def rollups_as_of() -> dt.datetime | None:
+    """When the figures were last brought up to date: the oldest last run of the rollups (None before the first
+    run of any of them). Pages show it as 数据截至 HH:MM."""
+    runs = dict(RollupWatermark.objects.filter(name__in=ROLLUPS).values_list("name", "last_run_at"))
+    if set(runs) != set(ROLLUPS) or any(run is None for run in runs.values()):
+        return None
+    return min(run for run in runs.values() if run is not None)

@@ -8,6 +8,7 @@ as vector graphics.
 
 from __future__ import annotations
 
+import html
 import math
 from typing import Any
 from xml.sax.saxutils import escape
@@ -52,7 +53,7 @@ def _color(trace: dict[str, Any], index: int) -> str:
 def _text(x: float, y: float, text: str, *, size: float = 9, anchor: str = "middle", extra: str = "") -> str:
     return (
         f'<text x="{x:.1f}" y="{y:.1f}" font-family="{FONT}" font-size="{size}" text-anchor="{anchor}" '
-        f'fill="#333"{extra}>{escape(text)}</text>'
+        f'fill="#333"{extra}>{escape(html.unescape(text))}</text>'
     )
 
 

@@ -31,6 +31,10 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("exports/", views.export_list, name="report-exports"),
     path("exports/<int:job_id>/", views.export_job, name="report-export-job"),
     path("exports/<int:job_id>/download/", views.export_download, name="report-export-download"),
+    path("templates/", views.template_gallery, name="report-templates"),
+    path("templates/<slug:slug>/", views.template_page, name="report-template"),
+    path("templates/<slug:slug>/report.pdf", views.template_pdf, name="report-template-pdf"),
+    path("templates/<slug:slug>/export.xlsx", views.template_xlsx, name="report-template-xlsx"),
     path("schedules/", views.schedule_list, name="report-schedules"),
     path("schedules/<int:report_id>/test/", views.schedule_test, name="report-schedule-test"),
 ]

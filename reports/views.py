@@ -15,7 +15,15 @@ from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    QueryDict,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
@@ -26,21 +34,28 @@ from piaogen.access import role_required, scoped
 from piaogen.audit import audit_record
 from piaogen.identifiers import Province
 from piaogen.models import Role, User
-from reports.charts import dashboard_charts
+from reports.catalog import REGISTRY, Drill, ReportData, ReportTemplate, cell_text, previous_month, template_for
+from reports.charts import dashboard_charts, template_charts
 from reports.dashboard import change_ratio, dashboard_data_cached
 from reports.exports import (
-    NARROW_PARAMS,
+    Fen,
+    Ratio,
     csv_chunks,
+    csv_value,
     export_filename,
     export_job_create,
     export_spec,
     exports_for,
     sync_limit,
+    template_xlsx_write,
     xlsx_write,
 )
-from reports.filters import ReportFilters, filter_form, filters_for
+from reports.filters import ReportFilters, beijing_today, filter_form, filters_for
+from reports.labels import narrow_labels
 from reports.models import ExportJob, ExportKind, ExportStatus, ReportFrequency, ScheduledReport
-from reports.pdf import report_pdf_bytes
+from reports.pdf import report_pdf_bytes, template_pdf_bytes
+from reports.rollups import rollups_as_of
+from reports.rows import narrowing
 from reports.scheduling import scheduled_report_create
 from reports.tasks import scheduled_report_test_task
 
@@ -71,6 +86,8 @@ def drill_url(filters: ReportFilters, user: User) -> Callable[..., str]:
                 return f"{reverse('audit-list')}?{query}"
             except NoReverseMatch:
                 return ""
+        if rows == "upload":  # one batch's page
+            return reverse("upload-detail", args=[overrides["pk"]])
         if rows not in paths:
             paths[rows] = reverse(f"report-{rows}")
         return f"{paths[rows]}?{filters.query(**overrides)}"
@@ -125,32 +142,29 @@ def _record_url(kind: str, obj: Any) -> str | None:
         return None
 
 
-def _rows_filters(request: HttpRequest, kind: str) -> tuple[ReportFilters, str | None]:
-    """The filters, and the narrowing parameter when the URL asks for it (failed batches, red documents)."""
-    param = NARROW_PARAMS.get(kind)
-    narrowed = param if param and request.GET.get(param) == "1" else None
-    return filters_for(_user(request), request.GET), narrowed
+def _rows_filters(request: HttpRequest, kind: str) -> tuple[ReportFilters, dict[str, str]]:
+    """The filters, and the narrowing parameters the drill link carries (failed batches, red documents…)."""
+    return filters_for(_user(request), request.GET), narrowing(kind, request.GET)
 
 
 def _rows_page(request: HttpRequest, kind: str) -> HttpResponse:
     user = _user(request)
     filters, narrowed = _rows_filters(request, kind)
-    spec = export_spec(kind, narrow=narrowed is not None)
+    spec = export_spec(kind, narrowed)
     page = Paginator(spec.rows(filters), PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = [{"url": _record_url(kind, obj), "cells": spec.row(obj)} for obj in page.object_list]
-    extra = {narrowed: "1"} if narrowed else {}
+    rows = [{"url": _record_url(kind, obj), "cells": [csv_value(v) for v in spec.row(obj)]} for obj in page.object_list]
     context = {
         "kind": kind,
         "title": ExportKind(kind).label,
         "filters": filters,
         "form": filter_form(filters, user),
         "narrowed": narrowed,
-        "narrow_label": {"failed": _("失败批次"), "red": _("红字票据")}.get(narrowed or ""),
+        "narrow_label": _("、").join(narrow_labels(kind, narrowed)),
         "headers": spec.headers(),
         "link_column": 1 if kind == ExportKind.DOCUMENTS else 0,  # the document number, the batch or ticket id
         "rows": rows,
         "page": page,
-        "query": filters.query(**extra),
+        "query": filters.query(**narrowed),
         "dashboard_url": f"{reverse('report-dashboard')}?{filters.query()}",
     }
     return render(request, "reports/rows.html", context)
@@ -180,7 +194,7 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
 def _export(request: HttpRequest, kind: str, fmt: str) -> HttpResponseBase:
     user = _user(request)
     filters, narrowed = _rows_filters(request, kind)
-    spec = export_spec(kind, narrow=narrowed is not None)
+    spec = export_spec(kind, narrowed)
     audit_record(actor=user, action="report.export", object_type=kind, object_id=fmt,
                  province=filters.province or "", after=filters.params(), request=request)  # fmt: skip
     if spec.rows(filters).count() > sync_limit():
@@ -317,3 +331,124 @@ def schedule_test(request: HttpRequest, report_id: int) -> HttpResponse:
     transaction.on_commit(partial(scheduled_report_test_task.delay, report.pk, user.pk))
     messages.success(request, _("测试邮件已排队发送，结果见投递记录。"))
     return redirect("report-schedules")
+
+
+# --- report templates (reports/catalog.py) -------------------------------------------------------------------------
+
+
+def template_filters(template: ReportTemplate, user: User, data: QueryDict | dict[str, str]) -> ReportFilters:
+    """The filter bar for a template: a monthly template without dates shows the last full month."""
+    params = {key: str(data.get(key)) for key in data}
+    if template.default_period == "month" and not params.get("start") and not params.get("end"):
+        start, end = previous_month(beijing_today())
+        params.update(start=start.isoformat(), end=end.isoformat())
+    return filters_for(user, params)
+
+
+def _template_or_404(slug: str) -> ReportTemplate:
+    template = template_for(slug)
+    if template is None:
+        raise Http404
+    return template
+
+
+def template_context(data: ReportData, drill: Callable[..., str]) -> dict[str, Any]:
+    """The template's data with drill URLs and display text, for the page."""
+
+    def url(target: Drill | None) -> str:
+        return drill(target[0], **target[1]) if target else ""
+
+    tiles = [
+        {
+            "label": tile.label,
+            "value": cell_text(Fen(tile.value) if tile.unit == "money" else
+                               Ratio(tile.value) if tile.unit == "ratio" else tile.value),
+            "change": "—" if tile.change is None else f"{tile.change:+.1%}",
+            "ratio": tile.change,
+            "has_previous": tile.previous is not None and tile.unit != "ratio",
+            "url": url(tile.drill),
+            "key": tile.key,
+        }
+        for tile in data.tiles
+    ]  # fmt: skip
+    tables = [
+        {
+            "id": table.id,
+            "title": table.title,
+            "columns": table.columns,
+            "rows": [
+                [
+                    {"text": cell_text(cell), "url": url(row.drills.get(index)), "num": column.unit != "text"}
+                    for index, (cell, column) in enumerate(zip(row.cells, table.columns, strict=True))
+                ]
+                for row in table.rows
+            ],
+        }
+        for table in data.tables
+    ]
+    return {"tiles": tiles, "tables": tables}
+
+
+@role_required(*REPORT_ROLES)
+@require_GET
+def template_gallery(request: HttpRequest) -> HttpResponse:
+    templates = list(REGISTRY.values())
+    return render(request, "reports/gallery.html", {"templates": templates, "as_of": rollups_as_of()})
+
+
+@role_required(*REPORT_ROLES)
+@require_GET
+def template_page(request: HttpRequest, slug: str) -> HttpResponse:
+    template = _template_or_404(slug)
+    user = _user(request)
+    filters = template_filters(template, user, request.GET)
+    data = template.build(filters)
+    drill = drill_url(filters, user)
+    charts = template_charts(data, drill)
+    context = {
+        "template": template,
+        "data": data,
+        "filters": filters,
+        "form": filter_form(filters, user),
+        "query": filters.query(),
+        "charts": charts,
+        "chart_json": [{"id": chart.id, "figure": chart.figure} for chart in charts],
+        "previous": filters.previous(),
+        "as_of": rollups_as_of(),
+        **template_context(data, drill),
+    }
+    return render(request, "reports/template.html", context)
+
+
+def _user_label(user: User) -> str:
+    return _("%(name)s（%(detail)s）") % {"name": user.get_full_name() or user.get_username(),
+                                        "detail": user.get_role_display()}  # fmt: skip
+
+
+@role_required(*REPORT_ROLES)
+@require_GET
+def template_pdf(request: HttpRequest, slug: str) -> HttpResponse:
+    template = _template_or_404(slug)
+    user = _user(request)
+    filters = template_filters(template, user, request.GET)
+    pdf = template_pdf_bytes(template, filters, user_label=_user_label(user), as_of=rollups_as_of())
+    audit_record(actor=user, action="report.pdf", object_type="template", object_id=slug,
+                 province=filters.province or "", after=filters.params(), request=request)  # fmt: skip
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{export_filename(slug, filters, "pdf")}"'
+    return response
+
+
+@role_required(*REPORT_ROLES)
+@require_GET
+def template_xlsx(request: HttpRequest, slug: str) -> FileResponse:
+    template = _template_or_404(slug)
+    user = _user(request)
+    filters = template_filters(template, user, request.GET)
+    data = template.build(filters)
+    audit_record(actor=user, action="report.export", object_type="template", object_id=slug,
+                 province=filters.province or "", after=filters.params(), request=request)  # fmt: skip
+    handle = tempfile.TemporaryFile()  # noqa: SIM115  FileResponse closes it
+    template_xlsx_write(data, handle)
+    handle.seek(0)
+    return FileResponse(handle, as_attachment=True, filename=export_filename(slug, filters, "xlsx"), content_type=XLSX)

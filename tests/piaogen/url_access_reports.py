@@ -27,6 +27,11 @@ EXPECTED: dict[str, dict[str, int]] = {
     "report-export-job": staff_only(allowed=READERS),
     "report-export-download": staff_only(allowed=READERS),
     "report-schedules": staff_only(allowed=READERS),
+    # report templates: the gallery, each template's page, PDF and workbook (province staff: their province)
+    "report-templates": staff_only(allowed=READERS),
+    "report-template": staff_only(allowed=READERS),
+    "report-template-pdf": staff_only(allowed=READERS),
+    "report-template-xlsx": staff_only(allowed=READERS),
     # POST only: managers and maintainers send a test (GET 405), everyone else is refused first
     "report-schedule-test": {**staff_only(allowed=[]), Role.MANAGER: 405, Role.MAINTAINER: 405},
 }
