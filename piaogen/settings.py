@@ -294,6 +294,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     # report rollups from their watermark (reports/rollups.py); the advisory lock makes an overlap a no-op
     "rollup-reports": {"task": "reports.tasks.rollup_reports_task", "schedule": 15 * 60.0, "options": {"expires": 840}},
+    # … and within a minute of an upload or an issuing run: only the rollups and days whose sources changed
+    "rollup-reports-fresh": {
+        "task": "reports.tasks.rollup_reports_fresh_task",
+        "schedule": 20.0,
+        "options": {"expires": 18},
+    },
     # weekly and monthly province reports, last finished period, once each (07:00 Beijing, after the rollups)
     "scheduled-reports": {"task": "reports.tasks.scheduled_reports_task", "schedule": crontab(hour=7, minute=0)},
 }

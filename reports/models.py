@@ -113,6 +113,8 @@ class RollupWatermark(models.Model):
     final_through = models.DateField(null=True, blank=True)
     last_id = models.BigIntegerField(default=0)
     last_run_at = models.DateTimeField(null=True, blank=True)
+    # when the freshness poll last found the rollup up to date (reports/rollups.py): 数据截至 on the pages
+    checked_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

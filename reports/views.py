@@ -112,7 +112,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     documents_url = drill("documents")
     t, p = data.totals, data.previous
     kpis = [
-        _kpi(_("开票张数"), t.documents, p.documents, money=False, url=documents_url),
+        # 开票张数 counts blue documents: its list leaves the red-letter ones out (a number = its rows)
+        _kpi(_("开票张数"), t.documents, p.documents, money=False, url=drill("documents", blue=1)),
         _kpi(_("红冲张数"), t.reversals, p.reversals, money=False, url=drill("documents", red=1)),
         _kpi(_("价税合计"), t.amount_gross, p.amount_gross, money=True, url=documents_url),
         _kpi(_("税额"), t.amount_tax, p.amount_tax, money=True, url=documents_url),
@@ -127,6 +128,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "uploads": data.uploads_by_province,
         "uploads_url": drill("uploads"),
         "previous": filters.previous(),
+        "as_of": rollups_as_of(),
     }
     return render(request, "reports/dashboard.html", context)
 
