@@ -1,8 +1,8 @@
-"""Reports URLs: console pages (under /reports/) and API endpoints (under /api/v1/: none yet)."""
+"""Reports URLs: console pages (under /reports/) and API endpoints (under /api/v1/: the report templates)."""
 
 from django.urls import URLPattern, URLResolver, path, register_converter
 
-from reports import views
+from reports import api, views
 
 
 class ExportFormatConverter:
@@ -17,7 +17,10 @@ class ExportFormatConverter:
 
 register_converter(ExportFormatConverter, "report_fmt")
 
-api_urlpatterns: list[URLPattern | URLResolver] = []
+api_urlpatterns: list[URLPattern | URLResolver] = [
+    path("reports/", api.ReportTemplateList.as_view(), name="api-report-list"),
+    path("reports/<slug:slug>/", api.ReportTemplateDetail.as_view(), name="api-report-detail"),
+]
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.dashboard, name="report-dashboard"),

@@ -32,6 +32,8 @@ EXPECTED: dict[str, dict[str, int]] = {
     "report-template": staff_only(allowed=READERS),
     "report-template-pdf": staff_only(allowed=READERS),
     "report-template-xlsx": staff_only(allowed=READERS),
+    "api-report-list": staff_only(allowed=READERS, anon=401),
+    "api-report-detail": staff_only(allowed=READERS, anon=401),
     # POST only: managers and maintainers send a test (GET 405), everyone else is refused first
     "report-schedule-test": {**staff_only(allowed=[]), Role.MANAGER: 405, Role.MAINTAINER: 405},
 }
