@@ -125,15 +125,46 @@ class RollupWatermark(models.Model):
         return f"{self.name} ≤ {self.final_through}"
 
 
+class SavedView(models.Model):
+    """A report template with its filters, saved under a name by a manager: personal, or shared with the readers of
+    the same scope (a province-bound view is seen in that province only)."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("创建人")
+    )
+    name = models.CharField(_("名称"), max_length=100)
+    template = models.CharField(_("报表模板"), max_length=32)
+    query = models.CharField(_("筛选条件"), max_length=1000, blank=True)
+    province = models.CharField(_("省份"), max_length=2, blank=True)  # the owner's scope when saved; blank: national
+    shared = models.BooleanField(_("共享"), default=False)
+    created_at = models.DateTimeField(_("创建时间"), default=timezone.now)
+
+    class Meta:
+        verbose_name = pgettext_lazy("singular", "报表视图")
+        verbose_name_plural = pgettext_lazy("plural", "报表视图")
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="saved_view_owner_name_uniq")]
+        indexes = [
+            # the gallery's "shared views" list
+            models.Index(fields=["shared", "name"], name="saved_view_shared_idx", condition=Q(shared=True)),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class ReportFrequency(models.TextChoices):
+    DAILY = "daily", _("每天")
     WEEKLY = "weekly", _("每周")
     MONTHLY = "monthly", _("每月")
 
 
 class ScheduledReport(models.Model):
-    """A PDF report e-mailed on a schedule to a province's staff (or to named addresses)."""
+    """A PDF report e-mailed on a schedule to a province's staff (or to named addresses): the classic management
+    report, or a report template (optionally with a saved view's filters)."""
 
     name = models.CharField(_("名称"), max_length=100)
+    template = models.CharField(_("报表模板"), max_length=32, blank=True)  # blank: the management report
+    query = models.CharField(_("筛选条件"), max_length=1000, blank=True)  # a saved view's filters, copied
     frequency = models.CharField(_("频率"), max_length=8, choices=ReportFrequency.choices)
     province = models.CharField(_("省份"), max_length=2, choices=Province.choices, blank=True)
     recipients = ArrayField(models.EmailField(), verbose_name=_("收件人"), default=list, blank=True)

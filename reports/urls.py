@@ -2,7 +2,7 @@
 
 from django.urls import URLPattern, URLResolver, path, register_converter
 
-from reports import api, views
+from reports import api, schedule_views, views
 
 
 class ExportFormatConverter:
@@ -38,6 +38,11 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("templates/<slug:slug>/", views.template_page, name="report-template"),
     path("templates/<slug:slug>/report.pdf", views.template_pdf, name="report-template-pdf"),
     path("templates/<slug:slug>/export.xlsx", views.template_xlsx, name="report-template-xlsx"),
-    path("schedules/", views.schedule_list, name="report-schedules"),
-    path("schedules/<int:report_id>/test/", views.schedule_test, name="report-schedule-test"),
+    path("templates/<slug:slug>/views/", schedule_views.view_save, name="report-view-save"),
+    path("views/<int:view_id>/delete/", schedule_views.view_delete, name="report-view-delete"),
+    path("schedules/", schedule_views.schedule_list, name="report-schedules"),
+    path("schedules/<int:report_id>/edit/", schedule_views.schedule_edit, name="report-schedule-edit"),
+    path("schedules/<int:report_id>/pause/", schedule_views.schedule_pause, name="report-schedule-pause"),
+    path("schedules/<int:report_id>/preview.pdf", schedule_views.schedule_preview, name="report-schedule-preview"),
+    path("schedules/<int:report_id>/test/", schedule_views.schedule_test, name="report-schedule-test"),
 ]

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
-from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
 from django.http import (
     FileResponse,
     Http404,
@@ -27,12 +24,10 @@ from django.http import (
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET
 
-from piaogen.access import role_required, scoped
+from piaogen.access import role_required
 from piaogen.audit import audit_record
-from piaogen.identifiers import Province
 from piaogen.models import Role, User
 from reports.catalog import REGISTRY, Drill, ReportData, ReportTemplate, cell_text, previous_month, template_for
 from reports.charts import dashboard_charts, template_charts
@@ -52,12 +47,11 @@ from reports.exports import (
 )
 from reports.filters import ReportFilters, beijing_today, filter_form, filters_for
 from reports.labels import narrow_labels
-from reports.models import ExportJob, ExportKind, ExportStatus, ReportFrequency, ScheduledReport
+from reports.models import ExportJob, ExportKind, ExportStatus, SavedView
 from reports.pdf import report_pdf_bytes, template_pdf_bytes
 from reports.rollups import rollups_as_of
 from reports.rows import narrowing
-from reports.scheduling import scheduled_report_create
-from reports.tasks import scheduled_report_test_task
+from reports.scheduling import saved_views_for
 
 REPORT_ROLES = (Role.PROVINCE, Role.MANAGER, Role.MAINTAINER)
 SCHEDULERS = (Role.MANAGER, Role.MAINTAINER)
@@ -280,61 +274,6 @@ def report_pdf(request: HttpRequest) -> HttpResponse:
     return response
 
 
-# --- scheduled reports ----------------------------------------------------------------------------------------------
-
-
-class ScheduleForm(forms.Form):
-    name = forms.CharField(label=gettext_lazy("名称"), max_length=100)
-    frequency = forms.ChoiceField(label=gettext_lazy("频率"), choices=ReportFrequency.choices)
-    province = forms.ChoiceField(label=gettext_lazy("省份"), choices=Province.choices)
-    recipients = forms.CharField(
-        label=gettext_lazy("其他收件人"),
-        required=False,
-        help_text=gettext_lazy("本省工作人员自动接收；可另加邮箱，用逗号分隔"),
-    )
-
-    def clean_recipients(self) -> list[str]:
-        addresses = [part.strip() for part in self.cleaned_data["recipients"].replace("，", ",").split(",")]
-        addresses = [address for address in addresses if address]
-        field = forms.EmailField()
-        return [field.clean(address) for address in addresses]
-
-
-def schedules_for(user: User) -> Any:
-    return scoped(ScheduledReport.objects.select_related("created_by"), user)
-
-
-@role_required(*REPORT_ROLES)
-@require_http_methods(["GET", "POST"])
-def schedule_list(request: HttpRequest) -> HttpResponse:
-    user = _user(request)
-    may_create = user.has_role(*SCHEDULERS)
-    form = ScheduleForm(request.POST or None) if may_create else None
-    if form is not None and user.province_scope is not None:
-        field = form.fields["province"]
-        assert isinstance(field, forms.ChoiceField)
-        field.choices = [(user.province_scope, user.get_province_display())]
-    if request.method == "POST":
-        if form is None:
-            raise Http404
-        if form.is_valid():
-            scheduled_report_create(by=user, **form.cleaned_data)
-            messages.success(request, _("定时报表已创建。"))
-            return redirect("report-schedules")
-    reports = schedules_for(user).prefetch_related("deliveries").order_by("province", "name")
-    return render(request, "reports/schedules.html", {"reports": reports, "form": form, "may_create": may_create})
-
-
-@role_required(*SCHEDULERS)
-@require_POST
-def schedule_test(request: HttpRequest, report_id: int) -> HttpResponse:
-    user = _user(request)
-    report = get_object_or_404(schedules_for(user), pk=report_id)
-    transaction.on_commit(partial(scheduled_report_test_task.delay, report.pk, user.pk))
-    messages.success(request, _("测试邮件已排队发送，结果见投递记录。"))
-    return redirect("report-schedules")
-
-
 # --- report templates (reports/catalog.py) -------------------------------------------------------------------------
 
 
@@ -391,11 +330,31 @@ def template_context(data: ReportData, drill: Callable[..., str]) -> dict[str, A
     return {"tiles": tiles, "tables": tables}
 
 
+def view_url(view: SavedView) -> str:
+    return f"{reverse('report-template', args=[view.template])}?{view.query}"
+
+
+def views_context(user: User) -> list[dict[str, Any]]:
+    titles = {slug: str(template.title) for slug, template in REGISTRY.items()}
+    return [
+        {"view": view, "url": view_url(view), "title": titles.get(view.template, ""), "mine": view.owner_id == user.pk,
+         "schedule_url": f"{reverse('report-schedules')}?{urlencode({'view': view.pk})}"}
+        for view in saved_views_for(user)
+        if view.template in titles
+    ]  # fmt: skip
+
+
 @role_required(*REPORT_ROLES)
 @require_GET
 def template_gallery(request: HttpRequest) -> HttpResponse:
-    templates = list(REGISTRY.values())
-    return render(request, "reports/gallery.html", {"templates": templates, "as_of": rollups_as_of()})
+    user = _user(request)
+    context = {
+        "templates": list(REGISTRY.values()),
+        "as_of": rollups_as_of(),
+        "saved_views": views_context(user),
+        "may_schedule": user.has_role(*SCHEDULERS),
+    }
+    return render(request, "reports/gallery.html", context)
 
 
 @role_required(*REPORT_ROLES)
@@ -417,6 +376,7 @@ def template_page(request: HttpRequest, slug: str) -> HttpResponse:
         "chart_json": [{"id": chart.id, "figure": chart.figure} for chart in charts],
         "previous": filters.previous(),
         "as_of": rollups_as_of(),
+        "may_schedule": user.has_role(*SCHEDULERS),
         **template_context(data, drill),
     }
     return render(request, "reports/template.html", context)

@@ -36,6 +36,13 @@ EXPECTED: dict[str, dict[str, int]] = {
     "api-report-detail": staff_only(allowed=READERS, anon=401),
     # POST only: managers and maintainers send a test (GET 405), everyone else is refused first
     "report-schedule-test": {**staff_only(allowed=[]), Role.MANAGER: 405, Role.MAINTAINER: 405},
+    "report-schedule-pause": {**staff_only(allowed=[]), Role.MANAGER: 405, Role.MAINTAINER: 405},
+    # editing a schedule: managers and maintainers; the preview (the PDF it would send): every reader of its scope
+    "report-schedule-edit": staff_only(allowed=[Role.MANAGER, Role.MAINTAINER]),
+    "report-schedule-preview": staff_only(allowed=READERS),
+    # saved views: POST only, for every reader (GET 405); deleting finds only the user's own views
+    "report-view-save": {**staff_only(allowed=[]), **dict.fromkeys(READERS, 405)},
+    "report-view-delete": {**staff_only(allowed=[]), **dict.fromkeys(READERS, 405)},
 }
 
 
