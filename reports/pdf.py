@@ -152,6 +152,7 @@ def template_pdf_context(
     tables = [
         {
             "title": table.title,
+            "note": table.note,
             "columns": table.columns,
             "rows": [[cell_text(cell) for cell in row.cells] for row in table.rows],
         }

@@ -316,6 +316,7 @@ def template_context(data: ReportData, drill: Callable[..., str]) -> dict[str, A
         {
             "id": table.id,
             "title": table.title,
+            "note": table.note,
             "columns": table.columns,
             "rows": [
                 [

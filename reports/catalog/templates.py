@@ -9,6 +9,7 @@ from django.db.models import Count
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext
 
+from invoicing.models import Delivery, DeliveryStatus
 from piaogen.identifiers import province_label
 from reports.catalog.base import (
     FIGURES,
@@ -177,8 +178,30 @@ def monthly_data(filters: ReportFilters) -> ReportData:
                 _document_drills(1, {"document_kind": row["document_kind"]}))
             for row in kinds
         ]),
+        _delivery_table(filters),
     ]  # fmt: skip
     return ReportData("monthly", str(MONTHLY.title), filters, tiles, figures, tables)
+
+
+def _delivery_table(filters: ReportFilters) -> Table:
+    """E-mail deliveries of the period's documents (by the documents' date and province), by status."""
+    deliveries = Delivery.objects.filter(
+        document__service_date__range=(filters.start, filters.end), document__isnull=False
+    )
+    if filters.province:
+        deliveries = deliveries.filter(document__province=filters.province)
+    counts = dict(deliveries.values_list("status").annotate(n=Count("id")).order_by())
+    total = sum(counts.values())
+    return Table(
+        "deliveries",
+        _("票据投递"),
+        [Column(_("状态")), Column(_("投递次数"), "number"), Column(_("占比"), "ratio")],
+        [
+            Row([str(label), counts.get(status, 0), ratio_of(counts.get(status, 0), total)])
+            for status, label in DeliveryStatus.choices
+        ],
+        note=_("按票据的开票日期和省份统计，只按日期和省份筛选。"),
+    )
 
 
 # --- 2. 省份对比 ----------------------------------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from django.db.models import Sum
 from django.test import Client
 from django.urls import reverse
 
-from invoicing.models import BusinessLine, Document, DocumentKind
+from invoicing.models import BusinessLine, Delivery, Document, DocumentKind
 from piaogen.identifiers import VehicleClass
 from piaogen.models import Role, User
 from reports.catalog import REGISTRY, Drill, ReportData, Tile
@@ -270,3 +270,35 @@ def test_a_province_manager_is_scoped_on_templates_too(
     page = client.get(reverse("report-template", args=["provinces"]), REPORT_QUERY)
 
     assert [row[1]["text"] for row in page.context["tables"][0]["rows"]] == ["浙江"]
+
+
+def test_the_monthly_report_counts_deliveries_by_status_within_the_scope(rolled_up: dict[str, Any]) -> None:
+    documents = rolled_up["documents"]
+    jiangsu = [doc for doc in documents if doc.province == "32"]
+    zhejiang = [doc for doc in documents if doc.province == "33"]
+    Delivery.objects.bulk_create(
+        [Delivery(document=doc, address="a@example.cn", status="sent") for doc in jiangsu[:3]]
+        + [Delivery(document=jiangsu[3], address="a@example.cn", status="failed")]
+        + [Delivery(document=doc, address="b@example.cn", status="sent") for doc in zhejiang[:2]]
+    )
+
+    national = REGISTRY["monthly"].build(filters_from(REPORT_QUERY, scope=None))
+    scoped = REGISTRY["monthly"].build(filters_from(REPORT_QUERY, scope="32"))
+
+    def counts(data: ReportData) -> dict[str, int]:
+        table = next(table for table in data.tables if table.id == "deliveries")
+        return {row.cells[0]: row.cells[1] for row in table.rows}
+
+    assert counts(national) == {"待发送": 0, "已发送": 5, "发送失败": 1}
+    assert counts(scoped) == {"待发送": 0, "已发送": 3, "发送失败": 1}
+
+
+def test_the_dashboard_shows_labels_never_codes(
+    rolled_up: dict[str, Any], maintainer: User, client_for: Callable[[User], Client]
+) -> None:
+    figures = charts(client_for(maintainer).get(reverse("report-dashboard"), {"start": "2026-11-01"}))
+
+    for figure in figures.values():
+        for trace in figure["data"]:
+            labels = [*(trace.get("x") or []), *(trace.get("y") or []), trace.get("name", "")]
+            assert [label for label in labels if isinstance(label, str) and CODE.match(label)] == []
