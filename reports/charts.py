@@ -294,5 +294,49 @@ def template_figure(figure: Figure, drill: DrillUrl) -> dict[str, Any]:
     return _figure(traces, layout)
 
 
+def small_multiples(figure: Figure, drill: DrillUrl, *, columns: int = 3) -> dict[str, Any]:
+    """One small line chart per series on a grid, sharing nothing but the title: each province's trend at its own
+    scale (plotly's grid with independent axes)."""
+    count = max(1, len(figure.series))
+    rows = -(-count // columns)
+    layout = _layout(html.escape(figure.title), height=90 + 190 * rows)
+    layout.update({"grid": {"rows": rows, "columns": columns, "pattern": "independent"}, "showlegend": False})
+    annotations = []
+    traces = []
+    for index, series in enumerate(figure.series, start=1):
+        suffix = "" if index == 1 else str(index)
+        traces.append({
+            "type": "scatter", "mode": "lines+markers", "name": html.escape(series.name),
+            "x": [html.escape(point.label) for point in series.points],
+            "y": [_value(figure.unit, point.value) for point in series.points],
+            "xaxis": f"x{suffix}", "yaxis": f"y{suffix}", "line": {"color": PALETTE[0]},
+            "customdata": [drill(point.drill[0], **point.drill[1]) if point.drill else "" for point in series.points],
+            "hovertext": [html.escape(f"{series.name} · {point.label}") for point in series.points],
+            "hovertemplate": _hover(figure.unit).replace("%{value", "%{y"),
+        })  # fmt: skip
+        layout[f"xaxis{suffix}"] = {"type": "category", "automargin": True, "showticklabels": False}
+        axis: dict[str, Any] = {"gridcolor": "#e5e5e5", "automargin": True}
+        if figure.unit == "money":
+            axis["tickprefix"] = "¥"
+        layout[f"yaxis{suffix}"] = axis
+        annotations.append({"text": html.escape(series.name), "showarrow": False, "font": {"size": 12},
+                            "xref": f"x{suffix} domain", "yref": f"y{suffix} domain", "x": 0.5, "y": 1.12})  # fmt: skip
+    layout["annotations"] = annotations
+    return _figure(traces, layout)
+
+
+def single_series(figure: Figure) -> list[Figure]:
+    """Small multiples as separate one-series line figures (the PDF draws them side by side)."""
+    return [Figure(f"{figure.id}-{n}", series.name, "line", figure.unit, [series]) for n, series in
+            enumerate(figure.series)]  # fmt: skip
+
+
 def template_charts(data: ReportData, drill: DrillUrl) -> list[Chart]:
-    return [Chart(f"chart-{figure.id}", figure.title, template_figure(figure, drill)) for figure in data.figures]
+    return [
+        Chart(
+            f"chart-{figure.id}",
+            figure.title,
+            small_multiples(figure, drill) if figure.kind == "multiples" else template_figure(figure, drill),
+        )
+        for figure in data.figures
+    ]

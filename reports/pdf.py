@@ -20,8 +20,8 @@ from weasyprint.urls import URLFetcher
 from invoicing.models import BusinessLine, DocumentKind
 from piaogen.identifiers import PROVINCE_NAMES, VehicleClass
 from piaogen.money import format_yuan
-from reports.catalog import ReportTemplate, cell_text
-from reports.charts import dashboard_charts, template_charts
+from reports.catalog import Figure, ReportTemplate, cell_text
+from reports.charts import dashboard_charts, single_series, template_charts, template_figure
 from reports.dashboard import change_ratio, dashboard_data
 from reports.exports import Fen, Ratio
 from reports.filters import BEIJING, ReportFilters
@@ -166,10 +166,21 @@ def template_pdf_context(
         "as_of": timezone.localtime(as_of, BEIJING) if as_of else None,
         "user_label": user_label,
         "tiles": tiles,
-        "charts": [{"title": chart.title, "svg": mark_safe(figure_svg(chart.figure))} for chart in charts],  # noqa: S308  our own SVG, text escaped
+        "charts": [_chart_svgs(figure, chart.figure) for figure, chart in zip(data.figures, charts, strict=True)],
         "tables": tables,
         "notes": data.notes,
     }
+
+
+def _chart_svgs(figure: Figure, plotly_figure: dict[str, Any]) -> dict[str, Any]:
+    """A template chart as vector SVG; small multiples as one small SVG per series, on a grid."""
+    if figure.kind != "multiples":
+        return {"title": figure.title, "svg": mark_safe(figure_svg(plotly_figure))}  # noqa: S308  our SVG, text escaped
+    parts = [
+        mark_safe(figure_svg(template_figure(part, lambda rows, **o: ""), width=330, height=170))  # noqa: S308
+        for part in single_series(figure)
+    ]
+    return {"title": figure.title, "multiples": parts}
 
 
 def template_pdf_bytes(

@@ -60,7 +60,7 @@ class Series:
 class Figure:
     id: str
     title: str
-    kind: str  # bar, hbar, line, group (grouped bars)
+    kind: str  # bar, hbar, line, group (grouped bars), multiples (one small line chart per series)
     unit: str  # count (of the rows each point drills to), number, money (fen), ratio
     series: list[Series]
 

@@ -261,7 +261,7 @@ def provinces_data(filters: ReportFilters) -> ReportData:
 
     top = keys[:6]
     per_day = document_groups(filters, "province", "day")
-    trend = Figure("trend", _("各省按日价税合计（前 6 名）"), "line", "money", [
+    trend = Figure("trend", _("各省按日价税合计（前 6 名）"), "multiples", "money", [
         Series(province_label(key), [
             Point(row["day"].isoformat(), row["day"].isoformat(), row["amount_gross"],
                   ("documents", {"province": key, "start": row["day"].isoformat(), "end": row["day"].isoformat()}))
