@@ -20,14 +20,14 @@ PASSWORD = "Piaogen-test-2026"  # the password make_staff gives (tests/conftest.
 # role → (home heading, navigation labels), in Chinese and in English
 HOMES: dict[str, tuple[str, list[str]]] = {
     Role.AGENT: ("客服工作台", ["工作台", "搜索", "工单", "审计记录"]),
-    Role.PROVINCE: ("数据上传", ["首页", "数据上传", "本省报表"]),
-    Role.MANAGER: ("运营看板", ["运营看板", "报表", "导出"]),
+    Role.PROVINCE: ("数据上传", ["首页", "数据上传", "本省报表", "报表模板"]),
+    Role.MANAGER: ("运营看板", ["运营看板", "报表模板", "报表", "导出"]),
     Role.MAINTAINER: ("运维管理", ["运维管理", "任务监控", "用户", "审计记录"]),
 }
 HOMES_EN: dict[str, tuple[str, list[str]]] = {
     Role.AGENT: ("Support workspace", ["Workspace", "Search", "Tickets", "Audit trail"]),
-    Role.PROVINCE: ("Data uploads", ["Home", "Data uploads", "Province reports"]),
-    Role.MANAGER: ("Operations dashboard", ["Operations dashboard", "Reports", "Exports"]),
+    Role.PROVINCE: ("Data uploads", ["Home", "Data uploads", "Province reports", "Report templates"]),
+    Role.MANAGER: ("Operations dashboard", ["Operations dashboard", "Report templates", "Reports", "Exports"]),
     Role.MAINTAINER: ("Maintenance", ["Maintenance", "Job monitor", "Users", "Audit trail"]),
 }
 
