@@ -292,10 +292,15 @@ def _documents_changed(watermark: RollupWatermark) -> bool:
     return Document.objects.filter(id__gt=watermark.last_id).exists()
 
 
+PROBE_MARGIN = dt.timedelta(seconds=60)
+"""The freshness probe looks back this far before the last run (rows stamped before their commit). Shorter than
+SINCE_MARGIN so one change triggers a few refreshes, not thirty; a later commit is caught by the 15-minute run."""
+
+
 def _uploads_changed(watermark: RollupWatermark) -> bool:
     changed = Q(id__gt=watermark.last_id)
     if watermark.last_run_at is not None:
-        since = watermark.last_run_at - SINCE_MARGIN
+        since = watermark.last_run_at - PROBE_MARGIN
         changed |= Q(started_at__gte=since) | Q(finished_at__gte=since)
     return UploadBatch.objects.filter(changed).exists()
 
@@ -305,7 +310,7 @@ def _support_changed(watermark: RollupWatermark) -> bool:
         return True
     if watermark.last_run_at is None:
         return False
-    since = watermark.last_run_at - SINCE_MARGIN
+    since = watermark.last_run_at - PROBE_MARGIN
     return Ticket.objects.filter(closed_at__gte=since).exists() or AuditEvent.objects.filter(at__gte=since).exists()
 
 
