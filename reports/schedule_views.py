@@ -11,7 +11,7 @@ from django import forms
 from django.contrib import messages
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -24,9 +24,10 @@ from piaogen.models import User
 from reports.catalog import REGISTRY, template_for
 from reports.exports import export_filename
 from reports.filters import beijing_today
-from reports.models import ReportFrequency, SavedView, ScheduledReport
+from reports.models import ReportDelivery, ReportFrequency, SavedView, ScheduledReport
 from reports.scheduling import (
     last_finished_period,
+    report_recipients,
     saved_view_delete,
     saved_view_save,
     saved_views_for,
@@ -117,7 +118,10 @@ def schedule_list(request: HttpRequest) -> HttpResponse:
             return redirect("report-schedules")
     reports = schedules_for(user).prefetch_related("deliveries").order_by("province", "name")
     titles = {slug: str(template.title) for slug, template in REGISTRY.items()}
-    rows = [{"report": report, "title": titles.get(report.template, _("管理报表"))} for report in reports]
+    rows = [
+        {"report": report, "title": titles.get(report.template, _("管理报表")), "recipients": report_recipients(report)}
+        for report in reports
+    ]
     return render(request, "reports/schedules.html", {"rows": rows, "form": form, "may_create": may_create})
 
 
@@ -175,6 +179,18 @@ def schedule_test(request: HttpRequest, report_id: int) -> HttpResponse:
     transaction.on_commit(partial(scheduled_report_test_task.delay, report.pk, user.pk))
     messages.success(request, _("测试邮件已排队发送，结果见投递记录。"))
     return redirect("report-schedules")
+
+
+@role_required(*REPORT_ROLES)
+@require_GET
+def delivery_pdf(request: HttpRequest, delivery_id: int) -> FileResponse:
+    """The PDF a delivery sent (the delivery log's "what")."""
+    deliveries = ReportDelivery.objects.filter(report__in=schedules_for(_user(request)))
+    delivery = get_object_or_404(deliveries, pk=delivery_id)
+    if not delivery.pdf:
+        raise Http404
+    name = (delivery.pdf.name or "").rsplit("/", 1)[-1]
+    return FileResponse(delivery.pdf.open("rb"), filename=name, content_type="application/pdf")
 
 
 # --- saved views -----------------------------------------------------------------------------------------------------

@@ -45,4 +45,5 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("schedules/<int:report_id>/pause/", schedule_views.schedule_pause, name="report-schedule-pause"),
     path("schedules/<int:report_id>/preview.pdf", schedule_views.schedule_preview, name="report-schedule-preview"),
     path("schedules/<int:report_id>/test/", schedule_views.schedule_test, name="report-schedule-test"),
+    path("schedules/deliveries/<int:delivery_id>.pdf", schedule_views.delivery_pdf, name="report-delivery-pdf"),
 ]

@@ -163,3 +163,22 @@ def test_a_province_manager_schedules_only_their_province(
 
     assert ScheduledReport.objects.get().province == "32"
     assert REPORT_QUERY  # (the shared test period; schedules bring their own)
+
+
+def test_the_delivery_log_says_who_receives_it_and_opens_what_was_sent(
+    world: dict[str, Any], manager: User, make_staff: Callable[..., User], client_for: Callable[[User], Client]
+) -> None:
+    rollups_refresh_all(today=TODAY)
+    staff = make_staff(Role.PROVINCE, "32", username="js-mail")
+    staff.email = "js@example.cn"
+    staff.save(update_fields=["email"])
+    report = ScheduledReport.objects.create(name="江苏周报", frequency="weekly", province="32", created_by=manager)
+    delivery = scheduled_report_deliver(report=report, start=dt.date(2026, 11, 16), end=dt.date(2026, 11, 22))
+    assert delivery is not None and delivery.status == DeliveryStatus.SENT
+
+    page = client_for(manager).get(reverse("report-schedules")).content.decode()
+    assert "js@example.cn" in page and reverse("report-delivery-pdf", args=[delivery.pk]) in page
+    pdf = client_for(staff).get(reverse("report-delivery-pdf", args=[delivery.pk]))
+    assert pdf.status_code == 200 and b"".join(pdf.streaming_content).startswith(b"%PDF")  # type: ignore[attr-defined]
+    zhejiang = client_for(make_staff(Role.PROVINCE, "33", username="zj-mail"))
+    assert zhejiang.get(reverse("report-delivery-pdf", args=[delivery.pk])).status_code == 404
