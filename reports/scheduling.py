@@ -116,15 +116,13 @@ def scheduled_report_pdf(report: ScheduledReport, start: dt.date, end: dt.date) 
 
 
 def report_recipients(report: ScheduledReport) -> list[str]:
-    """The province's active staff with an e-mail address, plus the addresses named on the report."""
-    staff: list[str] = []
+    """The users of the report's scope with an e-mail address — a province's active staff, or for a national report
+    the national managers — plus the addresses named on the report."""
     if report.province:
-        staff = list(
-            User.objects.filter(is_active=True, role=Role.PROVINCE, province=report.province)
-            .exclude(email="")
-            .order_by("email")
-            .values_list("email", flat=True)
-        )
+        users = User.objects.filter(is_active=True, role=Role.PROVINCE, province=report.province)
+    else:
+        users = User.objects.filter(is_active=True, role=Role.MANAGER, province="")
+    staff = users.exclude(email="").order_by("email").values_list("email", flat=True)
     return sorted(set(staff) | set(report.recipients))
 
 

@@ -17,7 +17,12 @@ from django.urls import reverse
 from piaogen.models import Role, User
 from reports.models import DeliveryStatus, ReportDelivery, SavedView, ScheduledReport
 from reports.rollups import rollups_refresh_all
-from reports.scheduling import last_finished_period, scheduled_report_deliver, scheduled_reports_send_due
+from reports.scheduling import (
+    last_finished_period,
+    report_recipients,
+    scheduled_report_deliver,
+    scheduled_reports_send_due,
+)
 
 
 def save_view(client: Client, slug: str, name: str, *, shared: bool = False, query: str = "") -> Any:
@@ -182,3 +187,18 @@ def test_the_delivery_log_says_who_receives_it_and_opens_what_was_sent(
     assert pdf.status_code == 200 and b"".join(pdf.streaming_content).startswith(b"%PDF")  # type: ignore[attr-defined]
     zhejiang = client_for(make_staff(Role.PROVINCE, "33", username="zj-mail"))
     assert zhejiang.get(reverse("report-delivery-pdf", args=[delivery.pk])).status_code == 404
+
+
+def test_a_national_schedule_reaches_the_national_managers_and_its_addresses(
+    manager: User, make_staff: Callable[..., User]
+) -> None:
+    manager.email = "boss@example.cn"
+    manager.save(update_fields=["email"])
+    js_manager = make_staff(Role.MANAGER, "32", username="js-manager")
+    js_manager.email = "js-boss@example.cn"
+    js_manager.save(update_fields=["email"])
+    report = ScheduledReport.objects.create(
+        name="全国月报", frequency="monthly", province="", recipients=["cfo@example.cn"], created_by=manager
+    )
+
+    assert report_recipients(report) == ["boss@example.cn", "cfo@example.cn"]
