@@ -1,5 +1,6 @@
 """Journey J4 with a template, in a real browser: a manager opens the province comparison for last month, drills
-from the worst province's failed batches to the rows, and exports them to Excel."""
+from the worst province's failed batches to the rows, exports them to Excel, and schedules the comparison monthly
+for that province."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from conftest import TODAY
 from playwright.sync_api import Page, expect
 
 from piaogen.models import User
+from reports.models import ScheduledReport
 from reports.rollups import rollups_refresh_all
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -21,7 +23,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "Piaogen-test-2026"  # what make_staff gives (tests/conftest.py)
 
 
-def test_a_manager_compares_provinces_drills_into_failed_batches_and_exports_them(
+def test_a_manager_compares_provinces_drills_into_failed_batches_exports_and_schedules_them(
     page: Page, live_server: Any, world: dict[str, Any], manager: User, tmp_path: Path
 ) -> None:
     rollups_refresh_all(today=TODAY)
@@ -61,3 +63,16 @@ def test_a_manager_compares_provinces_drills_into_failed_batches_and_exports_the
     rows = list(sheet.iter_rows(values_only=True))
     assert len(rows) == 2 and rows[1][2] == "江苏" and rows[1][5] == "失败"
     assert isinstance(rows[1][1], dt.datetime) and sheet.freeze_panes == "A2"
+
+    # back to the comparison: schedule it monthly for Jiangsu
+    page.go_back()
+    page.get_by_role("link", name="定时发送").click()
+    form = page.locator("form.form-stacked")
+    form.locator("input[name=name]").fill("江苏省份对比月报")
+    expect(form.locator("select[name=template]")).to_have_value("provinces")  # the template it came from
+    form.locator("select[name=frequency]").select_option("monthly")
+    form.locator("select[name=province]").select_option("32")
+    form.get_by_role("button", name="创建").click()
+    expect(page.get_by_text("定时报表已创建。")).to_be_visible()
+    report = ScheduledReport.objects.get()
+    assert (report.template, report.frequency, report.province) == ("provinces", "monthly", "32")
