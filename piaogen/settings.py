@@ -297,6 +297,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "rollup-reports": {"task": "reports.tasks.rollup_reports_task", "schedule": 15 * 60.0, "options": {"expires": 840}},
     # the query statistics' segment rollup (support/stats_rollup.py): only the segments above its watermark
     "rollup-segment-stats": {"task": "support.tasks.segment_rollup_task", "schedule": 60.0, "options": {"expires": 55}},
+    # … and within a minute of an upload or an issuing run: only the rollups and days whose sources changed
+    "rollup-reports-fresh": {
+        "task": "reports.tasks.rollup_reports_fresh_task",
+        "schedule": 20.0,
+        "options": {"expires": 18},
+    },
     # weekly and monthly province reports, last finished period, once each (07:00 Beijing, after the rollups)
     "scheduled-reports": {"task": "reports.tasks.scheduled_reports_task", "schedule": crontab(hour=7, minute=0)},
 }
