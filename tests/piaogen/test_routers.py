@@ -4,14 +4,9 @@ pausing its replay."""
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import shutil
-import socket
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import psycopg
@@ -29,32 +24,16 @@ from piaogen import routers
 from piaogen.models import Role, User
 from piaogen.routers import PRIMARY, REPLICA, REPLICA_VIEWS, ReplicaRouter, replica_block
 from tests.fixtures.invoicing import days_ago, segment
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def _services() -> ModuleType:
-    loader = importlib.machinery.SourceFileLoader("piaogen_bin_services", str(ROOT / "bin" / "services"))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.fixtures.scaleout import bin_services, free_port
 
 
 @pytest.fixture(scope="session")
 def replica_port() -> Iterator[int]:
     """A hot standby of the test server, started as `PIAOGEN_REPLICA=1 bin/services start` does, on a free port."""
-    services = _services()
+    services = bin_services()
     if not (services.PG_BIN / "pg_basebackup").exists():
         pytest.skip("pg_basebackup is not installed")
-    port = _free_port()
+    port = free_port()
     data = services.pg_home() / f"pg-replica-test-{port}"
     services.replica_start(port=port, data=data, fresh=True)
     try:
@@ -114,7 +93,7 @@ def down_replica(replica: int) -> Iterator[None]:
     connection = connections[REPLICA]
     connection.close()
     port = connection.settings_dict["PORT"]
-    connection.settings_dict["PORT"] = _free_port()
+    connection.settings_dict["PORT"] = free_port()
     try:
         yield
     finally:
@@ -277,6 +256,9 @@ def test_a_replica_lagging_beyond_the_limit_sends_reads_to_the_primary_and_ready
 
     _replay(replica, "resume")
     _caught_up()
+    # back under a limit (a tight 0.5 s is often exceeded on this busy shared server: the lag is measured as the
+    # age of the last replayed commit while WAL is still arriving)
+    settings.PIAOGEN_REPLICA_MAX_LAG_SECONDS = 60
     read, on_replica = _documents_read_on_replica(lambda: manager.get(url))
 
     assert (read.json()["status"], on_replica) == ("reversed", True)
