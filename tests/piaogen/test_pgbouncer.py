@@ -80,7 +80,7 @@ def test_settings_behind_pgbouncer_turn_off_prepared_statements_and_server_side_
     assert databases["default"]["HOST"] == "pgbouncer"
     assert databases["default"]["DISABLE_SERVER_SIDE_CURSORS"] is True
     assert databases["default"]["OPTIONS"]["prepare_threshold"] is None
-    assert (databases["direct"]["HOST"], databases["direct"]["TEST"]) == ("primary", {"MIRROR": "default"})
+    assert (databases["direct"]["HOST"], databases["direct"]["TEST"]["MIRROR"]) == ("primary", "default")
 
 
 def test_psycopgs_default_prepared_statements_break_when_two_clients_share_a_server_connection(

@@ -35,12 +35,11 @@ def replica_port() -> Iterator[int]:
         pytest.skip("pg_basebackup is not installed")
     port = free_port()
     data = services.pg_home() / f"pg-replica-test-{port}"
-    services.replica_start(port=port, data=data, fresh=True)
+    services.replica_start(port=port, data=data)
     try:
         yield port
     finally:
-        services.replica_stop(data=data)
-        shutil.rmtree(data, ignore_errors=True)
+        services.replica_stop(port=port, data=data)  # and its replication slot on the primary
         shutil.rmtree(data.parent / f"{data.name}-run", ignore_errors=True)
 
 
