@@ -26,7 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import DatabaseError, connections
+from django.db import connections
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse
 
@@ -106,8 +106,9 @@ def _look_at_replica() -> ReplicaState:
         with connections[REPLICA].cursor() as cursor:
             cursor.execute(LAG_SQL)
             in_recovery, lag = cursor.fetchone()
-    except DatabaseError as exc:
-        connections[REPLICA].close()  # a broken connection is opened afresh at the next look
+    except Exception as exc:  # whatever the reason, the primary answers instead
+        with contextlib.suppress(Exception):
+            connections[REPLICA].close()  # a broken connection is opened afresh at the next look
         return ReplicaState(False, f"down ({type(exc).__name__}): reads on the primary", None, now)
     if not in_recovery:
         return ReplicaState(False, "not a standby (promoted?): reads on the primary", None, now)
@@ -161,7 +162,7 @@ def _caught_up_with(user_id: int) -> bool:
         with connections[REPLICA].cursor() as cursor:
             cursor.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [lsn])
             return bool(cursor.fetchone()[0])
-    except DatabaseError:
+    except Exception:
         return False
 
 

@@ -261,3 +261,21 @@ def test_a_replica_lagging_beyond_the_limit_sends_reads_to_the_primary_and_ready
     read, on_replica = _documents_read_on_replica(lambda: manager.get(url))
 
     assert (read.json()["status"], on_replica) == ("reversed", True)
+
+
+@WITH_REPLICA
+def test_a_record_page_reads_its_records_on_the_replica_and_the_signed_in_user_on_the_primary(
+    replica: int, world: dict[str, Any], make_staff: Callable[..., User], client_for: Callable[[User], Client]
+) -> None:
+    (document,) = issue_segments(segment_ids=[segment(world, fee=10000).pk])
+    client = client_for(make_staff(Role.AGENT))
+    _caught_up()
+
+    with CaptureQueriesContext(connections[REPLICA]) as queries:
+        page = client.get(reverse("document-detail", args=[document.pk]))
+    on_replica = " ".join(query["sql"] for query in queries)
+
+    assert page.status_code == 200
+    assert 'FROM "invoicing_document"' in on_replica
+    assert "django_session" not in on_replica
+    assert 'FROM "piaogen_user"' not in on_replica  # who is signed in (a join for display names may be there)
