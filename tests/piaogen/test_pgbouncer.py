@@ -15,8 +15,9 @@ from typing import Any
 import psycopg
 import pytest
 from django.conf import settings
-from django.db import connections
+from django.db import connection, connections
 
+from piaogen.db import session_connection
 from piaogen.models import Role, User
 from piaogen.routers import PRIMARY
 from tests.fixtures.scaleout import bin_services, free_port
@@ -137,3 +138,13 @@ def test_django_clients_sharing_one_server_connection_read_iterate_and_keep_thei
     assert len(seen) == 60
     assert {(count, frozenset(streamed), zone) for count, streamed, zone in seen} == {(3, frozenset(names), "UTC")}
     assert other_zone == "Asia/Tokyo"  # pgbouncer gives each client its own session parameters back
+
+
+def test_session_level_locks_go_past_the_pooler_when_there_is_one(django_db_setup: None) -> None:
+    assert session_connection() is connection
+    settings.DATABASES["direct"] = {**connections[PRIMARY].settings_dict, "TEST": {"MIRROR": PRIMARY}}
+    try:
+        assert session_connection() is connections["direct"]  # the rollup refresh lock (reports/rollups.py)
+    finally:
+        del connections["direct"]
+        del settings.DATABASES["direct"]
