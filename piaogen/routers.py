@@ -4,7 +4,7 @@ Which reads: only GET/HEAD requests of views that opt in — the URL names in `R
 reports, dashboards, exports and their API twins) or a view decorated with `@replica_reads` — and, inside them,
 only business data: users, sessions, tokens and lockouts are always read from the primary (a session ended on
 the primary must not live on in a lagging replica). Every write, and every read inside `transaction.atomic`, goes
-to the primary whatever the view.
+to the primary whatever the view, and so does every read of a request after it wrote business data.
 
 Read-your-writes: after a user's POST/PUT/PATCH/DELETE the middleware records the primary's WAL position in the
 cache (`reads_pin`); that user's replica reads go to the primary until the replica has replayed past it, or for at
@@ -182,6 +182,10 @@ class _Reads:
             self._alias = self._choose()
         return self._alias
 
+    def wrote(self) -> None:
+        """The request wrote: it reads the rest on the primary, where its write is."""
+        self._alias = PRIMARY
+
     def _choose(self) -> str:
         state = replica_state()
         if state is None or not state.usable:
@@ -212,7 +216,12 @@ class ReplicaRouter:
         return reads.alias()
 
     def db_for_write(self, model: type[Model], **hints: Any) -> str | None:
-        return PRIMARY if replica_configured() else None
+        if not replica_configured():
+            return None
+        reads = _reads.get()
+        if reads is not None and _lag_tolerant(model):  # not a session or last-login save
+            reads.wrote()
+        return PRIMARY
 
     def allow_relation(self, obj1: Model, obj2: Model, **hints: Any) -> bool | None:
         return True if {obj1._state.db, obj2._state.db} <= {PRIMARY, REPLICA, None} else None

@@ -179,7 +179,7 @@ def test_a_replica_that_is_down_sends_reads_to_the_primary_and_readyz_says_so(do
 
 
 @WITH_REPLICA
-def test_only_lag_tolerant_reads_outside_a_transaction_go_to_the_replica(replica: int) -> None:
+def test_only_lag_tolerant_reads_outside_a_transaction_and_before_a_write_go_to_the_replica(replica: int) -> None:
     router = ReplicaRouter()
 
     assert router.db_for_read(Document) == PRIMARY  # no opt-in
@@ -189,6 +189,11 @@ def test_only_lag_tolerant_reads_outside_a_transaction_go_to_the_replica(replica
         assert router.db_for_write(Document) == PRIMARY
         with transaction.atomic():
             assert router.db_for_read(Document) == PRIMARY  # a read inside a write
+    with replica_block():
+        assert router.db_for_write(User) == PRIMARY  # a session or last-login save changes nothing
+        assert router.db_for_read(Document) == REPLICA
+        assert router.db_for_write(Document) == PRIMARY
+        assert router.db_for_read(Document) == PRIMARY  # the rest of a request that wrote reads its write
     assert router.allow_migrate(REPLICA, "invoicing") is False
     assert Client().get(reverse("readyz")).json()["checks"]["replica"]["detail"].startswith("lag ")
 
