@@ -33,6 +33,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from invoicing.models import Document, DocumentStatus
+from piaogen.db import session_connection
 from piaogen.identifiers import Province
 from piaogen.models import AuditEvent
 from reports.filters import BEIJING, beijing_today, day_bounds
@@ -229,13 +230,13 @@ class RefreshResult:
 
 
 def _try_lock(name: str) -> bool:
-    with connection.cursor() as cursor:
+    with session_connection().cursor() as cursor:  # session-level: past pgbouncer when behind it
         cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [7406, zlib.crc32(name.encode()) & 0x7FFFFFFF])
         return bool(cursor.fetchone()[0])
 
 
 def _unlock(name: str) -> None:
-    with connection.cursor() as cursor:
+    with session_connection().cursor() as cursor:
         cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [7406, zlib.crc32(name.encode()) & 0x7FFFFFFF])
 
 
