@@ -14,6 +14,7 @@ from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from piaogen import routers
 from piaogen.tasks import HEARTBEAT_CACHE_KEY
 
 # beat sends a heartbeat a minute: three missed ones mean no worker is taking work
@@ -80,8 +81,16 @@ def _worker() -> Check:
     return Check("worker", age <= HEARTBEAT_MAX_AGE, f"{int(age.total_seconds())}s ago")
 
 
+def _replica() -> Check | None:
+    """The read replica, when there is one. Never makes the console unready: a replica that is down or lagging
+    only sends reads back to the primary, which the detail says."""
+    state = routers.replica_state(fresh=True)
+    return None if state is None else Check("replica", True, state.detail)
+
+
 def readiness() -> Readiness:
-    return Readiness([_database(), _redis(), _worker()])
+    checks = [_database(), _redis(), _worker(), _replica()]
+    return Readiness([check for check in checks if check is not None])
 
 
 def queue_depths() -> dict[str, int | None]:

@@ -57,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "piaogen.routers.ReplicaReadsMiddleware",  # lag-tolerant GET views read the replica (piaogen/routers.py)
     "piaogen.sessions.SessionRefreshMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -93,6 +94,37 @@ DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Two test runs against one server at once (say, two checkouts) each need their own test database.
 DATABASES["default"]["TEST"] = {"NAME": env.str("PIAOGEN_TEST_DB_NAME", default="") or None}
+
+# Scale-out (docs/scaling.md). Behind pgbouncer in transaction pooling (DATABASE_DIRECT_URL set: the primary
+# itself, past the pooler) a server connection serves one transaction at a time, so nothing may outlive one:
+# no named prepared statements (psycopg prepares after 5 runs of a query), no WITH HOLD cursors (what Django's
+# `.iterator()` declares outside a transaction), and session-level advisory locks go through the "direct" alias.
+DATABASE_DIRECT_URL = env.str("DATABASE_DIRECT_URL", default="")
+if DATABASE_DIRECT_URL:
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+    DATABASES["direct"] = env.db_url_config(DATABASE_DIRECT_URL) | {
+        "CONN_MAX_AGE": 0,  # used for a lock now and then: no idle connection kept past the pooler
+        "TEST": {"MIRROR": "default"},
+    }
+# A streaming replica for reads that tolerate lag (piaogen/routers.py: search, record pages, reports, exports);
+# without one every read is on the primary and the router does nothing.
+DATABASE_REPLICA_URL = env.str("DATABASE_REPLICA_URL", default="")
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = env.db_url_config(DATABASE_REPLICA_URL) | {
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": True,
+        "OPTIONS": {"connect_timeout": 2},  # a replica that is down costs a request 2 s, then 5 s of primary
+        "TEST": {"MIRROR": "default"},
+    }
+DATABASE_ROUTERS = ["piaogen.routers.ReplicaRouter"]
+# replay lag beyond which reads go back to the primary (and /readyz says so)
+PIAOGEN_REPLICA_MAX_LAG_SECONDS = env.float("PIAOGEN_REPLICA_MAX_LAG_SECONDS", default=30.0)
+# how long one look at the replica's state is trusted by a web or worker process
+PIAOGEN_REPLICA_CHECK_SECONDS = env.float("PIAOGEN_REPLICA_CHECK_SECONDS", default=5.0)
+# after a write, that user's reads stay on the primary until the replica has replayed it, or at most this long
+# (longer than the lag limit, so after it the lag check alone keeps the write visible)
+PIAOGEN_READ_YOUR_WRITES_SECONDS = env.int("PIAOGEN_READ_YOUR_WRITES_SECONDS", default=300)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:63799/0")
@@ -310,6 +342,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "rollup-reports": {"task": "reports.tasks.rollup_reports_task", "schedule": 15 * 60.0, "options": {"expires": 840}},
     # the query statistics' segment rollup (support/stats_rollup.py): only the segments above its watermark
     "rollup-segment-stats": {"task": "support.tasks.segment_rollup_task", "schedule": 60.0, "options": {"expires": 55}},
+    # … and within a minute of an upload or an issuing run: only the rollups and days whose sources changed
+    "rollup-reports-fresh": {
+        "task": "reports.tasks.rollup_reports_fresh_task",
+        "schedule": 20.0,
+        "options": {"expires": 18},
+    },
     # callbacks whose retry was never handed to a worker (broker down) are sent again (piaogen/callbacks.py)
     "resume-stalled-callbacks": {
         "task": "piaogen.tasks.callbacks_resume_stalled",

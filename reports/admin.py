@@ -22,6 +22,7 @@ from reports.models import (
     ExportJob,
     ReportDelivery,
     RollupWatermark,
+    SavedView,
     ScheduledReport,
     SupportRollup,
     UploadRollup,
@@ -74,9 +75,9 @@ class SupportRollupAdmin(ReadOnlyAdmin):
 class RollupWatermarkAdmin(PiaogenAdmin):
     """Rows are created by the rollup tasks; moving `final_through` back makes the next run recompute."""
 
-    list_display = ("name", "final_through", "updated_at")
-    fields = ("name", "final_through", "updated_at")
-    readonly_fields = ("name", "updated_at")
+    list_display = ("name", "final_through", "checked_at", "updated_at")
+    fields = ("name", "final_through", "checked_at", "updated_at")
+    readonly_fields = ("name", "checked_at", "updated_at")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -87,7 +88,7 @@ class RollupWatermarkAdmin(PiaogenAdmin):
 
 @admin.register(ScheduledReport)
 class ScheduledReportAdmin(PiaogenAdmin):
-    list_display = ("name", "frequency", "province", "active", "created_by", "created_at")
+    list_display = ("name", "template", "frequency", "province", "active", "created_by", "created_at")
     list_filter = ("frequency", "active", ProvinceFilter)
     list_select_related = ("created_by",)
     search_fields = ("name",)
@@ -97,6 +98,17 @@ class ScheduledReportAdmin(PiaogenAdmin):
         if not change:
             obj.created_by = request.user  # type: ignore[assignment]
         super().save_model(request, obj, form, change)
+
+
+@admin.register(SavedView)
+class SavedViewAdmin(PiaogenAdmin):
+    """Managers save views from a template's page; a maintainer may rename, unshare or delete one."""
+
+    list_display = ("name", "template", "owner", "province", "shared", "created_at")
+    list_filter = ("template", "shared", ProvinceFilter)
+    list_select_related = ("owner",)
+    search_fields = ("name",)
+    raw_id_fields = ("owner",)
 
 
 @admin.register(ReportDelivery)

@@ -23,7 +23,9 @@ from django.utils.translation import pgettext
 from invoicing.models import BusinessLine, DocumentKind
 from piaogen.identifiers import VehicleClass
 from piaogen.money import format_yuan
+from reports.catalog import Figure, ReportData
 from reports.dashboard import DashboardData
+from reports.labels import action_label
 
 DrillUrl = Callable[..., str]
 """drill(rows, **filter_overrides) → the URL of the rows behind a point ("documents", "uploads", "tickets",
@@ -231,14 +233,122 @@ def dashboard_charts(data: DashboardData, drill: DrillUrl) -> list[Chart]:
     charts.append(Chart("chart-support", _("客服工作量"), workload))
 
     actions = data.support_actions[:20]
-    actions_keys = [row["key"] for row in actions]
+    labels = [html.escape(action_label(row["key"])) for row in actions]
     action_layout = _layout(_("业务操作（按类型）"), horizontal=True, height=max(320, 26 * len(actions) + 90))
     action_layout["yaxis"]["autorange"] = "reversed"
     action_chart = _figure(
-        [{"type": "bar", "name": _("操作次数"), "x": [row["count"] for row in actions], "y": _texts(actions_keys),
+        [{"type": "bar", "name": _("操作次数"), "x": [row["count"] for row in actions], "y": labels,
           "orientation": "h", "marker": {"color": TEAL},
-          "customdata": [drill("actions", action=key) for key in actions_keys]}],
+          "customdata": [drill("actions", action=row["key"]) for row in actions]}],
         action_layout,
     )  # fmt: skip
     charts.append(Chart("chart-actions", _("业务操作（按类型）"), action_chart))
     return charts
+
+
+# --- report templates (reports/catalog.py) --------------------------------------------------------------------------
+
+PALETTE = (BLUE, ORANGE, TEAL, RED, GREY, "#8e44ad", "#16a085", "#d35400")
+
+
+def _value(unit: str, value: float) -> float:
+    return _yuan(int(value)) if unit == "money" else value
+
+
+def _hover(unit: str) -> str:
+    if unit == "money":
+        return "%{hovertext}<br>¥%{value:,.2f}<extra></extra>"
+    if unit == "ratio":
+        return "%{hovertext}<br>%{value:.1%}<extra></extra>"
+    return "%{hovertext}<br>%{value:,}<extra></extra>"
+
+
+def template_figure(figure: Figure, drill: DrillUrl) -> dict[str, Any]:
+    """One template figure as a plotly figure dict. Every text plotly draws is escaped (plotly renders a subset of
+    HTML in labels, so a seller called `<b>…` must not become markup)."""
+    horizontal = figure.kind == "hbar"
+    traces = []
+    for index, series in enumerate(figure.series):
+        labels = [html.escape(point.label) for point in series.points]
+        values = [_value(figure.unit, point.value) for point in series.points]
+        value_key = "x" if horizontal else "y"
+        trace: dict[str, Any] = {
+            "type": "scatter" if figure.kind == "line" else "bar",
+            "name": html.escape(series.name),
+            value_key: values,
+            ("y" if horizontal else "x"): labels,
+            "customdata": [drill(point.drill[0], **point.drill[1]) if point.drill else "" for point in series.points],
+            "hovertext": [html.escape(f"{series.name} · {point.label}") for point in series.points],
+            # plotly's %{value} is the bar's length or the point's y
+            "hovertemplate": _hover(figure.unit).replace("%{value", "%{" + value_key),
+        }
+        color = PALETTE[index % len(PALETTE)]
+        if figure.kind == "line":
+            trace.update({"mode": "lines+markers", "line": {"color": color}})
+        else:
+            trace.update({"marker": {"color": color}, "orientation": "h" if horizontal else "v"})
+        traces.append(trace)
+    rows = max((len(series.points) for series in figure.series), default=0)
+    height = max(320, 26 * rows + 90) if horizontal else 340
+    layout = _layout(html.escape(figure.title), horizontal=horizontal, height=height)
+    layout["xaxis" if not horizontal else "yaxis"]["type"] = "category"
+    if horizontal:
+        layout["yaxis"]["autorange"] = "reversed"
+    axis = layout["xaxis" if horizontal else "yaxis"]
+    if figure.unit == "ratio":
+        axis["tickformat"] = ".0%"
+    elif figure.unit == "money":
+        axis["tickprefix"] = "¥"
+    if figure.kind == "group":
+        layout["barmode"] = "group"
+    if len(figure.series) == 1:
+        layout["showlegend"] = False
+    return _figure(traces, layout)
+
+
+def small_multiples(figure: Figure, drill: DrillUrl, *, columns: int = 3) -> dict[str, Any]:
+    """One small line chart per series on a grid, sharing nothing but the title: each province's trend at its own
+    scale (plotly's grid with independent axes)."""
+    count = max(1, len(figure.series))
+    rows = -(-count // columns)
+    layout = _layout(html.escape(figure.title), height=90 + 190 * rows)
+    layout.update({"grid": {"rows": rows, "columns": columns, "pattern": "independent"}, "showlegend": False})
+    annotations = []
+    traces = []
+    for index, series in enumerate(figure.series, start=1):
+        suffix = "" if index == 1 else str(index)
+        traces.append({
+            "type": "scatter", "mode": "lines+markers", "name": html.escape(series.name),
+            "x": [html.escape(point.label) for point in series.points],
+            "y": [_value(figure.unit, point.value) for point in series.points],
+            "xaxis": f"x{suffix}", "yaxis": f"y{suffix}", "line": {"color": PALETTE[0]},
+            "customdata": [drill(point.drill[0], **point.drill[1]) if point.drill else "" for point in series.points],
+            "hovertext": [html.escape(f"{series.name} · {point.label}") for point in series.points],
+            "hovertemplate": _hover(figure.unit).replace("%{value", "%{y"),
+        })  # fmt: skip
+        layout[f"xaxis{suffix}"] = {"type": "category", "automargin": True, "showticklabels": False}
+        axis: dict[str, Any] = {"gridcolor": "#e5e5e5", "automargin": True}
+        if figure.unit == "money":
+            axis["tickprefix"] = "¥"
+        layout[f"yaxis{suffix}"] = axis
+        annotations.append({"text": html.escape(series.name), "showarrow": False, "font": {"size": 12},
+                            "xref": f"x{suffix} domain", "yref": f"y{suffix} domain", "x": 0.5, "y": 1.12})  # fmt: skip
+    layout["annotations"] = annotations
+    return _figure(traces, layout)
+
+
+def single_series(figure: Figure) -> list[Figure]:
+    """Small multiples as separate one-series line figures (the PDF draws them side by side)."""
+    return [Figure(f"{figure.id}-{n}", series.name, "line", figure.unit, [series]) for n, series in
+            enumerate(figure.series)]  # fmt: skip
+
+
+def template_charts(data: ReportData, drill: DrillUrl) -> list[Chart]:
+    return [
+        Chart(
+            f"chart-{figure.id}",
+            figure.title,
+            small_multiples(figure, drill) if figure.kind == "multiples" else template_figure(figure, drill),
+        )
+        for figure in data.figures
+    ]

@@ -55,7 +55,7 @@ class DashboardData:
     support_actions: list[dict[str, Any]] = field(default_factory=list)  # audit-trail actions by type
 
 
-def _where(filters: ReportFilters) -> tuple[str, list[Any]]:
+def rollup_where(filters: ReportFilters) -> tuple[str, list[Any]]:
     clauses = ["day BETWEEN %s AND %s"]
     params: list[Any] = [filters.start, filters.end]
     for column, value in (
@@ -72,7 +72,7 @@ def _where(filters: ReportFilters) -> tuple[str, list[Any]]:
 
 
 def document_totals(filters: ReportFilters) -> Totals:
-    where, params = _where(filters)
+    where, params = rollup_where(filters)
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT coalesce(sum(documents), 0), coalesce(sum(reversals), 0), coalesce(sum(amount_gross), 0), "  # noqa: S608
@@ -84,7 +84,7 @@ def document_totals(filters: ReportFilters) -> Totals:
 
 
 def _document_breakdowns(filters: ReportFilters) -> tuple[Totals, dict[str, list[dict[str, Any]]]]:
-    where, params = _where(filters)
+    where, params = rollup_where(filters)
     sets = ", ".join(f"({dim})" for dim in DIMENSIONS)
     grouping = ", ".join(f"GROUPING({dim})" for dim in DIMENSIONS)
     with connection.cursor() as cursor:

@@ -12,10 +12,11 @@ import datetime as dt
 import io
 import re
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
 from django.conf import settings
@@ -26,6 +27,9 @@ from django.http import HttpRequest, QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
 
 from invoicing.models import Document
 from piaogen.audit import audit_record
@@ -36,9 +40,12 @@ from piaogen.money import yuan_str
 from piaogen.privacy import Pii, shown
 from reports.filters import BEIJING, ReportFilters, filters_from
 from reports.models import ExportJob, ExportKind, ExportStatus
-from reports.rows import document_rows, ticket_rows, upload_rows
+from reports.rows import document_rows, narrowing, rows_for, ticket_rows, upload_rows
 from support.models import Ticket
 from tolling.models import UploadBatch
+
+if TYPE_CHECKING:
+    from reports.catalog import ReportData
 
 PROGRESS_EVERY = 2_000  # rows between two progress updates (and heartbeats) of a background export
 DEFAULT_STALE_SECONDS = 300  # PIAOGEN["EXPORT_STALE_SECONDS"]: a running export this silent is queued again
@@ -58,8 +65,17 @@ def safe_cell(value: Any) -> Any:
     return value
 
 
-def _local(moment: Any) -> str:
-    return timezone.localtime(moment, BEIJING).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+class Yuan(Decimal):
+    """An amount in yuan (from integer fen): a number cell in XLSX, ``1234.50`` in CSV."""
+
+
+def _yuan(fen: int) -> Yuan:
+    return Yuan(yuan_str(fen))
+
+
+def _local(moment: Any) -> dt.datetime | None:
+    """A Beijing wall-clock time (naive: spreadsheets have no time zones)."""
+    return timezone.localtime(moment, BEIJING).replace(tzinfo=None, microsecond=0) if moment else None
 
 
 def _tax_id(value: str) -> str:
@@ -69,7 +85,7 @@ def _tax_id(value: str) -> str:
 def _document_row(doc: Document) -> list[Any]:
     vehicle_class = getattr(doc, "vehicle_class_dim", None)
     return [
-        doc.service_date.isoformat(),
+        doc.service_date,
         f"{doc.code}{doc.number}",
         doc.get_kind_display(),
         doc.get_business_line_display(),
@@ -80,9 +96,9 @@ def _document_row(doc: Document) -> list[Any]:
         doc.buyer_name,
         _tax_id(doc.buyer_tax_id),
         str(VehicleClass(vehicle_class).label) if vehicle_class else "",
-        yuan_str(doc.amount_net),
-        yuan_str(doc.amount_tax),
-        yuan_str(doc.amount_gross),
+        _yuan(doc.amount_net),
+        _yuan(doc.amount_tax),
+        _yuan(doc.amount_gross),
     ]
 
 
@@ -123,6 +139,7 @@ class ExportSpec:
     headers: Callable[[], list[str]]
     rows: Callable[[ReportFilters], QuerySet[Any]]
     row: Callable[[Any], list[Any]]
+    widths: tuple[int, ...] = ()  # XLSX column widths (characters)
 
 
 EXPORTS: dict[str, ExportSpec] = {
@@ -146,6 +163,7 @@ EXPORTS: dict[str, ExportSpec] = {
         ],
         document_rows,
         _document_row,
+        (12, 24, 14, 12, 8, 8, 30, 22, 24, 22, 12, 14, 14, 14),
     ),
     ExportKind.UPLOADS: ExportSpec(
         ExportKind.UPLOADS,
@@ -165,6 +183,7 @@ EXPORTS: dict[str, ExportSpec] = {
         ],
         upload_rows,
         _upload_row,
+        (8, 20, 8, 14, 30, 10, 12, 12, 12, 12, 12, 14),
     ),
     ExportKind.TICKETS: ExportSpec(
         ExportKind.TICKETS,
@@ -180,28 +199,84 @@ EXPORTS: dict[str, ExportSpec] = {
         ],
         ticket_rows,
         _ticket_row,
+        (8, 20, 8, 18, 10, 36, 20, 20),
     ),
 }
 
 
-NARROW_PARAMS: dict[str, str] = {ExportKind.UPLOADS: "failed", ExportKind.DOCUMENTS: "red"}
-"""The query parameter (`=1`) that narrows a drill-down: failed and refused batches; red-letter documents."""
-
-
-def export_spec(kind: str, *, narrow: bool = False) -> ExportSpec:
-    """The export of a drill-down, narrowed (see NARROW_PARAMS) when asked."""
+def export_spec(kind: str, narrow: Mapping[str, str] | None = None) -> ExportSpec:
+    """The export of a drill-down, narrowed by the drill link's extra parameters (reports.rows.NARROWS)."""
     spec = EXPORTS[kind]
-    if narrow and kind == ExportKind.UPLOADS:
-        return replace(spec, rows=partial(upload_rows, failed_only=True))
-    if narrow and kind == ExportKind.DOCUMENTS:
-        return replace(spec, rows=partial(document_rows, red_only=True))
+    if narrow:
+        return replace(spec, rows=partial(rows_for, kind, narrow=dict(narrow)))
     return spec
+
+
+def csv_value(value: Any) -> Any:
+    """A typed cell as CSV text: yuan with two decimals, dates ISO, times `YYYY-MM-DD HH:MM:SS`."""
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    return value
+
+
+MONEY_FORMAT = "#,##0.00"
+DATE_FORMAT = "yyyy-mm-dd"
+DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
+PERCENT_FORMAT = "0.0%"
+
+
+class Ratio(float):
+    """A share or rate (0.25 = 25 %): a percentage cell in XLSX."""
+
+
+class Fen(int):
+    """An amount in integer fen in a report table: yuan with two decimals in XLSX and on pages."""
+
+
+def xlsx_cell(sheet: Any, value: Any) -> Any:
+    """A typed cell for a write-only sheet: amounts, dates and times as numbers with a display format."""
+    if isinstance(value, Fen):
+        value = _yuan(value)
+    if isinstance(value, Decimal | dt.date | Ratio):
+        cell = WriteOnlyCell(sheet, value=float(value) if isinstance(value, Decimal) else value)
+        if isinstance(value, Decimal):
+            cell.number_format = MONEY_FORMAT
+        elif isinstance(value, Ratio):
+            cell.number_format = PERCENT_FORMAT
+        else:
+            cell.number_format = DATETIME_FORMAT if isinstance(value, dt.datetime) else DATE_FORMAT
+        return cell
+    return value
+
+
+def xlsx_sheet(workbook: Any, title: str, headers: list[str], widths: tuple[int, ...] = ()) -> Any:
+    """A write-only sheet with a bold frozen header row and column widths."""
+    sheet = workbook.create_sheet(title=re.sub(r"[\\*?:/\[\]]", "-", title)[:31])
+    sheet.freeze_panes = "A2"
+    for index, width in enumerate(widths or [max(10, 2 * len(str(h)) + 2) for h in headers], start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+    header_cells = []
+    for header in headers:
+        cell = WriteOnlyCell(sheet, value=header)
+        cell.font = Font(bold=True)
+        header_cells.append(cell)
+    sheet.append(header_cells)
+    return sheet
 
 
 def _rows(spec: ExportSpec, filters: ReportFilters) -> Iterator[list[Any]]:
     queryset = spec.rows(filters)
     for obj in queryset.iterator(chunk_size=PROGRESS_EVERY):
         yield [safe_cell(value) for value in spec.row(obj)]
+
+
+def _csv_rows(spec: ExportSpec, filters: ReportFilters) -> Iterator[list[Any]]:
+    for row in _rows(spec, filters):
+        yield [csv_value(value) for value in row]
 
 
 class _Echo:
@@ -214,7 +289,7 @@ def csv_chunks(spec: ExportSpec, filters: ReportFilters) -> Iterator[bytes]:
     writer = csv.writer(_Echo())
     yield ("\ufeff" + writer.writerow(spec.headers())).encode()
     buffer: list[str] = []
-    for row in _rows(spec, filters):
+    for row in _csv_rows(spec, filters):
         buffer.append(writer.writerow(row))
         if len(buffer) >= 500:
             yield "".join(buffer).encode()
@@ -230,7 +305,7 @@ def csv_write(spec: ExportSpec, filters: ReportFilters, target: Any, progress: C
     writer = csv.writer(text)
     writer.writerow(spec.headers())
     count = 0
-    for row in _rows(spec, filters):
+    for row in _csv_rows(spec, filters):
         writer.writerow(row)
         count += 1
         if count % PROGRESS_EVERY == 0:
@@ -245,11 +320,10 @@ def xlsx_write(
 ) -> int:
     """Write the XLSX (write-only workbook: constant memory) into the binary file `target`; returns the row count."""
     workbook = Workbook(write_only=True)
-    sheet = workbook.create_sheet(title=spec.kind)
-    sheet.append(spec.headers())
+    sheet = xlsx_sheet(workbook, spec.kind, spec.headers(), spec.widths)
     count = 0
     for row in _rows(spec, filters):
-        sheet.append(row)
+        sheet.append([xlsx_cell(sheet, value) for value in row])
         count += 1
         if progress is not None and count % PROGRESS_EVERY == 0:
             progress(count)
@@ -344,7 +418,7 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
     try:
         _discard_leftovers(job)
         params = dict(parse_qsl(job.query))
-        spec = export_spec(job.kind, narrow=params.get(NARROW_PARAMS.get(job.kind, ""), "") == "1")
+        spec = export_spec(job.kind, narrowing(job.kind, params))
         # the scope recorded at creation bounds the rows whatever the query string says
         today = timezone.localdate(job.created_at, BEIJING)
         filters = filters_from(params, scope=job.province or None, today=today)
@@ -448,3 +522,37 @@ def exports_for(user: User) -> QuerySet[ExportJob]:
     if user.province_scope is not None:
         return jobs.filter(province=user.province_scope)
     return jobs
+
+
+# --- report templates: the figures as a workbook -------------------------------------------------------------------
+
+
+def template_xlsx_write(data: ReportData, target: Any) -> None:
+    """A template's figures (reports/catalog.py) as a workbook: the KPI tiles, every table, and every chart's
+    points, each on a sheet with a frozen header, typed cells (amounts in yuan, ratios as percentages) and widths."""
+    workbook = Workbook(write_only=True)
+    tiles = xlsx_sheet(workbook, _("关键指标"), [_("指标"), _("本期"), _("上期"), _("环比")], (24, 18, 18, 10))
+    for tile in data.tiles:
+        wrap: Callable[[Any], Any] = {"money": Fen, "ratio": Ratio}.get(tile.unit, int)
+        previous = wrap(tile.previous) if tile.previous is not None and tile.unit != "ratio" else None
+        change = tile.change
+        tiles.append(
+            [
+                tile.label,
+                xlsx_cell(tiles, wrap(tile.value)),
+                xlsx_cell(tiles, previous),
+                xlsx_cell(tiles, Ratio(change) if change is not None else None),
+            ]
+        )
+    for table in data.tables:
+        widths = tuple(28 if column.unit == "text" else 16 for column in table.columns)
+        sheet = xlsx_sheet(workbook, table.title, [column.label for column in table.columns], widths)
+        for row in table.rows:
+            sheet.append([xlsx_cell(sheet, safe_cell(value)) for value in row.cells])
+    for figure in data.figures:
+        sheet = xlsx_sheet(workbook, figure.title, [_("系列"), _("类别"), _("数值")], (20, 28, 18))
+        wrap = {"money": Fen, "ratio": Ratio}.get(figure.unit, lambda value: value)
+        for series in figure.series:
+            for point in series.points:
+                sheet.append([series.name, safe_cell(point.label), xlsx_cell(sheet, wrap(point.value))])
+    workbook.save(target)

@@ -18,7 +18,7 @@ from piaogen.identifiers import Province, province_label
 
 
 class DocumentRollup(models.Model):
-    """Documents issued per day × province × business line × operator × vehicle class × document kind."""
+    """Documents issued per day × province × business line × operator × vehicle class × document kind × tax rate."""
 
     day = models.DateField(_("日期"))
     province = models.CharField(_("省份"), max_length=2)
@@ -26,6 +26,7 @@ class DocumentRollup(models.Model):
     operator_id = models.BigIntegerField(_("销售方"))
     vehicle_class = models.PositiveSmallIntegerField(_("收费车型"), null=True, blank=True)
     document_kind = models.CharField(_("票据种类"), max_length=8)
+    tax_rate = models.DecimalField(_("税率"), max_digits=4, decimal_places=3, null=True, blank=True)
     documents = models.BigIntegerField(_("张数"), default=0)  # blue documents (issued, later reversed or not)
     reversals = models.BigIntegerField(_("红字张数"), default=0)  # red-letter documents (negative amounts)
     # signed sums over blue and red documents: what stands issued
@@ -37,7 +38,15 @@ class DocumentRollup(models.Model):
         verbose_name_plural = pgettext_lazy("plural", "开票汇总")
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "province", "business_line", "operator_id", "vehicle_class", "document_kind"],
+                fields=[
+                    "day",
+                    "province",
+                    "business_line",
+                    "operator_id",
+                    "vehicle_class",
+                    "document_kind",
+                    "tax_rate",
+                ],
                 name="document_rollup_dims_uniq",
                 nulls_distinct=False,
             ),
@@ -104,6 +113,8 @@ class RollupWatermark(models.Model):
     final_through = models.DateField(null=True, blank=True)
     last_id = models.BigIntegerField(default=0)
     last_run_at = models.DateTimeField(null=True, blank=True)
+    # when the freshness poll last found the rollup up to date (reports/rollups.py): 数据截至 on the pages
+    checked_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -114,15 +125,46 @@ class RollupWatermark(models.Model):
         return f"{self.name} ≤ {self.final_through}"
 
 
+class SavedView(models.Model):
+    """A report template with its filters, saved under a name by a manager: personal, or shared with the readers of
+    the same scope (a province-bound view is seen in that province only)."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("创建人")
+    )
+    name = models.CharField(_("名称"), max_length=100)
+    template = models.CharField(_("报表模板"), max_length=32)
+    query = models.CharField(_("筛选条件"), max_length=1000, blank=True)
+    province = models.CharField(_("省份"), max_length=2, blank=True)  # the owner's scope when saved; blank: national
+    shared = models.BooleanField(_("共享"), default=False)
+    created_at = models.DateTimeField(_("创建时间"), default=timezone.now)
+
+    class Meta:
+        verbose_name = pgettext_lazy("singular", "报表视图")
+        verbose_name_plural = pgettext_lazy("plural", "报表视图")
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="saved_view_owner_name_uniq")]
+        indexes = [
+            # the gallery's "shared views" list
+            models.Index(fields=["shared", "name"], name="saved_view_shared_idx", condition=Q(shared=True)),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class ReportFrequency(models.TextChoices):
+    DAILY = "daily", _("每天")
     WEEKLY = "weekly", _("每周")
     MONTHLY = "monthly", _("每月")
 
 
 class ScheduledReport(models.Model):
-    """A PDF report e-mailed on a schedule to a province's staff (or to named addresses)."""
+    """A PDF report e-mailed on a schedule to a province's staff (or to named addresses): the classic management
+    report, or a report template (optionally with a saved view's filters)."""
 
     name = models.CharField(_("名称"), max_length=100)
+    template = models.CharField(_("报表模板"), max_length=32, blank=True)  # blank: the management report
+    query = models.CharField(_("筛选条件"), max_length=1000, blank=True)  # a saved view's filters, copied
     frequency = models.CharField(_("频率"), max_length=8, choices=ReportFrequency.choices)
     province = models.CharField(_("省份"), max_length=2, choices=Province.choices, blank=True)
     recipients = ArrayField(models.EmailField(), verbose_name=_("收件人"), default=list, blank=True)

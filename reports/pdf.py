@@ -20,13 +20,16 @@ from weasyprint.urls import URLFetcher
 from invoicing.models import BusinessLine, DocumentKind
 from piaogen.identifiers import PROVINCE_NAMES, VehicleClass
 from piaogen.money import format_yuan
-from reports.charts import dashboard_charts
+from reports.catalog import Figure, ReportTemplate, cell_text
+from reports.charts import dashboard_charts, single_series, template_charts, template_figure
 from reports.dashboard import change_ratio, dashboard_data
+from reports.exports import Fen, Ratio
 from reports.filters import BEIJING, ReportFilters
 from reports.svg import figure_svg
 from tolling.models import Operator
 
 TEMPLATE = "reports/pdf/report.html"
+TEMPLATE_PDF = "reports/pdf/template.html"
 CSS_TEMPLATE = "reports/pdf/report.css"
 
 
@@ -120,6 +123,78 @@ def report_context(filters: ReportFilters, *, user_label: str, now: dt.datetime 
 def report_pdf_bytes(filters: ReportFilters, *, user_label: str, now: dt.datetime | None = None) -> bytes:
     with translation.override("zh-hans"):
         html = render_to_string(TEMPLATE, report_context(filters, user_label=user_label, now=now))
+        fonts, stylesheet = _setup()
+        pdf = HTML(string=html, url_fetcher=_url_fetcher()).write_pdf(stylesheets=[stylesheet], font_config=fonts)
+    if pdf is None:
+        raise RuntimeError("WeasyPrint returned no bytes")
+    return pdf
+
+
+def template_pdf_context(
+    template: ReportTemplate,
+    filters: ReportFilters,
+    *,
+    user_label: str,
+    as_of: dt.datetime | None,
+    now: dt.datetime | None = None,
+) -> dict[str, Any]:
+    data = template.build(filters)
+    charts = template_charts(data, lambda rows, **overrides: "")
+    tiles = [
+        {
+            "label": tile.label,
+            "value": cell_text(Fen(tile.value) if tile.unit == "money" else
+                               Ratio(tile.value) if tile.unit == "ratio" else tile.value),
+            "change": "—" if tile.change is None else f"{tile.change:+.1%}",
+        }
+        for tile in data.tiles
+    ]  # fmt: skip
+    tables = [
+        {
+            "title": table.title,
+            "note": table.note,
+            "columns": table.columns,
+            "rows": [[cell_text(cell) for cell in row.cells] for row in table.rows],
+        }
+        for table in data.tables
+    ]
+    return {
+        "title": str(template.title),
+        "question": str(template.question),
+        "filters": filter_labels(filters),
+        "generated_at": timezone.localtime(now or timezone.now(), BEIJING),
+        "as_of": timezone.localtime(as_of, BEIJING) if as_of else None,
+        "user_label": user_label,
+        "tiles": tiles,
+        "charts": [_chart_svgs(figure, chart.figure) for figure, chart in zip(data.figures, charts, strict=True)],
+        "tables": tables,
+        "notes": data.notes,
+    }
+
+
+def _chart_svgs(figure: Figure, plotly_figure: dict[str, Any]) -> dict[str, Any]:
+    """A template chart as vector SVG; small multiples as one small SVG per series, on a grid."""
+    if figure.kind != "multiples":
+        return {"title": figure.title, "svg": mark_safe(figure_svg(plotly_figure))}  # noqa: S308  our SVG, text escaped
+    parts = [
+        mark_safe(figure_svg(template_figure(part, lambda rows, **o: ""), width=330, height=170))  # noqa: S308
+        for part in single_series(figure)
+    ]
+    return {"title": figure.title, "multiples": parts}
+
+
+def template_pdf_bytes(
+    template: ReportTemplate,
+    filters: ReportFilters,
+    *,
+    user_label: str,
+    as_of: dt.datetime | None,
+    now: dt.datetime | None = None,
+) -> bytes:
+    """A template's print-grade A4 PDF: the same figures as its page, charts as vector SVG."""
+    with translation.override("zh-hans"):
+        context = template_pdf_context(template, filters, user_label=user_label, as_of=as_of, now=now)
+        html = render_to_string(TEMPLATE_PDF, context)
         fonts, stylesheet = _setup()
         pdf = HTML(string=html, url_fetcher=_url_fetcher()).write_pdf(stylesheets=[stylesheet], font_config=fonts)
     if pdf is None:

@@ -7,15 +7,22 @@ original's); documents of other business lines have none.
 
 from __future__ import annotations
 
-from django.db.models import Case, IntegerField, OuterRef, QuerySet, Subquery, When
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Case, F, IntegerField, OuterRef, Q, QuerySet, Subquery, When
 from django.db.models.functions import Coalesce
+from django.utils import timezone
 
 from invoicing.models import BusinessLine, Document, DocumentItem, DocumentStatus, ItemKind
 from reports.filters import ReportFilters, day_bounds
-from support.models import Ticket
-from tolling.models import PaperTicket, Segment, UploadBatch, UploadStatus
+from support.models import Ticket, TicketCategory
+from tolling.models import PaperTicket, Segment, UploadBatch, UploadKind, UploadStatus
 
 FAILED_UPLOAD_STATUSES = (UploadStatus.FAILED, UploadStatus.REFUSED)
+TAX_RATES = ("0.03", "0.05", "0.06", "0.09", "0.13", "0", "none")  # "none": documents without a rate (receipts)
+SLA_STATES = ("met", "overdue", "open")  # closed by the due time; closed late or still open past it; open, not due
 
 
 def documents_with_dimensions() -> QuerySet[Document]:
@@ -44,10 +51,27 @@ def documents_with_dimensions() -> QuerySet[Document]:
     )
 
 
-def document_rows(filters: ReportFilters, *, red_only: bool = False) -> QuerySet[Document]:
+def document_rows(
+    filters: ReportFilters,
+    *,
+    red_only: bool = False,
+    blue_only: bool = False,
+    reissued: bool = False,
+    tax_rate: str | None = None,
+) -> QuerySet[Document]:
+    """Documents of the period; `blue_only` leaves out red-letter ones (what 开票张数 counts), `red_only` keeps only
+    them, `reissued` keeps the documents that replaced another (换票), `tax_rate` one rate ("none": no rate)."""
     rows = documents_with_dimensions().filter(service_date__range=(filters.start, filters.end))
     if red_only:
         rows = rows.filter(status=DocumentStatus.RED)
+    if blue_only:
+        rows = rows.exclude(status=DocumentStatus.RED)
+    if reissued:
+        rows = rows.filter(replaces__isnull=False)
+    if tax_rate == "none":
+        rows = rows.filter(tax_rate__isnull=True)
+    elif tax_rate:
+        rows = rows.filter(tax_rate=Decimal(tax_rate))
     if filters.province:
         rows = rows.filter(province=filters.province)
     if filters.business_line:
@@ -63,7 +87,7 @@ def document_rows(filters: ReportFilters, *, red_only: bool = False) -> QuerySet
     return rows.order_by("-id")
 
 
-def upload_rows(filters: ReportFilters, *, failed_only: bool = False) -> QuerySet[UploadBatch]:
+def upload_rows(filters: ReportFilters, *, failed_only: bool = False, kind: str | None = None) -> QuerySet[UploadBatch]:
     """Upload batches created in the period (Beijing days); uploads have no business line, operator or class."""
     lower, upper = day_bounds(filters.start, filters.end)
     rows = UploadBatch.objects.filter(created_at__gte=lower, created_at__lt=upper)
@@ -71,13 +95,64 @@ def upload_rows(filters: ReportFilters, *, failed_only: bool = False) -> QuerySe
         rows = rows.filter(province=filters.province)
     if failed_only:
         rows = rows.filter(status__in=FAILED_UPLOAD_STATUSES)
+    if kind:
+        rows = rows.filter(kind=kind)
     return rows.select_related("uploaded_by").order_by("created_at", "id")
 
 
-def ticket_rows(filters: ReportFilters) -> QuerySet[Ticket]:
-    """Tickets opened in the period (Beijing days)."""
+def sla_condition(state: str) -> Q:
+    """Tickets in one SLA state now (SLA_STATES): met = closed by the due time; overdue = closed after it, or open
+    past it; open = open and not yet due."""
+    now = timezone.now()
+    if state == "met":
+        return Q(closed_at__isnull=False, closed_at__lte=F("due_at"))
+    if state == "overdue":
+        return Q(closed_at__isnull=False, closed_at__gt=F("due_at")) | Q(closed_at__isnull=True, due_at__lt=now)
+    return Q(closed_at__isnull=True, due_at__gte=now)
+
+
+def ticket_rows(filters: ReportFilters, *, category: str | None = None, sla: str | None = None) -> QuerySet[Ticket]:
+    """Tickets opened in the period (Beijing days), of one category or SLA state when asked."""
     lower, upper = day_bounds(filters.start, filters.end)
     rows = Ticket.objects.filter(created_at__gte=lower, created_at__lt=upper)
     if filters.province:
         rows = rows.filter(province=filters.province)
+    if category:
+        rows = rows.filter(category=category)
+    if sla:
+        rows = rows.filter(sla_condition(sla))
     return rows.order_by("created_at", "id")
+
+
+# --- narrowing: the extra query parameters a drill-down link may carry beyond the filter bar ----------------------
+
+NARROWS: dict[str, dict[str, tuple[str, ...]]] = {
+    "documents": {"red": ("1",), "blue": ("1",), "reissued": ("1",), "tax_rate": TAX_RATES},
+    "uploads": {"failed": ("1",), "kind": tuple(UploadKind.values)},
+    "tickets": {"category": tuple(TicketCategory.values), "sla": SLA_STATES},
+}
+"""rows kind → parameter → the values it accepts (any other value is dropped)."""
+
+_NARROW_ARGUMENTS = {
+    ("documents", "red"): "red_only",
+    ("documents", "blue"): "blue_only",
+    ("documents", "reissued"): "reissued",
+    ("uploads", "failed"): "failed_only",
+}
+
+
+def narrowing(kind: str, data: Mapping[str, Any]) -> dict[str, str]:
+    """The valid narrowing parameters of `kind` found in a query string."""
+    accepted = NARROWS.get(kind, {})
+    found = {param: str(data.get(param)) for param in accepted if data.get(param) not in (None, "")}
+    return {param: value for param, value in found.items() if value in accepted[param]}
+
+
+def rows_for(kind: str, filters: ReportFilters, narrow: Mapping[str, str] | None = None) -> QuerySet[Any]:
+    """The drill-down rows of `kind` for the filters and the narrowing parameters."""
+    arguments: dict[str, Any] = {}
+    for param, value in (narrow or {}).items():
+        name = _NARROW_ARGUMENTS.get((kind, param))
+        arguments[name or param] = True if name else value
+    function: Any = {"documents": document_rows, "uploads": upload_rows, "tickets": ticket_rows}[kind]
+    return function(filters, **arguments)

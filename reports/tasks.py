@@ -8,7 +8,7 @@ from celery import shared_task
 
 from reports.exports import export_job_run, export_jobs_requeue_stalled
 from reports.models import ScheduledReport
-from reports.rollups import rollups_refresh_all
+from reports.rollups import rollups_refresh_all, rollups_refresh_changed
 from reports.scheduling import scheduled_report_send_test, scheduled_reports_send_due
 
 
@@ -16,6 +16,12 @@ from reports.scheduling import scheduled_report_send_test, scheduled_reports_sen
 def rollup_reports_task() -> list[str]:
     """Beat, every 15 minutes: bring every rollup up to date (see reports/rollups.py)."""
     return [f"{result.name}: {len(result.days)}" for result in rollups_refresh_all()]
+
+
+@shared_task
+def rollup_reports_fresh_task() -> list[str]:
+    """Beat, every 20 seconds: refresh the rollups whose sources changed since their last run (reports/rollups.py)."""
+    return [f"{result.name}: {len(result.days)}" for result in rollups_refresh_changed()]
 
 
 @shared_task

@@ -1,8 +1,8 @@
-"""Reports URLs: console pages (under /reports/) and API endpoints (under /api/v1/: none yet)."""
+"""Reports URLs: console pages (under /reports/) and API endpoints (under /api/v1/: the report templates)."""
 
 from django.urls import URLPattern, URLResolver, path, register_converter
 
-from reports import views
+from reports import api, schedule_views, views
 
 
 class ExportFormatConverter:
@@ -17,7 +17,10 @@ class ExportFormatConverter:
 
 register_converter(ExportFormatConverter, "report_fmt")
 
-api_urlpatterns: list[URLPattern | URLResolver] = []
+api_urlpatterns: list[URLPattern | URLResolver] = [
+    path("reports/", api.ReportTemplateList.as_view(), name="api-report-list"),
+    path("reports/<slug:slug>/", api.ReportTemplateDetail.as_view(), name="api-report-detail"),
+]
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.dashboard, name="report-dashboard"),
@@ -31,6 +34,16 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("exports/", views.export_list, name="report-exports"),
     path("exports/<int:job_id>/", views.export_job, name="report-export-job"),
     path("exports/<int:job_id>/download/", views.export_download, name="report-export-download"),
-    path("schedules/", views.schedule_list, name="report-schedules"),
-    path("schedules/<int:report_id>/test/", views.schedule_test, name="report-schedule-test"),
+    path("templates/", views.template_gallery, name="report-templates"),
+    path("templates/<slug:slug>/", views.template_page, name="report-template"),
+    path("templates/<slug:slug>/report.pdf", views.template_pdf, name="report-template-pdf"),
+    path("templates/<slug:slug>/export.xlsx", views.template_xlsx, name="report-template-xlsx"),
+    path("templates/<slug:slug>/views/", schedule_views.view_save, name="report-view-save"),
+    path("views/<int:view_id>/delete/", schedule_views.view_delete, name="report-view-delete"),
+    path("schedules/", schedule_views.schedule_list, name="report-schedules"),
+    path("schedules/<int:report_id>/edit/", schedule_views.schedule_edit, name="report-schedule-edit"),
+    path("schedules/<int:report_id>/pause/", schedule_views.schedule_pause, name="report-schedule-pause"),
+    path("schedules/<int:report_id>/preview.pdf", schedule_views.schedule_preview, name="report-schedule-preview"),
+    path("schedules/<int:report_id>/test/", schedule_views.schedule_test, name="report-schedule-test"),
+    path("schedules/deliveries/<int:delivery_id>.pdf", schedule_views.delivery_pdf, name="report-delivery-pdf"),
 ]

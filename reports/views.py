@@ -7,42 +7,51 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
-from django import forms
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.db import transaction
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    QueryDict,
+    StreamingHttpResponse,
+)
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET
 
-from piaogen.access import role_required, scoped
+from piaogen.access import role_required
 from piaogen.audit import audit_record
-from piaogen.identifiers import Province
 from piaogen.models import Role, User
-from reports.charts import dashboard_charts
+from reports.catalog import REGISTRY, Drill, ReportData, ReportTemplate, cell_text, previous_month, template_for
+from reports.charts import dashboard_charts, template_charts
 from reports.dashboard import change_ratio, dashboard_data_cached
 from reports.exports import (
-    NARROW_PARAMS,
+    Fen,
+    Ratio,
     csv_chunks,
+    csv_value,
     export_filename,
     export_job_create,
     export_spec,
     exports_for,
     sync_limit,
+    template_xlsx_write,
     xlsx_write,
 )
-from reports.filters import ReportFilters, filter_form, filters_for
-from reports.models import ExportJob, ExportKind, ExportStatus, ReportFrequency, ScheduledReport
-from reports.pdf import report_pdf_bytes
-from reports.scheduling import scheduled_report_create
-from reports.tasks import scheduled_report_test_task
+from reports.filters import ReportFilters, beijing_today, filter_form, filters_for
+from reports.labels import narrow_labels
+from reports.models import ExportJob, ExportKind, ExportStatus, SavedView
+from reports.pdf import report_pdf_bytes, template_pdf_bytes
+from reports.rollups import rollups_as_of
+from reports.rows import narrowing
+from reports.scheduling import saved_views_for
 
 REPORT_ROLES = (Role.PROVINCE, Role.MANAGER, Role.MAINTAINER)
 SCHEDULERS = (Role.MANAGER, Role.MAINTAINER)
@@ -71,6 +80,8 @@ def drill_url(filters: ReportFilters, user: User) -> Callable[..., str]:
                 return f"{reverse('audit-list')}?{query}"
             except NoReverseMatch:
                 return ""
+        if rows == "upload":  # one batch's page
+            return reverse("upload-detail", args=[overrides["pk"]])
         if rows not in paths:
             paths[rows] = reverse(f"report-{rows}")
         return f"{paths[rows]}?{filters.query(**overrides)}"
@@ -95,7 +106,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     documents_url = drill("documents")
     t, p = data.totals, data.previous
     kpis = [
-        _kpi(_("开票张数"), t.documents, p.documents, money=False, url=documents_url),
+        # 开票张数 counts blue documents: its list leaves the red-letter ones out (a number = its rows)
+        _kpi(_("开票张数"), t.documents, p.documents, money=False, url=drill("documents", blue=1)),
         _kpi(_("红冲张数"), t.reversals, p.reversals, money=False, url=drill("documents", red=1)),
         _kpi(_("价税合计"), t.amount_gross, p.amount_gross, money=True, url=documents_url),
         _kpi(_("税额"), t.amount_tax, p.amount_tax, money=True, url=documents_url),
@@ -110,6 +122,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "uploads": data.uploads_by_province,
         "uploads_url": drill("uploads"),
         "previous": filters.previous(),
+        "as_of": rollups_as_of(),
     }
     return render(request, "reports/dashboard.html", context)
 
@@ -125,32 +138,29 @@ def _record_url(kind: str, obj: Any) -> str | None:
         return None
 
 
-def _rows_filters(request: HttpRequest, kind: str) -> tuple[ReportFilters, str | None]:
-    """The filters, and the narrowing parameter when the URL asks for it (failed batches, red documents)."""
-    param = NARROW_PARAMS.get(kind)
-    narrowed = param if param and request.GET.get(param) == "1" else None
-    return filters_for(_user(request), request.GET), narrowed
+def _rows_filters(request: HttpRequest, kind: str) -> tuple[ReportFilters, dict[str, str]]:
+    """The filters, and the narrowing parameters the drill link carries (failed batches, red documents…)."""
+    return filters_for(_user(request), request.GET), narrowing(kind, request.GET)
 
 
 def _rows_page(request: HttpRequest, kind: str) -> HttpResponse:
     user = _user(request)
     filters, narrowed = _rows_filters(request, kind)
-    spec = export_spec(kind, narrow=narrowed is not None)
+    spec = export_spec(kind, narrowed)
     page = Paginator(spec.rows(filters), PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = [{"url": _record_url(kind, obj), "cells": spec.row(obj)} for obj in page.object_list]
-    extra = {narrowed: "1"} if narrowed else {}
+    rows = [{"url": _record_url(kind, obj), "cells": [csv_value(v) for v in spec.row(obj)]} for obj in page.object_list]
     context = {
         "kind": kind,
         "title": ExportKind(kind).label,
         "filters": filters,
         "form": filter_form(filters, user),
         "narrowed": narrowed,
-        "narrow_label": {"failed": _("失败批次"), "red": _("红字票据")}.get(narrowed or ""),
+        "narrow_label": _("、").join(narrow_labels(kind, narrowed)),
         "headers": spec.headers(),
         "link_column": 1 if kind == ExportKind.DOCUMENTS else 0,  # the document number, the batch or ticket id
         "rows": rows,
         "page": page,
-        "query": filters.query(**extra),
+        "query": filters.query(**narrowed),
         "dashboard_url": f"{reverse('report-dashboard')}?{filters.query()}",
     }
     return render(request, "reports/rows.html", context)
@@ -180,7 +190,7 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
 def _export(request: HttpRequest, kind: str, fmt: str) -> HttpResponseBase:
     user = _user(request)
     filters, narrowed = _rows_filters(request, kind)
-    spec = export_spec(kind, narrow=narrowed is not None)
+    spec = export_spec(kind, narrowed)
     audit_record(actor=user, action="report.export", object_type=kind, object_id=fmt,
                  province=filters.province or "", after=filters.params(), request=request)  # fmt: skip
     if spec.rows(filters).count() > sync_limit():
@@ -264,56 +274,144 @@ def report_pdf(request: HttpRequest) -> HttpResponse:
     return response
 
 
-# --- scheduled reports ----------------------------------------------------------------------------------------------
+# --- report templates (reports/catalog.py) -------------------------------------------------------------------------
 
 
-class ScheduleForm(forms.Form):
-    name = forms.CharField(label=gettext_lazy("名称"), max_length=100)
-    frequency = forms.ChoiceField(label=gettext_lazy("频率"), choices=ReportFrequency.choices)
-    province = forms.ChoiceField(label=gettext_lazy("省份"), choices=Province.choices)
-    recipients = forms.CharField(
-        label=gettext_lazy("其他收件人"),
-        required=False,
-        help_text=gettext_lazy("本省工作人员自动接收；可另加邮箱，用逗号分隔"),
-    )
-
-    def clean_recipients(self) -> list[str]:
-        addresses = [part.strip() for part in self.cleaned_data["recipients"].replace("，", ",").split(",")]
-        addresses = [address for address in addresses if address]
-        field = forms.EmailField()
-        return [field.clean(address) for address in addresses]
+def template_filters(template: ReportTemplate, user: User, data: QueryDict | dict[str, str]) -> ReportFilters:
+    """The filter bar for a template: a monthly template without dates shows the last full month."""
+    params = {key: str(data.get(key)) for key in data}
+    if template.default_period == "month" and not params.get("start") and not params.get("end"):
+        start, end = previous_month(beijing_today())
+        params.update(start=start.isoformat(), end=end.isoformat())
+    return filters_for(user, params)
 
 
-def schedules_for(user: User) -> Any:
-    return scoped(ScheduledReport.objects.select_related("created_by"), user)
+def _template_or_404(slug: str) -> ReportTemplate:
+    template = template_for(slug)
+    if template is None:
+        raise Http404
+    return template
+
+
+def template_context(data: ReportData, drill: Callable[..., str]) -> dict[str, Any]:
+    """The template's data with drill URLs and display text, for the page."""
+
+    def url(target: Drill | None) -> str:
+        return drill(target[0], **target[1]) if target else ""
+
+    tiles = [
+        {
+            "label": tile.label,
+            "value": cell_text(Fen(tile.value) if tile.unit == "money" else
+                               Ratio(tile.value) if tile.unit == "ratio" else tile.value),
+            "change": "—" if tile.change is None else f"{tile.change:+.1%}",
+            "ratio": tile.change,
+            "has_previous": tile.previous is not None and tile.unit != "ratio",
+            "url": url(tile.drill),
+            "key": tile.key,
+        }
+        for tile in data.tiles
+    ]  # fmt: skip
+    tables = [
+        {
+            "id": table.id,
+            "title": table.title,
+            "note": table.note,
+            "columns": table.columns,
+            "rows": [
+                [
+                    {"text": cell_text(cell), "url": url(row.drills.get(index)), "num": column.unit != "text"}
+                    for index, (cell, column) in enumerate(zip(row.cells, table.columns, strict=True))
+                ]
+                for row in table.rows
+            ],
+        }
+        for table in data.tables
+    ]
+    return {"tiles": tiles, "tables": tables}
+
+
+def view_url(view: SavedView) -> str:
+    return f"{reverse('report-template', args=[view.template])}?{view.query}"
+
+
+def views_context(user: User) -> list[dict[str, Any]]:
+    titles = {slug: str(template.title) for slug, template in REGISTRY.items()}
+    return [
+        {"view": view, "url": view_url(view), "title": titles.get(view.template, ""), "mine": view.owner_id == user.pk,
+         "schedule_url": f"{reverse('report-schedules')}?{urlencode({'view': view.pk})}"}
+        for view in saved_views_for(user)
+        if view.template in titles
+    ]  # fmt: skip
 
 
 @role_required(*REPORT_ROLES)
-@require_http_methods(["GET", "POST"])
-def schedule_list(request: HttpRequest) -> HttpResponse:
+@require_GET
+def template_gallery(request: HttpRequest) -> HttpResponse:
     user = _user(request)
-    may_create = user.has_role(*SCHEDULERS)
-    form = ScheduleForm(request.POST or None) if may_create else None
-    if form is not None and user.province_scope is not None:
-        field = form.fields["province"]
-        assert isinstance(field, forms.ChoiceField)
-        field.choices = [(user.province_scope, user.get_province_display())]
-    if request.method == "POST":
-        if form is None:
-            raise Http404
-        if form.is_valid():
-            scheduled_report_create(by=user, **form.cleaned_data)
-            messages.success(request, _("定时报表已创建。"))
-            return redirect("report-schedules")
-    reports = schedules_for(user).prefetch_related("deliveries").order_by("province", "name")
-    return render(request, "reports/schedules.html", {"reports": reports, "form": form, "may_create": may_create})
+    context = {
+        "templates": list(REGISTRY.values()),
+        "as_of": rollups_as_of(),
+        "saved_views": views_context(user),
+        "may_schedule": user.has_role(*SCHEDULERS),
+    }
+    return render(request, "reports/gallery.html", context)
 
 
-@role_required(*SCHEDULERS)
-@require_POST
-def schedule_test(request: HttpRequest, report_id: int) -> HttpResponse:
+@role_required(*REPORT_ROLES)
+@require_GET
+def template_page(request: HttpRequest, slug: str) -> HttpResponse:
+    template = _template_or_404(slug)
     user = _user(request)
-    report = get_object_or_404(schedules_for(user), pk=report_id)
-    transaction.on_commit(partial(scheduled_report_test_task.delay, report.pk, user.pk))
-    messages.success(request, _("测试邮件已排队发送，结果见投递记录。"))
-    return redirect("report-schedules")
+    filters = template_filters(template, user, request.GET)
+    data = template.build(filters)
+    drill = drill_url(filters, user)
+    charts = template_charts(data, drill)
+    context = {
+        "template": template,
+        "data": data,
+        "filters": filters,
+        "form": filter_form(filters, user),
+        "query": filters.query(),
+        "charts": charts,
+        "chart_json": [{"id": chart.id, "figure": chart.figure} for chart in charts],
+        "previous": filters.previous(),
+        "as_of": rollups_as_of(),
+        "may_schedule": user.has_role(*SCHEDULERS),
+        **template_context(data, drill),
+    }
+    return render(request, "reports/template.html", context)
+
+
+def _user_label(user: User) -> str:
+    return _("%(name)s（%(detail)s）") % {"name": user.get_full_name() or user.get_username(),
+                                        "detail": user.get_role_display()}  # fmt: skip
+
+
+@role_required(*REPORT_ROLES)
+@require_GET
+def template_pdf(request: HttpRequest, slug: str) -> HttpResponse:
+    template = _template_or_404(slug)
+    user = _user(request)
+    filters = template_filters(template, user, request.GET)
+    pdf = template_pdf_bytes(template, filters, user_label=_user_label(user), as_of=rollups_as_of())
+    audit_record(actor=user, action="report.pdf", object_type="template", object_id=slug,
+                 province=filters.province or "", after=filters.params(), request=request)  # fmt: skip
+    response = HttpResponse(pdf, content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{export_filename(slug, filters, "pdf")}"'
+    return response
+
+
+@role_required(*REPORT_ROLES)
+@require_GET
+def template_xlsx(request: HttpRequest, slug: str) -> FileResponse:
+    template = _template_or_404(slug)
+    user = _user(request)
+    filters = template_filters(template, user, request.GET)
+    data = template.build(filters)
+    audit_record(actor=user, action="report.export", object_type="template", object_id=slug,
+                 province=filters.province or "", after=filters.params(), request=request)  # fmt: skip
+    handle = tempfile.TemporaryFile()  # noqa: SIM115  FileResponse closes it
+    template_xlsx_write(data, handle)
+    handle.seek(0)
+    return FileResponse(handle, as_attachment=True, filename=export_filename(slug, filters, "xlsx"), content_type=XLSX)

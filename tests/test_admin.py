@@ -41,6 +41,7 @@ from reports.models import (
     ExportJob,
     ReportDelivery,
     RollupWatermark,
+    SavedView,
     ScheduledReport,
     SupportRollup,
     UploadRollup,
@@ -176,6 +177,7 @@ def samples(maintainer: User, province_user: User) -> dict[type[Model], Model]:
     report_delivery = ReportDelivery.objects.create(report=report, period_start=dt.date(2026, 1, 1),
                                                     period_end=dt.date(2026, 1, 31), recipients=["js@example.com"],
                                                     status="sent")  # fmt: skip
+    saved_view = SavedView.objects.create(owner=maintainer, name="江苏税额", template="tax", query="province=32")
     token, _key = ApiToken.issue(user=province_user, name="江苏省级系统")
     callback = CallbackDelivery.objects.create(token=token, event="upload.finished", object_id=batch.pk,
                                                url="https://example.org/hook")  # fmt: skip
@@ -194,7 +196,8 @@ def samples(maintainer: User, province_user: User) -> dict[type[Model], Model]:
         road, unit, rate, vehicle, card, batch, trip, segment, topup, charge, paper, ride, rejected, correction,
         customer, binding, choice, title, run, document, line, item, sheet, series, event, delivery, ticket, note,
         link, saved, reveal, document_rollup, upload_rollup, support_rollup, watermark, report, report_delivery,
-        token, audit, action, export, segment_rollup, segment_watermark, maintainer,
+        saved_view, token, audit, action, export, segment_rollup, segment_watermark,
+        maintainer,
         Group.objects.get(name=f"role:{Role.MAINTAINER}"), callback, answer,
     ]  # fmt: skip
     return {type(row): row for row in rows}

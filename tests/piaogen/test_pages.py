@@ -20,14 +20,20 @@ PASSWORD = "Piaogen-test-2026"  # the password make_staff gives (tests/conftest.
 # role → (home heading, navigation labels), in Chinese and in English
 HOMES: dict[str, tuple[str, list[str]]] = {
     Role.AGENT: ("客服工作台", ["工作台", "搜索", "查询统计", "工单", "审计记录"]),
-    Role.PROVINCE: ("数据上传", ["首页", "数据上传", "本省报表", "查询统计"]),
-    Role.MANAGER: ("运营看板", ["运营看板", "报表", "查询统计", "导出"]),
+    Role.PROVINCE: ("数据上传", ["首页", "数据上传", "本省报表", "报表模板", "查询统计"]),
+    Role.MANAGER: ("运营看板", ["运营看板", "报表模板", "报表", "查询统计", "导出"]),
     Role.MAINTAINER: ("运维管理", ["运维管理", "任务监控", "用户", "审计记录"]),
 }
 HOMES_EN: dict[str, tuple[str, list[str]]] = {
     Role.AGENT: ("Support workspace", ["Workspace", "Search", "Query statistics", "Tickets", "Audit trail"]),
-    Role.PROVINCE: ("Data uploads", ["Home", "Data uploads", "Province reports", "Query statistics"]),
-    Role.MANAGER: ("Operations dashboard", ["Operations dashboard", "Reports", "Query statistics", "Exports"]),
+    Role.PROVINCE: (
+        "Data uploads",
+        ["Home", "Data uploads", "Province reports", "Report templates", "Query statistics"],
+    ),
+    Role.MANAGER: (
+        "Operations dashboard",
+        ["Operations dashboard", "Report templates", "Reports", "Query statistics", "Exports"],
+    ),
     Role.MAINTAINER: ("Maintenance", ["Maintenance", "Job monitor", "Users", "Audit trail"]),
 }
 

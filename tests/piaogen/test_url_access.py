@@ -103,7 +103,7 @@ def url_patterns() -> list[tuple[str, str]]:
     return sorted(set(_walk(get_resolver())))
 
 
-SAMPLES = {"kind": "segments", "fmt": "csv"}
+SAMPLES = {"kind": "segments", "fmt": "csv", "slug": "provinces"}
 PARAMETER = re.compile(r"<(?:\w+:)?(?P<name>\w+)>|\(\?P<(?P<regex_name>\w+)>[^)]*\)")
 
 

@@ -1,0 +1,221 @@
+"""The building blocks of report templates: what a template returns (`ReportData`: tiles, figures, tables, each
+number with the drill-down behind it), the registry, and the rollup queries the templates share."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import connection
+from django.db.models import Sum
+from django.utils.functional import Promise
+
+from piaogen.money import format_yuan
+from reports.dashboard import change_ratio, rollup_where
+from reports.exports import Fen, Ratio
+from reports.filters import ReportFilters
+from reports.models import SupportRollup, UploadRollup
+from tolling.models import Operator
+
+Drill = tuple[str, dict[str, Any]]
+"""(rows kind, filter overrides and narrowing parameters): the list behind a number. Kinds: "documents",
+"uploads", "tickets" (reports/rows.py), "actions" (the audit trail), "upload" (one batch's page: {"pk": id})."""
+
+TOP = 15
+
+
+@dataclass
+class Tile:
+    key: str
+    label: str
+    value: int | float
+    previous: int | float | None = None
+    unit: str = "count"  # count: equals the row count of its drill list; number (any other), money (fen), ratio
+    drill: Drill | None = None
+
+    @property
+    def change(self) -> float | None:
+        if self.previous is None or self.unit == "ratio":
+            return None
+        return change_ratio(int(self.value), int(self.previous))
+
+
+@dataclass
+class Point:
+    key: str  # the code behind the label (for the API)
+    label: str
+    value: int | float
+    drill: Drill | None = None
+
+
+@dataclass
+class Series:
+    name: str
+    points: list[Point]
+
+
+@dataclass
+class Figure:
+    id: str
+    title: str
+    kind: str  # bar, hbar, line, group (grouped bars), multiples (one small line chart per series)
+    unit: str  # count (of the rows each point drills to), number, money (fen), ratio
+    series: list[Series]
+
+
+@dataclass
+class Column:
+    label: str
+    unit: str = "text"  # text, count (of the rows its cells drill to), number, money, ratio, date
+
+
+@dataclass
+class Row:
+    cells: list[Any]
+    drills: dict[int, Drill] = field(default_factory=dict)  # column index → the rows behind that cell
+
+
+@dataclass
+class Table:
+    id: str
+    title: str
+    columns: list[Column]
+    rows: list[Row]
+    note: str = ""
+
+
+@dataclass
+class ReportData:
+    slug: str
+    title: str
+    filters: ReportFilters
+    tiles: list[Tile]
+    figures: list[Figure]
+    tables: list[Table]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ReportTemplate:
+    slug: str
+    title: Promise
+    question: Promise
+    build: Callable[[ReportFilters], ReportData]
+    default_period: str = "days"  # "days": the last 30 days; "month": the last full calendar month
+    icon: str = "bars"  # the gallery thumbnail's shape: bars, hbars, lines, pie
+
+
+REGISTRY: dict[str, ReportTemplate] = {}
+
+
+def register(template: ReportTemplate) -> ReportTemplate:
+    REGISTRY[template.slug] = template
+    return template
+
+
+def cell_text(value: Any) -> str:
+    """A table cell as page text."""
+    if value is None:
+        return "—"
+    if isinstance(value, Fen):
+        return format_yuan(int(value))
+    if isinstance(value, Ratio):
+        return f"{float(value):.1%}"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return f"{value:,}"
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def ratio_of(part: int | float, whole: int | float) -> Ratio | None:
+    return Ratio(part / whole) if whole else None
+
+
+# --- the rollups, grouped ------------------------------------------------------------------------------------------
+
+FIGURES = ("documents", "reversals", "amount_gross", "amount_tax")
+
+
+def document_groups(filters: ReportFilters, *dims: str) -> list[dict[str, Any]]:
+    """The document rollup summed over the filters, grouped by `dims` (columns of reports_documentrollup); with no
+    dims one row of totals."""
+    where, params = rollup_where(filters)
+    columns = "".join(f"{dim}, " for dim in dims)
+    group = f" GROUP BY {', '.join(dims)}" if dims else ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {columns}coalesce(sum(documents), 0), coalesce(sum(reversals), 0), "  # noqa: S608  dims are ours
+            f"coalesce(sum(amount_gross), 0), coalesce(sum(amount_tax), 0) "
+            f"FROM reports_documentrollup WHERE {where}{group}",
+            params,
+        )
+        rows = cursor.fetchall()
+    out = []
+    for row in rows:
+        entry: dict[str, Any] = dict(zip(dims, row[: len(dims)], strict=True))
+        entry.update(zip(FIGURES, (int(value) for value in row[len(dims) :]), strict=True))
+        out.append(entry)
+    return out
+
+
+def document_totals(filters: ReportFilters) -> dict[str, int]:
+    return document_groups(filters)[0]
+
+
+def upload_groups(filters: ReportFilters, *dims: str) -> list[dict[str, Any]]:
+    """The upload rollup (batches, failed, rows) over the period and province, grouped by `dims`."""
+    rows = UploadRollup.objects.filter(day__range=(filters.start, filters.end))
+    if filters.province:
+        rows = rows.filter(province=filters.province)
+    sums = {
+        "batches": Sum("batches"),
+        "batches_failed": Sum("batches_failed"),
+        "rows_accepted": Sum("rows_accepted"),
+        "rows_duplicate": Sum("rows_duplicate"),
+        "rows_rejected": Sum("rows_rejected"),
+        "duration_seconds": Sum("duration_seconds"),
+    }
+    grouped = rows.values(*dims).annotate(**sums).order_by(*dims) if dims else [rows.aggregate(**sums)]
+    return [{key: (value or 0) if key in sums else value for key, value in row.items()} for row in grouped]
+
+
+def upload_totals(filters: ReportFilters) -> dict[str, int]:
+    return upload_groups(filters)[0]
+
+
+def support_days(filters: ReportFilters) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Per day: tickets opened, closed, overdue at the day's end, actions; and the actions by type."""
+    rows = SupportRollup.objects.filter(day__range=(filters.start, filters.end))
+    if filters.province:
+        rows = rows.filter(province=filters.province)
+    per_day: dict[dt.date, dict[str, Any]] = {}
+    actions: dict[str, int] = {}
+    for row in rows.order_by("day").values("day", "tickets_opened", "tickets_closed", "tickets_overdue", "actions"):
+        entry = per_day.setdefault(row["day"], {"day": row["day"], "opened": 0, "closed": 0, "overdue": 0})
+        entry["opened"] += row["tickets_opened"]
+        entry["closed"] += row["tickets_closed"]
+        entry["overdue"] += row["tickets_overdue"]
+        for action, count in row["actions"].items():
+            actions[action] = actions.get(action, 0) + count
+    return list(per_day.values()), actions
+
+
+def operator_names(keys: list[int]) -> dict[int, str]:
+    return dict(Operator.objects.filter(pk__in=keys).values_list("pk", "name"))
+
+
+def template_for(slug: str) -> ReportTemplate | None:
+    return REGISTRY.get(slug)
+
+
+def previous_month(today: dt.date) -> tuple[dt.date, dt.date]:
+    """The last full calendar month before `today`."""
+    end = today.replace(day=1) - dt.timedelta(days=1)
+    return end.replace(day=1), end
