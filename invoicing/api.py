@@ -54,6 +54,9 @@ from invoicing.models import (
 )
 from invoicing.sheets import summary_sheet_issue
 from piaogen.access import ALL_ROLES, scoped
+from piaogen.api import OctetStreamRenderer, PdfRenderer, binary_responses, download
+from piaogen.idempotency import PARAMETER as IDEMPOTENCY_KEY
+from piaogen.idempotency import idempotent
 from piaogen.identifiers import PlateColor, card_number_validator
 from piaogen.models import Role, User
 from piaogen.money import parse_yuan
@@ -328,14 +331,14 @@ class DocumentViewSet(
     def get_serializer_class(self) -> type[serializers.BaseSerializer[Document]]:
         return DocumentDetailSerializer if self.action == "retrieve" else DocumentSerializer
 
-    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
-    @action(detail=True, methods=["get"])
+    @extend_schema(responses=binary_responses(PdfRenderer.media_type))
+    @action(detail=True, methods=["get"], renderer_classes=[PdfRenderer, OctetStreamRenderer])
     def pdf(self, request: Request, pk: str) -> HttpResponseBase:
         """The document as PDF (rendered on first need, then cached)."""
         from invoicing.pdf import document_pdf_ensure  # weasyprint loads only when a PDF is asked for
 
         document = document_pdf_ensure(document=self.get_object())
-        return _pdf_response(document.pdf, f"{document}.pdf")
+        return download(request, _pdf_response(document.pdf, f"{document}.pdf"))
 
 
 class ReasonSerializer(serializers.Serializer[Any]):
@@ -347,7 +350,10 @@ class DocumentReverseView(DomainErrorsMixin, APIView):
 
     allowed_roles = ACTORS
 
-    @extend_schema(request=ReasonSerializer, responses={201: DocumentSerializer, **ERRORS})
+    @extend_schema(
+        request=ReasonSerializer, responses={201: DocumentSerializer, **ERRORS}, parameters=[IDEMPOTENCY_KEY]
+    )
+    @idempotent
     def post(self, request: Request, pk: int) -> Response:
         user = _user(request)
         form = ReasonSerializer(data=request.data)
@@ -366,7 +372,10 @@ class DocumentReissueView(DomainErrorsMixin, APIView):
 
     allowed_roles = ACTORS
 
-    @extend_schema(request=ReissueSerializer, responses={201: DocumentSerializer, **ERRORS})
+    @extend_schema(
+        request=ReissueSerializer, responses={201: DocumentSerializer, **ERRORS}, parameters=[IDEMPOTENCY_KEY]
+    )
+    @idempotent
     def post(self, request: Request, pk: int) -> Response:
         user = _user(request)
         form = ReissueSerializer(data=request.data)
@@ -387,7 +396,10 @@ class DocumentDeliveryView(DomainErrorsMixin, APIView):
 
     allowed_roles = ACTORS
 
-    @extend_schema(request=DeliveryRequestSerializer, responses={201: DeliverySerializer, **ERRORS})
+    @extend_schema(
+        request=DeliveryRequestSerializer, responses={201: DeliverySerializer, **ERRORS}, parameters=[IDEMPOTENCY_KEY]
+    )
+    @idempotent
     def post(self, request: Request, pk: int) -> Response:
         user = _user(request)
         form = DeliveryRequestSerializer(data=request.data)
@@ -448,8 +460,13 @@ class RequestItemSerializer(serializers.Serializer[Any]):
 class NewTitleSerializer(serializers.Serializer[Any]):
     kind = serializers.ChoiceField(choices=TitleKind.choices, help_text=_("抬头类型"))
     name = serializers.CharField(max_length=200, help_text=_("抬头名称"))
-    tax_id = serializers.CharField(max_length=20, required=False, default="", help_text=_("纳税人识别号（单位必填）"))
-    email = serializers.EmailField(required=False, default="", help_text=_("收票邮箱"))
+    tax_id = serializers.CharField(
+        max_length=20, required=False, allow_blank=True, default="", help_text=_("纳税人识别号（单位必填）")
+    )
+    email = serializers.EmailField(required=False, allow_blank=True, help_text=_("收票邮箱"))
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return {"email": "", **attrs}  # no `default=""` on an e-mail field: the schema's default must be an e-mail
 
 
 class InvoiceRequestSerializer(serializers.Serializer[Any]):
@@ -644,7 +661,9 @@ class InvoiceRequestView(DomainErrorsMixin, APIView):
             409: OpenApiResponse(InvoiceRequestConflictSerializer, description=_("没有可开票的明细")),
             429: OpenApiResponse(DomainErrorSerializer, description=_("按号码申请：该客户申请过于频繁")),
         },
+        parameters=[IDEMPOTENCY_KEY],
     )
+    @idempotent
     def post(self, request: Request) -> Response:
         user = _user(request)
         if not user.has_role(*ACTORS) and not (isinstance(request.data, dict) and "customer" in request.data):
@@ -716,7 +735,12 @@ class SummarySheetViewSet(
             .order_by("-issued_at", "-id")
         )
 
-    @extend_schema(request=SummarySheetRequestSerializer, responses={201: SummarySheetSerializer, **ERRORS})
+    @extend_schema(
+        request=SummarySheetRequestSerializer,
+        responses={201: SummarySheetSerializer, **ERRORS},
+        parameters=[IDEMPOTENCY_KEY],
+    )
+    @idempotent
     def create(self, request: Request) -> Response:
         """Issue (or return the standing) summary sheet over the card's trips; safe to submit twice."""
         form = SummarySheetRequestSerializer(data=request.data)
@@ -726,8 +750,8 @@ class SummarySheetViewSet(
         )
         return Response(SummarySheetSerializer(sheet).data, status=status.HTTP_201_CREATED)
 
-    @extend_schema(responses={(200, "application/pdf"): OpenApiTypes.BINARY})
-    @action(detail=True, methods=["get"])
+    @extend_schema(responses=binary_responses(PdfRenderer.media_type))
+    @action(detail=True, methods=["get"], renderer_classes=[PdfRenderer, OctetStreamRenderer])
     def pdf(self, request: Request, pk: str) -> HttpResponseBase:
         """The summary sheet as PDF (rendered on first need, then cached)."""
         from invoicing.pdf import summary_sheet_pdf_ensure
@@ -736,7 +760,7 @@ class SummarySheetViewSet(
         if not sheet_is_whole_for(_user(request), sheet):
             raise PermissionDenied(_("该汇总单还列有其他省份的票据或通行，只能查看本省部分，不能下载全文。"))
         sheet = summary_sheet_pdf_ensure(sheet=sheet)
-        return _pdf_response(sheet.pdf, f"{sheet.number}.pdf")
+        return download(request, _pdf_response(sheet.pdf, f"{sheet.number}.pdf"))
 
 
 # --- a prepaid card's invoicing choice ------------------------------------------------------------------------------
@@ -764,7 +788,12 @@ class PrepaidChoiceView(DomainErrorsMixin, APIView):
 
     allowed_roles = ACTORS
 
-    @extend_schema(request=PrepaidChoiceRequestSerializer, responses={201: PrepaidChoiceSerializer, **ERRORS})
+    @extend_schema(
+        request=PrepaidChoiceRequestSerializer,
+        responses={201: PrepaidChoiceSerializer, **ERRORS},
+        parameters=[IDEMPOTENCY_KEY],
+    )
+    @idempotent
     def post(self, request: Request) -> Response:
         user = _user(request)
         form = PrepaidChoiceRequestSerializer(data=request.data)

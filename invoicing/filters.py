@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import django_filters
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from invoicing.models import BusinessLine, Document, DocumentKind, DocumentStatus
 from piaogen.identifiers import Province
+from tolling.filters import since_utc
 
 
 class DocumentFilter(django_filters.FilterSet):
@@ -21,6 +26,15 @@ class DocumentFilter(django_filters.FilterSet):
     # service_date is the Beijing date of issued_at (开票日期)
     issued_from = django_filters.DateFilter(field_name="service_date", lookup_expr="gte", label=_("开票日期起"))
     issued_to = django_filters.DateFilter(field_name="service_date", lookup_expr="lte", label=_("开票日期止"))
+    updated_since = django_filters.IsoDateTimeFilter(method="filter_updated_since", label=_("此后有变化"))
+
+    def filter_updated_since(self, queryset: QuerySet[Document], name: str, value: dt.datetime) -> QuerySet[Document]:
+        """Documents issued at or after ``value``, or reversed since (a document changes only by its red-letter
+        document, whose ``original`` it is: document_original_idx)."""
+        since = since_utc(value)
+        since_date = timezone.localdate(since)
+        red = Document.objects.filter(original=OuterRef("pk"), issued_at__gte=since, service_date__gte=since_date)
+        return queryset.filter(Q(service_date__gte=since_date, issued_at__gte=since) | Exists(red))
 
     class Meta:
         model = Document
@@ -35,4 +49,5 @@ class DocumentFilter(django_filters.FilterSet):
             "province",
             "issued_from",
             "issued_to",
+            "updated_since",
         ]

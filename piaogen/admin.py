@@ -36,8 +36,9 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from piaogen.audit import audit_record
+from piaogen.callbacks import api_token_callback_set
 from piaogen.identifiers import Province, fold_fullwidth, province_label
-from piaogen.models import ApiToken, AuditEvent, Role, User
+from piaogen.models import ApiToken, AuditEvent, CallbackDelivery, IdempotentRequest, Role, User
 from piaogen.money import format_yuan
 from piaogen.privacy import MASKS, PII_FIELDS, Pii, shown
 from piaogen.roles import group_name
@@ -492,7 +493,7 @@ class ApiTokenAdmin(PiaogenAdmin):
     def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
         if obj is None:
             return ("user", "name")
-        return ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+        return ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at", "callback_url")
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
         return () if obj is None else ("user", "prefix", "created_at", "last_used_at", "revoked_at")
@@ -508,6 +509,7 @@ class ApiTokenAdmin(PiaogenAdmin):
     def save_model(self, request: HttpRequest, obj: ApiToken, form: Any, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
+            api_token_callback_set(token=obj, url=obj.callback_url)  # a signing secret with the first URL
             return
         token, key = api_token_issue(user=obj.user, name=obj.name)
         obj.pk = token.pk
@@ -525,6 +527,25 @@ class ApiTokenAdmin(PiaogenAdmin):
         for token in tokens:
             audit_record(actor=actor, action="api_token.revoke", obj=token, request=request)
         messages.success(request, gettext("已吊销 %(count)d 个令牌。") % {"count": len(tokens)})
+
+
+@admin.register(CallbackDelivery)
+class CallbackDeliveryAdmin(ReadOnlyAdmin):
+    """The callback delivery log: one row per notification, its attempts and the receiver's last answer."""
+
+    list_display = ("created_at", "token", "event", "object_id", "status", "attempts", "response_status", "sent_at")
+    list_filter = ("status", "event")
+    list_select_related = ("token",)
+    search_fields = ("=object_id",)
+
+
+@admin.register(IdempotentRequest)
+class IdempotentRequestAdmin(ReadOnlyAdmin):
+    """The answers kept for Idempotency-Key (piaogen.idempotency), by token and key; forgotten after 30 days."""
+
+    list_display = ("created_at", "key", "token", "user", "status_code", "location")
+    list_select_related = ("token", "user")
+    search_fields = ("=key",)
 
 
 # --- audit trail ----------------------------------------------------------------------------------------------------

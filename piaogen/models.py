@@ -8,6 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -70,6 +71,10 @@ class ApiToken(models.Model):
     created_at = models.DateTimeField(_("创建时间"), default=timezone.now)
     last_used_at = models.DateTimeField(_("最近使用"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("吊销时间"), null=True, blank=True)
+    callback_url = models.URLField(
+        _("回调地址"), max_length=500, blank=True, help_text=_("批次结束时向该地址 POST 通知（HMAC-SHA256 签名）")
+    )
+    callback_secret = models.CharField(_("回调签名密钥"), max_length=64, blank=True, editable=False)
 
     objects = ApiTokenQuerySet.as_manager()
 
@@ -90,6 +95,84 @@ class ApiToken(models.Model):
         key = "pg_" + secrets.token_urlsafe(32)
         token = cls.objects.create(user=user, name=name, prefix=key[:8], key_hash=cls.hash_key(key))
         return token, key
+
+
+class IdempotentRequest(models.Model):
+    """The answer to a command sent with an ``Idempotency-Key`` header: the same key from the same caller (API
+    token, or console user) gets this answer again instead of a second batch or document (piaogen.idempotency)."""
+
+    id = models.BigAutoField(primary_key=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    key = models.CharField(max_length=255)
+    fingerprint = models.CharField(max_length=64)  # SHA-256 of method, path and request: a reused key is refused
+    status_code = models.PositiveSmallIntegerField()
+    body = models.JSONField(encoder=DjangoJSONEncoder)
+    location = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            # the look-up of a repeated request, and the lock that makes two concurrent ones wait for each other
+            models.UniqueConstraint(
+                fields=["token", "key"], condition=Q(token__isnull=False), name="idempotent_request_token_key_uniq"
+            ),
+            models.UniqueConstraint(
+                fields=["user", "key"], condition=Q(token__isnull=True), name="idempotent_request_user_key_uniq"
+            ),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotent_created_idx")]  # the daily expiry
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class CallbackStatus(models.TextChoices):
+    WAITING = "waiting", _("等待事件")
+    PENDING = "pending", _("待发送")
+    SENT = "sent", _("已送达")
+    FAILED = "failed", _("发送失败")
+
+
+class CallbackDelivery(models.Model):
+    """One notification to an API token's callback URL, with its delivery log (piaogen.callbacks). Armed
+    (``waiting``) when the token starts the work, filled and sent when the work ends."""
+
+    id = models.BigAutoField(primary_key=True)
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="callbacks", verbose_name=_("令牌"))
+    event = models.CharField(_("事件"), max_length=40)
+    object_id = models.BigIntegerField(_("对象"))
+    url = models.URLField(_("回调地址"), max_length=500)
+    payload = models.JSONField(_("内容"), default=dict, encoder=DjangoJSONEncoder)
+    status = models.CharField(_("状态"), max_length=10, choices=CallbackStatus.choices, default=CallbackStatus.WAITING)
+    attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
+    response_status = models.PositiveSmallIntegerField(_("响应状态码"), null=True, blank=True)
+    last_error = models.TextField(_("最近错误"), blank=True)
+    created_at = models.DateTimeField(_("创建时间"), default=timezone.now)
+    next_attempt_at = models.DateTimeField(_("下次尝试"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("送达时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = pgettext_lazy("singular", "回调通知")
+        verbose_name_plural = pgettext_lazy("plural", "回调通知")
+        constraints = [
+            # one notification per token and event: callbacks_fire finds the armed ones by (event, object_id)
+            models.UniqueConstraint(fields=["token", "event", "object_id"], name="callback_token_event_object_uniq"),
+            models.CheckConstraint(name="callback_status_valid", condition=Q(status__in=CallbackStatus.values)),
+        ]
+        indexes = [
+            # callbacks_fire: the armed notifications of an event's object
+            models.Index(fields=["event", "object_id"], name="callback_event_object_idx"),
+            # callbacks_resume_stalled: the few notifications still to send
+            models.Index(
+                fields=["next_attempt_at"],
+                name="callback_pending_idx",
+                condition=Q(status__in=[CallbackStatus.PENDING, CallbackStatus.FAILED]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} #{self.object_id} → {self.url}"
 
 
 # What each audit action reads as in the viewer and on timelines (an unknown action shows as is)

@@ -248,24 +248,37 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["piaogen.access.HasConsoleRole"],
+    # one content type per operation: JSON for commands; uploads declare multipart themselves (tolling/api.py)
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+    "EXCEPTION_HANDLER": "piaogen.api.exception_handler",  # one error shape: {code, detail[, errors]}
+    "DEFAULT_THROTTLE_CLASSES": ["piaogen.auth.ApiTokenRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"api_token": env.str("PIAOGEN_API_RATE", default="1200/min")},
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
-    "TITLE": "票根运营工作台 API",
-    "DESCRIPTION": "Uploads, status reads and invoicing commands for provincial systems and the console.",
+    "TITLE": "Piaogen API",  # ASCII: generated clients derive their package name from it
+    "DESCRIPTION": "Uploads, status reads and invoicing commands for provincial systems and the console "
+    "(票根运营工作台). Guide: docs/integration.md.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,  # request bodies get their own components: uploads are `format: binary`
     "SERVE_PERMISSIONS": ["piaogen.access.HasConsoleRole"],
+    "SCHEMA_PATH_PREFIX": r"/api/v[0-9]+",  # operation ids and tags without the version: `uploads_create`
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "piaogen.api.schema_postprocess",  # every error status with its body (piaogen/api.py)
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",  # vendored: no CDN at run time
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "UploadStatusEnum": "tolling.models.UploadStatus",
         "UploadKindEnum": "tolling.models.UploadKind",
+        "UploadModeEnum": "tolling.models.UploadMode",
         "DocumentStatusEnum": "invoicing.models.DocumentStatus",
         "DocumentKindEnum": "invoicing.models.DocumentKind",
         "DeliveryStatusEnum": "invoicing.models.DeliveryStatus",
@@ -335,6 +348,17 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 20.0,
         "options": {"expires": 18},
     },
+    # callbacks whose retry was never handed to a worker (broker down) are sent again (piaogen/callbacks.py)
+    "resume-stalled-callbacks": {
+        "task": "piaogen.tasks.callbacks_resume_stalled",
+        "schedule": 5 * 60.0,
+        "options": {"expires": 290},
+    },
+    # Idempotency-Key answers older than PIAOGEN_IDEMPOTENCY_KEY_DAYS are forgotten (04:00 Beijing)
+    "expire-idempotency-keys": {
+        "task": "piaogen.tasks.idempotent_requests_expire",
+        "schedule": crontab(hour=4, minute=0),
+    },
     # weekly and monthly province reports, last finished period, once each (07:00 Beijing, after the rollups)
     "scheduled-reports": {"task": "reports.tasks.scheduled_reports_task", "schedule": crontab(hour=7, minute=0)},
 }
@@ -399,6 +423,11 @@ PIAOGEN = {
     "EXPORT_MAX_ATTEMPTS": env.int("PIAOGEN_EXPORT_MAX_ATTEMPTS", default=3),
     # e-mail delivery of documents: attempts, first retry delay (doubling, capped at an hour), double-click window
     "DELIVERY_MAX_ATTEMPTS": env.int("PIAOGEN_DELIVERY_MAX_ATTEMPTS", default=5),
+    "CALLBACK_MAX_ATTEMPTS": env.int("PIAOGEN_CALLBACK_MAX_ATTEMPTS", default=6),
+    "CALLBACK_RETRY_BASE_SECONDS": env.int("PIAOGEN_CALLBACK_RETRY_BASE_SECONDS", default=60),
+    # callbacks to loopback/private addresses: refused in production (SSRF), allowed where receivers are local
+    "CALLBACK_ALLOW_PRIVATE": env.bool("PIAOGEN_CALLBACK_ALLOW_PRIVATE", default=not IS_PRODUCTION),
+    "IDEMPOTENCY_KEY_DAYS": env.int("PIAOGEN_IDEMPOTENCY_KEY_DAYS", default=30),
     "DELIVERY_RETRY_BASE_SECONDS": env.int("PIAOGEN_DELIVERY_RETRY_BASE_SECONDS", default=60),
     "DELIVERY_REPEAT_SECONDS": env.int("PIAOGEN_DELIVERY_REPEAT_SECONDS", default=60),
     # issuing: a running run with no heartbeat for this long is taken over; e-mail new documents automatically

@@ -24,3 +24,28 @@ def heartbeat(note: str = "") -> dict[str, str]:
     beat = {"note": note, "database": database, "at": timezone.now().isoformat(), "request_id": current_request_id()}
     cache.set(HEARTBEAT_CACHE_KEY, beat, timeout=None)
     return beat
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def deliver_callback(delivery_id: int) -> None:
+    """One attempt to POST a callback (claimed: a second delivery of the task sends nothing)."""
+    from piaogen.callbacks import callback_attempt
+    from piaogen.models import CallbackDelivery
+
+    callback_attempt(delivery=CallbackDelivery.objects.select_related("token").get(pk=delivery_id))
+
+
+@shared_task
+def callbacks_resume_stalled() -> int:
+    """Beat, every five minutes: overdue callback attempts handed to the workers again."""
+    from piaogen.callbacks import callbacks_resume_stalled as resume
+
+    return resume()
+
+
+@shared_task
+def idempotent_requests_expire() -> int:
+    """Beat, daily: old Idempotency-Key answers forgotten."""
+    from piaogen.idempotency import idempotent_requests_expire as expire
+
+    return expire()

@@ -10,7 +10,9 @@ from invoicing.api import DocumentViewSet, SummarySheetViewSet
 from piaogen import views
 from reports import urls as reports_urls
 from support import urls as support_urls
-from tolling.api import UploadBatchViewSet
+from tolling.api import ContractTemplateView, ContractView, UploadBatchViewSet
+
+handler404 = "piaogen.views.not_found"  # JSON under /api/, the console's page elsewhere
 
 admin.site.site_header = _("票根运营工作台 · 运维管理")
 admin.site.site_title = _("票根运营工作台")
@@ -22,6 +24,9 @@ router.register("summary-sheets", SummarySheetViewSet, basename="api-summary-she
 
 api_v1 = [
     path("me/", views.me, name="api-me"),
+    path("callback/", views.callback, name="api-callback"),
+    path("contract/", ContractView.as_view(), name="api-contract"),
+    path("contract/<str:kind>/template/", ContractTemplateView.as_view(), name="api-contract-template"),
     *router.urls,
     *invoicing_urls.api_urlpatterns,
     *support_urls.api_urlpatterns,

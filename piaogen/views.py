@@ -5,13 +5,15 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
-from drf_spectacular.utils import extend_schema, inline_serializer
+from django.views.defaults import page_not_found
+from drf_spectacular.utils import extend_schema, extend_schema_field, inline_serializer
 from rest_framework import serializers
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
@@ -21,7 +23,8 @@ from invoicing.issuing.retry import issue_run_retry
 from invoicing.models import IssueRun, RunKind, RunStatus
 from piaogen import ops
 from piaogen.access import ALL_ROLES, role_required
-from piaogen.models import Role, User
+from piaogen.callbacks import api_token_callback_set
+from piaogen.models import ApiToken, CallbackDelivery, Role, User
 from reports.exports import export_job_retry, export_stale_seconds
 from reports.models import ExportJob, ExportStatus
 from tolling.models import UploadBatch, UploadStatus
@@ -37,6 +40,13 @@ def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     assert isinstance(user, User)
     return render(request, f"piaogen/home_{user.role}.html")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    """The 404 page; under ``/api/`` the API's error body instead (a URL no route matches, such as a negative id)."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"code": "not_found", "detail": _("未找到。")}, status=404)
+    return page_not_found(request, exception or Http404())
 
 
 @require_GET
@@ -138,3 +148,40 @@ def me(request: Request) -> Response:
     user = request.user
     assert isinstance(user, User)
     return Response({"username": user.get_username(), "role": user.role, "province": user.province or None})
+
+
+class CallbackDeliverySerializer(serializers.ModelSerializer[CallbackDelivery]):
+    class Meta:
+        model = CallbackDelivery
+        fields = ["id", "event", "object_id", "status", "attempts", "response_status", "last_error", "created_at"]
+        read_only_fields = fields
+
+
+class CallbackSerializer(serializers.Serializer[ApiToken]):
+    url = serializers.URLField(source="callback_url", allow_blank=True, max_length=500, help_text="empty: none")
+    secret = serializers.CharField(source="callback_secret", read_only=True, help_text="HMAC-SHA256 key")
+    deliveries = serializers.SerializerMethodField(help_text="the last 20 notifications, newest first")
+
+    @extend_schema_field(CallbackDeliverySerializer(many=True))
+    def get_deliveries(self, token: ApiToken) -> list[dict[str, object]]:
+        recent = token.callbacks.order_by("-pk")[:20]  # callback_token_event_object_uniq leads with the token
+        return list(CallbackDeliverySerializer(recent, many=True).data)
+
+
+@extend_schema(methods=["GET"], responses=CallbackSerializer)
+@extend_schema(methods=["PUT"], request=CallbackSerializer, responses=CallbackSerializer)
+@api_view(["GET", "PUT"])
+def callback(request: Request) -> Response:
+    """The calling API token's callback URL (notified when a batch it uploaded ends), its signing secret and its
+    delivery log. API tokens only."""
+    token = request.auth
+    if not isinstance(token, ApiToken):
+        raise PermissionDenied(_("回调地址属于 API 令牌：请用令牌调用。"))
+    if request.method == "PUT":
+        form = CallbackSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        try:
+            token = api_token_callback_set(token=token, url=form.validated_data["callback_url"])
+        except ValidationError as refused:
+            raise serializers.ValidationError({"url": refused.messages}, code="callback_url_refused") from refused
+    return Response(CallbackSerializer(token).data)

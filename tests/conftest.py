@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from django.utils import translation
 
 from piaogen.models import Role, User
 from piaogen.services import staff_upsert
@@ -26,6 +27,8 @@ def _fast_settings(settings: Any, tmp_path: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.MEDIA_ROOT = str(tmp_path / "media")
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    # a request in English leaves its language active in the thread (LocaleMiddleware): every test starts in Chinese
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture

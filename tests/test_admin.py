@@ -35,7 +35,7 @@ from invoicing.models import (
     SummarySheet,
 )
 from piaogen.audit import audit_record
-from piaogen.models import ApiToken, AuditEvent, Role, User
+from piaogen.models import ApiToken, AuditEvent, CallbackDelivery, IdempotentRequest, Role, User
 from reports.models import (
     DocumentRollup,
     ExportJob,
@@ -76,6 +76,7 @@ READ_ONLY: set[type[Model]] = {
     CardBinding, CardPrepaidChoice, BuyerTitle, Document, DocumentLine, DocumentItem, SummarySheet, NumberSeries,
     DocumentEvent, Delivery, IssueRun, TicketNote, PiiReveal, DocumentRollup, UploadRollup, SupportRollup,
     ReportDelivery, AuditEvent, ActionRequest, ExportJob, SegmentRollup, SegmentRollupWatermark,
+    CallbackDelivery, IdempotentRequest,
 }  # fmt: skip
 # Changeable, but rows are only created elsewhere.
 NO_ADD: set[type[Model]] = READ_ONLY | {RollupWatermark}
@@ -178,6 +179,10 @@ def samples(maintainer: User, province_user: User) -> dict[type[Model], Model]:
                                                     status="sent")  # fmt: skip
     saved_view = SavedView.objects.create(owner=maintainer, name="江苏税额", template="tax", query="province=32")
     token, _key = ApiToken.issue(user=province_user, name="江苏省级系统")
+    callback = CallbackDelivery.objects.create(token=token, event="upload.finished", object_id=batch.pk,
+                                               url="https://example.org/hook")  # fmt: skip
+    answer = IdempotentRequest.objects.create(user=province_user, token=token, key="k1", fingerprint="0" * 64,
+                                              status_code=202, body={"id": batch.pk})  # fmt: skip
     audit = audit_record(actor=maintainer, action="document.resend", obj=document, reason="客户来电")
     action = ActionRequest.objects.create(key=uuid.uuid4(), kind="resend", user=maintainer, object_type="document",
                                           object_id=str(document.pk), province="32", reason="客户来电")  # fmt: skip
@@ -193,7 +198,7 @@ def samples(maintainer: User, province_user: User) -> dict[type[Model], Model]:
         link, saved, reveal, document_rollup, upload_rollup, support_rollup, watermark, report, report_delivery,
         saved_view, token, audit, action, export, segment_rollup, segment_watermark,
         maintainer,
-        Group.objects.get(name=f"role:{Role.MAINTAINER}"),
+        Group.objects.get(name=f"role:{Role.MAINTAINER}"), callback, answer,
     ]  # fmt: skip
     return {type(row): row for row in rows}
 

@@ -176,7 +176,8 @@ def upload_limits() -> UploadLimits:
 
 ERROR_LINE_HEADER = "行号"
 ERROR_REASON_HEADER = "错误原因"
-ERROR_FILE_HEADERS = (ERROR_LINE_HEADER, ERROR_REASON_HEADER)
+ERROR_CODE_HEADER = "错误代码"  # the machine-readable codes of the reasons (validation.row_codes), joined with ";"
+ERROR_FILE_HEADERS = (ERROR_LINE_HEADER, ERROR_REASON_HEADER, ERROR_CODE_HEADER)
 """Columns the error file adds; ignored silently on upload so a corrected error file uploads cleanly."""
 
 

@@ -1,10 +1,10 @@
-"""The error file of a batch: its rejected rows with their cells as read (trimmed, folded), 行号 and 错误原因.
+"""The error file of a batch: its rejected rows with their cells as read (trimmed, folded), 行号, 错误原因, 错误代码.
 
-Columns: the original header cells in the original order (the uploaded file's own 行号/错误原因 columns, if it was
-an error file itself, are left out), then 行号 (the line in the uploaded file, as Excel shows it) and 错误原因
-(every reason, joined with "；"). Cells that start with ``= + - @``, a tab or a carriage return are neutralised
-with a leading ``'`` so a spreadsheet never runs them as formulas; the reader strips that ``'`` again when the
-corrected file comes back.
+Columns: the original header cells in the original order (the uploaded file's own 行号/错误原因/错误代码 columns, if
+it was an error file itself, are left out), then 行号 (the line in the uploaded file, as Excel shows it), 错误原因
+(every reason, joined with "；") and 错误代码 (the reasons' machine-readable codes, joined with ";"). Cells that
+start with ``= + - @``, a tab or a carriage return are neutralised with a leading ``'`` so a spreadsheet never
+runs them as formulas; the reader strips that ``'`` again when the corrected file comes back.
 
 CSV (UTF-8 with BOM, opens cleanly in Excel) is written to ``batch.error_file`` at the end of processing; XLSX
 is generated on demand. Both stream from the database in chunks: memory stays flat for any number of rows.
@@ -22,12 +22,13 @@ from typing import IO
 from django.core.files import File
 from django.utils.translation import gettext as _
 
-from tolling.contract import ERROR_LINE_HEADER, ERROR_REASON_HEADER
+from tolling.contract import ERROR_CODE_HEADER, ERROR_LINE_HEADER, ERROR_REASON_HEADER
 from tolling.models import RejectedRow, UploadBatch
 from tolling.reading import FileRefused, table_open
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")  # OWASP CSV injection: tab and CR start formulas too
 REASON_SEPARATOR = "；"
+CODE_SEPARATOR = ";"
 
 
 def neutralise(cell: str) -> str:
@@ -47,14 +48,24 @@ def _header(batch: UploadBatch) -> list[str]:
 def error_file_rows(batch: UploadBatch) -> Iterator[list[str]]:
     """The rows of the error file, header first, neutralised."""
     header = _header(batch)
-    yield [*map(neutralise, header), str(_(ERROR_LINE_HEADER)), str(_(ERROR_REASON_HEADER))]
-    rejected = RejectedRow.objects.filter(batch=batch).order_by("line_no").values_list("line_no", "cells", "reasons")
-    for line_no, cells, reasons in rejected.iterator(chunk_size=5000):
+    yield [
+        *map(neutralise, header),
+        *(str(_(name)) for name in (ERROR_LINE_HEADER, ERROR_REASON_HEADER, ERROR_CODE_HEADER)),
+    ]
+    rejected = (
+        RejectedRow.objects.filter(batch=batch).order_by("line_no").values_list("line_no", "cells", "reasons", "codes")
+    )
+    for line_no, cells, reasons, codes in rejected.iterator(chunk_size=5000):
         if isinstance(cells, dict):  # cells keyed by header
             padded = [str(cells.get(name, "")) for name in header]
         else:
             padded = [str(cell) for cell in cells] + [""] * (len(header) - len(cells))
-        yield [*map(neutralise, padded), str(line_no), neutralise(REASON_SEPARATOR.join(reasons))]
+        yield [
+            *map(neutralise, padded),
+            str(line_no),
+            neutralise(REASON_SEPARATOR.join(reasons)),
+            CODE_SEPARATOR.join(codes),
+        ]
 
 
 def error_file_csv(batch: UploadBatch) -> IO[bytes]:

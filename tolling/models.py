@@ -554,6 +554,7 @@ class RejectedRow(models.Model):
     line_no = models.PositiveIntegerField(_("行号"))
     cells = models.JSONField(_("原始内容"))
     reasons = models.JSONField(_("错误原因"))
+    codes = models.JSONField(_("错误代码"), default=list)  # one per reason: card_no.length, row.conflict…
 
     class Meta:
         verbose_name = pgettext_lazy("singular", "拒绝行")

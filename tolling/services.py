@@ -16,10 +16,12 @@ from django.core.files import File
 from django.db import transaction
 from django.http import HttpRequest
 from django.template.defaultfilters import filesizeformat
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from piaogen.audit import audit_record
+from piaogen.callbacks import callbacks_fire
 from piaogen.identifiers import PROVINCE_NAMES
 from piaogen.models import Role, User
 from tolling.models import UploadBatch, UploadKind, UploadMode, UploadStatus
@@ -73,7 +75,8 @@ def upload_create(
     if size > limit:
         raise ValidationError(
             _("文件过大（%(size)s），上限为 %(limit)s。请拆分后分批上传。")
-            % {"size": filesizeformat(size), "limit": filesizeformat(limit)}
+            % {"size": filesizeformat(size), "limit": filesizeformat(limit)},
+            code="too_large",
         )
     batch = UploadBatch(
         kind=kind,
@@ -118,6 +121,7 @@ def upload_cancel(*, batch: UploadBatch, user: User, request: HttpRequest | None
         batch.finished_at = timezone.now()
         batch.message = _("已在开始处理前取消。")
         batch.save(update_fields=["status", "finished_at", "message"])
+        upload_notify_end(batch_id=batch.pk)
     elif batch.status == UploadStatus.RUNNING and not batch.cancel_requested:
         batch.cancel_requested = True
         batch.save(update_fields=["cancel_requested"])
@@ -146,3 +150,27 @@ def upload_can_write(user: User, batch: UploadBatch) -> bool:
     if user.has_role(Role.MAINTAINER):
         return True
     return user.has_role(Role.PROVINCE) and user.province_scope == batch.province
+
+
+UPLOAD_FINISHED = "upload.finished"
+"""The callback event of a batch that ended (done, failed, refused or cancelled): piaogen.callbacks."""
+
+
+def upload_notify_end(*, batch_id: int) -> int:
+    """The batch ended: notify the API tokens that asked (their callback URLs), after commit."""
+    batch = UploadBatch.objects.get(pk=batch_id)
+    fields = ("id", "kind", "province", "status", "message", "rows_total", "rows_accepted", "rows_duplicate")
+    payload = {
+        "batch": {
+            **{name: getattr(batch, name) for name in fields},
+            "rows_rejected": batch.rows_rejected,
+            "rows_conflict": batch.rows_conflict,
+            "rows_corrected": batch.rows_corrected,
+            "finished_at": batch.finished_at,
+        },
+        "links": {
+            "batch": reverse("api-upload-detail", args=[batch.pk]),
+            "errors": reverse("api-upload-errors", args=[batch.pk]) if batch.rows_rejected else None,
+        },
+    }
+    return callbacks_fire(event=UPLOAD_FINISHED, object_id=batch.pk, payload=payload)

@@ -257,18 +257,27 @@ class TitleAddSerializer(_ReasonSerializer):
     kind = serializers.ChoiceField(choices=TitleKind.choices, help_text=_("抬头类型"))
     name = serializers.CharField(max_length=200, help_text=_("抬头名称"))
     tax_id = serializers.CharField(
-        max_length=20, required=False, default="", validators=[taxpayer_id_validator], help_text=_("纳税人识别号")
+        max_length=20,
+        required=False,
+        allow_blank=True,
+        default="",
+        validators=[taxpayer_id_validator],
+        help_text=_("纳税人识别号"),
     )
     card_no = serializers.CharField(
         max_length=20,
         required=False,
+        allow_blank=True,
         default="",
         validators=[card_number_validator],
         help_text=_("适用卡号（空：账户默认）"),
     )
-    email = serializers.EmailField(required=False, default="", help_text=_("收票邮箱"))
-    address_phone = serializers.CharField(max_length=200, required=False, default="")
-    bank_account = serializers.CharField(max_length=200, required=False, default="")
+    email = serializers.EmailField(required=False, allow_blank=True, help_text=_("收票邮箱"))
+    address_phone = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    bank_account = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        return {"email": "", **attrs}  # no `default=""` on an e-mail field: the schema's default must be an e-mail
 
 
 class BindingBackdateSerializer(_ReasonSerializer):

@@ -53,6 +53,11 @@ EXPECTED: dict[str, dict[str, int]] = {
     "api-upload-list": staff_only(allowed=STAFF, anon=401),
     "api-upload-detail": staff_only(allowed=STAFF, anon=401),
     "api-upload-errors": staff_only(allowed=STAFF, anon=401),
+    "api-upload-rows": staff_only(allowed=STAFF, anon=401),
+    # the upload contract and its templates for systems; the callback URL belongs to an API token (a session: 403)
+    "api-contract": staff_only(allowed=STAFF, anon=401),
+    "api-contract-template": staff_only(allowed=STAFF, anon=401),
+    "api-callback": staff_only(allowed=[], anon=401),
     "api-upload-cancel": {**staff_only(allowed=[], anon=401), **dict.fromkeys(STAFF, 405)},  # POST only
     # documents and summary sheets: every role reads (province staff: their own province only), agents and
     # maintainers act (the command endpoints are POST only: a GET is 405 for them, 403 for everyone else)

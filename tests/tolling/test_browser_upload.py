@@ -60,7 +60,7 @@ def test_a_province_user_uploads_follows_and_fixes_a_batch(
     error_file = tmp_path / "errors.csv"
     download.value.save_as(error_file)
     rows = list(csv.reader(io.StringIO(error_file.read_text("utf-8-sig"))))
-    assert rows[0][-2:] == ["行号", "错误原因"] and len(rows) == 2
+    assert rows[0][-3:] == ["行号", "错误原因", "错误代码"] and len(rows) == 2
     header = rows[0]
     rows[1][header.index("card_no")] = "32010000000000000001"  # the fix, as the user would make it in Excel
     with error_file.open("w", encoding="utf-8-sig", newline="") as out:

@@ -63,7 +63,7 @@ def test_the_post_pay_row_lands_in_the_error_file_with_its_line_and_reason(user:
     lines = text.strip().split("\r\n")
     assert len(lines) == 2  # the header and the one rejected row
     assert "TU0002" in lines[1] and POST_PAY in lines[1]
-    assert lines[1].endswith(f",3,{POST_PAY_REASON}")  # the original cells, then 行号 and 错误原因
+    assert lines[1].endswith(f",3,{POST_PAY_REASON},card_no.post_pay")  # the cells, then 行号, 错误原因, 错误代码
     assert "TU0001" not in text
 
 

@@ -45,9 +45,12 @@ def batch_claim(*, batch_id: int) -> UploadBatch | None:
 
 
 def _batch_end(batch: UploadBatch, status: str, message: str, **fields: Any) -> None:
+    from tolling.services import upload_notify_end
+
     UploadBatch.objects.filter(pk=batch.pk).update(
         status=status, message=message, finished_at=timezone.now(), heartbeat_at=timezone.now(), **fields
     )
+    upload_notify_end(batch_id=batch.pk)  # the callbacks API tokens asked for
 
 
 def _same_file_message(batch: UploadBatch) -> str:

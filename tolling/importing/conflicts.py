@@ -60,6 +60,11 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+# the row codes of the error file and the rows API beside each reason (validation.row_codes lists them)
+CONFLICT_CODE = "codes = ARRAY['row.conflict']::text[]"
+TAKEN_CODE = "codes = ARRAY['row.key_taken']::text[]"
+INVOICED_CODE = "codes = ARRAY['row.invoiced']::text[]"
+
 _TOLL_UNIT_CODE = "(SELECT code FROM tolling_tollunit WHERE id = {})"
 _UNIT_ASSIGN = "toll_unit_id = k.toll_unit_id"
 
@@ -237,14 +242,14 @@ def conflicts_reject(cursor: Any, batch: UploadBatch) -> Outcome:
         rejected.update(held)
     # against the stored row of this province: the differing columns, both values
     mark(
-        f"UPDATE {CHECKED} k SET reasons = ARRAY[{_conflict_sql(batch.kind, spec, 'e')}]::text[]"
+        f"UPDATE {CHECKED} k SET reasons = ARRAY[{_conflict_sql(batch.kind, spec, 'e')}]::text[], {CONFLICT_CODE}"
         f" FROM {spec.table} e WHERE {valid} AND {key_match} AND e.province = %(province)s"
         f" AND ({_differs(spec, 'e')}) RETURNING k.line_no"
     )
     if spec.national:
         # a pass id registered with another card or vehicle, or a key held by another province: one neutral reason
         mark(
-            f"UPDATE {CHECKED} k SET reasons = ARRAY[%(taken)s]::text[] WHERE {valid} AND ("
+            f"UPDATE {CHECKED} k SET reasons = ARRAY[%(taken)s]::text[], {TAKEN_CODE} WHERE {valid} AND ("
             f" EXISTS (SELECT 1 FROM tolling_trip t WHERE t.pass_id = k.v_pass_id AND (t.card_no, t.plate,"
             f" t.plate_color) IS DISTINCT FROM (k.v_card_no, k.v_plate, k.v_plate_color))"  # trip_pass_id_uniq
             f" OR EXISTS (SELECT 1 FROM {spec.table} e WHERE {key_match} AND e.province <> %(province)s))"
@@ -252,7 +257,7 @@ def conflicts_reject(cursor: Any, batch: UploadBatch) -> Outcome:
         )
         # a new pass id named with several cards or vehicles in the chunk: the first row's wins
         mark(
-            f"UPDATE {CHECKED} k SET reasons = ARRAY[%(taken)s]::text[]"
+            f"UPDATE {CHECKED} k SET reasons = ARRAY[%(taken)s]::text[], {TAKEN_CODE}"
             f" FROM (SELECT DISTINCT ON (v_pass_id) line_no, v_pass_id, v_card_no, v_plate, v_plate_color"
             f" FROM {CHECKED} WHERE cardinality(reasons) = 0 ORDER BY v_pass_id, line_no) f"
             f" WHERE {valid} AND f.v_pass_id = k.v_pass_id AND f.line_no < k.line_no AND (f.v_card_no, f.v_plate,"
@@ -262,7 +267,7 @@ def conflicts_reject(cursor: Any, batch: UploadBatch) -> Outcome:
     keys = ", ".join(value.removeprefix("k.") for _stored, value in spec.key)
     first = " AND ".join(f"f.{value.removeprefix('k.')} = {value}" for _stored, value in spec.key)
     mark(
-        f"UPDATE {CHECKED} k SET reasons = ARRAY[{_conflict_sql(batch.kind, spec, 'f')}]::text[]"
+        f"UPDATE {CHECKED} k SET reasons = ARRAY[{_conflict_sql(batch.kind, spec, 'f')}]::text[], {CONFLICT_CODE}"
         f" FROM (SELECT DISTINCT ON ({keys}) * FROM {CHECKED} WHERE cardinality(reasons) = 0"
         f" ORDER BY {keys}, line_no) f"
         f" WHERE {valid} AND {first} AND f.line_no < k.line_no AND ({_differs(spec, 'f')}) RETURNING k.line_no"
@@ -295,7 +300,7 @@ def _corrections_apply(
     if holder is not None:
         refusal = _("已开具在票据%(number)s中，不能更正；请先红冲该票据，再上传更正") % {"number": "%s"}
         cursor.execute(
-            f"UPDATE {CHECKED} k SET reasons = ARRAY[format(%(held)s, h.number)]::text[]"
+            f"UPDATE {CHECKED} k SET reasons = ARRAY[format(%(held)s, h.number)]::text[], {INVOICED_CODE}"
             f" FROM {spec.table} e, LATERAL ({holder.format(id='e.id')}) h(number)"
             f" WHERE {candidates} RETURNING k.line_no",
             {**params, "held": refusal},

@@ -27,6 +27,7 @@ from tolling.importing.loads import (
     LOADS,
 )
 from tolling.importing.validation import (
+    ROW_CODE_RE,
     _cross_joins,
     _cross_rules,
     _fields,
@@ -174,12 +175,13 @@ class Loader:
     def _check_sql(self) -> tuple[str, list[str]]:
         cleaned = ", ".join(f"{self._cell(f.name)} AS f_{f.name}" for f in self.fields)
         typed = ", ".join(f"{f.value_sql('c.f_' + f.name)} AS v_{f.name}" for f in self.fields)
-        # (condition, SQL expression of the reason with one %s, its parameter)
-        reasons: list[tuple[str, str, str]] = [
+        # (condition, SQL expression of the reason with one %s, its parameter, the row code)
+        reasons: list[tuple[str, str, str, str]] = [
             (
                 f"t.ncells > {self.width}",
                 "format(%s::text, t.ncells)",
                 _("该行有%(cells)s列，多于表头的%(width)s列") % {"cells": "%s", "width": self.width},
+                "row.too_many_cells",
             )
         ]
         joins = []
@@ -188,19 +190,33 @@ class Loader:
             f, v = f"t.f_{field.name}", f"t.v_{field.name}"
             valid.append(f"{v} IS NOT NULL" if field.column.required else f"({f} IS NULL OR {v} IS NOT NULL)")
             if field.column.required:
-                reasons.append((f"{f} IS NULL", "%s::text", _problem(field.column, _("不能为空"))))
-            for condition, problem in field.rules:
+                reasons.append(
+                    (f"{f} IS NULL", "%s::text", _problem(field.column, _("不能为空")), f"{field.name}.required")
+                )
+            for condition, problem, code in field.rules:
                 condition = condition.replace("{f}", f).replace("{v}", v)
-                reasons.append((f"{f} IS NOT NULL AND ({condition})", "%s::text", _problem(field.column, problem)))
+                reasons.append(
+                    (
+                        f"{f} IS NOT NULL AND ({condition})",
+                        "%s::text",
+                        _problem(field.column, problem),
+                        f"{field.name}.{code}",
+                    )
+                )
             if field.taxpayer:
                 alias = f"bad_{field.name}"
                 joins.append(f"LEFT JOIN {BAD_VALUES} {alias} ON {alias}.value = {v}")
                 reasons.append(
-                    (f"{alias}.message IS NOT NULL", f"%s::text || {alias}.message", _problem(field.column, ""))
+                    (
+                        f"{alias}.message IS NOT NULL",
+                        f"%s::text || {alias}.message",
+                        _problem(field.column, ""),
+                        f"{field.name}.taxpayer_id",
+                    )
                 )
                 valid.append(f"{alias}.message IS NULL")
-        for condition, reason in _cross_rules(self.kind, self.province):
-            reasons.append((condition, "%s::text", reason))
+        for condition, reason, code in _cross_rules(self.kind, self.province):
+            reasons.append((condition, "%s::text", reason, code))
             valid.append(f"NOT coalesce({condition}, false)")
         joins += _cross_joins(self.kind)
         if any(f.name == "toll_unit" for f in self.fields):
@@ -208,12 +224,16 @@ class Loader:
             extra = ", tu.id AS toll_unit_id, tu.province AS toll_unit_province"
         else:
             extra = ""
-        whens = [f"CASE WHEN {condition} THEN {expression} END" for condition, expression, _param in reasons]
-        params = [param for _condition, _expression, param in reasons]
+        whens = [f"CASE WHEN {condition} THEN {expression} END" for condition, expression, _param, _code in reasons]
+        params = [param for _condition, _expression, param, _code in reasons]
+        assert all(ROW_CODE_RE.fullmatch(code) for *_rest, code in reasons)  # inlined as SQL literals
+        code_whens = [f"CASE WHEN {condition} THEN '{code}' END" for condition, _expression, _param, code in reasons]
         sql = (
             f"CREATE TEMP TABLE {CHECKED} ON COMMIT DROP AS"
             f" SELECT t.*{extra}, CASE WHEN {' AND '.join(valid)} THEN '{{}}'::text[]"
-            f" ELSE array_remove(ARRAY[{', '.join(whens)}]::text[], NULL) END AS reasons"
+            f" ELSE array_remove(ARRAY[{', '.join(whens)}]::text[], NULL) END AS reasons,"
+            f" CASE WHEN {' AND '.join(valid)} THEN '{{}}'::text[]"
+            f" ELSE array_remove(ARRAY[{', '.join(code_whens)}]::text[], NULL) END AS codes"
             f" FROM (SELECT c.*, {typed} FROM (SELECT s.line_no, s.ncells, {cleaned} FROM {STAGING} s OFFSET 0) c"
             f" OFFSET 0) t {' '.join(joins)}"
         )
@@ -245,9 +265,9 @@ class Loader:
         cells = ", ".join(f"coalesce(s.c{i}, '')" for i in range(self.width))
         only = "" if lines is None else " AND k.line_no = ANY(%s)"
         cursor.execute(
-            f"INSERT INTO tolling_rejectedrow (batch_id, line_no, cells, reasons)"
+            f"INSERT INTO tolling_rejectedrow (batch_id, line_no, cells, reasons, codes)"
             f" SELECT %s, k.line_no, to_jsonb(ARRAY[{cells}]::text[]),"
-            f" to_jsonb(k.reasons) FROM {CHECKED} k JOIN {STAGING} s USING (line_no)"
+            f" to_jsonb(k.reasons), to_jsonb(k.codes) FROM {CHECKED} k JOIN {STAGING} s USING (line_no)"
             f" WHERE cardinality(k.reasons) > 0{only} ON CONFLICT (batch_id, line_no) DO NOTHING",
             [self.batch.pk] if lines is None else [self.batch.pk, lines],
         )

@@ -1,5 +1,6 @@
 """Validation as SQL: per upload kind, the column checks (shape, ranges, codes, check digits) and the cross-row
-rules, each producing the error file's message."""
+rules, each producing the error file's message and a machine-readable code (``card_no.format``,
+``exit_time.before_entry``: the column, a dot, the problem; ``ROW_CODES`` lists them all for the docs)."""
 
 from __future__ import annotations
 
@@ -116,7 +117,7 @@ class Field:
 
     column: Column
     typed: str  # SQL over {f}; "{f}" for text kept as is
-    rules: list[tuple[str, str]]  # (SQL condition over {f} and {v}, problem)
+    rules: list[tuple[str, str, str]]  # (SQL condition over {f} and {v}, problem, code after "<column>.")
     taxpayer: bool = False  # checked in Python per distinct value
 
     @property
@@ -126,10 +127,10 @@ class Field:
     def value_sql(self, f: str) -> str:
         """The typed value of cleaned text ``f``: NULL when any rule fails, so a valid row is cheap to recognise."""
         typed = self.typed.replace("{f}", f)
-        if not self.rules or all("{v}" in condition for condition, _problem in self.rules):
+        if not self.rules or all("{v}" in condition for condition, _problem, _code in self.rules):
             return typed  # NULL on failure by construction
-        assert not any("{v}" in condition for condition, _problem in self.rules), self.name
-        failing = " OR ".join(f"({condition.replace('{f}', f)})" for condition, _problem in self.rules)
+        assert not any("{v}" in condition for condition, _problem, _code in self.rules), self.name
+        failing = " OR ".join(f"({condition.replace('{f}', f)})" for condition, _problem, _code in self.rules)
         return f"CASE WHEN NOT ({failing}) THEN {typed} END"
 
 
@@ -140,12 +141,12 @@ def _problem(column: Column, problem: str) -> str:
 def _text(column: Column, max_length: int, *, upper: bool = False) -> Field:
     typed = "upper({f})" if upper else "{f}"
     too_long = _("不能超过%(n)s个字符") % {"n": max_length}
-    return Field(column, typed, [("char_length({f}) > " + str(max_length), too_long)])
+    return Field(column, typed, [("char_length({f}) > " + str(max_length), too_long, "too_long")])
 
 
 def _pattern(column: Column, pattern: str, problem: str, *, upper: bool = False) -> Field:
     typed = "upper({f})" if upper else "{f}"
-    return Field(column, typed, [(f"NOT {_shape_sql(typed, pattern)}", problem)])
+    return Field(column, typed, [(f"NOT {_shape_sql(typed, pattern)}", problem, "format")])
 
 
 def _code(column: Column, allowed: Any, problem: str) -> Field:
@@ -153,7 +154,7 @@ def _code(column: Column, allowed: Any, problem: str) -> Field:
         column,
         f"CASE WHEN {{f}} IN ({_texts(allowed)}) THEN {{f}}::int WHEN {{f}} ~ '^[0-9]+$' AND length({{f}}) <= 3"
         f" AND {{f}}::int IN ({_ints(allowed)}) THEN {{f}}::int END",
-        [("{v} IS NULL", problem)],
+        [("{v} IS NULL", problem, "invalid")],
     )
 
 
@@ -163,7 +164,7 @@ def _choice(column: Column, choices: Any) -> Field:
         f"WHEN upper({{f}}) = '{value}' OR {{f}} = '{label}' THEN '{value}'" for value, label in choices.choices
     )
     codes = "、".join(f"{value}（{label}）" for value, label in choices.choices)
-    return Field(column, f"CASE {whens} END", [("{v} IS NULL", _("必须是%(codes)s之一") % {"codes": codes})])
+    return Field(column, f"CASE {whens} END", [("{v} IS NULL", _("必须是%(codes)s之一") % {"codes": codes}, "invalid")])
 
 
 def _card(column: Column) -> Field:
@@ -171,10 +172,11 @@ def _card(column: Column) -> Field:
         column,
         "{f}",
         [
-            (f"NOT {_shape_sql('{f}', ids._CARD_RE.pattern)}", _message(ids.validate_card_number, "x")),
+            (f"NOT {_shape_sql('{f}', ids._CARD_RE.pattern)}", _message(ids.validate_card_number, "x"), "length"),
             (
                 f"{_shape_sql('{f}', ids._CARD_RE.pattern)} AND left({{f}}, 2) NOT IN ({_texts(ids.PROVINCE_NAMES)})",
                 _message(ids.validate_card_number, "0" * 20),
+                "province",
             ),
         ],
     )
@@ -186,9 +188,13 @@ def _plate(column: Column) -> Field:
         column,
         "upper({f})",
         [
-            (f"char_length({{f}}) > {ids.PLATE_MAX_LENGTH}", _message(ids.validate_plate, "京" * 11)),
-            ("position(' ' IN {f}) > 0", _message(ids.validate_plate, "京A 1234")),
-            (f"upper({{f}}) !~ {chars} AND position(' ' IN {{f}}) = 0", _message(ids.validate_plate, "京A#1234")),
+            (f"char_length({{f}}) > {ids.PLATE_MAX_LENGTH}", _message(ids.validate_plate, "京" * 11), "too_long"),
+            ("position(' ' IN {f}) > 0", _message(ids.validate_plate, "京A 1234"), "space"),
+            (
+                f"upper({{f}}) !~ {chars} AND position(' ' IN {{f}}) = 0",
+                _message(ids.validate_plate, "京A#1234"),
+                "characters",
+            ),
         ],
     )
 
@@ -200,11 +206,11 @@ def _money(column: Column, *, positive: bool) -> Field:
     large = f"{y} ~ '^[0-9]+([.][0-9]+)?$' AND length(split_part({y}, '.', 1)) > {MAX_YUAN_DIGITS}"
     zero = f"{y} ~ '^0+([.]0+)?$'" if positive else "false"
     rules = [
-        ("{v} IS NULL AND " + neg, _message(parse_yuan, "-1")),
-        ("{v} IS NULL AND " + decimals, _message(parse_yuan, "1.234")),
-        ("{v} IS NULL AND " + large, _message(parse_yuan, "1" * 16)),
-        ("{v} IS NULL AND " + zero, _message(parse_yuan, "0", allow_zero=False)),
-        (f"{{v}} IS NULL AND NOT ({neg} OR {decimals} OR {large} OR {zero})", _message(parse_yuan, "abc")),
+        ("{v} IS NULL AND " + neg, _message(parse_yuan, "-1"), "negative"),
+        ("{v} IS NULL AND " + decimals, _message(parse_yuan, "1.234"), "decimals"),
+        ("{v} IS NULL AND " + large, _message(parse_yuan, "1" * 16), "too_large"),
+        ("{v} IS NULL AND " + zero, _message(parse_yuan, "0", allow_zero=False), "zero"),
+        (f"{{v}} IS NULL AND NOT ({neg} OR {decimals} OR {large} OR {zero})", _message(parse_yuan, "abc"), "format"),
     ]
     typed = f"NULLIF({_money_sql('{f}')}, 0)" if positive else _money_sql("{f}")
     return Field(column, typed, rules)
@@ -212,7 +218,7 @@ def _money(column: Column, *, positive: bool) -> Field:
 
 def _time(column: Column) -> Field:
     problem = _("时间格式不正确：应为YYYY-MM-DD HH:MM:SS或ISO 8601，且须为有效日期时间")
-    return Field(column, _time_sql("{f}"), [("{v} IS NULL", problem)])
+    return Field(column, _time_sql("{f}"), [("{v} IS NULL", problem, "format")])
 
 
 def _taxpayer(column: Column) -> Field:
@@ -252,33 +258,33 @@ def _fields(kind: str) -> list[Field]:
         "province": lambda col: Field(
             col,
             "{f}",
-            [(f"{{f}} NOT IN ({_texts(ids.PROVINCE_NAMES)})", _message(ids.validate_province_code, "x"))],
+            [(f"{{f}} NOT IN ({_texts(ids.PROVINCE_NAMES)})", _message(ids.validate_province_code, "x"), "invalid")],
         ),
         "road_nature": lambda col: _code(col, RoadNature.values, _("必须是1（经营性）或2（还贷）")),
         "tax_rate": lambda col: Field(
             col,
             "CASE WHEN {f} ~ '^0?[.]0[359]0*$' THEN {f}::numeric(4,3) END",
-            [("{v} IS NULL", _("必须是0.03、0.05或0.09"))],
+            [("{v} IS NULL", _("必须是0.03、0.05或0.09"), "invalid")],
         ),
         "valid_from": lambda col: Field(
             col,
             f"CASE WHEN {{f}} ~ {DATE_RE} AND {_day_exists_sql('{f}')} THEN {{f}}::date END",
-            [("{v} IS NULL", _("日期格式不正确：应为YYYY-MM-DD"))],
+            [("{v} IS NULL", _("日期格式不正确：应为YYYY-MM-DD"), "format")],
         ),
         "segment_no": lambda col: Field(
             col,
             "CASE WHEN {f} ~ '^[0-9]+$' AND length({f}) <= 5 AND {f}::int BETWEEN 1 AND 32767 THEN {f}::int END",
-            [("{v} IS NULL", _("必须是1到32767之间的整数"))],
+            [("{v} IS NULL", _("必须是1到32767之间的整数"), "range")],
         ),
         "distance_km": lambda col: Field(
             col,
             "CASE WHEN {f} ~ '^[0-9]+([.][0-9][0-9]?[0-9]?)?$' AND length(split_part({f}, '.', 1)) <= 6"
             " THEN round({f}::numeric * 1000)::int END",
-            [("{v} IS NULL", _("必须是不小于0的数字，最多三位小数"))],
+            [("{v} IS NULL", _("必须是不小于0的数字，最多三位小数"), "format")],
         ),
     }
     for name in ("topup_id", "charge_id", "ticket_no", "ride_id"):
-        common[name] = lambda col: Field(col, "{f}", [(natural_key, id64)])
+        common[name] = lambda col: Field(col, "{f}", [(natural_key, id64, "format")])
     for name in ("entry_time", "exit_time", "topped_up_at", "paid_at", "start_time", "end_time"):
         common[name] = _time
     money_positive = kind != UploadKind.SEGMENTS
@@ -295,58 +301,71 @@ def _cross_joins(kind: str) -> list[str]:
     return []
 
 
-def _cross_rules(kind: str, province: str) -> list[tuple[str, str]]:
-    """Rules across columns and against the database (toll units, province scope), as (SQL, reason)."""
+def _cross_rules(kind: str, province: str) -> list[tuple[str, str, str]]:
+    """Rules across columns and against the database (toll units, province scope), as (SQL, reason, code)."""
     c = {col.name: col for col in CONTRACT[kind]}
-    rules: list[tuple[str, str]] = []
+    rules: list[tuple[str, str, str]] = []
     if "toll_unit" in c and kind != UploadKind.TOLL_UNITS:
         rules.append(
             (
                 f"{_shape_sql('t.v_toll_unit', ids._TOLL_UNIT_RE.pattern)}"
                 f" AND (tu.id IS NULL OR tu.province <> '{province}')",
                 _problem(c["toll_unit"], _("收费单元不存在或不属于本省")),
+                "toll_unit.unknown",
             )
         )
     future = _("不能晚于当前时间")
     if kind == UploadKind.SEGMENTS:
         rules += [
-            ("t.v_exit_time < t.v_entry_time", _problem(c["exit_time"], _("出口时间早于入口时间"))),
-            ("t.v_exit_time > now()", _problem(c["exit_time"], future)),
+            (
+                "t.v_exit_time < t.v_entry_time",
+                _problem(c["exit_time"], _("出口时间早于入口时间")),
+                "exit_time.before_entry",
+            ),
+            ("t.v_exit_time > now()", _problem(c["exit_time"], future), "exit_time.future"),
             (
                 "t.v_fee <> t.v_pay_fee - t.v_discount_fee",
                 _problem(c["fee"], _("实收金额必须等于应收金额减优惠金额")),
+                "fee.mismatch",
             ),
         ]
     elif kind == UploadKind.TOPUPS:
         rules += [
-            ("t.v_topped_up_at > now()", _problem(c["topped_up_at"], future)),
+            ("t.v_topped_up_at > now()", _problem(c["topped_up_at"], future), "topped_up_at.future"),
             (
                 f"{_shape_sql('t.v_card_no', ids._CARD_RE.pattern)} AND left(t.v_card_no, 2) <> '{province}'",
                 _problem(
                     c["card_no"], _("卡号的发行省份（前两位）必须是本省（%(province)s）") % {"province": province}
                 ),
+                "card_no.other_province",
             ),
             # only a prepaid card (储值卡) is topped up (product.md §2); a card not registered yet is let through,
             # since the contract carries no card type. Own-province cards only: no inference about other provinces.
             (
                 f"card.card_type = {int(CardType.POST_PAY)} AND left(t.v_card_no, 2) = '{province}'",
                 _problem(c["card_no"], _("该卡是记账卡（23），记账卡不能充值，只有储值卡（22）才有充值记录")),
+                "card_no.post_pay",
             ),
         ]
     elif kind == UploadKind.AUDIT_CHARGES:
-        rules.append(("t.v_paid_at > now()", _problem(c["paid_at"], future)))
+        rules.append(("t.v_paid_at > now()", _problem(c["paid_at"], future), "paid_at.future"))
     elif kind == UploadKind.PAPER_TICKETS:
-        rules.append(("t.v_exit_time > now()", _problem(c["exit_time"], future)))
+        rules.append(("t.v_exit_time > now()", _problem(c["exit_time"], future), "exit_time.future"))
     elif kind == UploadKind.TAXI_RIDES:
         rules += [
-            ("t.v_end_time < t.v_start_time", _problem(c["end_time"], _("下车时间早于上车时间"))),
-            ("t.v_end_time > now()", _problem(c["end_time"], future)),
+            (
+                "t.v_end_time < t.v_start_time",
+                _problem(c["end_time"], _("下车时间早于上车时间")),
+                "end_time.before_start",
+            ),
+            ("t.v_end_time > now()", _problem(c["end_time"], future), "end_time.future"),
         ]
     elif kind == UploadKind.TOLL_UNITS:
         rules += [
             (
                 f"t.v_province IN ({_texts(ids.PROVINCE_NAMES)}) AND t.v_province <> '{province}'",
                 _problem(c["province"], _("必须是上传者所在省份（%(province)s）") % {"province": province}),
+                "province.not_uploader",
             ),
             # the code carries its province in characters 6–7 (路线编号 + 省份代码 + …); one reason for a code of
             # another province whether or not it exists there: no inference across provinces (issue #18)
@@ -358,14 +377,42 @@ def _cross_rules(kind: str, province: str) -> list[tuple[str, str]]:
                     c["toll_unit"],
                     _("编号第6–7位须为本省代码（%(province)s），即本省的收费单元") % {"province": province},
                 ),
+                "toll_unit.other_province",
             ),
             (
                 "t.v_road_nature = 1 AND t.f_tax_rate IS NULL",
                 _problem(c["tax_rate"], _("经营性路段必须填写税率")),
+                "tax_rate.required",
             ),
             (
                 "t.v_road_nature = 2 AND t.f_tax_rate IS NOT NULL",
                 _problem(c["tax_rate"], _("还贷路段不填税率")),
+                "tax_rate.not_allowed",
             ),
         ]
     return rules
+
+
+ROW_CODE_RE = re.compile(r"[a-z_]+\.[a-z_]+")
+"""What a row code looks like: ``<column or "row">.<problem>`` (they are inlined in SQL as literals)."""
+
+
+def row_codes() -> list[tuple[str, str]]:
+    """Every row code with an example reason, for the contract and the docs: ``[(code, reason)]``, sorted.
+    ``{column}.required`` and ``{column}.taxpayer_id`` stand for every column that has them."""
+    codes: dict[str, str] = {
+        "row.too_many_cells": _("该行的列数多于表头"),
+        "{column}.required": _("必填列为空"),
+        "{column}.taxpayer_id": _("纳税人识别号无效"),
+        "row.conflict": _("冲突：该主键已有不同的数据，未覆盖"),
+        "row.key_taken": _("该通行标识已属于其他卡或车辆，或该主键属于其他省份"),
+        "row.invoiced": _("更正的行已开具在票据中，须先红冲"),
+    }
+    for kind in UploadKind.values:
+        for field in _fields(kind):
+            for condition, problem, code in field.rules:
+                if not condition.endswith("AND false"):  # a rule that never fires for this kind (zero amounts)
+                    codes.setdefault(f"{field.name}.{code}", _problem(field.column, problem))
+        for _condition, reason, code in _cross_rules(kind, "32"):
+            codes.setdefault(code, reason)
+    return sorted(codes.items())
