@@ -193,6 +193,17 @@ class PiiField(serializers.CharField):
         return shown(self.kind, value)
 
 
+class MaskedDictField(serializers.DictField):
+    """A typed mapping on the way out (statistics keys and labels, report filters) with personal-data keys masked."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs["read_only"] = True
+        super().__init__(**kwargs)
+
+    def to_representation(self, value: Any) -> Any:
+        return super().to_representation(mask_json(value))
+
+
 class MaskedJSONField(serializers.JSONField):
     """Free-form JSON on the way out (action results and previews) with its personal-data keys masked."""
 

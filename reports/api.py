@@ -20,6 +20,7 @@ from rest_framework.views import APIView
 from invoicing.models import BusinessLine, DocumentKind
 from piaogen.identifiers import Province, VehicleClass
 from piaogen.models import User
+from piaogen.privacy import MaskedDictField, MaskedJSONField
 from reports.catalog import REGISTRY, Drill, ReportData, template_for
 from reports.exports import Fen, Ratio
 from reports.rollups import rollups_as_of
@@ -79,13 +80,13 @@ class TableSerializer(serializers.Serializer[Any]):
     id = serializers.CharField()
     title = serializers.CharField()
     columns = ColumnSerializer(many=True)
-    rows = serializers.ListField(child=serializers.ListField(child=serializers.JSONField()))
+    rows = serializers.ListField(child=serializers.ListField(child=MaskedJSONField()))
 
 
 class ReportFiguresSerializer(serializers.Serializer[Any]):
     template = serializers.CharField()
     title = serializers.CharField()
-    filters = serializers.DictField(child=serializers.CharField(), help_text="the filters in force (scope applied)")
+    filters = MaskedDictField(child=serializers.CharField(), help_text="the filters in force (scope applied)")
     as_of = serializers.DateTimeField(allow_null=True, help_text="how fresh the figures are")
     tiles = TileSerializer(many=True)
     figures = FigureSerializer(many=True)

@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from invoicing.models import BusinessLine, DocumentKind, DocumentStatus
 from piaogen.identifiers import CardType, Province, VehicleClass
 from piaogen.models import Role, User
+from piaogen.privacy import MaskedDictField
 from support.stats import DIMENSIONS, MAX_GROUPS, STATE_LABELS, SUBJECTS, StatsTooBroad, query_from, statistics
 
 
@@ -69,21 +70,19 @@ class MeasureSerializer(serializers.Serializer[Any]):
 
 
 class StatisticsRowSerializer(serializers.Serializer[Any]):
-    keys = serializers.DictField(child=serializers.CharField(allow_null=True), help_text=_("维度 → 取值（代码）"))
-    labels = serializers.DictField(child=serializers.CharField(), help_text=_("维度 → 名称"))
-    values = serializers.DictField(child=serializers.IntegerField(), help_text=_("度量 → 数量或金额（分）"))
+    keys = MaskedDictField(child=serializers.CharField(allow_null=True), help_text=_("维度 → 取值（代码）"))
+    labels = MaskedDictField(child=serializers.CharField(), help_text=_("维度 → 名称"))
+    values = MaskedDictField(child=serializers.IntegerField(), help_text=_("度量 → 数量或金额（分）"))
     rows_url = serializers.CharField(help_text=_("该格明细的控制台页面"))
 
 
 class StatisticsSerializer(serializers.Serializer[Any]):
     subject = serializers.CharField()
     group_by = serializers.ListField(child=serializers.CharField())
-    filters = serializers.DictField(
-        child=serializers.CharField(), help_text=_("生效的筛选条件（含默认日期与省份范围）")
-    )
+    filters = MaskedDictField(child=serializers.CharField(), help_text=_("生效的筛选条件（含默认日期与省份范围）"))
     measures = MeasureSerializer(many=True)
     rows = StatisticsRowSerializer(many=True)
-    total = serializers.DictField(child=serializers.IntegerField())
+    total = MaskedDictField(child=serializers.IntegerField())
 
 
 def _key(value: Any) -> str | None:

@@ -29,9 +29,10 @@ from openpyxl.cell import WriteOnlyCell
 from invoicing.eligibility import BEIJING, ItemState
 from invoicing.models import Document
 from piaogen.access import scoped
-from piaogen.identifiers import CardType, VehicleClass, is_resident_id, mask_id_number, province_label
+from piaogen.identifiers import CardType, VehicleClass, province_label
 from piaogen.models import User
 from piaogen.money import fen_to_decimal, format_yuan, yuan_str
+from piaogen.privacy import Pii, shown
 from support.stats import DIMENSIONS, Statistics, StatsQuery, item_states, matching_ids, subject_rows
 from tolling.models import AuditCharge, Card, PaperTicket, Segment, TaxiRide, TopUp, Trip
 
@@ -199,7 +200,7 @@ def _row(subject: str, obj: Any, states: dict[int, ItemState], cards: dict[str, 
                          s.pay_fee, s.discount_fee, s.fee, _state(states, s.pk)])  # fmt: skip
     if subject == "documents":
         d: Document = obj
-        tax_id = mask_id_number(d.buyer_tax_id) if d.buyer_tax_id and is_resident_id(d.buyer_tax_id) else d.buyer_tax_id
+        tax_id = shown(Pii.TAX_ID, d.buyer_tax_id)  # a person's (a resident ID) masked, a company's shown
         return Row(reverse("document-detail", args=[d.pk]),
                    [d.service_date, str(d), d.get_kind_display(), d.get_business_line_display(),
                     d.get_status_display(), province_label(d.province), d.seller_name, d.buyer_name, tax_id,

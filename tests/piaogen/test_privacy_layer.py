@@ -25,6 +25,7 @@ from rest_framework import serializers
 from piaogen.privacy import (
     PII_FIELDS,
     PII_KEYS,
+    MaskedDictField,
     MaskedJSONField,
     Pii,
     PiiField,
@@ -201,7 +202,7 @@ def test_every_serializer_field_holding_personal_data_is_masked() -> None:
             if field.write_only:
                 continue
             if isinstance(field, serializers.JSONField | serializers.DictField):
-                if not isinstance(field, MaskedJSONField):
+                if not isinstance(field, MaskedJSONField | MaskedDictField):
                     unmasked.append(f"{path} (free JSON)")
                 continue
             if _holds_personal_data(path.rsplit(".", 1)[-1], field, model):
