@@ -95,10 +95,15 @@ class ReissueForm(ActionForm):
         label=_("正确的抬头名称"),
         max_length=200,
         required=False,
-        help_text=_("新填的抬头保存为该客户的新抬头版本，并对之后的通行和充值生效"),
+        help_text=_("新填的抬头只用于这张换开的票据，除非勾选下面的选项"),
     )
     new_tax_id = forms.CharField(
         label=_("纳税人识别号"), max_length=20, required=False, validators=[taxpayer_id_validator]
+    )
+    as_default = forms.BooleanField(
+        label=_("同时设为该客户今后的抬头"),
+        required=False,
+        help_text=_("勾选后，新填的抬头对该客户之后的通行和充值生效"),
     )
 
     def __init__(self, *args: Any, target: Target, **kwargs: Any) -> None:
