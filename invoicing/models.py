@@ -236,7 +236,7 @@ class BuyerTitle(models.Model):
     valid_from = models.DateTimeField(_("生效时间"))
     # a title typed for one reissued document (换票) that the customer did not make their default: never in force
     # (the buyer lookup skips it), so later trips and top-ups keep the title they had (ADR 0008)
-    one_document = models.BooleanField(_("仅用于一张换票"), default=False)
+    one_document = models.BooleanField(_("仅用于一张换票"), default=False, db_default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -13,6 +13,6 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='buyertitle',
             name='one_document',
-            field=models.BooleanField(default=False, verbose_name='仅用于一张换票'),
+            field=models.BooleanField(db_default=False, default=False, verbose_name='仅用于一张换票'),
         ),
     ]
