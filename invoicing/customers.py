@@ -188,9 +188,11 @@ def buyer_title_add(
     bank_account: str = "",
     reason: str,
     by: User | None,
+    one_document: bool = False,
 ) -> BuyerTitle:
     """A new title version for the account (``card_no`` blank) or one of its cards, in force from now: it applies
-    to later trips and top-ups only; documents already issued change only by 换票."""
+    to later trips and top-ups only; documents already issued change only by 换票. With ``one_document`` the title
+    is for one reissued document only and never in force (ADR 0008): the customer's title stays as it was."""
     if not reason.strip():
         raise CustomerError(_("请填写原因"), code="reason_required")
     name, tax_id, card_no = name.strip(), tax_id.strip().upper(), card_no.strip()
@@ -205,7 +207,9 @@ def buyer_title_add(
     if card_no and not CardBinding.objects.filter(customer=customer, card_no=card_no).exists():
         raise CustomerError(_("卡%(card_no)s未绑定过该客户"), code="title_foreign_card", params={"card_no": card_no})
     previous = (
-        BuyerTitle.objects.filter(customer=customer, card_no=card_no, valid_from__lte=timezone.now())
+        BuyerTitle.objects.filter(
+            customer=customer, card_no=card_no, valid_from__lte=timezone.now(), one_document=False
+        )
         .order_by("-valid_from")
         .first()
     )
@@ -219,6 +223,7 @@ def buyer_title_add(
         address_phone=address_phone.strip(),
         bank_account=bank_account.strip(),
         valid_from=timezone.now(),
+        one_document=one_document,
         created_by=by,
     )
     audit_record(
@@ -230,7 +235,8 @@ def buyer_title_add(
         province=customer.province,
         reason=reason,
         before={"title": previous.pk, "name": previous.name, "tax_id": previous.tax_id} if previous else None,
-        after={"title": title.pk, "name": title.name, "tax_id": title.tax_id, "card_no": card_no},
+        after={"title": title.pk, "name": title.name, "tax_id": title.tax_id, "card_no": card_no}
+        | ({"one_document": True} if one_document else {}),
     )
     return title
 
@@ -350,7 +356,9 @@ def buyer_title_backdate(*, title: BuyerTitle, valid_from: dt.datetime, reason: 
             params={"since": timezone.localtime(title.valid_from).strftime("%Y-%m-%d %H:%M")},
         )
     previous = (
-        BuyerTitle.objects.filter(customer_id=title.customer_id, card_no=title.card_no, valid_from__lt=title.valid_from)
+        BuyerTitle.objects.filter(
+            customer_id=title.customer_id, card_no=title.card_no, valid_from__lt=title.valid_from, one_document=False
+        )
         .order_by("-valid_from")
         .values_list("valid_from", flat=True)
         .first()

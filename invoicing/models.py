@@ -234,6 +234,9 @@ class BuyerTitle(models.Model):
     bank_account = models.CharField(_("开户行及账号"), max_length=200, blank=True)
     email = models.EmailField(_("收票邮箱"), blank=True)
     valid_from = models.DateTimeField(_("生效时间"))
+    # a title typed for one reissued document (换票) that the customer did not make their default: never in force
+    # (the buyer lookup skips it), so later trips and top-ups keep the title they had (ADR 0008)
+    one_document = models.BooleanField(_("仅用于一张换票"), default=False, db_default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

@@ -39,7 +39,12 @@ def home(request: HttpRequest) -> HttpResponse:
     """Each role lands on its own home page."""
     user = request.user
     assert isinstance(user, User)
-    return render(request, f"piaogen/home_{user.role}.html")
+    context = {}
+    if user.role == Role.AGENT:
+        from support.workspace import agent_workspace, recent_records
+
+        context["workspace"] = agent_workspace(user=user, recent=recent_records(request.session))
+    return render(request, f"piaogen/home_{user.role}.html", context)
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -233,6 +233,7 @@ def _reissue_title(document: Document, data: dict[str, Any], user: User) -> Buye
         email=document.title.email if document.title is not None else "",
         reason=data["reason"],
         by=user,
+        one_document=not data.get("as_default"),
     )
 
 

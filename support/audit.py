@@ -16,7 +16,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import django_filters
-from django.db.models import QuerySet
+from django.apps import apps
+from django.core.exceptions import FieldDoesNotExist
+from django.db.models import Model, QuerySet
+from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -51,6 +54,75 @@ class AuditFilter(django_filters.FilterSet):
 
 def audit_events() -> QuerySet[AuditEvent]:
     return AuditEvent.objects.order_by("-at", "-id")
+
+
+# The page of an audited object, by its model label (``object_type``); a type without one shows no link.
+OBJECT_PAGES = {
+    "invoicing.customer": "customer-detail",
+    "invoicing.document": "document-detail",
+    "invoicing.summarysheet": "sheet-detail",
+    "tolling.card": "card-detail",
+    "tolling.trip": "trip-detail",
+    "tolling.uploadbatch": "upload-detail",
+    "support.ticket": "ticket-detail",
+}
+
+
+def _model(object_type: str) -> type[Model] | None:
+    try:
+        return apps.get_model(object_type)
+    except (LookupError, ValueError):
+        return None
+
+
+def object_type_label(object_type: str) -> str:
+    """The translated model name of an ``app.model`` label; an unknown type shows as it is."""
+    model = _model(object_type)
+    return str(model._meta.verbose_name) if model is not None else object_type
+
+
+def object_url(object_type: str, object_id: str) -> str:
+    """The page of the object where one exists, else ''."""
+    name = OBJECT_PAGES.get(object_type)
+    if name is None or not object_id.isdigit():
+        return ""
+    try:
+        return reverse(name, args=[int(object_id)])
+    except NoReverseMatch:
+        return ""
+
+
+def change_items(object_type: str, value: Any) -> list[tuple[str, str]]:
+    """A before/after value as (label, text) pairs, PII masked: a field's label where the key names a field of
+    the object's model, the key itself otherwise; a value that is not a mapping is one pair with no label."""
+    if value is None:
+        return []
+    value = mask_pii(value)
+    if not isinstance(value, dict):
+        return [("", _text(value))]
+    model = _model(object_type)
+    return [_pair(model, key, item) for key, item in sorted(value.items())]
+
+
+def _pair(model: type[Model] | None, key: str, value: Any) -> tuple[str, str]:
+    """The field's label and, for a field with choices, the value's label."""
+    try:
+        field = model._meta.get_field(key) if model is not None else None
+    except FieldDoesNotExist:
+        field = None
+    if field is None:
+        return key, _text(value)
+    choices = dict(getattr(field, "flatchoices", None) or [])
+    shown = str(choices[value]) if isinstance(value, str | int) and value in choices else _text(value)
+    return str(getattr(field, "verbose_name", key)), shown
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, str | int | float | bool):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def _json(value: Any) -> str:

@@ -95,10 +95,15 @@ class ReissueForm(ActionForm):
         label=_("正确的抬头名称"),
         max_length=200,
         required=False,
-        help_text=_("新填的抬头保存为该客户的新抬头版本，并对之后的通行和充值生效"),
+        help_text=_("新填的抬头只用于这张换开的票据，除非勾选下面的选项"),
     )
     new_tax_id = forms.CharField(
         label=_("纳税人识别号"), max_length=20, required=False, validators=[taxpayer_id_validator]
+    )
+    as_default = forms.BooleanField(
+        label=_("同时设为该客户今后的抬头"),
+        required=False,
+        help_text=_("勾选后，新填的抬头对该客户之后的通行和充值生效"),
     )
 
     def __init__(self, *args: Any, target: Target, **kwargs: Any) -> None:
@@ -109,14 +114,29 @@ class ReissueForm(ActionForm):
         if document.customer_id is not None:
             titles = BuyerTitle.objects.filter(customer_id=document.customer_id).exclude(pk=document.title_id or 0)
         self.fields["title"].queryset = titles.order_by("-valid_from")  # type: ignore[attr-defined]
+        self.document = document
+        if not self.is_bound:  # the current title, to correct in place
+            kind = document.title.kind if document.title is not None else ""
+            self.initial.setdefault("new_name", document.buyer_name)
+            self.initial.setdefault("new_tax_id", document.buyer_tax_id)
+            self.initial.setdefault(
+                "new_kind", kind or (TitleKind.COMPANY if document.buyer_tax_id else TitleKind.PERSON)
+            )
 
     def clean(self) -> dict[str, Any]:
+        """An existing title chosen wins over the typed one (pre-filled with the current title); a typed title
+        must differ from the document's."""
         data = super().clean() or {}
-        has_title, has_name = data.get("title") is not None, bool((data.get("new_name") or "").strip())
-        if has_title == has_name:
+        if data.get("title") is not None:
+            data.update(new_name="", new_tax_id="", new_kind="")
+            return data
+        name, tax_id = (data.get("new_name") or "").strip(), (data.get("new_tax_id") or "").strip().upper()
+        if not name:
             raise forms.ValidationError(_("请选择一个已有抬头，或填写正确的抬头名称（二选一）"))
-        if has_name and not data.get("new_kind"):
-            data["new_kind"] = TitleKind.COMPANY if data.get("new_tax_id") else TitleKind.PERSON
+        if (name, tax_id) == (self.document.buyer_name, self.document.buyer_tax_id):
+            raise forms.ValidationError(_("抬头与原票据相同，请修改后再换票"))
+        if not data.get("new_kind"):
+            data["new_kind"] = TitleKind.COMPANY if tax_id else TitleKind.PERSON
         return data
 
 

@@ -84,6 +84,10 @@ class Ticket(models.Model):
             models.Index(fields=["status", "due_at"], name="ticket_status_due_idx"),  # queue and overdue list
             models.Index(fields=["assignee", "status"], name="ticket_assignee_idx"),  # "my tickets"
             models.Index(fields=["customer", "-created_at"], name="ticket_customer_idx"),  # customer page
+            models.Index(fields=["created_at"], name="ticket_created_idx"),  # the agent workspace: opened today
+            models.Index(  # the agent workspace: closed today
+                fields=["closed_at"], name="ticket_closed_idx", condition=Q(closed_at__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:
@@ -219,6 +223,9 @@ class ActionRequest(models.Model):
         verbose_name_plural = pgettext_lazy("plural", "支持操作")
         constraints = [
             models.CheckConstraint(name="action_request_kind_valid", condition=Q(kind__in=ActionKind.values)),
+        ]
+        indexes = [
+            models.Index(fields=["created_at"], name="action_request_created_idx"),  # the workspace: actions today
         ]
 
     def __str__(self) -> str:

@@ -334,8 +334,8 @@ def _titles(user: User, customer: Customer, *, revealed: bool) -> list[TitleRow]
     seen: set[str] = set()
     rows = []
     for title in titles:
-        in_force = title.valid_from <= now and title.card_no not in seen
-        if title.valid_from <= now:
+        in_force = title.valid_from <= now and title.card_no not in seen and not title.one_document
+        if in_force:
             seen.add(title.card_no)
         rows.append(TitleRow(title, in_force, reveal_for(Pii.TAX_ID, title.tax_id, revealed=revealed)))
     return rows

@@ -15,6 +15,7 @@ import datetime as dt
 from typing import Any
 
 import django_filters
+from django import forms
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
@@ -197,12 +198,23 @@ def saved_filter_save(*, owner: User, name: str, query: str, shared: bool, page:
 class TicketFilter(django_filters.FilterSet):
     q = django_filters.CharFilter(field_name="subject", lookup_expr="icontains", label=_("主题包含"))
     status = django_filters.MultipleChoiceFilter(choices=TicketStatus.choices, label=_("状态"))
-    category = django_filters.ChoiceFilter(choices=TicketCategory.choices, label=_("类别"))
-    assignee = django_filters.CharFilter(method="filter_assignee", label=_("处理人"))  # ticket_assignee_idx
-    open = django_filters.BooleanFilter(method="filter_open", label=_("未关闭"))
-    overdue = django_filters.BooleanFilter(method="filter_overdue", label=_("已超时"))  # ticket_status_due_idx
+    category = django_filters.ChoiceFilter(choices=TicketCategory.choices, label=_("类别"), empty_label=_("全部类别"))
+    # the values stay in the URL as before (me / none / a username; true / false): saved filters keep working
+    assignee = django_filters.CharFilter(
+        method="filter_assignee", label=_("处理人"), widget=forms.Select
+    )  # ticket_assignee_idx
+    open = django_filters.BooleanFilter(
+        method="filter_open",
+        label=_("是否关闭"),
+        widget=forms.Select(choices=[("", _("全部")), ("true", _("未关闭")), ("false", _("已关闭"))]),
+    )
+    overdue = django_filters.BooleanFilter(
+        method="filter_overdue",
+        label=_("超时"),
+        widget=forms.Select(choices=[("", _("全部")), ("true", _("仅超时"))]),
+    )  # ticket_status_due_idx
     customer = django_filters.NumberFilter(field_name="customer_id", label=_("客户"))  # ticket_customer_idx
-    province = django_filters.ChoiceFilter(choices=Province.choices, label=_("省份"))
+    province = django_filters.ChoiceFilter(choices=Province.choices, label=_("省份"), empty_label=_("全部省份"))
     object_type = django_filters.CharFilter(method="filter_linked", label=_("关联对象类型"))
     object_key = django_filters.CharFilter(method="filter_linked", label=_("关联对象标识"))  # ticket_link_object_idx
     created_from = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte", label=_("创建日期起"))
@@ -211,6 +223,13 @@ class TicketFilter(django_filters.FilterSet):
     class Meta:
         model = Ticket
         fields = ["q", "status", "category", "assignee", "open", "overdue", "customer", "province"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        workers = User.objects.filter(is_active=True, role__in=TICKET_WORKERS).order_by("username")[:200]
+        choices: list[tuple[str, Any]] = [("", _("全部处理人")), ("me", _("我自己")), ("none", _("未分配"))]
+        choices += [(user.username, user.get_full_name() or user.username) for user in workers]
+        self.form.fields["assignee"].widget.choices = choices
 
     def filter_assignee(self, queryset: QuerySet[Ticket], name: str, value: str) -> QuerySet[Ticket]:
         """``me`` (the requesting user), ``none`` (unassigned), or a username."""

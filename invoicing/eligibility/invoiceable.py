@@ -46,7 +46,7 @@ def _has_buyer(at: str, invoice_cycle: str | None = None) -> Exists:
     for a time before their first title, that first one (``titles.buyers_sql``); with ``invoice_cycle``, a customer
     who chose that cycle (``Customer.invoice_cycle``)."""
     title = BuyerTitle.objects.filter(
-        Q(card_no=OuterRef(OuterRef("card_no"))) | Q(card_no=""), customer=OuterRef("customer_id")
+        Q(card_no=OuterRef(OuterRef("card_no"))) | Q(card_no=""), customer=OuterRef("customer_id"), one_document=False
     )
     binding = _covering_bindings(at).filter(Exists(title))
     if invoice_cycle is not None:

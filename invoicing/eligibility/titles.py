@@ -24,7 +24,8 @@ from invoicing.models import BuyerTitle
 # The binding covers ``at`` from ``covers_from`` (binding reaches back, domain.md §4.11) or else ``bound_at``. The
 # title is the latest version in force at ``at`` (card-specific before the default), and for a transaction before
 # the customer's first title — brought in by a binding that reached back — that first title: later versions still
-# apply forward only (domain.md §4.4). A customer has a handful of versions, so the title probe reads them all.
+# apply forward only (domain.md §4.4). A customer has a handful of versions, so the title probe reads them all. A
+# title typed for one reissued document only (``one_document``, ADR 0008) is never in force.
 _BUYERS_CTE = """
 buyer_binding AS (
     SELECT q.i, q.card_no, q.at, b.customer_id
@@ -39,7 +40,7 @@ buyer_title AS (
     SELECT b.i, t.title_id
     FROM buyer_binding b JOIN LATERAL (
         SELECT t.id AS title_id FROM invoicing_buyertitle t
-        WHERE t.customer_id = b.customer_id AND t.card_no IN (b.card_no, '')
+        WHERE t.customer_id = b.customer_id AND t.card_no IN (b.card_no, '') AND NOT t.one_document
         ORDER BY t.valid_from <= b.at DESC,
                  CASE WHEN t.valid_from <= b.at THEN t.card_no = '' END,
                  CASE WHEN t.valid_from <= b.at THEN t.valid_from END DESC,

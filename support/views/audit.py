@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -19,13 +17,20 @@ from invoicing.eligibility import BEIJING
 from invoicing.models import Customer
 from piaogen.access import role_required, scoped
 from piaogen.models import AuditEvent, User
-from support.audit import AUDIT_READERS, AuditFilter, audit_csv_lines, audit_events
+from support.audit import (
+    AUDIT_READERS,
+    AuditFilter,
+    audit_csv_lines,
+    audit_events,
+    change_items,
+    object_type_label,
+    object_url,
+)
 from support.forms import PiiRevealForm
 from support.privacy import (
     REVEALERS,
     customer_id_no,
     customer_phone,
-    mask_pii,
     pii_reveal,
     pii_revealed,
     reveal_minutes,
@@ -53,8 +58,10 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     rows = [
         {
             "event": event,
-            "before": json.dumps(mask_pii(event.before), ensure_ascii=False) if event.before is not None else "",
-            "after": json.dumps(mask_pii(event.after), ensure_ascii=False) if event.after is not None else "",
+            "object_label": object_type_label(event.object_type),
+            "object_url": object_url(event.object_type, event.object_id),
+            "before": change_items(event.object_type, event.before),
+            "after": change_items(event.object_type, event.after),
         }
         for event in page.object_list
     ]

@@ -574,3 +574,46 @@ def test_the_unbind_and_title_commands(agent: User, world: dict[str, Any]) -> No
     assert not CardBinding.objects.filter(card_no=CARD, unbound_at__isnull=True).exists()
     assert titled.status_code == 201
     assert BuyerTitle.objects.filter(customer=world["customer"], name="张三的公司").exists()
+
+
+def test_the_reissue_form_starts_from_the_current_title_and_its_type(agent_client: Client, issued: Document) -> None:
+    response = agent_client.get(f"/actions/documents/{issued.pk}/reissue/")
+
+    form = response.context["form"]
+    assert issued.title is not None
+    assert (form["new_name"].value(), form["new_tax_id"].value(), form["new_kind"].value()) == (
+        issued.buyer_name,
+        issued.buyer_tax_id,
+        issued.title.kind,
+    )
+    assert f'value="{issued.buyer_name}"' in response.content.decode()
+
+
+def test_reissuing_with_the_unchanged_title_is_a_form_error(agent_client: Client, issued: Document) -> None:
+    response = agent_client.post(
+        f"/actions/documents/{issued.pk}/reissue/",
+        {"reason": REASON, "key": str(uuid.uuid4()), "step": "preview", "new_name": issued.buyer_name,
+         "new_tax_id": issued.buyer_tax_id},
+    )  # fmt: skip
+
+    assert "抬头与原票据相同，请修改后再换票" in " ".join(response.context["form"].non_field_errors())
+
+
+@pytest.mark.parametrize(("as_default", "in_force_after"), [("", "张三"), ("on", "南京某某科技有限公司")])
+def test_a_corrected_title_becomes_the_customers_title_only_when_chosen(
+    agent_client: Client, issued: Document, world: dict[str, Any], as_default: str, in_force_after: str
+) -> None:
+    from invoicing.eligibility.titles import title_in_force
+
+    reissue = _case("reissue", world, issued)
+    key = str(uuid.uuid4())
+    extra = {"as_default": as_default} if as_default else {}
+    preview = post(agent_client, reissue, "preview", key, **extra)
+    confirm = dict(preview.context["form"].hidden_values())
+
+    agent_client.post(reissue.url, {**confirm, "step": "confirm"})
+
+    new = Document.objects.get(replaces=issued)
+    assert new.buyer_name == "南京某某科技有限公司"  # the reissued document has the corrected title either way
+    title = title_in_force(card_no=CARD, at=timezone.now())
+    assert title is not None and title.name == in_force_after

@@ -131,3 +131,31 @@ def test_the_actor_filter_finds_what_the_system_did(agent: User, client_for: Cal
     rows = client_for(agent).get("/audit/", {"actor": "system"}).context["rows"]
 
     assert [row["event"].action for row in rows] == ["summary_sheet.void"]
+
+
+def test_the_viewer_names_the_object_type_links_to_its_page_and_lists_changes_with_labels(
+    agent: User, client_for: Callable[[User], Client]
+) -> None:
+    audit_record(
+        actor=agent, action="upload.cancel", object_type="tolling.uploadbatch", object_id="16", province="32",
+        reason="重复上传", before={"status": "queued"}, after={"status": "cancelled"},
+    )  # fmt: skip
+
+    response = client_for(agent).get("/audit/")
+
+    row = response.context["rows"][0]
+    assert (row["object_label"], row["object_url"]) == ("上传批次", "/uploads/16/")
+    assert row["before"] == [("状态", "排队中")] and row["after"] == [("状态", "已取消")]
+    body = response.content.decode()
+    assert 'href="/uploads/16/">上传批次 16</a>' in body and "tolling.uploadbatch:16" not in body
+    assert "<dt>状态</dt><dd>已取消</dd>" in body and "{&quot;status" not in body
+
+
+def test_an_unknown_object_type_shows_as_it_is_without_a_link(
+    agent: User, client_for: Callable[[User], Client]
+) -> None:
+    audit_record(actor=agent, action="x.y", object_type="nowhere.thing", object_id="3", after={"k": 1})
+
+    row = client_for(agent).get("/audit/").context["rows"][0]
+
+    assert (row["object_label"], row["object_url"], row["after"]) == ("nowhere.thing", "", [("k", "1")])

@@ -276,3 +276,18 @@ def test_the_second_page_of_the_open_queue_is_still_the_open_queue(
 
     assert second.context["page"].paginator.count == 51
     assert len(second.context["tickets"]) == 1
+
+
+def test_the_ticket_filters_read_as_words_not_codes_or_dashes(
+    agent: User, client_for: Callable[[User], Client]
+) -> None:
+    response = client_for(agent).get("/tickets/", {"assignee": "me", "open": "true"})
+
+    body = response.content.decode()
+    assert "me / none" not in body and "---------" not in body and "未知" not in body
+    form = response.context["filter"].form
+    assignee = dict(form.fields["assignee"].widget.choices)
+    assert (assignee["me"], assignee["none"], assignee[agent.username]) == ("我自己", "未分配", agent.username)
+    assert dict(form.fields["open"].widget.choices) == {"": "全部", "true": "未关闭", "false": "已关闭"}
+    assert '<option value="me" selected>我自己</option>' in body
+    assert '<option value="true" selected>未关闭</option>' in body
