@@ -174,6 +174,7 @@ def recognise(query: str) -> list[Reading]:
         if compact != upper:  # pass ids are case-sensitive; ticket and flow numbers are usually upper case
             readings += [Reading(Kind.PAPER_TICKET, upper), Reading(Kind.PASS_ID, upper[:40])]
     latin_word = compact.isascii() and compact.isalpha() and len(compact) >= 3  # e.g. a romanised company name
-    if not digits and len(text) >= MIN_NAME_LENGTH and (latin_word or not _TOKEN.fullmatch(compact)):
+    wordy = sum(ch.isalnum() for ch in text) >= MIN_NAME_LENGTH  # punctuation alone is not a name: unrecognised
+    if not digits and wordy and (latin_word or not _TOKEN.fullmatch(compact)):
         readings.append(Reading(Kind.NAME, text))
     return readings

@@ -328,3 +328,26 @@ def test_an_exact_search_makes_a_fixed_handful_of_queries(records: dict[str, Any
         with CaptureQueriesContext(connection) as queries:
             assert search(user=agent, query=text).groups
         assert len(queries.captured_queries) <= most, text
+
+
+# --- telling the truth --------------------------------------------------------------------------------------------
+
+
+def test_punctuation_alone_is_not_read_as_a_name() -> None:
+    assert recognise("@@##!!") == []
+    assert recognise("张三!") != []  # a name with a stray mark still is
+
+
+def test_the_page_says_garbage_was_not_recognised(agent: User, client_for: Callable[[User], Client]) -> None:
+    body = client_for(agent).get(reverse("search"), {"q": "@@##!!"}).content.decode()
+    assert "无法识别输入的内容" in body
+
+
+def test_the_province_scope_hint_is_shown_to_province_users_only(
+    records: dict[str, Any], agent: User, jiangsu: User, client_for: Callable[[User], Client]
+) -> None:
+    nothing = {"q": "不存在的单位名称"}
+    national = client_for(agent).get(reverse("search"), nothing).content.decode()
+    province = client_for(jiangsu).get(reverse("search"), nothing).content.decode()
+    assert "没有找到匹配的记录。" in national and "本省" not in national
+    assert "您只能查到本省的记录。" in province
