@@ -559,6 +559,12 @@ class _Search:
         # the vehicle's back-charges belong to its one customer, when there is one
         self.audit_charges(charges, customer_id=owners.pop() if len(owners) == 1 else None)
 
+    def read_plate_prefix(self, prefix: str) -> None:
+        # vehicle_plate_prefix_idx (varchar_pattern_ops): LIKE '苏A12%' whatever the database's collation
+        vehicles = Vehicle.objects.filter(plate__startswith=prefix)
+        self.bound_customers(cards_for(self.user).filter(vehicle__in=vehicles).values("card_no"))
+        self.cards(Q(vehicle__in=vehicles))
+
     def read_card(self, card_no: str) -> None:
         self.cards(Q(card_no=card_no))
 

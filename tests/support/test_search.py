@@ -351,3 +351,31 @@ def test_the_province_scope_hint_is_shown_to_province_users_only(
     province = client_for(jiangsu).get(reverse("search"), nothing).content.decode()
     assert "没有找到匹配的记录。" in national and "本省" not in national
     assert "您只能查到本省的记录。" in province
+
+
+def test_the_start_of_a_plate_from_four_characters_is_read_as_a_plate_prefix() -> None:
+    assert [(r.kind, r.value) for r in recognise("苏a12")] == [(Kind.PLATE_PREFIX, "苏A12")]
+    assert all(r.kind != Kind.PLATE_PREFIX for r in recognise("苏A1"))  # too short to be useful
+    assert [r.kind for r in recognise("苏A12345")] == [Kind.PLATE]  # a whole plate stays a plate
+
+
+def test_a_plate_prefix_finds_the_cards_and_customers_of_matching_vehicles_in_scope(
+    records: dict[str, Any], agent: User, make_staff: Callable[..., User]
+) -> None:
+    found = groups(search(user=agent, query="苏A12"))
+    assert records["customer"].pk in found.get(Group.CUSTOMER, [])
+    assert found.get(Group.CARD)
+    beijing = make_staff(Role.PROVINCE, "11")
+    from tolling.models import Card
+
+    theirs = groups(search(user=beijing, query="苏A12")).get(Group.CARD, [])
+    assert len(theirs) < len(found[Group.CARD])  # the Jiangsu cards of the vehicle are not theirs
+    assert all(no.startswith("11") for no in Card.objects.filter(pk__in=theirs).values_list("card_no", flat=True))
+    assert groups(search(user=agent, query="苏B99")) == {}
+
+
+def test_a_plate_prefix_search_makes_a_fixed_handful_of_queries(
+    records: dict[str, Any], agent: User, django_assert_max_num_queries: Any
+) -> None:
+    with django_assert_max_num_queries(6):
+        search(user=agent, query="苏A12")
