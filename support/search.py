@@ -142,7 +142,8 @@ class Hit:
 class HitGroup:
     key: str
     hits: list[Hit]
-    more: bool = False
+    more: bool = False  # there are more than the hits shown
+    found: int = 0  # how many there are, counted when there are more than GROUP_LIMIT
 
     @property
     def label(self) -> str:
@@ -150,7 +151,8 @@ class HitGroup:
 
     @property
     def count(self) -> int:
-        return len(self.hits)
+        """The real number of records found (not "20+"): counted in the database when over the limit."""
+        return max(self.found, len(self.hits))
 
 
 @dataclass
@@ -194,8 +196,11 @@ class _Collector:
     def __init__(self) -> None:
         self.groups: dict[str, dict[int, Hit]] = {}
         self.more: set[str] = set()
+        self.found: dict[str, int] = {}
 
-    def add(self, hits: Iterable[Hit], *, more: bool = False) -> None:
+    def add(self, hits: Iterable[Hit], *, more: int = 0) -> None:
+        """``more``: 0, or the count of all the records a lookup matched when it had more than GROUP_LIMIT (two
+        lookups into one group: the larger count, a lower bound)."""
         for hit in hits:
             group = self.groups.setdefault(hit.group, {})
             if hit.pk not in group:
@@ -205,18 +210,20 @@ class _Collector:
                 group[hit.pk] = hit
             if more:
                 self.more.add(hit.group)
+                self.found[hit.group] = max(self.found.get(hit.group, 0), more)
 
     def result(self) -> list[HitGroup]:
         return [
-            HitGroup(key, list(self.groups[key].values()), more=key in self.more)
+            HitGroup(key, list(self.groups[key].values()), more=key in self.more, found=self.found.get(key, 0))
             for key in GROUP_ORDER
             if self.groups.get(key)
         ]
 
 
-def _limited(qs: QuerySet[Any]) -> tuple[list[Any], bool]:
+def _limited(qs: QuerySet[Any]) -> tuple[list[Any], int]:
+    """The first GROUP_LIMIT rows, and 0 or (when there are more) the count of all: one query, two over the limit."""
     rows = list(qs[: GROUP_LIMIT + 1])
-    return rows[:GROUP_LIMIT], len(rows) > GROUP_LIMIT
+    return rows[:GROUP_LIMIT], qs.order_by().count() if len(rows) > GROUP_LIMIT else 0
 
 
 def _trip_count(sheet: SummarySheet) -> str:

@@ -379,3 +379,16 @@ def test_a_plate_prefix_search_makes_a_fixed_handful_of_queries(
 ) -> None:
     with django_assert_max_num_queries(6):
         search(user=agent, query="苏A12")
+
+
+def test_a_group_over_the_limit_tells_its_real_count(
+    records: dict[str, Any], agent: User, client_for: Callable[[User], Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import support.search
+
+    monkeypatch.setattr(support.search, "GROUP_LIMIT", 1)
+    result = search(user=agent, query="苏A12")
+    cards = next(group for group in result.groups if group.key == Group.CARD)
+    assert cards.more and len(cards.hits) == 1 and cards.count > 1
+    body = client_for(agent).get(reverse("search"), {"q": "苏A12"}).content.decode()
+    assert f"共 {cards.count} 条，显示前 1 条，请缩小范围" in body and "+</span>" not in body
