@@ -392,3 +392,20 @@ def test_a_group_over_the_limit_tells_its_real_count(
     assert cards.more and len(cards.hits) == 1 and cards.count > 1
     body = client_for(agent).get(reverse("search"), {"q": "苏A12"}).content.decode()
     assert f"共 {cards.count} 条，显示前 1 条，请缩小范围" in body and "+</span>" not in body
+
+
+def test_a_group_over_the_limit_pages_on_to_its_other_records(
+    records: dict[str, Any], agent: User, client_for: Callable[[User], Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import support.search
+
+    monkeypatch.setattr(support.search, "GROUP_LIMIT", 1)
+    first = next(g for g in search(user=agent, query="苏A12").groups if g.key == Group.CARD)
+    second = next(g for g in search(user=agent, query="苏A12", group=Group.CARD, page=2).groups if g.key == Group.CARD)
+    assert second.page == 2 and second.count == first.count
+    assert [hit.pk for hit in second.hits] != [hit.pk for hit in first.hits]
+    client = client_for(agent)
+    body = client.get(reverse("search"), {"q": "苏A12"}).content.decode()
+    assert "group=card&amp;page=2" in body
+    body = client.get(reverse("search"), {"q": "苏A12", "group": "card", "page": "2"}).content.decode()
+    assert "group=card&amp;page=1" in body
