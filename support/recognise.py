@@ -31,6 +31,7 @@ class Kind:
     """What the typed text was recognised as (``SearchResult.recognised``)."""
 
     PLATE = "plate"
+    PLATE_PREFIX = "plate_prefix"
     CARD = "card"
     DIGITAL_INVOICE = "digital_invoice"
     LEGACY_INVOICE = "legacy_invoice"
@@ -50,6 +51,7 @@ class Kind:
 
 KIND_LABELS = {
     Kind.PLATE: _("车牌号"),
+    Kind.PLATE_PREFIX: _("车牌号开头"),
     Kind.CARD: _("ETC卡号"),
     Kind.DIGITAL_INVOICE: _("数电发票号码"),
     Kind.LEGACY_INVOICE: _("发票代码+号码"),
@@ -110,6 +112,18 @@ def _plate(text: str) -> tuple[str, int | None] | None:
     return None
 
 
+MIN_PLATE_PREFIX = 4  # 苏A12: province, city letter and two more; shorter matches too many vehicles to be useful
+_PLATE_PREFIX = re.compile(r"[A-Z][A-Z0-9]{2,5}")
+
+
+def _plate_prefix(text: str) -> str | None:
+    """The start of a plate (``苏A12``), at least MIN_PLATE_PREFIX characters, shorter than a whole plate."""
+    compact = text.replace(" ", "").upper()
+    if len(compact) < MIN_PLATE_PREFIX or compact[0] not in PLATE_PROVINCE_CHARS:
+        return None
+    return compact if _PLATE_PREFIX.fullmatch(compact[1:]) else None
+
+
 @dataclass(frozen=True)
 class Reading:
     kind: str
@@ -125,6 +139,8 @@ def recognise(query: str) -> list[Reading]:
     plate = _plate(text)
     if plate is not None:
         return [Reading(Kind.PLATE, plate)]
+    if prefix := _plate_prefix(text):
+        return [Reading(Kind.PLATE_PREFIX, prefix)]
     compact = text.replace(" ", "")
     upper = compact.upper()
     parts = text.split(" ")
@@ -174,6 +190,7 @@ def recognise(query: str) -> list[Reading]:
         if compact != upper:  # pass ids are case-sensitive; ticket and flow numbers are usually upper case
             readings += [Reading(Kind.PAPER_TICKET, upper), Reading(Kind.PASS_ID, upper[:40])]
     latin_word = compact.isascii() and compact.isalpha() and len(compact) >= 3  # e.g. a romanised company name
-    if not digits and len(text) >= MIN_NAME_LENGTH and (latin_word or not _TOKEN.fullmatch(compact)):
+    wordy = sum(ch.isalnum() for ch in text) >= MIN_NAME_LENGTH  # punctuation alone is not a name: unrecognised
+    if not digits and wordy and (latin_word or not _TOKEN.fullmatch(compact)):
         readings.append(Reading(Kind.NAME, text))
     return readings

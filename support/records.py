@@ -26,7 +26,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
+from django.utils.translation import ngettext, pgettext
 
 from invoicing.api import documents_for, sheet_pass_ids_for, sheets_for
 from invoicing.customers import prepaid_choice_history
@@ -64,6 +64,8 @@ from tolling.models import AuditCharge, Card, Segment, TopUp, Trip, UploadBatch
 TRIPS_PER_PAGE = 10
 LIST_LIMIT = 20
 TIMELINE_LIMIT = 40
+GROUP_NAMES = 5  # a grouped timeline line names its first documents
+TIMELINE_DOCUMENTS = 200  # the timeline reads the events of the customer's newest documents, not of thousands
 BINDING_LIMIT = 50
 TITLE_LIMIT = 50
 
@@ -214,18 +216,28 @@ def _charge_rows(user: User, charges: list[AuditCharge]) -> list[ItemRow]:
     return [ItemRow(c, states.get(c.pk), trip_id=trips.get(c.pass_id)) for c in charges]
 
 
+def _with_lineage(qs: QuerySet[Document]) -> QuerySet[Document]:
+    return qs.select_related("original", "replaces", "title", "customer").prefetch_related(  # customer, title:
+        Prefetch("deliveries", queryset=Delivery.objects.order_by("-created_at")),  # undelivered_reason
+        "reversals",
+        "reissues",
+    )
+
+
 def _documents(qs: QuerySet[Document], order: tuple[str, ...] = ("-issued_at", "-pk")) -> list[Document]:
     """Documents with their lineage (original, replaced, reversals, reissues) and deliveries, newest first (the
     order follows the index that serves the page: document_customer_idx, or document_card_date_idx by date)."""
-    return list(
-        qs.select_related("original", "replaces", "title", "customer")  # customer, title: undelivered_reason
-        .prefetch_related(
-            Prefetch("deliveries", queryset=Delivery.objects.order_by("-created_at")),
-            "reversals",
-            "reissues",
-        )
-        .order_by(*order)[:LIST_LIMIT]
-    )
+    return list(_with_lineage(qs).order_by(*order)[:LIST_LIMIT])
+
+
+def _document_page(
+    qs: QuerySet[Document], number: Any, order: tuple[str, ...] = ("-issued_at", "-pk")
+) -> Page[Document]:
+    """One page of documents (LIST_LIMIT a page) with their lineage and deliveries, and the count of all: a count
+    and the page's fixed set of queries, however many documents there are."""
+    page = Paginator(_with_lineage(qs).order_by(*order), LIST_LIMIT).get_page(number)
+    page.object_list = list(page.object_list)
+    return page
 
 
 def _page(qs: QuerySet[Trip], number: Any) -> Page[Trip]:
@@ -244,6 +256,30 @@ class TimelineEntry:
     text: str
     by: str = ""
     url: str = ""
+    event: str = ""  # a document event's label: consecutive events of one label by one person are grouped
+    count: int = 1
+    names: tuple[str, ...] = ()  # a group's document numbers (the first GROUP_NAMES)
+
+
+def grouped(entries: list[TimelineEntry]) -> list[TimelineEntry]:
+    """Consecutive document events of the same kind by the same person folded into one line ("开具 20 张票据",
+    at the newest one's time); other entries as they are."""
+    out: list[TimelineEntry] = []
+    for entry in entries:
+        last = out[-1] if out else None
+        if entry.event and last is not None and last.event == entry.event and last.by == entry.by:
+            count = last.count + 1
+            text = ngettext("%(event)s %(count)d 张票据", "%(event)s %(count)d 张票据", count) % {
+                "event": entry.event,
+                "count": count,
+            }
+            names = (last.names or (last.text.split(" · ", 1)[0],)) + (entry.text.split(" · ", 1)[0],)
+            out[-1] = TimelineEntry(
+                last.at, last.kind, text, by=last.by, event=last.event, count=count, names=names[:GROUP_NAMES]
+            )
+        else:
+            out.append(entry)
+    return out
 
 
 # --- customer ---------------------------------------------------------------------------------------------------
@@ -298,7 +334,8 @@ class CustomerRecord:
     trips: Page[Trip]
     trip_rows: list[TripRow]
     topups: list[ItemRow]
-    documents: list[Document]
+    documents: list[Document]  # the page's
+    documents_page: Page[Document]
     sheets: list[SummarySheet]
     audit_charges: list[ItemRow]
     tickets: list[Ticket]
@@ -355,15 +392,18 @@ def _binding_trips(user: User, bindings: list[CardBinding]) -> QuerySet[Trip]:
 def customer_timeline(
     user: User,
     customer: Customer,
-    documents: list[Document],
+    documents: QuerySet[Document],
     bindings: list[CardBinding],
     titles: list[BuyerTitle],
 ) -> list[TimelineEntry]:
-    """One timeline of everything done: audit trail, document events, deliveries and tickets (four queries). The
-    caller passes only the documents, bindings and titles the user may see; events on the account itself and
-    tickets are narrowed to the user's province here (a province user reads nothing done for another province:
-    an account-level action such as binding another province's card is recorded with that province)."""
-    doc_ids = [str(doc.pk) for doc in documents]
+    """One timeline of everything done: audit trail, document events, deliveries and tickets (five queries), the
+    repeated document events grouped. The caller passes only the documents (all of them, not one page), bindings
+    and titles the user may see; events on the account itself and tickets are narrowed to the user's province here
+    (a province user reads nothing done for another province: an account-level action such as binding another
+    province's card is recorded with that province)."""
+    newest = documents.order_by("-issued_at", "-pk").values_list("pk", "code", "number")[:TIMELINE_DOCUMENTS]
+    numbers = {pk: _document_name(code, number) for pk, code, number in newest}
+    doc_ids = [str(pk) for pk in numbers]
     account = Q(object_type="invoicing.customer", object_id=str(customer.pk))
     if user.province_scope is not None:
         account &= Q(province=user.province_scope)
@@ -382,7 +422,6 @@ def customer_timeline(
         )
         for event in AuditEvent.objects.filter(objects).order_by("-at")[:TIMELINE_LIMIT]
     ]
-    numbers = {doc.pk: str(doc) for doc in documents}
     entries += [
         TimelineEntry(
             at=event.at,
@@ -390,6 +429,7 @@ def customer_timeline(
             text=f"{numbers.get(event.document_id, '')} · {event.label}",
             by=event.by.get_username() if event.by else "",
             url=reverse("document-detail", args=[event.document_id]),
+            event=event.label,
         )
         for event in DocumentEvent.objects.filter(document_id__in=numbers)
         .select_related("by")
@@ -409,8 +449,9 @@ def customer_timeline(
         TimelineEntry(
             at=ticket.created_at,
             kind=pgettext("singular", "工单"),
-            text=f"#{ticket.pk} {ticket.subject} · {ticket.get_status_display()}",
+            text=f"{ticket.subject} · {ticket.get_status_display()}",
             by=ticket.created_by.get_username(),
+            url=reverse("ticket-detail", args=[ticket.pk]),
         )
         for ticket in tickets_for(user)
         .filter(customer=customer)
@@ -418,7 +459,11 @@ def customer_timeline(
         .order_by("-created_at")[:TIMELINE_LIMIT]
     ]
     entries.sort(key=lambda entry: entry.at, reverse=True)
-    return entries[:TIMELINE_LIMIT]
+    return grouped(entries[:TIMELINE_LIMIT])
+
+
+def _document_name(code: str, number: str) -> str:
+    return f"{code}{number}" if code else number  # as Document.__str__
 
 
 def _summary(value: Any) -> str:
@@ -429,7 +474,7 @@ def _summary(value: Any) -> str:
     return str(value)[:120]
 
 
-def customer_record(*, user: User, customer: Customer, trips_page: Any = 1) -> CustomerRecord:
+def customer_record(*, user: User, customer: Customer, trips_page: Any = 1, documents_page: Any = 1) -> CustomerRecord:
     """Everything the customer page shows, in a fixed number of queries."""
     revealed = pii_revealed(user=user, customer=customer)
     bindings = list(bindings_for(user).filter(customer=customer).order_by("-bound_at")[:BINDING_LIMIT])
@@ -447,7 +492,8 @@ def customer_record(*, user: User, customer: Customer, trips_page: Any = 1) -> C
     for plate, color in vehicles:
         vehicle_q |= Q(plate=plate, plate_color=color)  # audit_charge_vehicle_idx
     charges = list(scoped(AuditCharge.objects.filter(vehicle_q), user).order_by("-paid_at")[:LIST_LIMIT])
-    documents = _documents(documents_for(user).filter(customer=customer))
+    all_documents = documents_for(user).filter(customer=customer)
+    documents = _document_page(all_documents, documents_page)
     return CustomerRecord(
         customer=customer,
         revealed=revealed,
@@ -459,13 +505,14 @@ def customer_record(*, user: User, customer: Customer, trips_page: Any = 1) -> C
         trips=page,
         trip_rows=trip_rows(user, list(page.object_list)),
         topups=_topup_rows(topups),
-        documents=documents,
+        documents=list(documents.object_list),
+        documents_page=documents,
         sheets=list(
             sheet_pass_ids_for(user, sheets_for(user).filter(customer=customer)).order_by("-issued_at")[:LIST_LIMIT]
         ),
         audit_charges=_charge_rows(user, charges),
         tickets=list(tickets_for(user).filter(customer=customer).order_by("-created_at")[:LIST_LIMIT]),
-        timeline=customer_timeline(user, customer, documents, bindings, [row.title for row in titles]),
+        timeline=customer_timeline(user, customer, all_documents, bindings, [row.title for row in titles]),
     )
 
 
@@ -538,11 +585,12 @@ class CardRecord:
     topups: list[ItemRow]
     trips: Page[Trip]
     trip_rows: list[TripRow]
-    documents: list[Document]
+    documents: list[Document]  # the page's
+    documents_page: Page[Document]
     batches: set[int]
 
 
-def card_record(*, user: User, card: Card, trips_page: Any = 1) -> CardRecord:
+def card_record(*, user: User, card: Card, trips_page: Any = 1, documents_page: Any = 1) -> CardRecord:
     bindings = list(
         CardBinding.objects.filter(card_no=card.card_no)
         .select_related("customer")
@@ -555,6 +603,9 @@ def card_record(*, user: User, card: Card, trips_page: Any = 1) -> CardRecord:
         trips_for(user).filter(card_no=card.card_no).order_by("-service_date", "-exit_time", "-pk"), trips_page
     )
     rows = trip_rows(user, list(page.object_list))
+    documents = _document_page(
+        documents_for(user).filter(card_no=card.card_no), documents_page, ("-service_date", "-issued_at", "-pk")
+    )
     return CardRecord(
         card=card,
         customer=current,
@@ -568,6 +619,7 @@ def card_record(*, user: User, card: Card, trips_page: Any = 1) -> CardRecord:
         topups=_topup_rows(topups),
         trips=page,
         trip_rows=rows,
-        documents=_documents(documents_for(user).filter(card_no=card.card_no), ("-service_date", "-issued_at")),
+        documents=list(documents.object_list),
+        documents_page=documents,
         batches=_visible_batches(user, [t.batch_id for t in topups]),
     )

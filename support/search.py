@@ -142,7 +142,17 @@ class Hit:
 class HitGroup:
     key: str
     hits: list[Hit]
-    more: bool = False
+    more: bool = False  # there are more than the hits shown
+    found: int = 0  # how many there are, counted when there are more than GROUP_LIMIT
+    page: int = 1
+
+    @property
+    def has_next(self) -> bool:
+        return self.page * GROUP_LIMIT < self.count
+
+    @property
+    def first_shown(self) -> int:
+        return (self.page - 1) * GROUP_LIMIT + 1
 
     @property
     def label(self) -> str:
@@ -150,7 +160,8 @@ class HitGroup:
 
     @property
     def count(self) -> int:
-        return len(self.hits)
+        """The real number of records found (not "20+"): counted in the database when over the limit."""
+        return max(self.found, (self.page - 1) * GROUP_LIMIT + len(self.hits))
 
 
 @dataclass
@@ -194,8 +205,11 @@ class _Collector:
     def __init__(self) -> None:
         self.groups: dict[str, dict[int, Hit]] = {}
         self.more: set[str] = set()
+        self.found: dict[str, int] = {}
 
-    def add(self, hits: Iterable[Hit], *, more: bool = False) -> None:
+    def add(self, hits: Iterable[Hit], *, more: int = 0) -> None:
+        """``more``: 0, or the count of all the records a lookup matched when it had more than GROUP_LIMIT (two
+        lookups into one group: the larger count, a lower bound)."""
         for hit in hits:
             group = self.groups.setdefault(hit.group, {})
             if hit.pk not in group:
@@ -205,18 +219,28 @@ class _Collector:
                 group[hit.pk] = hit
             if more:
                 self.more.add(hit.group)
+                self.found[hit.group] = max(self.found.get(hit.group, 0), more)
 
-    def result(self) -> list[HitGroup]:
+    def result(self, group: str = "", page: int = 1) -> list[HitGroup]:
         return [
-            HitGroup(key, list(self.groups[key].values()), more=key in self.more)
+            HitGroup(
+                key,
+                list(self.groups[key].values()),
+                more=key in self.more,
+                found=self.found.get(key, 0),
+                page=page if key == group else 1,
+            )
             for key in GROUP_ORDER
             if self.groups.get(key)
         ]
 
 
-def _limited(qs: QuerySet[Any]) -> tuple[list[Any], bool]:
-    rows = list(qs[: GROUP_LIMIT + 1])
-    return rows[:GROUP_LIMIT], len(rows) > GROUP_LIMIT
+def _limited(qs: QuerySet[Any], offset: int = 0) -> tuple[list[Any], int]:
+    """GROUP_LIMIT rows from ``offset``, and 0 or (when there are more, or this is a later page) the count of all:
+    one query, two past the first page."""
+    rows = list(qs[offset : offset + GROUP_LIMIT + 1])
+    counted = len(rows) > GROUP_LIMIT or offset > 0
+    return rows[:GROUP_LIMIT], qs.order_by().count() if counted else 0
 
 
 def _trip_count(sheet: SummarySheet) -> str:
@@ -264,10 +288,14 @@ def name_match(text: str) -> Q:
 
 
 class _Search:
-    def __init__(self, user: User, filters: SearchFilters) -> None:
+    def __init__(self, user: User, filters: SearchFilters, *, group: str = "", page: int = 1) -> None:
         self.user = user
         self.filters = filters
         self.out = _Collector()
+        self.group, self.page = group, max(page, 1)  # the one group paged past its first page
+
+    def offset(self, group: str) -> int:
+        return (self.page - 1) * GROUP_LIMIT if group == self.group else 0
 
     # filters --------------------------------------------------------------------------------------------------
 
@@ -290,7 +318,7 @@ class _Search:
 
     def customers(self, condition: Q, *, detail: str = "", exact: bool = True) -> None:
         qs = self._narrow(customers_for(self.user).filter(condition), province="province").order_by("pk")
-        rows, more = _limited(qs)
+        rows, more = _limited(offset=self.offset(Group.CUSTOMER), qs=qs)
         self.out.add((self._customer_hit(c, detail=detail, exact=exact) for c in rows), more=more)
 
     def _customer_hit(self, customer: Customer, *, detail: str = "", exact: bool = True) -> Hit:
@@ -308,7 +336,10 @@ class _Search:
     def cards(self, condition: Q) -> None:
         qs = self._narrow(cards_for(self.user).filter(condition), province="province")
         owner = CardBinding.objects.filter(card_no=OuterRef("card_no"), unbound_at__isnull=True).values("customer_id")
-        rows, more = _limited(qs.select_related("vehicle").annotate(owner=Subquery(owner[:1])).order_by("pk"))
+        rows, more = _limited(
+            offset=self.offset(Group.CARD),
+            qs=qs.select_related("vehicle").annotate(owner=Subquery(owner[:1])).order_by("pk"),
+        )
         self.out.add(
             (
                 Hit(
@@ -341,7 +372,7 @@ class _Search:
         if not self._line_allows(BusinessLine.ETC_TRIP):
             return
         qs = self._narrow(trips_for(self.user).filter(condition), date="service_date")
-        rows, more = _limited(qs.order_by("-service_date", "pk"))
+        rows, more = _limited(offset=self.offset(Group.TRIP), qs=qs.order_by("-service_date", "pk"))
         self.out.add(
             (
                 Hit(
@@ -362,7 +393,7 @@ class _Search:
         qs = self._narrow(qs, province="province", date="service_date", state="status")
         if self.filters.business_line:
             qs = qs.filter(business_line=self.filters.business_line)
-        rows, more = _limited(qs.order_by("-issued_at", "-pk"))
+        rows, more = _limited(offset=self.offset(Group.DOCUMENT), qs=qs.order_by("-issued_at", "-pk"))
         self.out.add(
             (
                 Hit(
@@ -388,7 +419,7 @@ class _Search:
             date="service_date",
             state="status",
         )
-        rows, more = _limited(qs.order_by("-issued_at", "-pk"))
+        rows, more = _limited(offset=self.offset(Group.SHEET), qs=qs.order_by("-issued_at", "-pk"))
         self.out.add(
             (
                 Hit(
@@ -420,7 +451,7 @@ class _Search:
         if not self._line_allows(BusinessLine.ETC_TOPUP):
             return
         qs = self._narrow(scoped(TopUp.objects.filter(condition), self.user), province="province", date="service_date")
-        rows, more = _limited(qs.order_by("-topped_up_at"))
+        rows, more = _limited(offset=self.offset(Group.TOPUP), qs=qs.order_by("-topped_up_at"))
         urls = self._card_urls(t.card_no for t in rows)
         self.out.add(
             (
@@ -444,7 +475,7 @@ class _Search:
         qs = self._narrow(
             scoped(AuditCharge.objects.filter(condition), self.user), province="province", date="service_date"
         )
-        rows, more = _limited(qs.order_by("-paid_at"))
+        rows, more = _limited(offset=self.offset(Group.AUDIT_CHARGE), qs=qs.order_by("-paid_at"))
         trips = dict(
             trips_for(self.user).filter(pass_id__in=[c.pass_id for c in rows if c.pass_id]).values_list("pass_id", "pk")
         )
@@ -476,7 +507,7 @@ class _Search:
         qs = self._narrow(
             scoped(PaperTicket.objects.filter(condition), self.user), province="province", date="service_date"
         )
-        rows, more = _limited(qs.order_by("-exit_time"))
+        rows, more = _limited(offset=self.offset(Group.PAPER_TICKET), qs=qs.order_by("-exit_time"))
         self.out.add(
             (
                 Hit(
@@ -518,16 +549,17 @@ class _Search:
             .annotate(similarity=TrigramSimilarity("name", text))
             .order_by("-similarity", "pk")
         )
-        rows, more = _limited(ranked)
+        rows, more = _limited(offset=self.offset(Group.CUSTOMER), qs=ranked)
         self.out.add((self._customer_hit(c, exact=False) for c in rows), more=more)
         titles = BuyerTitle.objects.filter(match)
         if self.user.province_scope is not None:
             titles = titles.filter(customer__in=customers_for(self.user))
         title_rows, more = _limited(
-            BuyerTitle.objects.filter(pk__in=titles.values("pk")[:NAME_CANDIDATES])
+            offset=self.offset(Group.CUSTOMER),
+            qs=BuyerTitle.objects.filter(pk__in=titles.values("pk")[:NAME_CANDIDATES])
             .select_related("customer")
             .annotate(similarity=TrigramSimilarity("name", text))
-            .order_by("-similarity", "pk")
+            .order_by("-similarity", "pk"),
         )
         self.out.add(
             (
@@ -558,6 +590,12 @@ class _Search:
         owners = {hit.customer_id for hit in self.out.groups.get(Group.CUSTOMER, {}).values()}
         # the vehicle's back-charges belong to its one customer, when there is one
         self.audit_charges(charges, customer_id=owners.pop() if len(owners) == 1 else None)
+
+    def read_plate_prefix(self, prefix: str) -> None:
+        # vehicle_plate_prefix_idx (varchar_pattern_ops): LIKE '苏A12%' whatever the database's collation
+        vehicles = Vehicle.objects.filter(plate__startswith=prefix)
+        self.bound_customers(cards_for(self.user).filter(vehicle__in=vehicles).values("card_no"))
+        self.cards(Q(vehicle__in=vehicles))
 
     def read_card(self, card_no: str) -> None:
         self.cards(Q(card_no=card_no))
@@ -636,17 +674,22 @@ def _probe(readings: list[Reading]) -> set[Reading]:
     return {reading for reading in readings if (reading.kind, reading.value) in hits}
 
 
-def search(*, user: User, query: str, filters: SearchFilters | None = None) -> SearchResult:
-    """Recognise ``query``, look every reading up through its index within the user's scope, group the hits."""
+def search(
+    *, user: User, query: str, filters: SearchFilters | None = None, group: str = "", page: int = 1
+) -> SearchResult:
+    """Recognise ``query``, look every reading up through its index within the user's scope, group the hits;
+    ``group`` and ``page`` show that group's later page (GROUP_LIMIT a page)."""
     readings = recognise(query)
-    runner = _Search(user, filters or SearchFilters())
+    runner = _Search(user, filters or SearchFilters(), group=group, page=page)
     free = [reading for reading in readings if reading.kind in FREE_FORMAT]
     existing = _probe(free) if free else set()
     for reading in readings:
         if reading.kind not in FREE_FORMAT or reading in existing:
             runner.run(reading)
     recognised = list(dict.fromkeys(reading.kind for reading in readings))
-    return SearchResult(query=query, normalized=normalize(query), recognised=recognised, groups=runner.out.result())
+    return SearchResult(
+        query=query, normalized=normalize(query), recognised=recognised, groups=runner.out.result(group, runner.page)
+    )
 
 
 __all__ = [

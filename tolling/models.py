@@ -147,6 +147,10 @@ class Vehicle(models.Model):
             models.UniqueConstraint(fields=["plate", "plate_color"], name="vehicle_plate_color_uniq"),
             models.CheckConstraint(name="vehicle_plate_color_valid", condition=Q(plate_color__in=PlateColor.values)),
         ]
+        indexes = [
+            # the search's plate prefix (support.search read_plate_prefix: plate LIKE '苏A12%'), in any collation
+            models.Index(fields=["plate"], name="vehicle_plate_prefix_idx", opclasses=["varchar_pattern_ops"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.plate}_{self.plate_color}"

@@ -37,7 +37,10 @@ def _template(request: HttpRequest, page: str, part: str) -> str:
 def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
     user = _user(request)
     record = customer_record(
-        user=user, customer=customer_for(user, customer_id), trips_page=request.GET.get("trips_page", 1)
+        user=user,
+        customer=customer_for(user, customer_id),
+        trips_page=request.GET.get("trips_page", 1),
+        documents_page=request.GET.get("documents_page", 1),
     )
     _remember(request, "customer", record.customer.pk, record.customer.name)
     return render(
@@ -60,7 +63,12 @@ def trip_detail(request: HttpRequest, trip_id: int) -> HttpResponse:
 @role_required(*ALL_ROLES)
 def card_detail(request: HttpRequest, card_id: int) -> HttpResponse:
     user = _user(request)
-    record = card_record(user=user, card=card_for(user, card_id), trips_page=request.GET.get("trips_page", 1))
+    record = card_record(
+        user=user,
+        card=card_for(user, card_id),
+        trips_page=request.GET.get("trips_page", 1),
+        documents_page=request.GET.get("documents_page", 1),
+    )
     _remember(request, "card", record.card.pk, record.card.card_no)
     return render(
         request, _template(request, "card", request.GET.get("part", "")), {"record": record, "card": record.card}

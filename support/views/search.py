@@ -20,8 +20,18 @@ def search_view(request: HttpRequest) -> HttpResponse:
     form = SearchForm(request.GET)
     filters = form.search_filters()
     query = form.cleaned_data.get("q", "") if form.is_valid() else ""
-    result = search(user=user, query=query, filters=filters) if query.strip() else None
+    group, page = request.GET.get("group", ""), request.GET.get("page", "1")
+    page_no = int(page) if page.isdigit() and 0 < int(page) < 10_000 else 1
+    result = search(user=user, query=query, filters=filters, group=group, page=page_no) if query.strip() else None
     # an exact identifier with one answer opens the record, unless the agent asked for the list (filters, ?all=1)
-    if result is not None and result.target is not None and not filters.active and "all" not in request.GET:
+    listed = "all" in request.GET or "page" in request.GET
+    if result is not None and result.target is not None and not filters.active and not listed:
         return HttpResponseRedirect(result.target.url)
-    return render(request, "support/search.html", {"form": form, "result": result, "query": query})
+    params = request.GET.copy()  # the query and filters, for a group's pager
+    for key in ("group", "page"):
+        params.pop(key, None)
+    return render(
+        request,
+        "support/search.html",
+        {"form": form, "result": result, "query": query, "params": params.urlencode()},
+    )

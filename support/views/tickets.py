@@ -201,6 +201,9 @@ def ticket_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "support/ticket_detail.html", context)
 
 
+RECORD_TICKETS = 20  # a record page shows its newest tickets; the ticket list shows them all
+
+
 @require_GET
 @role_required(*TICKET_READERS)
 def ticket_record_fragment(request: HttpRequest) -> HttpResponse:
@@ -209,13 +212,13 @@ def ticket_record_fragment(request: HttpRequest) -> HttpResponse:
     user = _user(request)
     object_type, object_key = request.GET.get("object_type", ""), request.GET.get("object_key", "")
     customer = _customer(user, request.GET.get("customer"))
-    tickets = list(
-        record_tickets(
-            user=user, object_type=object_type, object_key=object_key, customer_id=customer.pk if customer else None
-        )[:20]
+    found = record_tickets(
+        user=user, object_type=object_type, object_key=object_key, customer_id=customer.pk if customer else None
     )
+    tickets = list(found[:RECORD_TICKETS])
     context = {
         "tickets": tickets,
+        "count": found.count() if len(tickets) == RECORD_TICKETS else len(tickets),  # the newest shown, all counted
         "customer": customer,
         "object_type": object_type,
         "object_key": object_key,

@@ -318,3 +318,60 @@ def test_the_trip_api_filters_by_card_and_shows_segment_amounts_in_scope(
         records["beijing_trip"].pass_id
     ]
     assert beijing.get(f"/api/v1/trips/{records['invoiced'].pk}/").status_code == 404
+
+
+# --- record pages keep context ------------------------------------------------------------------------------------
+
+
+def test_the_customer_page_pages_documents_with_their_count(
+    records: dict[str, Any], agent: User, client_for: Callable[[User], Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import support.records
+
+    monkeypatch.setattr(support.records, "LIST_LIMIT", 2)
+    total = records["customer"].documents.count() if hasattr(records["customer"], "documents") else None
+    client = client_for(agent)
+    first = customer_page(records, client)
+    documents = first.split('id="documents"', 1)[1].split("</section>", 1)[0]
+    assert "第 1/" in documents and "documents_page=2" in documents
+    if total is not None:
+        assert f"共 {total} 条" in documents
+    second = customer_page(records, client, documents_page=2)
+    assert "第 2/" in second.split('id="documents"', 1)[1]
+
+
+def test_the_card_page_pages_documents_with_their_count(
+    records: dict[str, Any], agent: User, client_for: Callable[[User], Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import support.records
+    from tolling.models import Card
+
+    monkeypatch.setattr(support.records, "LIST_LIMIT", 1)
+    card = Card.objects.get(card_no=records["invoice"].card_no)
+    body = page(client_for(agent), "card-detail", card.pk)
+    documents = body.split('id="documents"', 1)[1].split("</section>", 1)[0]
+    assert "第 1/" in documents and "documents_page=2" in documents
+
+
+def test_repeated_document_events_are_grouped_on_the_timeline() -> None:
+    import datetime as dt
+
+    from support.records import TimelineEntry, grouped
+
+    at = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
+    issued = [TimelineEntry(at, "票据事件", f"N{n} · 开具", by="ops", event="开具") for n in range(20)]
+    other = TimelineEntry(at, "操作", "绑定")
+    rows = grouped([*issued, other, issued[0]])
+    assert [row.text for row in rows] == ["开具 20 张票据", "绑定", "N0 · 开具"]
+    assert rows[0].names == ("N0", "N1", "N2", "N3", "N4")  # the first documents named
+
+
+def test_the_customer_timeline_names_a_ticket_and_links_it(
+    records: dict[str, Any], agent: User, client_for: Callable[[User], Client]
+) -> None:
+    from support.tickets import ticket_open
+
+    ticket = ticket_open(category="other", subject="咨询发票抬头", customer=records["customer"], by=agent)
+    timeline = customer_page(records, client_for(agent)).split('id="customer-timeline"', 1)[1]
+    assert f'href="{reverse("ticket-detail", args=[ticket.pk])}">咨询发票抬头' in timeline
+    assert f"#{ticket.pk} " not in timeline

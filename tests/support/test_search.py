@@ -328,3 +328,84 @@ def test_an_exact_search_makes_a_fixed_handful_of_queries(records: dict[str, Any
         with CaptureQueriesContext(connection) as queries:
             assert search(user=agent, query=text).groups
         assert len(queries.captured_queries) <= most, text
+
+
+# --- telling the truth --------------------------------------------------------------------------------------------
+
+
+def test_punctuation_alone_is_not_read_as_a_name() -> None:
+    assert recognise("@@##!!") == []
+    assert recognise("张三!") != []  # a name with a stray mark still is
+
+
+def test_the_page_says_garbage_was_not_recognised(agent: User, client_for: Callable[[User], Client]) -> None:
+    body = client_for(agent).get(reverse("search"), {"q": "@@##!!"}).content.decode()
+    assert "无法识别输入的内容" in body
+
+
+def test_the_province_scope_hint_is_shown_to_province_users_only(
+    records: dict[str, Any], agent: User, jiangsu: User, client_for: Callable[[User], Client]
+) -> None:
+    nothing = {"q": "不存在的单位名称"}
+    national = client_for(agent).get(reverse("search"), nothing).content.decode()
+    province = client_for(jiangsu).get(reverse("search"), nothing).content.decode()
+    assert "没有找到匹配的记录。" in national and "本省" not in national
+    assert "您只能查到本省的记录。" in province
+
+
+def test_the_start_of_a_plate_from_four_characters_is_read_as_a_plate_prefix() -> None:
+    assert [(r.kind, r.value) for r in recognise("苏a12")] == [(Kind.PLATE_PREFIX, "苏A12")]
+    assert all(r.kind != Kind.PLATE_PREFIX for r in recognise("苏A1"))  # too short to be useful
+    assert [r.kind for r in recognise("苏A12345")] == [Kind.PLATE]  # a whole plate stays a plate
+
+
+def test_a_plate_prefix_finds_the_cards_and_customers_of_matching_vehicles_in_scope(
+    records: dict[str, Any], agent: User, make_staff: Callable[..., User]
+) -> None:
+    found = groups(search(user=agent, query="苏A12"))
+    assert records["customer"].pk in found.get(Group.CUSTOMER, [])
+    assert found.get(Group.CARD)
+    beijing = make_staff(Role.PROVINCE, "11")
+    from tolling.models import Card
+
+    theirs = groups(search(user=beijing, query="苏A12")).get(Group.CARD, [])
+    assert len(theirs) < len(found[Group.CARD])  # the Jiangsu cards of the vehicle are not theirs
+    assert all(no.startswith("11") for no in Card.objects.filter(pk__in=theirs).values_list("card_no", flat=True))
+    assert groups(search(user=agent, query="苏B99")) == {}
+
+
+def test_a_plate_prefix_search_makes_a_fixed_handful_of_queries(
+    records: dict[str, Any], agent: User, django_assert_max_num_queries: Any
+) -> None:
+    with django_assert_max_num_queries(6):
+        search(user=agent, query="苏A12")
+
+
+def test_a_group_over_the_limit_tells_its_real_count(
+    records: dict[str, Any], agent: User, client_for: Callable[[User], Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import support.search
+
+    monkeypatch.setattr(support.search, "GROUP_LIMIT", 1)
+    result = search(user=agent, query="苏A12")
+    cards = next(group for group in result.groups if group.key == Group.CARD)
+    assert cards.more and len(cards.hits) == 1 and cards.count > 1
+    body = client_for(agent).get(reverse("search"), {"q": "苏A12"}).content.decode()
+    assert f"共 {cards.count} 条，显示前 1 条，请缩小范围" in body and "+</span>" not in body
+
+
+def test_a_group_over_the_limit_pages_on_to_its_other_records(
+    records: dict[str, Any], agent: User, client_for: Callable[[User], Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import support.search
+
+    monkeypatch.setattr(support.search, "GROUP_LIMIT", 1)
+    first = next(g for g in search(user=agent, query="苏A12").groups if g.key == Group.CARD)
+    second = next(g for g in search(user=agent, query="苏A12", group=Group.CARD, page=2).groups if g.key == Group.CARD)
+    assert second.page == 2 and second.count == first.count
+    assert [hit.pk for hit in second.hits] != [hit.pk for hit in first.hits]
+    client = client_for(agent)
+    body = client.get(reverse("search"), {"q": "苏A12"}).content.decode()
+    assert "group=card&amp;page=2" in body
+    body = client.get(reverse("search"), {"q": "苏A12", "group": "card", "page": "2"}).content.decode()
+    assert "group=card&amp;page=1" in body

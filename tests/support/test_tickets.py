@@ -291,3 +291,19 @@ def test_the_ticket_filters_read_as_words_not_codes_or_dashes(
     assert dict(form.fields["open"].widget.choices) == {"": "全部", "true": "未关闭", "false": "已关闭"}
     assert '<option value="me" selected>我自己</option>' in body
     assert '<option value="true" selected>未关闭</option>' in body
+
+
+def test_a_record_page_names_its_tickets_and_counts_them_all(
+    agent: User, client_for: Callable[[User], Client], customer: Customer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import support.views.tickets
+
+    monkeypatch.setattr(support.views.tickets, "RECORD_TICKETS", 2)
+    tickets = [ticket_open(category="other", subject=f"咨询{n}", customer=customer, by=agent) for n in range(3)]
+    response = client_for(agent).get(
+        "/tickets/record/", {"object_type": "customer", "object_key": str(customer.pk), "customer": str(customer.pk)}
+    )
+    body = response.content.decode()
+    assert '<span class="badge">3</span>' in body
+    assert f'href="/tickets/{tickets[-1].pk}/">咨询2</a>' in body  # by its subject, not its id
+    assert "查看相关工单" in body  # the rest in the ticket list
