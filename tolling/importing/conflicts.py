@@ -82,6 +82,11 @@ class KeySpec:
     def correctable(self) -> bool:
         return bool(self.item_kind)
 
+    @property
+    def match(self) -> str:
+        """The checked row ``k`` and the stored row ``e`` share the natural key."""
+        return " AND ".join(f"e.{stored} = {value}" for stored, value in self.key)
+
 
 SPECS: dict[str, KeySpec] = {
     UploadKind.SEGMENTS: KeySpec(
@@ -193,6 +198,9 @@ HOLDERS: dict[str, str] = {}
 invoicing app (``invoicing.apps``): tolling does not import invoicing, and knows no document table."""
 
 
+_VALID = "cardinality(k.reasons) = 0"  # a checked row ``k`` no rule or conflict has rejected yet
+
+
 def taken_reason() -> str:
     """The one reason for a key this province may not use: says nothing of who holds it or with what values."""
     return _("通行标识：该通行已登记为其他卡或车辆，或其拆分序号已被占用；请核对通行标识、拆分序号、卡号和车牌")
@@ -227,8 +235,7 @@ def conflicts_reject(cursor: Any, batch: UploadBatch) -> Outcome:
     spec = SPECS.get(batch.kind)
     if spec is None:  # toll units are master data: a changed row updates the unit (loads.toll_units_load)
         return Outcome([], [])
-    valid = "cardinality(k.reasons) = 0"
-    key_match = " AND ".join(f"e.{stored} = {value}" for stored, value in spec.key)
+    valid, key_match = _VALID, spec.match
     params: dict[str, Any] = {"province": batch.province, "taken": taken_reason()}
     rejected: set[int] = set()
 
@@ -289,8 +296,7 @@ def _corrections_apply(
     first: 红冲). Every replacement is kept with its before/after (``tolling_correction``), and the corrected
     rows leave the chunk (they are neither loaded nor counted as duplicates). Returns the line numbers refused
     (held by a document) and those corrected."""
-    valid = "cardinality(k.reasons) = 0"
-    key_match = " AND ".join(f"e.{stored} = {value}" for stored, value in spec.key)
+    valid, key_match = _VALID, spec.match
     fixed = [c for c in spec.compared if not c.assign]
     same_identity = " AND ".join(f"({c.new}) IS NOT DISTINCT FROM ({c.old})" for c in fixed) or "true"
     candidates = (
