@@ -65,6 +65,7 @@ TRIPS_PER_PAGE = 10
 LIST_LIMIT = 20
 TIMELINE_LIMIT = 40
 GROUP_NAMES = 5  # a grouped timeline line names its first documents
+EVENTS_PER_DOCUMENT = 4  # issued, delivered, reversed, reissued: the bound of the document-event read
 TIMELINE_DOCUMENTS = 200  # the timeline reads the events of the customer's newest documents, not of thousands
 BINDING_LIMIT = 50
 TITLE_LIMIT = 50
@@ -431,9 +432,10 @@ def customer_timeline(
             url=reverse("document-detail", args=[event.document_id]),
             event=event.label,
         )
+        # every event of those documents (a few each): a run of them folds into one line that counts them all
         for event in DocumentEvent.objects.filter(document_id__in=numbers)
         .select_related("by")
-        .order_by("-at")[:TIMELINE_LIMIT]
+        .order_by("-at")[: TIMELINE_DOCUMENTS * EVENTS_PER_DOCUMENT]
     ]
     entries += [
         TimelineEntry(
@@ -459,7 +461,7 @@ def customer_timeline(
         .order_by("-created_at")[:TIMELINE_LIMIT]
     ]
     entries.sort(key=lambda entry: entry.at, reverse=True)
-    return grouped(entries[:TIMELINE_LIMIT])
+    return grouped(entries)[:TIMELINE_LIMIT]  # grouped first: a line's count is every event it stands for
 
 
 def _document_name(code: str, number: str) -> str:
