@@ -14,8 +14,11 @@ class InvoicingConfig(AppConfig):
     verbose_name = _("开票")
 
     def ready(self) -> None:
+        from invoicing.jobs import RUNS
         from invoicing.models import ItemKind
+        from piaogen import jobs
         from tolling.importing.conflicts import HOLDERS
 
+        jobs.register(RUNS)
         for kind in (ItemKind.SEGMENT, ItemKind.AUDIT_CHARGE, ItemKind.PAPER_TICKET):
             HOLDERS[kind.value] = HELD_BY_SQL.format(kind=kind.value)

@@ -16,9 +16,9 @@ from invoicing.issuing import (
     issue_run_create_daily,
     issue_run_create_monthly,
     issue_run_execute,
-    issue_runs_stalled,
     previous_month,
 )
+from invoicing.jobs import RUNS
 from invoicing.models import Delivery, Document, RunStatus, SummarySheet
 
 
@@ -82,7 +82,4 @@ def delivery_retry(delivery_id: int) -> None:
 @shared_task
 def issue_runs_resume_stalled() -> list[int]:
     """Beat, every minute: queue again the runs whose worker died (running, heartbeat stale)."""
-    run_ids = issue_runs_stalled()
-    for run_id in run_ids:
-        issue_daily.delay(run_id)
-    return run_ids
+    return RUNS.sweep()

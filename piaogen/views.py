@@ -1,15 +1,13 @@
-"""Console-wide pages: the role home page, the health and readiness probes, and the maintainers' job monitor."""
+"""Console-wide pages: the role home page, the health and readiness probes, and the maintainers' job monitor (over
+the job kinds the apps register, piaogen/jobs.py)."""
 
 from __future__ import annotations
-
-import datetime as dt
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from django.views.defaults import page_not_found
@@ -19,16 +17,12 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from invoicing.issuing.retry import issue_run_retry
-from invoicing.models import IssueRun, RunKind, RunStatus
+from piaogen import home as homes
+from piaogen import jobs as job_kinds
 from piaogen import ops
 from piaogen.access import ALL_ROLES, role_required
 from piaogen.callbacks import api_token_callback_set
 from piaogen.models import ApiToken, CallbackDelivery, Role, User
-from reports.exports import export_job_retry, export_stale_seconds
-from reports.models import ExportJob, ExportStatus
-from tolling.models import UploadBatch, UploadStatus
-from tolling.services import upload_retry
 
 JOB_ROWS = 50
 
@@ -39,12 +33,7 @@ def home(request: HttpRequest) -> HttpResponse:
     """Each role lands on its own home page."""
     user = request.user
     assert isinstance(user, User)
-    context = {}
-    if user.role == Role.AGENT:
-        from support.workspace import agent_workspace, recent_records
-
-        context["workspace"] = agent_workspace(user=user, recent=recent_records(request.session))
-    return render(request, f"piaogen/home_{user.role}.html", context)
+    return render(request, f"piaogen/home_{user.role}.html", homes.home_context(request, user))
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -73,67 +62,37 @@ def readyz(request: HttpRequest) -> JsonResponse:
 @require_GET
 @role_required(Role.MAINTAINER)
 def jobs(request: HttpRequest) -> HttpResponse:
-    """The job monitor: queue depths, the worker heartbeat, and uploads, issuing runs and report exports queued,
-    running or failed, newest first, with a retry for failed ones."""
-    open_uploads = [UploadStatus.QUEUED, UploadStatus.RUNNING, UploadStatus.FAILED]
-    open_runs = [RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.FAILED]
-    open_exports = [ExportStatus.QUEUED, ExportStatus.RUNNING, ExportStatus.FAILED]
-    context = {
+    """The job monitor: queue depths, the worker heartbeat, and, per registered job kind (uploads, issuing runs,
+    report exports…), the jobs queued, running or failed, newest first, with a retry for failed ones."""
+    sections = []
+    context: dict[str, object] = {
         "readiness": ops.readiness(),
         "queues": ops.queue_depths(),
         "heartbeat": ops.worker_heartbeat(),
-        "uploads": UploadBatch.objects.filter(status__in=open_uploads)
-        .select_related("uploaded_by")
-        .order_by("-created_at")[:JOB_ROWS],
-        "runs": IssueRun.objects.filter(status__in=open_runs).order_by("-created_at")[:JOB_ROWS],
-        "exports": ExportJob.objects.filter(status__in=open_exports)
-        .select_related("created_by")
-        .order_by("-created_at")[:JOB_ROWS],
-        # a running export whose heartbeat is older than this is queued again by the stall sweep
-        "export_stale_before": timezone.now() - dt.timedelta(seconds=export_stale_seconds()),
-        "retryable_runs": [RunKind.DAILY, RunKind.MONTHLY],
+        "sections": sections,
     }
+    for kind in job_kinds.kinds():
+        rows = kind.open_jobs(JOB_ROWS)
+        # a running job whose heartbeat is older than stale_before is taken over or queued again by the sweep
+        sections.append({"kind": kind, "jobs": rows, "stale_before": kind.stale_before()})
+        context[kind.name] = rows
     return render(request, "piaogen/jobs.html", context)
 
 
 @require_POST
 @role_required(Role.MAINTAINER)
-def job_upload_retry(request: HttpRequest, batch_id: int) -> HttpResponse:
+def job_retry(request: HttpRequest, kind: str, pk: int) -> HttpResponse:
+    """Queue a failed job of ``kind`` again (the kind's audited retry); a job that is not failed is left alone."""
     user = request.user
     assert isinstance(user, User)
-    batch = get_object_or_404(UploadBatch, pk=batch_id)
-    if batch.status == UploadStatus.FAILED:
-        upload_retry(batch=batch, user=user, request=request)
-        messages.success(request, _("批次 %(id)s 已重新排队。") % {"id": batch.pk})
+    job_kind = job_kinds.kind(kind)
+    job = get_object_or_404(job_kind.model, pk=pk)
+    was = job.status  # type: ignore[attr-defined]
+    job = job_kind.retry(job=job, user=user, request=request)
+    if was == job_kinds.FAILED and job.status == job_kinds.QUEUED:  # type: ignore[attr-defined]
+        messages.success(request, str(job_kind.requeued_message) % {"id": job.pk})
     else:
-        messages.info(request, _("批次 %(id)s 不是失败状态，无需重试。") % {"id": batch.pk})
-    return redirect("jobs")
-
-
-@require_POST
-@role_required(Role.MAINTAINER)
-def job_run_retry(request: HttpRequest, run_id: int) -> HttpResponse:
-    user = request.user
-    assert isinstance(user, User)
-    run = issue_run_retry(run=get_object_or_404(IssueRun, pk=run_id), user=user, request=request)
-    if run.status == RunStatus.QUEUED:
-        messages.success(request, _("开票任务 %(id)s 已重新排队。") % {"id": run.pk})
-    else:
-        messages.info(request, _("开票任务 %(id)s 不是失败状态，无需重试。") % {"id": run.pk})
-    return redirect("jobs")
-
-
-@require_POST
-@role_required(Role.MAINTAINER)
-def job_export_retry(request: HttpRequest, job_id: int) -> HttpResponse:
-    user = request.user
-    assert isinstance(user, User)
-    job = get_object_or_404(ExportJob, pk=job_id)
-    if job.status == ExportStatus.FAILED:
-        export_job_retry(job=job, user=user, request=request)
-        messages.success(request, _("导出任务 %(id)s 已重新排队。") % {"id": job.pk})
-    else:
-        messages.info(request, _("导出任务 %(id)s 不是失败状态，无需重试。") % {"id": job.pk})
+        messages.info(request, str(job_kind.not_failed_message) % {"id": job.pk})
     return redirect("jobs")
 
 

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode
 from django.conf import settings
 from django.core.files import File
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -32,14 +32,15 @@ from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
 from invoicing.models import Document
-from piaogen.audit import audit_record
 from piaogen.db import database_fault_is_transient
 from piaogen.identifiers import VehicleClass, province_label
+from piaogen.jobs import DONE, FAILED, TakenOver
 from piaogen.models import User
 from piaogen.money import yuan_str
 from piaogen.privacy import Pii, shown
 from reports.filters import BEIJING, ReportFilters, filters_from
-from reports.models import ExportJob, ExportKind, ExportStatus
+from reports.jobs import EXPORT_JOBS, export_enqueue
+from reports.models import ExportJob, ExportKind
 from reports.rows import document_rows, narrowing, rows_for, ticket_rows, upload_rows
 from support.models import Ticket
 from tolling.models import UploadBatch
@@ -48,9 +49,6 @@ if TYPE_CHECKING:
     from reports.catalog import ReportData
 
 PROGRESS_EVERY = 2_000  # rows between two progress updates (and heartbeats) of a background export
-DEFAULT_STALE_SECONDS = 300  # PIAOGEN["EXPORT_STALE_SECONDS"]: a running export this silent is queued again
-DEFAULT_MAX_ATTEMPTS = 3  # PIAOGEN["EXPORT_MAX_ATTEMPTS"]: workers that may die on one export before it fails
-STALL_BATCH = 100  # jobs the stall sweep sends at most per run
 _NUMBER = re.compile(r"-?\d+(\.\d+)?")
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "\n")
 
@@ -345,38 +343,12 @@ def sync_limit() -> int:
 @transaction.atomic
 def export_job_create(*, user: User, kind: str, fmt: str, query: QueryDict | dict[str, str]) -> ExportJob:
     """Record an export to run in the background (the filters kept as the query string) and enqueue it."""
-    from reports.tasks import export_job_run_task
-
     query_string = urlencode({key: value for key, value in query.items() if key != "page"})
     job = ExportJob.objects.create(
         kind=kind, fmt=fmt, query=query_string[:1000], province=user.province or "", created_by=user
     )
-    transaction.on_commit(partial(export_job_run_task.delay, job.pk))
+    transaction.on_commit(partial(export_enqueue, job.pk))
     return job
-
-
-class _TakenOver(Exception):
-    """The stall sweep handed the job to another worker (this one's heartbeat went stale): stop, keep nothing."""
-
-
-def export_stale_seconds() -> int:
-    """Seconds without a heartbeat after which a running export is queued again (and a queued one re-sent)."""
-    return int(settings.PIAOGEN.get("EXPORT_STALE_SECONDS", DEFAULT_STALE_SECONDS))
-
-
-def _max_attempts() -> int:
-    return int(settings.PIAOGEN.get("EXPORT_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS))
-
-
-def _beat(job_id: int, beat: dt.datetime, **fields: Any) -> dt.datetime:
-    """Refresh the heartbeat (and `fields`, e.g. progress) while this worker still owns the job: the UPDATE is
-    conditional on the heartbeat it wrote last, so a worker that was taken over finds it changed and stops."""
-    now = timezone.now()
-    if not ExportJob.objects.filter(pk=job_id, status=ExportStatus.RUNNING, heartbeat_at=beat).update(
-        heartbeat_at=now, **fields
-    ):
-        raise _TakenOver
-    return now
 
 
 def _discard_leftovers(job: ExportJob) -> None:
@@ -408,11 +380,8 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
     `export_jobs_requeue_stalled` queues a job whose heartbeat went stale again (a bounded number of times).
     A passing database fault leaves the job running for that sweep; any other error fails it.
     """
-    beat = timezone.now()
-    claimed = ExportJob.objects.filter(pk=job_id, status=ExportStatus.QUEUED).update(
-        status=ExportStatus.RUNNING, heartbeat_at=beat, attempts=F("attempts") + 1, rows_done=0, error=""
-    )
-    if not claimed:
+    beat = EXPORT_JOBS.claim(job_id, rows_done=0, error="")  # counts the attempt
+    if beat is None:
         return None
     job = ExportJob.objects.select_related("created_by").get(pk=job_id)
     try:
@@ -422,11 +391,11 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
         # the scope recorded at creation bounds the rows whatever the query string says
         today = timezone.localdate(job.created_at, BEIJING)
         filters = filters_from(params, scope=job.province or None, today=today)
-        beat = _beat(job_id, beat, rows_total=spec.rows(filters).count())
+        beat = EXPORT_JOBS.beat(job_id, beat, rows_total=spec.rows(filters).count())
 
         def progress(done: int) -> None:
             nonlocal beat
-            beat = _beat(job_id, beat, rows_done=done)
+            beat = EXPORT_JOBS.beat(job_id, beat, rows_done=done)
 
         with tempfile.TemporaryFile() as handle:
             if job.fmt == "csv":
@@ -434,85 +403,37 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
             else:
                 done = xlsx_write(spec, filters, handle, progress)
             handle.seek(0)
-            beat = _beat(job_id, beat, rows_done=done)
+            beat = EXPORT_JOBS.beat(job_id, beat, rows_done=done)
             name = f"exports/{job.pk}/{job.attempts}/{export_filename(job.kind, filters, job.fmt)}"
             job.file.save(name, File(handle), save=False)
-        finished = ExportJob.objects.filter(pk=job_id, status=ExportStatus.RUNNING, heartbeat_at=beat).update(
-            status=ExportStatus.DONE, file=job.file.name, rows_done=done, finished_at=timezone.now()
-        )
-        if not finished:  # taken over while the file was being stored: the new owner stores its own elsewhere
-            job.file.delete(save=False)
-            raise _TakenOver
-    except _TakenOver:
+        if not EXPORT_JOBS.end(job_id, beat, DONE, file=job.file.name, rows_done=done):
+            job.file.delete(save=False)  # taken over while the file was being stored: the new owner stores its own
+            raise TakenOver
+    except TakenOver:
         return ExportJob.objects.get(pk=job_id)
     except Exception as error:
         if database_fault_is_transient(error):  # not the export's fault: it stays running and is taken over
             raise
-        ExportJob.objects.filter(pk=job_id, status=ExportStatus.RUNNING, heartbeat_at=beat).update(
-            status=ExportStatus.FAILED,
-            error=(_("导出失败：%(error)s") % {"error": error})[:2000],
-            finished_at=timezone.now(),
-        )
+        EXPORT_JOBS.end(job_id, beat, FAILED, error=(_("导出失败：%(error)s") % {"error": error})[:2000])
     job.refresh_from_db()
     return job
 
 
-@transaction.atomic
 def export_jobs_requeue_stalled() -> list[int]:
     """The stall sweep (beat): queue again the export jobs whose worker died — running with a heartbeat older than
     `PIAOGEN["EXPORT_STALE_SECONDS"]` — and send again the queued ones whose message was lost (queued that long
     ago); returns their ids. A running job whose worker died `EXPORT_MAX_ATTEMPTS` times is failed instead, with a
-    message its creator reads on the export's page. Safe to overlap: the rows are locked (SKIP LOCKED) and the
-    task's claim is a conditional UPDATE, so an extra message does nothing."""
-    now = timezone.now()
-    before = now - dt.timedelta(seconds=export_stale_seconds())
-    limit = _max_attempts()
-    stale = Q(status=ExportStatus.RUNNING) & (
-        Q(heartbeat_at__lt=before) | Q(heartbeat_at__isnull=True, queued_at__lt=before)
-    )
-    ExportJob.objects.filter(stale, attempts__gte=limit).update(
-        status=ExportStatus.FAILED,
-        finished_at=now,
-        error=_("导出任务的后台进程已中断 %(attempts)d 次，不再自动重试。请缩小筛选范围后重新导出，或联系运维人员。")
-        % {"attempts": limit},
-    )
-    lost = Q(status=ExportStatus.QUEUED, queued_at__lt=before)
-    ids = list(
-        ExportJob.objects.filter(stale | lost)
-        .select_for_update(skip_locked=True)
-        .order_by("pk")
-        .values_list("pk", flat=True)[:STALL_BATCH]
-    )
-    ExportJob.objects.filter(pk__in=ids).update(status=ExportStatus.QUEUED, queued_at=now, heartbeat_at=None)
-    for job_id in ids:
-        transaction.on_commit(partial(_enqueue, job_id))
-    return ids
+    message its creator reads on the export's page (the kernel's bounded retry, piaogen/jobs.py)."""
+    return EXPORT_JOBS.sweep()
 
 
-@transaction.atomic
 def export_job_retry(*, job: ExportJob, user: User, request: HttpRequest | None = None) -> ExportJob:
     """Queue a failed export again (a maintainer, from the job monitor), with a fresh count of attempts; it is
     written again from the start. Idempotent: a job that is not failed is left as it is."""
-    updated = ExportJob.objects.filter(pk=job.pk, status=ExportStatus.FAILED).update(
-        status=ExportStatus.QUEUED,
-        queued_at=timezone.now(),
-        heartbeat_at=None,
-        attempts=0,
-        rows_done=0,
-        error="",
-        finished_at=None,
-    )
+    retried = EXPORT_JOBS.retry(job=job, user=user, request=request)
+    assert isinstance(retried, ExportJob)
     job.refresh_from_db()
-    if updated:
-        audit_record(actor=user, action="export.retry", obj=job, request=request)
-        transaction.on_commit(partial(_enqueue, job.pk))
     return job
-
-
-def _enqueue(job_id: int) -> None:
-    from reports.tasks import export_job_run_task
-
-    export_job_run_task.delay(job_id)
 
 
 def exports_for(user: User) -> QuerySet[ExportJob]:

@@ -1,8 +1,8 @@
-"""Reports URLs: console pages (under /reports/) and API endpoints (under /api/v1/: the report templates)."""
+"""Reports console pages (under /reports/); the API routes (the report templates) are in ``reports.api_urls``."""
 
 from django.urls import URLPattern, URLResolver, path, register_converter
 
-from reports import api, schedule_views, views
+from reports import schedule_views, views
 
 
 class ExportFormatConverter:
@@ -16,11 +16,6 @@ class ExportFormatConverter:
 
 
 register_converter(ExportFormatConverter, "report_fmt")
-
-api_urlpatterns: list[URLPattern | URLResolver] = [
-    path("reports/", api.ReportTemplateList.as_view(), name="api-report-list"),
-    path("reports/<slug:slug>/", api.ReportTemplateDetail.as_view(), name="api-report-detail"),
-]
 
 urlpatterns: list[URLPattern | URLResolver] = [
     path("", views.dashboard, name="report-dashboard"),

@@ -10,6 +10,7 @@ from typing import Any
 
 from django.contrib.sessions.backends.base import SessionBase
 from django.db.models import Count, Q
+from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -115,3 +116,8 @@ def recent_records(session: SessionBase) -> list[dict[str, Any]]:
             url = reverse(RECORD_URLS[kind], args=[pk])
             rows.append({"kind": str(RECORD_KINDS[kind]), "label": row.get("label", ""), "url": url})
     return rows
+
+
+def agent_home(request: HttpRequest, user: User) -> dict[str, Any]:
+    """The agent's home page (registered with piaogen.home): their workspace and the records they opened last."""
+    return {"workspace": agent_workspace(user=user, recent=recent_records(request.session))}

@@ -24,6 +24,7 @@ from piaogen.audit import audit_record
 from piaogen.callbacks import callbacks_fire
 from piaogen.identifiers import PROVINCE_NAMES
 from piaogen.models import Role, User
+from tolling.jobs import UPLOADS, upload_enqueue
 from tolling.models import UploadBatch, UploadKind, UploadMode, UploadStatus
 
 HASH_CHUNK = 1024 * 1024
@@ -97,19 +98,8 @@ def upload_create(
         after={"kind": kind, "file": file_name, "size": size},
         request=request,
     )
-    transaction.on_commit(partial(_enqueue_ingest, batch.pk))
+    transaction.on_commit(partial(upload_enqueue, batch.pk))
     return batch
-
-
-def _enqueue_ingest(batch_id: int) -> None:
-    """Hand a batch to the workers. If the broker is down the batch stays queued and is picked up by the
-    `resume_stalled_batches` sweep once it is back: the upload itself is never lost."""
-    from tolling.tasks import ingest_batch  # tasks import the pipeline; keep the services importable without it
-
-    try:
-        ingest_batch.delay(batch_id)
-    except Exception:  # the broker is unreachable: logged, and the sweep retries
-        logger.exception("could not enqueue upload batch %s", batch_id)
 
 
 @transaction.atomic
@@ -131,17 +121,12 @@ def upload_cancel(*, batch: UploadBatch, user: User, request: HttpRequest | None
     return batch
 
 
-@transaction.atomic
 def upload_retry(*, batch: UploadBatch, user: User, request: HttpRequest | None = None) -> UploadBatch:
-    """Queue a failed batch again (a maintainer, after fixing what failed). The pipeline picks it up where its
-    committed chunks end, and rows already in are duplicates: nothing doubles. Idempotent."""
-    updated = UploadBatch.objects.filter(pk=batch.pk, status=UploadStatus.FAILED).update(
-        status=UploadStatus.QUEUED, finished_at=None, heartbeat_at=None, message=""
-    )
+    """Queue a failed batch again (a maintainer, after fixing what failed; the kernel's retry, piaogen/jobs.py).
+    The pipeline picks it up where its committed chunks end, and rows already in are duplicates: nothing doubles.
+    Idempotent."""
+    UPLOADS.retry(job=batch, user=user, request=request)
     batch.refresh_from_db()
-    if updated:
-        audit_record(actor=user, action="upload.retry", obj=batch, request=request)
-        transaction.on_commit(partial(_enqueue_ingest, batch.pk))
     return batch
 
 

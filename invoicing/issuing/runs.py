@@ -27,7 +27,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
 from invoicing.eligibility import (
@@ -39,11 +39,13 @@ from invoicing.eligibility import (
     issuing_today,
     trip_cutoff,
 )
-from invoicing.issuing.drafts import DEFAULT_CHUNK, DEFAULT_STALE_SECONDS
+from invoicing.issuing.drafts import DEFAULT_CHUNK
 from invoicing.issuing.items import _issue_audit_charges, _issue_segments, _issue_topups
 from invoicing.issuing.writing import _Written
+from invoicing.jobs import RUNS
 from invoicing.models import InvoiceCycle, IssueRun, RunKind, RunStatus
 from piaogen.db import database_fault_is_transient
+from piaogen.jobs import TakenOver
 from tolling.models import Operator, TollUnit
 
 # --- creating runs -------------------------------------------------------------------------------------------------
@@ -116,35 +118,17 @@ def issue_run_reopen(*, run: IssueRun) -> IssueRun:
 # --- running them -------------------------------------------------------------------------------------------------
 
 
-class _TakenOver(Exception):
-    """Another worker claimed the run (this one's heartbeat went stale): stop without finishing it."""
-
-
-def _stale_before() -> dt.datetime:
-    seconds = int(settings.PIAOGEN.get("ISSUE_STALE_SECONDS", DEFAULT_STALE_SECONDS))
-    return timezone.now() - dt.timedelta(seconds=seconds)
-
-
 def _claim(run_id: int) -> dt.datetime | None:
-    """Take the run: queued, or running with a stale heartbeat. Returns the heartbeat written (None: not taken)."""
+    """Take the run: queued, or running with a stale heartbeat (the kernel's claim, piaogen/jobs.py). Returns the
+    heartbeat written (None: not taken)."""
     now = timezone.now()
-    claimable = Q(status=RunStatus.QUEUED) | Q(status=RunStatus.RUNNING, heartbeat_at__lt=_stale_before())
-    claimable |= Q(status=RunStatus.RUNNING, heartbeat_at__isnull=True, started_at__lt=_stale_before())
-    taken = IssueRun.objects.filter(claimable, pk=run_id).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now
-    )
-    return now if taken else None
+    return RUNS.claim(run_id, now=now, started_at=now)
 
 
 def issue_runs_stalled() -> list[int]:
     """Ids of runs to send again: running ones whose heartbeat is stale (their worker died, or the database went
     away under them), and queued ones nobody started for as long (their task message was lost, e.g. with Redis)."""
-    before = _stale_before()
-    running = Q(status=RunStatus.RUNNING) & (
-        Q(heartbeat_at__lt=before) | Q(heartbeat_at__isnull=True, started_at__lt=before)
-    )
-    queued = Q(status=RunStatus.QUEUED, created_at__lt=before)
-    return list(IssueRun.objects.filter(running | queued).order_by("pk").values_list("pk", flat=True))
+    return RUNS.stalled()
 
 
 def _chunked(ids: list[int], size: int) -> list[list[int]]:
@@ -169,34 +153,24 @@ def _execute(run_id: int, plan: Callable[[IssueRun], _Work]) -> IssueRun:
     run = IssueRun.objects.get(pk=run_id)
     try:
         work = plan(run)  # selecting the work must take less than ISSUE_STALE_SECONDS, or another worker takes over
-        now = timezone.now()
-        if not IssueRun.objects.filter(pk=run_id, heartbeat_at=beat).update(
-            items_total=F("items_done") + sum(len(c) for _f, c in work), heartbeat_at=now
-        ):
-            raise _TakenOver
-        beat = now
+        beat = RUNS.beat(run_id, beat, items_total=F("items_done") + sum(len(c) for _f, c in work))
         for issue, chunk in work:
-            with transaction.atomic():
+            with transaction.atomic():  # the chunk's documents, its progress and the heartbeat commit together
                 written = issue(chunk)
-                now = timezone.now()
-                progressed = IssueRun.objects.filter(pk=run_id, heartbeat_at=beat).update(
+                beat = RUNS.beat(
+                    run_id,
+                    beat,
                     items_done=F("items_done") + len(chunk),  # items looked at: issued or found taken
                     documents_issued=F("documents_issued") + len(written.ids),
-                    heartbeat_at=now,
                 )
-                if not progressed:
-                    raise _TakenOver
-                beat = now
-    except _TakenOver:
+    except TakenOver:
         return IssueRun.objects.get(pk=run_id)
     except Exception as error:
         if database_fault_is_transient(error):  # not the run's fault: it stays running and is taken over
             raise
-        IssueRun.objects.filter(pk=run_id, heartbeat_at=beat).update(
-            status=RunStatus.FAILED, finished_at=timezone.now(), message=str(error)[:2000]
-        )
+        RUNS.end(run_id, beat, RunStatus.FAILED, message=str(error)[:2000])
         raise
-    IssueRun.objects.filter(pk=run_id, heartbeat_at=beat).update(status=RunStatus.DONE, finished_at=timezone.now())
+    RUNS.end(run_id, beat, RunStatus.DONE)
     run.refresh_from_db()
     return run
 

@@ -23,9 +23,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from invoicing.models import Document
+from piaogen.jobs import TakenOver
 from piaogen.models import AuditEvent, Role, User
-from reports.exports import _beat, _TakenOver, export_job_create, export_job_retry, export_job_run
+from reports.exports import export_job_create, export_job_retry, export_job_run
 from reports.exports import export_jobs_requeue_stalled as sweep
+from reports.jobs import EXPORT_JOBS
 from reports.models import ExportJob, ExportKind, ExportStatus
 
 LONG_AGO = dt.timedelta(hours=1)
@@ -146,8 +148,8 @@ def test_a_worker_that_was_taken_over_finds_out_at_its_next_heartbeat(
     sweep()
     export_job_run(job_id=job.pk)  # another worker wrote the export meanwhile
 
-    with pytest.raises(_TakenOver):
-        _beat(job.pk, slow_workers_beat, rows_done=4_000)
+    with pytest.raises(TakenOver):
+        EXPORT_JOBS.beat(job.pk, slow_workers_beat, rows_done=4_000)
     job.refresh_from_db()
     assert job.status == ExportStatus.DONE and job.rows_done == Document.objects.filter(province="32").count()
 

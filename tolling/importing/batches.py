@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -21,6 +19,7 @@ from tolling.importing.loader import (
     Loader,
     _chunks_load,
 )
+from tolling.jobs import UPLOADS
 from tolling.models import (
     UploadBatch,
     UploadStatus,
@@ -32,13 +31,8 @@ from tolling.reading import FileRefused, table_open
 
 def batch_claim(*, batch_id: int) -> UploadBatch | None:
     """Take the batch for this worker: queued, or running with a stale heartbeat. None when not ours to run."""
-    now = timezone.now()
-    stale = now - dt.timedelta(seconds=settings.PIAOGEN["INGEST_STALE_SECONDS"])
-    claimable = Q(status=UploadStatus.QUEUED) | Q(status=UploadStatus.RUNNING) & (
-        Q(heartbeat_at__isnull=True) | Q(heartbeat_at__lt=stale)
-    )
-    claimed = UploadBatch.objects.filter(claimable, pk=batch_id).update(status=UploadStatus.RUNNING, heartbeat_at=now)
-    if not claimed:
+    now = UPLOADS.claim(batch_id)  # the kernel's claim (piaogen/jobs.py); progress and heartbeat: loader.py
+    if now is None:
         return None
     UploadBatch.objects.filter(pk=batch_id, started_at__isnull=True).update(started_at=now)
     return UploadBatch.objects.get(pk=batch_id)
