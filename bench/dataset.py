@@ -291,10 +291,10 @@ class Build:
         from piaogen.identifiers import ETC_PROVINCES
         from piaogen.models import Role
         from piaogen.services import staff_upsert
-        from tolling.demo import _build_country
+        from tolling.demo import build_country
 
         with step("operators, toll units, rates"):
-            _build_country(random.Random(f"{self.seed}:country"), self.today)
+            build_country(random.Random(f"{self.seed}:country"), self.today)
         with step("logins (demo + an uploader per province)"):
             demo_logins_create()
             for province in sorted(ETC_PROVINCES):
@@ -304,11 +304,11 @@ class Build:
 
     def people(self, cursor: Any) -> None:
         from invoicing.demo import _build_people
-        from tolling.demo import _Country
+        from tolling.demo import Country
         from tolling.models import Operator, OperatorKind
 
         issuers = {o.province: o for o in Operator.objects.filter(kind=OperatorKind.CARD_ISSUER).order_by("id")}
-        country = _Country(operators={}, issuers=issuers, units={}, taxis=[])
+        country = Country(operators={}, issuers=issuers, units={}, taxis=[])
         tables = ["invoicing_customer", "tolling_vehicle", "tolling_card", "invoicing_cardbinding"]
         tables.append("invoicing_buyertitle")
         with indexes_dropped(cursor, tables):

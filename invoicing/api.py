@@ -6,29 +6,25 @@ Who: every console role reads (province users and province-bound managers: their
 province's paper tickets, taxi rides and back-charges (``invoicing.claims``, docs/adr/0004-claims.md).
 
 Domain errors (``IssuingError`` and its subclasses, number series exhausted) are mapped once, in
-``DomainErrorsMixin``: state conflicts → 409, the rest → 400, with the translated message and the error code.
-Refused claims answer with their own status (``CLAIM_STATUS``) and every refused item.
+``piaogen.errors`` (the codes' statuses are registered in ``invoicing.apps``): state conflicts → 409, the rest → 400,
+with the translated message and the error code. Refused claims answer with their own status (``CLAIM_STATUS``) and
+every refused item.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from django.contrib.postgres.expressions import ArraySubquery
-from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
-from django.db.models import BooleanField, Exists, F, Func, OuterRef, Prefetch, QuerySet, Subquery, Sum
+from django.db.models import Prefetch, QuerySet
 from django.http import FileResponse, HttpResponseBase
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, PermissionDenied
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -36,25 +32,33 @@ from rest_framework.views import APIView
 from invoicing.claims import ClaimError, ClaimItem, ClaimKind, ClaimRefused, NewTitle, invoice_claim
 from invoicing.customers import CustomerError, prepaid_choice_set
 from invoicing.delivery import delivery_send
-from invoicing.eligibility import ItemState, segment_states, topup_states
 from invoicing.filters import DocumentFilter
-from invoicing.issuing import document_reissue, document_reverse, issue_segments, issue_topups
+from invoicing.issuing import document_reissue, document_reverse
 from invoicing.models import (
     BuyerTitle,
     CardPrepaidChoice,
     Customer,
     Delivery,
     Document,
-    DocumentItem,
     DocumentLine,
     ItemKind,
     PrepaidChoice,
     SummarySheet,
     TitleKind,
 )
+from invoicing.requests import NOT_FOUND, Rejection, invoice_request_issue
+from invoicing.selectors import (
+    ACTORS,
+    documents_for,
+    sheet_documents_for,
+    sheet_is_whole_for,
+    sheet_pass_ids_for,
+    sheets_for,
+)
 from invoicing.sheets import summary_sheet_issue
 from piaogen.access import ALL_ROLES, scoped
 from piaogen.api import OctetStreamRenderer, PdfRenderer, binary_responses, download
+from piaogen.errors import DOMAIN_ERRORS, DomainErrorSerializer, api_error
 from piaogen.idempotency import PARAMETER as IDEMPOTENCY_KEY
 from piaogen.idempotency import idempotent
 from piaogen.identifiers import PlateColor, card_number_validator
@@ -62,22 +66,6 @@ from piaogen.models import Role, User
 from piaogen.money import parse_yuan
 from piaogen.privacy import MaskedModelSerializer
 from tolling.models import Card, Segment
-
-ACTORS = (Role.AGENT, Role.MAINTAINER)
-"""Who may change documents: support agents and maintainers. Managers and province users read."""
-
-CONFLICT_CODES = frozenset(
-    {
-        "already_reversed",
-        "red_document",
-        "exchange_window_passed",
-        "number_series_exhausted",
-        "sheet_trip_not_invoiced",
-        "sheet_void",
-        "prepaid_choice_unchanged",
-    }
-)
-"""Domain error codes that say "the state does not allow it" (HTTP 409); every other domain error is a 400."""
 
 MAX_REQUEST_ITEMS = 1000
 
@@ -88,106 +76,6 @@ MAX_REQUEST_ITEMS = 1000
 def _user(request: Request) -> User:
     assert isinstance(request.user, User)
     return request.user
-
-
-def documents_for(user: User) -> QuerySet[Document]:
-    """Documents the user may see: their province's (the seller's province) or, for national roles, all."""
-    return scoped(Document.objects.all(), user)
-
-
-def sheets_for(user: User) -> QuerySet[SummarySheet]:
-    """Summary sheets the user may see. A province-bound user sees every sheet that binds at least one document of
-    their province (the seller's, as in `documents_for`), whichever province issued the card: a trip crossing
-    provinces gives one sheet over both provinces' documents. A sheet binding none of their documents is not seen.
-
-    What such a user sees of a sheet is the sheet's own fields (number, card, status, total) and, of what it binds,
-    only their province's part: `sheet_documents_for` and `sheet_pass_ids_for`; the sheet's PDF, which lists every
-    document with its seller, only when the sheet binds nothing of another province (`sheet_is_whole_for`).
-
-    Each sheet comes annotated with ``shown_amount_gross``, the total the user may see: the whole sheet's for
-    national roles; for a province-bound user the total of their province's documents only (the whole total would
-    let them infer the other provinces' share). Pages and the API show it in place of ``amount_gross``.
-    """
-    province = user.province_scope
-    sheets = SummarySheet.objects.all()
-    if province is None:
-        return sheets.annotate(shown_amount_gross=F("amount_gross"))
-    # the sheet ↔ document table's (sheet, document) unique index, then the document by primary key
-    ours = Document.objects.filter(summary_sheets=OuterRef("pk"), province=province)
-    share = ours.order_by().values("province").annotate(total=Sum("amount_gross")).values("total")
-    return sheets.filter(Exists(ours)).annotate(shown_amount_gross=Subquery(share))
-
-
-def sheet_documents_for(user: User) -> Prefetch[Any]:
-    """``prefetch_related(sheet_documents_for(user))``: each sheet's ``documents`` narrowed to those the user sees."""
-    return Prefetch("documents", queryset=documents_for(user).order_by("id"))
-
-
-def sheet_pass_ids_for(user: User, sheets: QuerySet[SummarySheet]) -> QuerySet[SummarySheet]:
-    """Sheets annotated with ``visible_pass_ids``: for a province-bound user the trips of the sheet with a segment
-    in their province (as `support.records.trips_for`); every trip of the sheet for national roles."""
-    province = user.province_scope
-    if province is None:
-        return sheets.annotate(visible_pass_ids=F("pass_ids"))
-    # pass_id = ANY(sheet.pass_ids): the segment natural key (pass_id, segment_no) index
-    in_sheet = Func(
-        F("pass_id"),
-        OuterRef("pass_ids"),
-        template="(%(expressions)s))",
-        arg_joiner=" = ANY(",
-        output_field=BooleanField(),
-    )
-    ours = Segment.objects.filter(in_sheet, province=province).values("pass_id").distinct()
-    return sheets.annotate(visible_pass_ids=ArraySubquery(ours))
-
-
-def sheet_is_whole_for(user: User, sheet: SummarySheet) -> bool:
-    """Whether the user may see the whole sheet (its PDF): national roles, or it binds no other province's document
-    (a trip of the sheet with no segment in their province has its documents elsewhere, so this covers the trips)."""
-    province = user.province_scope
-    if province is None:
-        return True
-    return not Document.objects.filter(summary_sheets=sheet).exclude(province=province).exists()  # not the prefetch
-
-
-# --- domain errors, mapped once -----------------------------------------------------------------------------------
-
-
-class DomainError(APIException):
-    status_code: int = status.HTTP_400_BAD_REQUEST
-    default_code = "invalid"
-
-
-class DomainConflict(DomainError):
-    status_code = status.HTTP_409_CONFLICT
-    default_code = "conflict"
-
-
-def domain_error(error: DjangoValidationError, **extra: Any) -> DomainError:
-    code = next((item.code for item in getattr(error, "error_list", [error]) if item.code), "invalid")
-    cls = DomainConflict if code in CONFLICT_CODES else DomainError
-    return cls({"detail": str(_("；")).join(str(message) for message in error.messages), "code": code, **extra})
-
-
-class DomainErrorsMixin:
-    """Turn Django ``ValidationError``s raised by services (``IssuingError`` and friends) into 400/409."""
-
-    def handle_exception(self, exc: Exception) -> Response:
-        if isinstance(exc, DjangoValidationError):
-            exc = domain_error(exc)
-        return super().handle_exception(exc)  # type: ignore[misc]
-
-
-class DomainErrorSerializer(serializers.Serializer[Any]):
-    detail = serializers.CharField()
-    code = serializers.CharField()
-
-
-ERRORS = {
-    # a domain error ({code, detail}) or an input serializer's field errors ({field: [messages]})
-    400: OpenApiResponse(OpenApiTypes.OBJECT, description=_("请求无效：{code, detail}，或按字段列出的错误")),
-    409: OpenApiResponse(DomainErrorSerializer, description=_("当前状态不允许该操作")),
-}
 
 
 # --- read serializers ---------------------------------------------------------------------------------------------
@@ -309,9 +197,7 @@ def _pdf_response(file: Any, filename: str) -> FileResponse:
 # --- documents ----------------------------------------------------------------------------------------------------
 
 
-class DocumentViewSet(
-    DomainErrorsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Document]
-):
+class DocumentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Document]):
     """Issued documents (数电 invoices, fiscal e-receipts, red-letter documents) with their lines; PDF download."""
 
     queryset = Document.objects.none()  # the schema's type of `id`; requests use get_queryset
@@ -345,13 +231,13 @@ class ReasonSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(max_length=500, help_text=_("原因（必填，记入审计日志）"))
 
 
-class DocumentReverseView(DomainErrorsMixin, APIView):
+class DocumentReverseView(APIView):
     """红冲: issue the red-letter document for an issued document; its summary sheets are voided and replaced."""
 
     allowed_roles = ACTORS
 
     @extend_schema(
-        request=ReasonSerializer, responses={201: DocumentSerializer, **ERRORS}, parameters=[IDEMPOTENCY_KEY]
+        request=ReasonSerializer, responses={201: DocumentSerializer, **DOMAIN_ERRORS}, parameters=[IDEMPOTENCY_KEY]
     )
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
@@ -367,13 +253,13 @@ class ReissueSerializer(ReasonSerializer):
     title = serializers.PrimaryKeyRelatedField(queryset=BuyerTitle.objects.all(), help_text=_("新的发票抬头"))
 
 
-class DocumentReissueView(DomainErrorsMixin, APIView):
+class DocumentReissueView(APIView):
     """换票: reverse the document and issue a new one over the same items with the corrected buyer title."""
 
     allowed_roles = ACTORS
 
     @extend_schema(
-        request=ReissueSerializer, responses={201: DocumentSerializer, **ERRORS}, parameters=[IDEMPOTENCY_KEY]
+        request=ReissueSerializer, responses={201: DocumentSerializer, **DOMAIN_ERRORS}, parameters=[IDEMPOTENCY_KEY]
     )
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
@@ -391,13 +277,15 @@ class DeliveryRequestSerializer(serializers.Serializer[Any]):
     address = serializers.EmailField(required=False, help_text=_("收件邮箱（默认：抬头的收票邮箱，否则客户邮箱）"))
 
 
-class DocumentDeliveryView(DomainErrorsMixin, APIView):
+class DocumentDeliveryView(APIView):
     """(Re)send a document by e-mail; a repeat within a minute returns the delivery already made."""
 
     allowed_roles = ACTORS
 
     @extend_schema(
-        request=DeliveryRequestSerializer, responses={201: DeliverySerializer, **ERRORS}, parameters=[IDEMPOTENCY_KEY]
+        request=DeliveryRequestSerializer,
+        responses={201: DeliverySerializer, **DOMAIN_ERRORS},
+        parameters=[IDEMPOTENCY_KEY],
     )
     @idempotent
     def post(self, request: Request, pk: int) -> Response:
@@ -410,8 +298,6 @@ class DocumentDeliveryView(DomainErrorsMixin, APIView):
 
 
 # --- invoice requests ---------------------------------------------------------------------------------------------
-
-NOT_FOUND = "not_found"
 
 
 class RequestItemSerializer(serializers.Serializer[Any]):
@@ -532,60 +418,6 @@ class ClaimRefusedSerializer(DomainErrorSerializer):
     rejected = ClaimRejectionSerializer(many=True)
 
 
-@dataclass(frozen=True)
-class Rejection:
-    kind: str
-    id: int | None
-    reason: str
-    message: str
-    pass_id: str = ""
-
-
-def _rejections(states: dict[int, ItemState], wanted: Sequence[int], kind: str) -> list[Rejection]:
-    result = []
-    for item_id in wanted:
-        state = states.get(item_id)
-        if state is None:
-            result.append(Rejection(kind, item_id, NOT_FOUND, str(_("找不到该明细"))))
-        elif not state.eligible:
-            result.append(Rejection(kind, item_id, str(state.reason), state.message()))
-    return result
-
-
-@transaction.atomic
-def invoice_request_issue(
-    *, segment_ids: Sequence[int], topup_ids: Sequence[int], by: User | None
-) -> tuple[list[Document], list[Rejection]]:
-    """Issue what is eligible among the requested items now; every other item comes back with its reason.
-    Items taken by a concurrent request between the read and the issue are reported with their new state."""
-    segments, topups = list(dict.fromkeys(segment_ids)), list(dict.fromkeys(topup_ids))
-    documents: list[Document] = []
-    rejected: list[Rejection] = []
-    for kind, wanted in ((ItemKind.SEGMENT, segments), (ItemKind.TOPUP, topups)):
-        if not wanted:
-            continue
-        states = _states(kind, wanted)
-        rejected += _rejections(states, wanted, kind)
-        eligible = [item_id for item_id in wanted if item_id in states and states[item_id].eligible]
-        if not eligible:
-            continue
-        issued = (
-            issue_segments(segment_ids=eligible, by=by)
-            if kind == ItemKind.SEGMENT
-            else issue_topups(topup_ids=eligible, by=by)
-        )
-        documents += issued
-        held = set(DocumentItem.objects.filter(document__in=issued, item_kind=kind).values_list("item_id", flat=True))
-        lost = [item_id for item_id in eligible if item_id not in held]
-        if lost:
-            rejected += _rejections(_states(kind, lost), lost, kind)
-    return documents, rejected
-
-
-def _states(kind: str, ids: list[int]) -> dict[int, ItemState]:
-    return segment_states(segment_ids=ids) if kind == ItemKind.SEGMENT else topup_states(topup_ids=ids)
-
-
 CLAIM_STATUS = {NOT_FOUND: status.HTTP_404_NOT_FOUND, "rate_limited": status.HTTP_429_TOO_MANY_REQUESTS}
 """HTTP status of a refused claim by its first refusal's code; any other refusal is a 409 (the item's state)."""
 
@@ -629,14 +461,13 @@ def _claim(user: User, data: dict[str, Any]) -> Response:
         body = {"detail": str(_("；")).join(r.message for r in refused.refusals), "code": first.code, "rejected": rows}
         return Response(body, status=CLAIM_STATUS.get(first.code, status.HTTP_409_CONFLICT))
     except ClaimError as error:
-        code = error.code or "invalid"
-        body = {"detail": str(_("；")).join(error.messages), "code": code}
-        return Response(body, status=CLAIM_STATUS.get(code, status.HTTP_400_BAD_REQUEST))
+        answer = api_error(error)
+        return Response(answer.detail, status=answer.status_code)
     created: dict[str, Any] = {"documents": DocumentSerializer(documents, many=True).data, "rejected": []}
     return Response(created, status=status.HTTP_201_CREATED)
 
 
-class InvoiceRequestView(DomainErrorsMixin, APIView):
+class InvoiceRequestView(APIView):
     """Request invoices for trips or top-ups, or claim paper tickets, taxi rides and back-charges by their printed
     number (the customer channels and the console call this).
 
@@ -656,7 +487,7 @@ class InvoiceRequestView(DomainErrorsMixin, APIView):
         request=InvoiceRequestSerializer,
         responses={
             201: InvoiceRequestResultSerializer,
-            400: ERRORS[400],
+            400: DOMAIN_ERRORS[400],
             404: OpenApiResponse(ClaimRefusedSerializer, description=_("按号码申请：找不到或核验信息不符")),
             409: OpenApiResponse(InvoiceRequestConflictSerializer, description=_("没有可开票的明细")),
             429: OpenApiResponse(DomainErrorSerializer, description=_("按号码申请：该客户申请过于频繁")),
@@ -714,9 +545,7 @@ class SummarySheetRequestSerializer(serializers.Serializer[Any]):
     )
 
 
-class SummarySheetViewSet(
-    DomainErrorsMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[SummarySheet]
-):
+class SummarySheetViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[SummarySheet]):
     """Summary sheets (电子汇总单): read, download, and issue one for a card's trips (agents and maintainers)."""
 
     queryset = SummarySheet.objects.none()  # the schema's type of `id`; requests use get_queryset
@@ -737,7 +566,7 @@ class SummarySheetViewSet(
 
     @extend_schema(
         request=SummarySheetRequestSerializer,
-        responses={201: SummarySheetSerializer, **ERRORS},
+        responses={201: SummarySheetSerializer, **DOMAIN_ERRORS},
         parameters=[IDEMPOTENCY_KEY],
     )
     @idempotent
@@ -780,7 +609,7 @@ class PrepaidChoiceSerializer(serializers.ModelSerializer[CardPrepaidChoice]):
         fields = ["id", "card_no", "choice", "valid_from", "customer"]
 
 
-class PrepaidChoiceView(DomainErrorsMixin, APIView):
+class PrepaidChoiceView(APIView):
     """Change a prepaid card's invoicing choice from now on (domain.md §4.12): ``topup``, the daily run issues each
     later top-up's non-taxable invoice; ``trips``, top-ups only on request and the trips they pay are invoiced.
     Money already invoiced either way is not affected. 409 ``prepaid_choice_unchanged`` when it is the choice
@@ -790,7 +619,7 @@ class PrepaidChoiceView(DomainErrorsMixin, APIView):
 
     @extend_schema(
         request=PrepaidChoiceRequestSerializer,
-        responses={201: PrepaidChoiceSerializer, **ERRORS},
+        responses={201: PrepaidChoiceSerializer, **DOMAIN_ERRORS},
         parameters=[IDEMPOTENCY_KEY],
     )
     @idempotent

@@ -22,17 +22,16 @@ from piaogen.identifiers import (
 from piaogen.models import Role, User
 from piaogen.services import staff_upsert
 from tolling.demo import (  # the country and traffic generators
-    _COLOUR_WEIGHTS,
+    COLOUR_WEIGHTS,
     COMPANY_TRADES,
     COMPANY_WORDS,
     PLACES,
     CardRef,
-    _build_country,
-    _build_facts,
-    _Country,
-    _ts,
-    _weighted_colours,
+    Country,
+    beijing_timestamp,
     beijing_today,
+    build_country,
+    build_facts,
     copy_rows,
     day_str,
     local_day,
@@ -42,6 +41,7 @@ from tolling.demo import (  # the country and traffic generators
     make_uscc,
     reserve_ids,
     vehicle_class_for,
+    weighted_colours,
 )
 from tolling.models import (
     Operator,
@@ -123,12 +123,12 @@ def demo_reset() -> None:
 
 
 def _build_people(
-    rng: random.Random, cursor: Any, country: _Country, customers: int, today: dt.date
+    rng: random.Random, cursor: Any, country: Country, customers: int, today: dt.date
 ) -> tuple[list[CardRef], dict[str, int]]:
     """Customers, their cards, vehicles, bindings and title versions, plus some cards nobody has bound."""
     provinces = sorted(ETC_PROVINCES)
-    colours = _weighted_colours()
-    forced = [c for c, _ in _COLOUR_WEIGHTS]  # the first vehicles get every colour once
+    colours = weighted_colours()
+    forced = [c for c, _ in COLOUR_WEIGHTS]  # the first vehicles get every colour once
     now_s = local_day(today) * 86_400
     phones: set[str] = set()
     plates: set[tuple[str, int]] = set()
@@ -162,7 +162,7 @@ def _build_people(
                     "统一社会信用代码",
                     tax_id,
                     p,
-                    _ts(created_s),
+                    beijing_timestamp(created_s),
                     cycle,
                 ]
             )
@@ -173,7 +173,9 @@ def _build_people(
             id_no = make_resident_id(rng, province=p)
             tel = phone()
             email = f"u{tel[-8:]}@{settings.PIAOGEN['DEMO_EMAIL_DOMAIN']}" if rng.random() < 0.7 else ""
-            customer_rows.append(["person", name, tel, email, "身份证", id_no, p, _ts(created_s), "daily"])
+            customer_rows.append(
+                ["person", name, tel, email, "身份证", id_no, p, beijing_timestamp(created_s), "daily"]
+            )
             for _ in range(rng.choice((1, 1, 1, 1, 1, 1, 1, 2, 2, 3))):
                 holders.append((i, name, "身份证", id_no, tel, p, 22 if rng.random() < 0.4 else 23))
     for _ in range(max(3, len(holders) // 5)):  # cards whose holders never signed up
@@ -223,18 +225,34 @@ def _build_people(
                 id_type,
                 id_no,
                 tel,
-                _ts(issued_s),
-                _ts(issued_s),
+                beijing_timestamp(issued_s),
+                beijing_timestamp(issued_s),
             )
         )
         cards.append(CardRef(card_no, ctype, plate, colour, vclass, province))
         if cust is not None and rng.random() < 0.92:  # most cards of customers are bound
             bound_s = max(issued_s, signed_up[cust], now_s - rng.randint(70, 900) * 86_400) + rng.randrange(3600)
             if rng.random() < 0.04 and cust > 0:  # an earlier owner had it bound, then unbound it
-                bindings.append((customer_ids[cust - 1], card_no, _ts(bound_s - 400 * 86_400), _ts(bound_s - 86_400)))
-            bindings.append((customer_ids[cust], card_no, _ts(bound_s), None))
+                bindings.append(
+                    (
+                        customer_ids[cust - 1],
+                        card_no,
+                        beijing_timestamp(bound_s - 400 * 86_400),
+                        beijing_timestamp(bound_s - 86_400),
+                    )
+                )
+            bindings.append((customer_ids[cust], card_no, beijing_timestamp(bound_s), None))
             if ctype == 22 and int(card_no[-1]) % 2 == 0:  # half the prepaid cards chose "at top-up" (no rng draw)
-                choices.append((card_no, "topup", _ts(bound_s), customer_ids[cust], "演示数据", _ts(bound_s)))
+                choices.append(
+                    (
+                        card_no,
+                        "topup",
+                        beijing_timestamp(bound_s),
+                        customer_ids[cust],
+                        "演示数据",
+                        beijing_timestamp(bound_s),
+                    )
+                )
     copy_rows(cursor, "tolling_vehicle", ["id", "plate", "plate_color", "vehicle_class"], vehicles)
     copy_rows(
         cursor,
@@ -286,7 +304,7 @@ def _build_people(
                     f"{rng.choice(PLACES[p])}人民路{rng.randint(1, 300)}号 {rng.randint(10**7, 10**8 - 1)}",
                     "",
                     email,
-                    _ts(valid_s),
+                    beijing_timestamp(valid_s),
                 )
             )
         if kind == "company" and cards_of.get(i) and rng.random() < 0.5:  # a card-specific title (a branch)
@@ -339,12 +357,12 @@ def demo_seed(
         raise DemoDataExists("toll data or customers already exist; pass reset=True to wipe them first")
     today = today or beijing_today()
     rng = random.Random(seed)  # noqa: S311 — demo data, not secrets
-    country, counts = _build_country(rng, today)
+    country, counts = build_country(rng, today)
     with connection.cursor() as wrapper:
         cursor = wrapper.cursor  # the raw psycopg 3 cursor, for COPY
         cards, people = _build_people(rng, cursor, country, max(20, segments // 20), today)
         counts |= people
-        counts |= _build_facts(rng, cursor, country, cards, segments, seed, today)
+        counts |= build_facts(rng, cursor, country, cards, segments, seed, today)
         for table in ("tolling_segment", "tolling_trip", "tolling_card", "invoicing_customer", "invoicing_buyertitle"):
             cursor.execute(f"ANALYZE {table}")
     return counts

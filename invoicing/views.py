@@ -15,11 +15,12 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
-from invoicing.api import ACTORS, documents_for, sheet_is_whole_for, sheet_pass_ids_for, sheets_for
 from invoicing.delivery import DeliveryError, delivery_send
 from invoicing.models import Delivery, Document, DocumentEvent, DocumentItem, DocumentLine, ItemKind, SummarySheet
+from invoicing.selectors import ACTORS, documents_for, sheet_is_whole_for, sheet_pass_ids_for, sheets_for
 from invoicing.sheets import summary_sheet_lineage, summary_sheet_totals
 from piaogen.access import ALL_ROLES, role_required
+from piaogen.errors import page_message
 from piaogen.models import User
 from tolling.models import AuditCharge, Segment, TopUp, Trip
 
@@ -199,7 +200,7 @@ def sheet_resend(request: HttpRequest, sheet_id: int) -> HttpResponse:
     try:
         delivery = delivery_send(sheet=sheet, address=(request.POST.get("address") or "").strip() or None, by=user)
     except DeliveryError as error:
-        messages.error(request, error.messages[0])
+        messages.error(request, page_message(error))
     else:
         messages.success(request, delivery.get_status_display())
     return redirect("sheet-detail", sheet.pk)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404, HttpResponseBase
 from django.utils.translation import gettext as _
 from rest_framework import exceptions
@@ -19,6 +20,8 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from piaogen.errors import api_error
 
 STATUS_CODES = {
     400: "invalid",
@@ -75,8 +78,11 @@ def error_body(exc: exceptions.APIException) -> dict[str, Any]:
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
-    """DRF's handler, then the one error shape; errors are JSON even where a download (CSV, PDF) was negotiated."""
-    if isinstance(exc, Http404):  # our own message; never get_object_or_404's "No <Model> matches the given query."
+    """DRF's handler, then the one error shape; errors are JSON even where a download (CSV, PDF) was negotiated.
+    A domain error (a Django ``ValidationError`` from a service) answers with its code's status (piaogen.errors)."""
+    if isinstance(exc, DjangoValidationError):
+        exc = api_error(exc)
+    elif isinstance(exc, Http404):  # our own message; never get_object_or_404's "No <Model> matches the given query."
         message = str(exc) if exc.args else ""
         exc = exceptions.NotFound(None if message.endswith("matches the given query.") else message or None)
     elif isinstance(exc, DjangoPermissionDenied):

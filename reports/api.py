@@ -24,7 +24,7 @@ from piaogen.privacy import MaskedDictField, MaskedJSONField
 from reports.catalog import REGISTRY, Drill, ReportData, template_for
 from reports.exports import Fen, Ratio
 from reports.rollups import rollups_as_of
-from reports.views import REPORT_ROLES, drill_url, template_filters
+from reports.selectors import REPORT_ROLES, drill_url, template_filters
 
 
 def _user(request: Request) -> User:

@@ -38,8 +38,8 @@ from reports.scheduling import (
     scheduled_report_update,
     test_recipients,
 )
+from reports.selectors import REPORT_ROLES, SCHEDULERS
 from reports.tasks import scheduled_report_test_task
-from reports.views import REPORT_ROLES, SCHEDULERS
 
 
 def _user(request: HttpRequest) -> User:

@@ -18,7 +18,6 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
-    QueryDict,
     StreamingHttpResponse,
 )
 from django.shortcuts import get_object_or_404, redirect, render
@@ -28,8 +27,8 @@ from django.views.decorators.http import require_GET
 
 from piaogen.access import role_required
 from piaogen.audit import audit_record
-from piaogen.models import Role, User
-from reports.catalog import REGISTRY, Drill, ReportData, ReportTemplate, cell_text, previous_month, template_for
+from piaogen.models import User
+from reports.catalog import REGISTRY, Drill, ReportData, ReportTemplate, cell_text, template_for
 from reports.charts import dashboard_charts, template_charts
 from reports.dashboard import change_ratio, dashboard_data_cached
 from reports.exports import (
@@ -45,16 +44,15 @@ from reports.exports import (
     template_xlsx_write,
     xlsx_write,
 )
-from reports.filters import ReportFilters, beijing_today, filter_form, filters_for
+from reports.filters import ReportFilters, filter_form, filters_for
 from reports.labels import narrow_labels
 from reports.models import ExportJob, ExportKind, ExportStatus, SavedView
 from reports.pdf import report_pdf_bytes, template_pdf_bytes
 from reports.rollups import rollups_as_of
 from reports.rows import narrowing
 from reports.scheduling import saved_views_for
+from reports.selectors import REPORT_ROLES, SCHEDULERS, drill_url, template_filters
 
-REPORT_ROLES = (Role.PROVINCE, Role.MANAGER, Role.MAINTAINER)
-SCHEDULERS = (Role.MANAGER, Role.MAINTAINER)
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PAGE_SIZE = 50
 
@@ -62,31 +60,6 @@ PAGE_SIZE = 50
 def _user(request: HttpRequest) -> User:
     assert isinstance(request.user, User)
     return request.user
-
-
-AUDIT_READERS = (Role.AGENT, Role.MAINTAINER)  # who opens the audit trail (support/audit.py)
-
-
-def drill_url(filters: ReportFilters, user: User) -> Callable[..., str]:
-    paths: dict[str, str] = {}  # a dashboard links ≈ 160 points to a handful of lists: reverse each list once
-
-    def url(rows: str, **overrides: object) -> str:
-        if rows == "actions":  # the audit trail: national, for its readers only
-            if not user.has_role(*AUDIT_READERS) or user.province_scope is not None:
-                return ""
-            query = urlencode({"action": overrides.get("action", ""), "date_from": filters.start.isoformat(),
-                               "date_to": filters.end.isoformat()})  # fmt: skip
-            try:
-                return f"{reverse('audit-list')}?{query}"
-            except NoReverseMatch:
-                return ""
-        if rows == "upload":  # one batch's page
-            return reverse("upload-detail", args=[overrides["pk"]])
-        if rows not in paths:
-            paths[rows] = reverse(f"report-{rows}")
-        return f"{paths[rows]}?{filters.query(**overrides)}"
-
-    return url
 
 
 def _kpi(label: str, current: int, previous: int, *, money: bool, url: str) -> dict[str, Any]:
@@ -275,15 +248,6 @@ def report_pdf(request: HttpRequest) -> HttpResponse:
 
 
 # --- report templates (reports/catalog.py) -------------------------------------------------------------------------
-
-
-def template_filters(template: ReportTemplate, user: User, data: QueryDict | dict[str, str]) -> ReportFilters:
-    """The filter bar for a template: a monthly template without dates shows the last full month."""
-    params = {key: str(data.get(key)) for key in data}
-    if template.default_period == "month" and not params.get("start") and not params.get("end"):
-        start, end = previous_month(beijing_today())
-        params.update(start=start.isoformat(), end=end.isoformat())
-    return filters_for(user, params)
 
 
 def _template_or_404(slug: str) -> ReportTemplate:

@@ -28,7 +28,6 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpRequest
 from django.utils.translation import gettext as _
 
-from invoicing.api import documents_for, invoice_request_issue
 from invoicing.claims import ClaimItem, ClaimKind, NewTitle, invoice_claim
 from invoicing.customers import (
     HolderData,
@@ -43,6 +42,8 @@ from invoicing.delivery import delivery_address, delivery_send
 from invoicing.eligibility import BEIJING, beijing_today, segment_states, topup_states
 from invoicing.issuing import IssuingError, document_reissue, document_reverse
 from invoicing.models import BuyerTitle, CardBinding, Customer, Document, DocumentStatus, PrepaidChoice
+from invoicing.requests import invoice_request_issue
+from invoicing.selectors import documents_for
 from invoicing.sheets import summary_sheet_issue
 from piaogen.access import scoped
 from piaogen.audit import audit_record

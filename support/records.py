@@ -28,7 +28,6 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext, pgettext
 
-from invoicing.api import documents_for, sheet_pass_ids_for, sheets_for
 from invoicing.customers import prepaid_choice_history
 from invoicing.eligibility import (
     DocumentRef,
@@ -52,6 +51,7 @@ from invoicing.models import (
     ItemKind,
     SummarySheet,
 )
+from invoicing.selectors import documents_for, sheet_pass_ids_for, sheets_for
 from piaogen.access import scoped
 from piaogen.identifiers import CardType
 from piaogen.models import AuditEvent, User

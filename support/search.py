@@ -64,8 +64,8 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext, pgettext_lazy
 
-from invoicing.api import documents_for, sheet_pass_ids_for, sheets_for
 from invoicing.models import BusinessLine, BuyerTitle, CardBinding, Customer, SummarySheet
+from invoicing.selectors import documents_for, sheet_pass_ids_for, sheets_for
 from piaogen.access import scoped
 from piaogen.identifiers import PlateColor
 from piaogen.models import User

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
-from django.http import FileResponse, Http404, HttpResponse, HttpResponseBase
+from django.http import Http404, HttpResponse, HttpResponseBase
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -21,15 +21,15 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from piaogen import idempotency
-from piaogen.access import scoped
 from piaogen.api import CsvRenderer, OctetStreamRenderer, PayloadTooLarge, XlsxRenderer, binary_responses, download
 from piaogen.callbacks import callback_arm
 from piaogen.models import User
 from piaogen.privacy import MaskedJSONField
-from tolling import contract, errorfile
+from tolling import contract
 from tolling.filters import UploadBatchFilter
 from tolling.importing.validation import row_codes
 from tolling.models import RejectedRow, UploadBatch, UploadKind, UploadMode, UploadStatus
+from tolling.selectors import batch_rate, batches_for, error_file_response
 from tolling.services import UPLOAD_FINISHED, upload_can_write, upload_cancel, upload_create
 
 RETRY_AFTER_SECONDS = 5
@@ -107,15 +107,6 @@ class RejectedRowPageSerializer(serializers.Serializer[Any]):
     results = RejectedRowSerializer(many=True)
 
 
-def batch_rate(batch: UploadBatch) -> int | None:
-    """Rows per second so far (or overall, once finished)."""
-    if batch.started_at is None or batch.rows_done == 0:
-        return None
-    end = batch.finished_at or batch.heartbeat_at or batch.started_at
-    seconds = (end - batch.started_at).total_seconds()
-    return int(batch.rows_done / seconds) if seconds > 0 else None
-
-
 class UploadBatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[UploadBatch]):
     """Upload a file (202, processed in the background), follow its progress, fetch its error file."""
 
@@ -128,7 +119,7 @@ class UploadBatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             return UploadBatch.objects.none()
         user = self.request.user
         assert isinstance(user, User)
-        return scoped(UploadBatch.objects.select_related("uploaded_by"), user).order_by("-created_at")
+        return batches_for(user).order_by("-created_at")
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         response = super().retrieve(request, *args, **kwargs)
@@ -186,8 +177,8 @@ class UploadBatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         header). 404 when the batch has no rejected row."""
         batch = self.get_object()
         if request.accepted_renderer.format == "xlsx":
-            return errorfile_response_xlsx(batch)
-        return download(request, errorfile_response_csv(batch))
+            return error_file_response(batch, "xlsx")
+        return download(request, error_file_response(batch, "csv"))
 
     @extend_schema(
         request=None,
@@ -205,28 +196,6 @@ class UploadBatchViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         paginator = PageNumberPagination()
         page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response(RejectedRowSerializer(page, many=True).data)
-
-
-def errorfile_response_csv(batch: UploadBatch) -> HttpResponseBase:
-    if not batch.error_file:
-        raise Http404(_("该批次没有被拒绝的行。"))
-    return FileResponse(
-        batch.error_file.open("rb"),
-        as_attachment=True,
-        filename=f"errors-{batch.pk}.csv",
-        content_type="text/csv; charset=utf-8",
-    )
-
-
-def errorfile_response_xlsx(batch: UploadBatch) -> HttpResponseBase:
-    if not batch.rows_rejected:
-        raise Http404(_("该批次没有被拒绝的行。"))
-    return FileResponse(
-        errorfile.error_file_xlsx(batch),
-        as_attachment=True,
-        filename=f"errors-{batch.pk}.xlsx",
-        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    )
 
 
 # --- the upload contract -------------------------------------------------------------------------------------------

@@ -189,7 +189,7 @@ TOPUP_YUAN = (100, 200, 200, 300, 500, 500, 500, 800, 1000, 1000, 1500, 2000)
 
 _LETTERS = "ABCDEFGHJKLMNPQRSTUVWXYZ"  # plate letters: no I, O
 _CITY_LETTERS = "ABCDEFGHJKLMN"
-_COLOUR_WEIGHTS = ((0, 700), (1, 120), (4, 120), (11, 10), (5, 15), (2, 3), (3, 5), (6, 5), (7, 5), (9, 5), (12, 2))
+COLOUR_WEIGHTS = ((0, 700), (1, 120), (4, 120), (11, 10), (5, 15), (2, 3), (3, 5), (6, 5), (7, 5), (9, 5), (12, 2))
 _TRUCK_CLASSES = (11, 11, 12, 12, 13, 14, 15, 16, 16, 16)
 _TRUCK_FEN_PER_KM = {11: 45, 12: 85, 13: 120, 14: 145, 15: 165, 16: 180}
 _RATE_FEN_PER_KM = {1: 45, 2: 68, 3: 90, 4: 110} | _TRUCK_FEN_PER_KM | {k + 10: v for k, v in _TRUCK_FEN_PER_KM.items()}
@@ -275,8 +275,8 @@ def vehicle_class_for(rng: random.Random, colour: int) -> int:
     return 1
 
 
-def _weighted_colours() -> tuple[int, ...]:
-    return tuple(c for c, w in _COLOUR_WEIGHTS for _ in range(w))
+def weighted_colours() -> tuple[int, ...]:
+    return tuple(c for c, w in COLOUR_WEIGHTS for _ in range(w))
 
 
 # --- the shapes the trip generator works on --------------------------------------------------------------------
@@ -671,7 +671,7 @@ def stored_cards() -> list[CardRef]:
 
 def make_cards(rng: random.Random, count: int, *, provinces: Sequence[str], network: str = "90") -> list[CardRef]:
     """Cards that exist only in generated data (bench): unique numbers with operator digits ``network``."""
-    colours = _weighted_colours()
+    colours = weighted_colours()
     seen: set[tuple[str, int]] = set()
     cards: list[CardRef] = []
     while len(cards) < count:
@@ -691,14 +691,14 @@ def make_cards(rng: random.Random, count: int, *, provinces: Sequence[str], netw
 
 
 @dataclass
-class _Country:
+class Country:
     operators: dict[str, list[Operator]]
     issuers: dict[str, Operator]
     units: dict[str, list[UnitRef]]
     taxis: list[tuple[Operator, str]]
 
 
-def _build_country(rng: random.Random, today: dt.date) -> tuple[_Country, dict[str, int]]:
+def build_country(rng: random.Random, today: dt.date) -> tuple[Country, dict[str, int]]:
     provinces = sorted(ETC_PROVINCES)
     operators: list[Operator] = []
     by_province: dict[str, list[Operator]] = {}
@@ -788,16 +788,16 @@ def _build_country(rng: random.Random, today: dt.date) -> tuple[_Country, dict[s
     refs: dict[str, list[UnitRef]] = {}
     for u in units:
         refs.setdefault(u.province, []).append(UnitRef.from_unit(u.pk, u.code, u.province, u.name))
-    country = _Country(by_province, issuers, refs, taxis)
+    country = Country(by_province, issuers, refs, taxis)
     return country, {"operators": len(operators), "toll_units": len(units), "toll_unit_rates": len(rates)}
 
 
-def _ts(seconds: int) -> str:
+def beijing_timestamp(seconds: int) -> str:
     return local_time_str(seconds) + "+08"
 
 
-def _build_facts(
-    rng: random.Random, cursor: Any, country: _Country, cards: list[CardRef], segments: int, seed: int, today: dt.date
+def build_facts(
+    rng: random.Random, cursor: Any, country: Country, cards: list[CardRef], segments: int, seed: int, today: dt.date
 ) -> dict[str, int]:
     """Trips and segments (COPY in chunks), then top-ups, back-charges, paper tickets and taxi rides."""
     now_s = local_day(today) * 86_400
@@ -824,7 +824,7 @@ def _build_facts(
                 day_str(at // 86_400),
                 card.card_no,
                 rng.choice(TOPUP_YUAN) * 100,
-                _ts(at),
+                beijing_timestamp(at),
                 country.issuers[card.province].pk,
                 card.province,
                 rng.choice(TOPUP_CHANNELS),
@@ -872,7 +872,7 @@ def _build_facts(
                 unit.province,
                 reason,
                 amount,
-                _ts(paid),
+                beijing_timestamp(paid),
             )
         )
     copy_rows(
@@ -911,7 +911,7 @@ def _build_facts(
                 make_plate(rng, province=unit.province, colour=colour),
                 colour,
                 vclass,
-                _ts(exit_s),
+                beijing_timestamp(exit_s),
                 amount,
                 methods[i % 2] if i < 2 else rng.choice(methods),
             )
@@ -951,8 +951,8 @@ def _build_facts(
                 company.pk,
                 company.province,
                 prefix + tail,
-                _ts(start),
-                _ts(end),
+                beijing_timestamp(start),
+                beijing_timestamp(end),
                 distance,
                 amount,
             )

@@ -16,9 +16,9 @@ from django.views.decorators.http import require_GET, require_POST
 from piaogen.access import ALL_ROLES, role_required, scoped
 from piaogen.models import Role, User
 from tolling import contract
-from tolling.api import batch_rate, errorfile_response_csv, errorfile_response_xlsx
 from tolling.filters import UploadBatchFilter
 from tolling.models import UploadBatch, UploadKind, UploadMode, UploadStatus
+from tolling.selectors import batch_rate, batches_for, error_file_response
 from tolling.services import upload_can_write, upload_cancel, upload_create
 
 UPLOADERS = (Role.PROVINCE, Role.MAINTAINER)
@@ -44,7 +44,7 @@ def _user(request: HttpRequest) -> User:
 
 def batch_for(user: User, batch_id: int) -> UploadBatch:
     """A batch the user may see (their province's, or any for national roles); 404 otherwise."""
-    return get_object_or_404(scoped(UploadBatch.objects.select_related("uploaded_by"), user), pk=batch_id)
+    return get_object_or_404(batches_for(user), pk=batch_id)
 
 
 def _render_list(request: HttpRequest, user: User, form: UploadForm | None, status: int = 200) -> HttpResponse:
@@ -154,7 +154,7 @@ def upload_original(request: HttpRequest, batch_id: int) -> FileResponse:
 @role_required(*ALL_ROLES)
 def upload_errors(request: HttpRequest, batch_id: int, fmt: str) -> HttpResponseBase:
     batch = batch_for(_user(request), batch_id)
-    return errorfile_response_xlsx(batch) if fmt == "xlsx" else errorfile_response_csv(batch)
+    return error_file_response(batch, fmt)
 
 
 @require_GET

@@ -20,9 +20,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from invoicing.api import ERRORS, DomainErrorsMixin
 from invoicing.models import PrepaidChoice, TitleKind
 from piaogen.access import role_required, scoped
+from piaogen.errors import DOMAIN_ERRORS
 from piaogen.identifiers import card_number_validator, taxpayer_id_validator
 from piaogen.models import User
 from piaogen.privacy import MaskedJSONField
@@ -297,7 +297,7 @@ class PrepaidChoiceSerializer(_ReasonSerializer):
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
 
-class _ActionCommand(DomainErrorsMixin, APIView):
+class _ActionCommand(APIView):
     """A support action as a command: ``?preview=1`` answers what it would do (200, nothing written); otherwise it
     runs once per ``Idempotency-Key`` header (a UUID): 201 the first time, 200 with the first result on a repeat."""
 
@@ -329,7 +329,7 @@ class _ActionCommand(DomainErrorsMixin, APIView):
         )
 
 
-_COMMAND_RESPONSES = {201: ActionResultSerializer, 200: ActionResultSerializer, **ERRORS}
+_COMMAND_RESPONSES = {201: ActionResultSerializer, 200: ActionResultSerializer, **DOMAIN_ERRORS}
 _IDEMPOTENCY = OpenApiParameter(
     IDEMPOTENCY_HEADER, OpenApiTypes.UUID, OpenApiParameter.HEADER, description=_("幂等键：重复提交返回首次结果")
 )

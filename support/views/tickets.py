@@ -18,6 +18,7 @@ from rest_framework import mixins, serializers, viewsets
 
 from invoicing.models import Customer
 from piaogen.access import role_required, scoped
+from piaogen.errors import page_message
 from piaogen.models import User
 from piaogen.privacy import REVEALED_CUSTOMERS, Pii, PiiField
 from support import forms
@@ -189,7 +190,7 @@ def ticket_detail(request: HttpRequest, pk: int) -> HttpResponse:
                     ticket_link_add(ticket=ticket, by=user, **link_form.cleaned_data)
                     return redirect("ticket-detail", ticket.pk)
         except ValidationError as error:
-            messages.error(request, _("；").join(error.messages))
+            messages.error(request, page_message(error))
     context = {
         "ticket": ticket,
         "phone": customer_phone(user=user, customer=ticket.customer) if ticket.customer else "",

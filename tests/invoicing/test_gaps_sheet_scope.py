@@ -13,8 +13,8 @@ import pytest
 from django.test import Client
 from rest_framework.test import APIClient
 
-from invoicing.api import sheets_for
 from invoicing.models import Document, SummarySheet
+from invoicing.selectors import sheets_for
 from invoicing.sheets import summary_sheet_issue
 from piaogen.models import Role, User
 from tests.fixtures.invoicing import CARD, OTHER_CARD, trip
