@@ -204,7 +204,7 @@ class JobKind:
             )
         )
         for job in rows:
-            job.retryable = job.pk in retryable  # type: ignore[attr-defined]
+            job.retryable = job.pk in retryable
         return rows
 
 

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
@@ -15,7 +15,7 @@ APPS = ("tolling", "invoicing", "support", "reports")
 """Each app owns its URLs: ``<app>.urls`` (console pages, under the prefix the app chooses) and ``<app>.api_urls``
 (its routes under /api/v1/). The root names them by module path only: the base package imports no app."""
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("me/", views.me, name="api-me"),
     path("callback/", views.callback, name="api-callback"),
     *[path("", include(f"{app}.api_urls")) for app in APPS],

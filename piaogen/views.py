@@ -64,7 +64,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
 def jobs(request: HttpRequest) -> HttpResponse:
     """The job monitor: queue depths, the worker heartbeat, and, per registered job kind (uploads, issuing runs,
     report exports…), the jobs queued, running or failed, newest first, with a retry for failed ones."""
-    sections = []
+    sections: list[dict[str, object]] = []
     context: dict[str, object] = {
         "readiness": ops.readiness(),
         "queues": ops.queue_depths(),

@@ -380,9 +380,10 @@ def export_job_run(*, job_id: int) -> ExportJob | None:
     `export_jobs_requeue_stalled` queues a job whose heartbeat went stale again (a bounded number of times).
     A passing database fault leaves the job running for that sweep; any other error fails it.
     """
-    beat = EXPORT_JOBS.claim(job_id, rows_done=0, error="")  # counts the attempt
-    if beat is None:
+    claimed = EXPORT_JOBS.claim(job_id, rows_done=0, error="")  # counts the attempt
+    if claimed is None:
         return None
+    beat = claimed
     job = ExportJob.objects.select_related("created_by").get(pk=job_id)
     try:
         _discard_leftovers(job)
