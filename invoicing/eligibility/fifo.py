@@ -10,7 +10,7 @@ from django.db import connection
 
 # --- FIFO matching of a prepaid card's top-ups to its segments (domain.md §4.3, assumed) --------------------------
 
-# `cards`: the cards to match (defined by the caller, see _fifo_sql). Each card's money is a line of fen: first the
+# `cards`: the cards to match (defined by the caller, see fifo_sql). Each card's money is a line of fen: first the
 # opening balance (the least that keeps the balance ≥ 0 at every event, top-ups counted before segments at the same
 # instant), then its top-ups in (topped_up_at, id) order. Segments with a fee spend it in (exit_time, pass_id,
 # segment_no) order. A segment overlaps the top-ups its fen interval [lo, hi) meets; `fen` is the overlap.
@@ -65,7 +65,7 @@ _FINAL = {
 }
 
 
-def _fifo_sql(
+def fifo_sql(
     *, returns: str, card_nos: Sequence[str] | None, cards_sql: tuple[str, list[Any]] | None = None
 ) -> tuple[str, list[Any]]:
     """The FIFO rule as one statement. ``returns``: 'segments' (ids paid from invoiced top-ups), 'topups' (ids
@@ -84,7 +84,7 @@ def _fifo_ids(returns: str, card_nos: Iterable[str] | None) -> set[int]:
     cards = None if card_nos is None else sorted(set(card_nos))
     if cards == []:
         return set()
-    sql, params = _fifo_sql(returns=returns, card_nos=cards)
+    sql, params = fifo_sql(returns=returns, card_nos=cards)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {row[0] for row in cursor.fetchall()}
@@ -110,7 +110,7 @@ class FifoMatch:
 
 def fifo_matches(card_no: str) -> list[FifoMatch]:
     """How a card's top-ups paid its segments (support: "which top-up paid this trip")."""
-    sql, params = _fifo_sql(returns="matches", card_nos=[card_no])
+    sql, params = fifo_sql(returns="matches", card_nos=[card_no])
     with connection.cursor() as cursor:
         cursor.execute(sql + " ORDER BY m.segment_id, m.topup_id", params)
         return [FifoMatch(*row) for row in cursor.fetchall()]

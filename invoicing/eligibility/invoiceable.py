@@ -11,9 +11,9 @@ from django.db.models.expressions import RawSQL
 
 from invoicing.eligibility.base import in_array, trip_cutoff
 from invoicing.eligibility.fifo import (
-    _fifo_sql,
+    fifo_sql,
 )
-from invoicing.eligibility.states import _rate_in_force
+from invoicing.eligibility.states import rate_in_force
 from invoicing.eligibility.titles import buyers_sql
 from invoicing.models import BuyerTitle, CardBinding, CardPrepaidChoice, DocumentItem, ItemKind, PrepaidChoice
 from piaogen.identifiers import CardType
@@ -95,7 +95,7 @@ def invoiceable_segments(
         TollUnitRate.objects.filter(toll_unit=OuterRef("toll_unit"), valid_from__lte=OuterRef("service_date"))
     )
     qs = qs.filter(_not_held(ItemKind.SEGMENT)).filter(Q(toll_unit__road_nature=RoadNature.LOAN) | has_rate)
-    sql, params = _fifo_sql(returns="segments", card_nos=None)
+    sql, params = fifo_sql(returns="segments", card_nos=None)
     qs = qs.exclude(id__in=RawSQL(sql, params))  # noqa: S611 -- constant SQL
     if require_buyer or invoice_cycle is not None:
         qs = qs.filter(_has_buyer("exit_time", invoice_cycle))
@@ -121,7 +121,7 @@ def invoiceable_topups(
         qs = qs.filter(service_date__gte=service_date_from)
     if province is not None:
         qs = qs.filter(province=province)
-    sql, params = _fifo_sql(returns="topups", card_nos=None)
+    sql, params = fifo_sql(returns="topups", card_nos=None)
     qs = qs.filter(_not_held(ItemKind.TOPUP)).exclude(id__in=RawSQL(sql, params))  # noqa: S611 -- constant SQL
     if require_buyer:
         qs = qs.filter(_has_buyer("topped_up_at"))
@@ -170,13 +170,13 @@ def eligible_segment_rows_sql(*, segment_ids: Sequence[int], today: dt.date | No
     qs = qs.filter(_not_held(ItemKind.SEGMENT)).annotate(
         i=F("id"),
         at=F("exit_time"),
-        rate=_rate_in_force(),
+        rate=rate_in_force(),
         nature=F("toll_unit__road_nature"),
         seller=F("toll_unit__operator_id"),
     )
     chunk_cards = Segment.objects.filter(id__in=in_array(segment_ids), card_type=CardType.PREPAID).values("card_no")
     cards_sql, cards_params = chunk_cards.query.sql_with_params()
-    fifo, fifo_params = _fifo_sql(returns="segments", card_nos=None, cards_sql=(cards_sql, list(cards_params)))
+    fifo, fifo_params = fifo_sql(returns="segments", card_nos=None, cards_sql=(cards_sql, list(cards_params)))
     qs = qs.exclude(id__in=RawSQL(fifo, fifo_params))  # noqa: S611 -- constant SQL, values are parameters
     rows_sql, params = (
         qs.order_by()

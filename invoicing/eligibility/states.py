@@ -105,7 +105,7 @@ def _with_buyers(qs: QuerySet[Any], columns: str) -> list[tuple[Any, ...]]:
         return list(cursor.fetchall())
 
 
-def _rate_in_force(toll_unit: str = "toll_unit", on: str = "service_date") -> Subquery:
+def rate_in_force(toll_unit: str = "toll_unit", on: str = "service_date") -> Subquery:
     return Subquery(
         TollUnitRate.objects.filter(toll_unit=OuterRef(toll_unit), valid_from__lte=OuterRef(on))
         .order_by("-valid_from")
@@ -132,7 +132,7 @@ def segment_states(
         qs.annotate(
             i=F("id"),
             at=F("exit_time"),
-            rate=_rate_in_force(),
+            rate=rate_in_force(),
             nature=F("toll_unit__road_nature"),
             seller=F("toll_unit__operator_id"),
         )
@@ -224,7 +224,7 @@ def audit_charge_states(*, charge_ids: Sequence[int]) -> dict[int, ItemState]:
     service date; the buyer is found through the card when there is one, else it comes with a request."""
     rows = list(
         AuditCharge.objects.filter(id__in=in_array(charge_ids))
-        .annotate(rate=_rate_in_force())
+        .annotate(rate=rate_in_force())
         .order_by()
         .values_list(
             "id",
@@ -263,7 +263,7 @@ def paper_ticket_states(*, ticket_ids: Sequence[int], today: dt.date | None = No
     their toll unit — the day-7 rule included (a paper ticket is a trip); ``today`` is a Beijing date."""
     rows = list(
         PaperTicket.objects.filter(id__in=in_array(ticket_ids))
-        .annotate(rate=_rate_in_force())
+        .annotate(rate=rate_in_force())
         .order_by()
         .values_list("id", "amount", "service_date", "rate", "toll_unit__road_nature", "toll_unit__operator_id")
     )

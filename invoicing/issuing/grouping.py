@@ -1,7 +1,7 @@
 """Set-based issuing of trips (per-trip, not merged): eligibility, grouping, the tax split and the inserts run in
 PostgreSQL; Python only takes the numbers (``invoicing.numbering``, the one place for them) and passes them in.
 
-The same documents as the in-memory path (``drafts._segment_drafts`` + ``writing._write``), which stays for the
+The same documents as the in-memory path (``drafts.segment_drafts`` + ``writing.documents_write``), which stays for the
 monthly merge, top-ups and the other business lines:
 
 - eligible segments: ``eligibility.eligible_segment_rows_sql`` (the rules of ``segment_states``, one statement);
@@ -18,7 +18,7 @@ monthly merge, top-ups and the other business lines:
 
 Work tables are temporary (``ON COMMIT DROP``, rolled back with the attempt's savepoint) and not analysed: the
 planner sizes a fresh table from its pages, which is enough for these hash joins (ANALYZE cost more than it saved).
-Exactly once is unchanged: the partial unique index on live items refuses a second live item, ``writing._issue``
+Exactly once is unchanged: the partial unique index on live items refuses a second live item, ``writing.items_issue``
 retries.
 """
 
@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from invoicing.eligibility import BEIJING, eligible_segment_rows_sql
 from invoicing.issuing.drafts import ITEM_FISCAL, ITEM_TOLL, vehicle_type
-from invoicing.issuing.writing import _Written
+from invoicing.issuing.writing import Written
 from invoicing.models import BusinessLine, DocumentKind, DocumentStatus, IssueRun, ItemKind
 from invoicing.numbering import digital_invoice_numbers, fiscal_receipt_numbers
 from invoicing.tax import SAFE_LINES_PER_INVOICE
@@ -124,9 +124,9 @@ SELECT d.id, 'issued', %s, %s, %s::jsonb || jsonb_build_object('items', d.items)
 """
 
 
-def _write_segments_sql(ids: list[int], *, run: IssueRun | None, by: User | None, today: dt.date | None) -> _Written:
-    """Issue the eligible ones of ``ids`` set-based (see the module docstring); inside ``writing._issue``'s
-    attempt, after the item locks. Returns what was written in document order, like ``writing._write``."""
+def segment_documents_write(ids: list[int], *, run: IssueRun | None, by: User | None, today: dt.date | None) -> Written:
+    """Issue the eligible ones of ``ids`` set-based (see the module docstring); inside ``writing.items_issue``'s
+    attempt, after the item locks. Returns what was written in document order, like ``writing.documents_write``."""
     eligible, params = eligible_segment_rows_sql(segment_ids=ids, today=today)
     digital, fiscal = DocumentKind.DIGITAL_INVOICE.value, DocumentKind.FISCAL_RECEIPT.value
     with connection.cursor() as cursor:
@@ -135,7 +135,7 @@ def _write_segments_sql(ids: list[int], *, run: IssueRun | None, by: User | None
         types = [vehicle_type(1), vehicle_type(11), vehicle_type(21)]
         cursor.execute(_ROWS_SQL.replace("{eligible}", eligible), [loan, fiscal, digital, loan, *types, *params])
         if cursor.rowcount == 0:
-            return _Written([], [])
+            return Written([], [])
         cursor.execute(_LINES_SQL, [SAFE_LINES_PER_INVOICE, SAFE_LINES_PER_INVOICE])
         cursor.execute(_DOCS_SQL)
         cursor.execute("SELECT kind, province, count(*) FROM issue_docs GROUP BY kind, province")
@@ -182,4 +182,4 @@ def _write_segments_sql(ids: list[int], *, run: IssueRun | None, by: User | None
         cursor.execute(_INSERT_LINES_SQL, [fiscal, ITEM_FISCAL, ITEM_TOLL])
         cursor.execute(_INSERT_ITEMS_SQL, [ItemKind.SEGMENT.value])  # the partial unique index decides races here
         cursor.execute(_INSERT_EVENTS_SQL, [now, by.pk if by is not None else None, extra])
-    return _Written([row[0] for row in written], [row[1] for row in written])
+    return Written([row[0] for row in written], [row[1] for row in written])

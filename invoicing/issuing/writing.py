@@ -26,8 +26,8 @@ from invoicing.eligibility import (
 from invoicing.issuing.drafts import (
     LIVE_ITEM_CONSTRAINT,
     MAX_ATTEMPTS,
+    Draft,
     IssuingError,
-    _Draft,
 )
 from invoicing.models import (
     Document,
@@ -45,7 +45,7 @@ from piaogen.models import User
 log = logging.getLogger(__name__)
 
 
-def _numbers(drafts: list[_Draft], issued_on: dt.date) -> list[tuple[str, str]]:
+def _numbers(drafts: list[Draft], issued_on: dt.date) -> list[tuple[str, str]]:
     """(code, number) per draft: one block per series for all drafts, series in the ADR 0002 lock order."""
     by_series: dict[tuple[int, str], list[int]] = defaultdict(list)
     for index, draft in enumerate(drafts):
@@ -63,8 +63,8 @@ def _numbers(drafts: list[_Draft], issued_on: dt.date) -> list[tuple[str, str]]:
 
 
 @dataclass(frozen=True)
-class _Written:
-    """What ``_write`` inserted: document ids and their printed numbers (code + number), in draft order."""
+class Written:
+    """What ``documents_write`` inserted: document ids and their printed numbers (code + number), in draft order."""
 
     ids: list[int]
     numbers: list[str]
@@ -136,21 +136,21 @@ def _copy(cursor: CursorWrapper, table: str, columns: Sequence[str], rows: list[
             copy.write_row(row)
 
 
-def _write(
-    drafts: list[_Draft],
+def documents_write(
+    drafts: list[Draft],
     *,
     run: IssueRun | None,
     by: User | None,
     event: str = "issued",
     data: dict[str, Any] | None = None,
-) -> _Written:
+) -> Written:
     """Take numbers for the drafts and insert documents, lines, items and events set-based (COPY).
 
     The constraints still decide: a second live item fails the COPY of items (``IntegrityError``, as Django raises
     it, with the psycopg error as ``__cause__``), the foreign keys are checked at commit.
     """
     if not drafts:
-        return _Written([], [])
+        return Written([], [])
     for draft in drafts:
         if draft.status != DocumentStatus.RED:
             check_invoice(line.tax for line in draft.lines)
@@ -242,7 +242,7 @@ def _write(
         _copy(cursor, "invoicing_documentline", _LINE_COLUMNS, lines)
         _copy(cursor, "invoicing_documentitem", _ITEM_COLUMNS, items)  # the partial unique index decides races here
         _copy(cursor, "invoicing_documentevent", _EVENT_COLUMNS, events)
-    return _Written(doc_ids, [f"{code}{number}" for code, number in numbers])
+    return Written(doc_ids, [f"{code}{number}" for code, number in numbers])
 
 
 def _is_live_item_race(error: IntegrityError) -> bool:
@@ -269,7 +269,7 @@ def _lock_items(kind: str, ids: Sequence[int]) -> None:
         cursor.execute(_LOCK_SQL, [f"invoicing.item.{kind}", LOCK_BLOCK_BITS, list(ids)])
 
 
-def _deliveries_queue(document_ids: list[int]) -> None:
+def deliveries_queue(document_ids: list[int]) -> None:
     """After commit, e-mail the new documents that have an address (buyer title's 收票邮箱 or the customer's):
     one task per call on queue ``pdf`` (sending renders the PDF). Registered inside the attempt's savepoint, so a
     rolled-back attempt queues nothing; ``delivery_ensure`` sends each document once, so a repeat is harmless.
@@ -319,16 +319,16 @@ def _sellers_check(document_ids: list[int]) -> None:
         raise IssuingError(_("销售方与开票明细不属于同一省份，已拒绝开具"), code="seller_province")
 
 
-def _issue(
+def items_issue(
     kind: str,
     ids: list[int],
-    build: Callable[[], list[_Draft]] | None,
+    build: Callable[[], list[Draft]] | None,
     *,
     run: IssueRun | None,
     by: User | None,
     action: str,
-    produce: Callable[[], _Written] | None = None,
-) -> _Written:
+    produce: Callable[[], Written] | None = None,
+) -> Written:
     """Lock, ``build`` and write in a transaction (a savepoint inside a caller's one); on a lost race, again.
     ``produce`` instead of ``build``: a set-based writer (``grouping``) that builds and writes in the database.
 
@@ -342,9 +342,9 @@ def _issue(
                     written = produce()
                 else:
                     assert build is not None
-                    written = _write(build(), run=run, by=by)
+                    written = documents_write(build(), run=run, by=by)
                 _sellers_check(written.ids)
-                _deliveries_queue(written.ids)
+                deliveries_queue(written.ids)
                 if by is not None and written.ids:
                     audit_record(
                         actor=by,
