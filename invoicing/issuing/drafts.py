@@ -25,7 +25,7 @@ from invoicing.models import (
     ItemKind,
 )
 from invoicing.tax import SAFE_LINES_PER_INVOICE, TaxLine
-from tolling.models import AuditCharge, Operator, PaperTicket, Segment, TaxiRide, TopUp
+from tolling.models import AuditCharge, Operator, PaperTicket, TaxiRide, TopUp
 
 ITEM_TOLL = "*经营租赁*通行费"
 ITEM_FISCAL = "车辆通行费"
@@ -83,11 +83,6 @@ class Draft:
     remarks: str = ""
     is_merged: bool = False
 
-    @property
-    def series(self) -> tuple[int, str]:
-        """Lock order of ADR 0002: digital before fiscal, then by province."""
-        return (0 if self.kind == DocumentKind.DIGITAL_INVOICE else 1, self.seller.province)
-
 
 def vehicle_type(vehicle_class: int) -> str:
     """The printed 类型 of a toll line: 客车, 货车 or 专项作业车 from the toll vehicle class."""
@@ -124,53 +119,10 @@ def _lines(rows: list[tuple[tuple[str, str], ItemRow]], rate: Decimal | None, it
     return lines
 
 
-def _group_order(group: tuple[tuple[Any, ...], Any]) -> tuple[Any, ...]:
+def group_order(group: tuple[tuple[Any, ...], Any]) -> tuple[Any, ...]:
     """Drafts in a fixed order (kind, seller, title, rate; None first) so numbers follow the same order each run."""
     kind, seller_id, title_id, rate = group[0]
     return (kind, seller_id, title_id, rate is not None, rate or 0)
-
-
-def segment_drafts(states: dict[int, ItemState], *, merged: bool = False) -> list[Draft]:
-    """Documents for eligible segments: one per (kind, seller, title version, rate), lines by plate."""
-    rows = Segment.objects.filter(id__in=in_array(states)).values_list(
-        "id", "plate", "vehicle_class", "service_date", "card_no", "fee"
-    )
-    types: dict[int, str] = {}
-    groups: dict[tuple[Any, ...], list[tuple[tuple[str, str], ItemRow]]] = {}
-    titles: dict[int, BuyerTitle] = {}
-    segment = ItemKind.SEGMENT.value
-    for seg_id, plate, vehicle_class, service_date, card_no, fee in rows:
-        state = states[seg_id]
-        title = state.title
-        assert title is not None  # eligible: a title in force
-        titles[title.id] = title
-        key = (state.document_kind, state.seller_id, title.id, state.tax_rate)
-        line_key = (plate, types.get(vehicle_class) or types.setdefault(vehicle_class, vehicle_type(vehicle_class)))
-        row = (line_key, ItemRow(segment, seg_id, fee, service_date, card_no))
-        found = groups.get(key)
-        if found is None:
-            groups[key] = [row]
-        else:
-            found.append(row)
-    sellers = Operator.objects.in_bulk({key[1] for key in groups})
-    drafts = []
-    for (kind, seller_id, title_id, rate), items in sorted(groups.items(), key=_group_order):
-        name = ITEM_FISCAL if kind == DocumentKind.FISCAL_RECEIPT else ITEM_TOLL
-        lines = _lines(items, rate, name)
-        for start in range(0, len(lines), SAFE_LINES_PER_INVOICE):
-            drafts.append(
-                Draft(
-                    kind=kind,
-                    business_line=BusinessLine.ETC_TRIP,
-                    seller=sellers[seller_id],
-                    title=titles[title_id],
-                    customer_id=titles[title_id].customer_id,
-                    rate=rate,
-                    lines=lines[start : start + SAFE_LINES_PER_INVOICE],
-                    is_merged=merged,
-                )
-            )
-    return drafts
 
 
 def topup_drafts(states: dict[int, ItemState]) -> list[Draft]:
@@ -222,7 +174,7 @@ def _grouped_drafts(
         titles[title.pk] = title
     sellers = Operator.objects.in_bulk({key[1] for key in groups})
     drafts = []
-    for key, items in sorted(groups.items(), key=_group_order):
+    for key, items in sorted(groups.items(), key=group_order):
         kind, seller_id, title_id, rate = key
         lines = _lines(items, rate, names[key])
         for start in range(0, len(lines), SAFE_LINES_PER_INVOICE):

@@ -12,7 +12,6 @@ from invoicing.eligibility import (
     audit_charge_states,
     issuing_today,
     paper_ticket_states,
-    segment_states,
     taxi_ride_states,
     topup_states,
 )
@@ -21,7 +20,6 @@ from invoicing.issuing.drafts import (
     IssuingError,
     audit_charge_drafts,
     paper_ticket_drafts,
-    segment_drafts,
     taxi_ride_drafts,
     topup_drafts,
 )
@@ -42,21 +40,15 @@ from piaogen.models import User
 def issue_segments_written(
     ids: list[int], *, run: IssueRun | None, by: User | None, today: dt.date | None, merged: bool = False
 ) -> Written:
-    """Per-trip documents are grouped and written in the database (``grouping``, ≈ 2× faster); the monthly merge
-    builds its drafts in memory. ``today`` is clamped to the real Beijing date (``issuing_today``)."""
+    """Documents per trip or, ``merged``, the monthly merge: grouped and written in the database (``grouping``).
+    ``today`` is clamped to the real Beijing date (``issuing_today``)."""
     today = issuing_today(today)
 
-    def build() -> list[Draft]:
-        states = segment_states(segment_ids=ids, today=today)
-        return segment_drafts({i: s for i, s in states.items() if s.eligible}, merged=merged)
-
     def produce() -> Written:
-        return segment_documents_write(ids, run=run, by=by, today=today)
+        return segment_documents_write(ids, run=run, by=by, today=today, merged=merged)
 
     if not ids:
         return Written([], [])
-    if merged:
-        return items_issue(ItemKind.SEGMENT, ids, build, run=run, by=by, action="document.issue")
     return items_issue(ItemKind.SEGMENT, ids, None, run=run, by=by, action="document.issue", produce=produce)
 
 

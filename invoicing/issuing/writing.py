@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -34,7 +34,7 @@ from invoicing.models import (
     DocumentStatus,
     IssueRun,
 )
-from invoicing.numbering import digital_invoice_numbers, fiscal_receipt_numbers
+from invoicing.numbering import document_numbers
 from invoicing.tax import check_invoice
 from piaogen.audit import audit_record
 from piaogen.models import User
@@ -46,19 +46,13 @@ log = logging.getLogger(__name__)
 
 
 def _numbers(drafts: list[Draft], issued_on: dt.date) -> list[tuple[str, str]]:
-    """(code, number) per draft: one block per series for all drafts, series in the ADR 0002 lock order."""
-    by_series: dict[tuple[int, str], list[int]] = defaultdict(list)
-    for index, draft in enumerate(drafts):
-        by_series[draft.series].append(index)
-    out: list[tuple[str, str]] = [("", "")] * len(drafts)
-    for (order, province), indexes in sorted(by_series.items()):
-        if order == 0:
-            numbers = digital_invoice_numbers(province=province, issued_on=issued_on, count=len(indexes))
-            code = ""
-        else:
-            code, numbers = fiscal_receipt_numbers(province=province, issued_on=issued_on, count=len(indexes))
-        for index, number in zip(indexes, numbers, strict=True):
-            out[index] = (code, number)
+    """(code, number) per draft, in draft order, from ``numbering.document_numbers`` (one block per series)."""
+    taken = document_numbers(counts=Counter((d.kind, d.seller.province) for d in drafts), issued_on=issued_on)
+    blocks = {key: (code, iter(numbers)) for key, (code, numbers) in taken.items()}
+    out = []
+    for draft in drafts:
+        code, numbers = blocks[(draft.kind, draft.seller.province)]
+        out.append((code, next(numbers)))
     return out
 
 
