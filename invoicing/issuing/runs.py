@@ -276,7 +276,7 @@ def issue_run_monthly(*, run_id: int, chunk_size: int | None = None) -> IssueRun
             invoiceable_segments(
                 service_date_to=last_day, province=run.province or None, invoice_cycle=InvoiceCycle.MONTHLY
             )
-            .annotate(buyer=buyer_customer("exit_time"))
+            .annotate(buyer=buyer_customer())
             .order_by("buyer", "id")
             .values_list("buyer", "id")
         )
