@@ -7,11 +7,11 @@
 
 One font, ``WenQuanYi Micro Hei``, named everywhere (also in the ``@page`` margin boxes, which do not inherit it),
 embedded as a subset. Nothing is fetched: the URL fetcher stops the render on any URL but an inline ``data:`` one,
-and the QR code is an inline ``data:`` PNG. The WeasyPrint setup (font configuration, parsed stylesheet) is built
-once per process and reused; the templates are XHTML, parsed by the C XML parser, with a trimmed user-agent
-stylesheet (``_HTML``). Render time grows with boxes and lines: cells split their lines by newlines in the text
-(``white-space: pre-line``) rather than ``<br>`` elements, and page numbers are printed only on documents that run
-onto a second page (docs/benchmarks.md § PDF rendering).
+and the QR code is an inline ``data:`` PNG. The WeasyPrint setup is ``piaogen.pdf``'s, shared with the reports:
+font configuration and parsed stylesheet built once per process; the templates are XHTML, parsed by the C XML
+parser, with a trimmed user-agent stylesheet (``PDF_STYLE``). Render time grows with boxes and lines: cells split
+their lines by newlines in the text (``white-space: pre-line``) rather than ``<br>`` elements, and page numbers are
+printed only on documents that run onto a second page (docs/benchmarks.md § PDF rendering).
 
 The printed forms are fixed Chinese by law, whatever the reader's language: templates are rendered in zh-hans.
 ``document_pdf_bytes`` and ``summary_sheet_pdf_bytes`` are pure (they work on unsaved instances when given their
@@ -27,20 +27,13 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cache
 from typing import Any
-from xml.etree import ElementTree
 
-import cssselect2
 import segno
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
-from weasyprint import CSS, HTML
-from weasyprint.document import Document as RenderedDocument
-from weasyprint.text.fonts import FontConfiguration
-from weasyprint.urls import URLFetcher
 
 from invoicing.models import (
     BusinessLine,
@@ -56,6 +49,7 @@ from invoicing.models import (
 )
 from piaogen.identifiers import PROVINCE_NAMES
 from piaogen.money import amount_in_words, format_yuan, yuan_str
+from piaogen.pdf import PdfStyle, pdf_layout, pdf_write
 from tolling.models import Segment, Trip
 
 CSS_TEMPLATE = "invoicing/pdf/pdf.css"
@@ -91,74 +85,18 @@ QR_TYPE_CODES = {DocumentKind.DIGITAL_INVOICE: "32", DocumentKind.LEGACY_INVOICE
 """Invoice type in the QR payload: 32 数电 普通发票, 14 增值税电子普通发票(通行费)."""
 
 
-# --- WeasyPrint setup, once per process ----------------------------------------------------------------------------
-
-
-@cache
-def _url_fetcher() -> URLFetcher:
-    """Fetches inline ``data:`` URIs only, and stops the render on any other URL: a PDF never depends on the
-    network or the file system."""
-    return URLFetcher(allowed_protocols=("data",), fail_on_errors=True)
-
-
-@cache
-def _ua_stylesheet() -> CSS:
-    return CSS(string=render_to_string(UA_CSS_TEMPLATE))
-
-
-class _HTML(HTML):
-    """``HTML`` tuned for our own templates, through two WeasyPrint internals (weasyprint==70.0 is pinned;
-    ``test_pdf`` renders every document):
-
-    - the trimmed user-agent stylesheet of ``UA_CSS_TEMPLATE`` instead of WeasyPrint's full one, whose ≈ 250 rules
-      are matched against every element (≈ 15 % of an invoice's render): the private ``_ua_stylesheets`` hook;
-    - the templates are well-formed XHTML, parsed by the C XML parser (< 1 ms) instead of WeasyPrint's pure-Python
-      HTML5 parser (≈ 7 ms of a summary sheet), into the same ElementTree. ``__init__`` sets what ``HTML.__init__``
-      sets (``base_url``: no ``<base>`` element, ``url_fetcher``, ``media_type``, the cssselect2 wrapper); markup the
-      XML parser refuses (a control character in a name, a hand-written test page) takes WeasyPrint's own path.
-    """
-
-    def __init__(self, *, string: str, url_fetcher: URLFetcher) -> None:
-        try:
-            # Our own template's output, every value autoescaped: no DTD, no entity declarations to expand.
-            root = ElementTree.fromstring(string)  # noqa: S314
-        except ElementTree.ParseError:
-            super().__init__(string=string, url_fetcher=url_fetcher)
-            return
-        self.base_url = None
-        self.url_fetcher = url_fetcher
-        self.media_type = "print"
-        self.wrapper_element = cssselect2.ElementWrapper.from_html_root(root, content_language=None)
-        self.etree_element = self.wrapper_element.etree_element
-
-    def _ua_stylesheets(self, forms: bool = False) -> list[CSS]:
-        return [_ua_stylesheet()]
-
-
-@cache
-def _weasyprint_setup() -> tuple[FontConfiguration, CSS]:
-    """The font configuration and the parsed shared stylesheet, reused by every render in this process."""
-    font_config = FontConfiguration()
-    stylesheet = CSS(string=render_to_string(CSS_TEMPLATE), font_config=font_config, url_fetcher=_url_fetcher())
-    return font_config, stylesheet
-
-
-def _layout(html: str) -> RenderedDocument:
-    font_config, stylesheet = _weasyprint_setup()
-    return _HTML(string=html, url_fetcher=_url_fetcher()).render(stylesheets=[stylesheet], font_config=font_config)
+PDF_STYLE = PdfStyle(CSS_TEMPLATE, ua_css_template=UA_CSS_TEMPLATE)
+"""The WeasyPrint setup of the printed forms (``piaogen.pdf``): XHTML templates, our trimmed user-agent stylesheet."""
 
 
 def _html_to_pdf(html: str, *, paged_html: Callable[[], str] | None = None) -> bytes:
     """The PDF of ``html``; when it runs onto a second page and ``paged_html`` is given, the PDF of ``paged_html()``
     instead: the same document with page numbers, which a one-page document is spared (a margin box costs layout
     time). Both must paginate alike (same page size and margins)."""
-    document = _layout(html)
+    document = pdf_layout(html, PDF_STYLE)
     if paged_html is not None and len(document.pages) > 1:
-        document = _layout(paged_html())
-    pdf = document.write_pdf()
-    if pdf is None:  # only when given a target to write to
-        raise RuntimeError("WeasyPrint returned no bytes")
-    return pdf
+        document = pdf_layout(paged_html(), PDF_STYLE)
+    return pdf_write(document)
 
 
 def _render(template: str, context: dict[str, Any], *, paged: dict[str, Any] | None = None) -> bytes:

@@ -6,20 +6,17 @@ headers. One font, WenQuanYi Micro Hei, embedded as a subset; nothing is fetched
 from __future__ import annotations
 
 import datetime as dt
-from functools import cache
 from typing import Any
 
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
-from weasyprint import CSS, HTML
-from weasyprint.text.fonts import FontConfiguration
-from weasyprint.urls import URLFetcher
 
 from invoicing.models import BusinessLine, DocumentKind
 from piaogen.identifiers import PROVINCE_NAMES, VehicleClass
 from piaogen.money import format_yuan
+from piaogen.pdf import PdfStyle, pdf_bytes
 from reports.catalog import Figure, ReportTemplate, cell_text
 from reports.charts import dashboard_charts, single_series, template_charts, template_figure
 from reports.dashboard import change_ratio, dashboard_data
@@ -33,14 +30,8 @@ TEMPLATE_PDF = "reports/pdf/template.html"
 CSS_TEMPLATE = "reports/pdf/report.css"
 
 
-def _url_fetcher() -> URLFetcher:
-    return URLFetcher(allowed_protocols=("data",), fail_on_errors=True)
-
-
-@cache
-def _setup() -> tuple[FontConfiguration, CSS]:
-    fonts = FontConfiguration()
-    return fonts, CSS(string=render_to_string(CSS_TEMPLATE), font_config=fonts, url_fetcher=_url_fetcher())
+PDF_STYLE = PdfStyle(CSS_TEMPLATE)
+"""The WeasyPrint setup of the reports (``piaogen.pdf``): WeasyPrint's own parser and user-agent stylesheet."""
 
 
 def filter_labels(filters: ReportFilters) -> list[tuple[str, str]]:
@@ -123,11 +114,7 @@ def report_context(filters: ReportFilters, *, user_label: str, now: dt.datetime 
 def report_pdf_bytes(filters: ReportFilters, *, user_label: str, now: dt.datetime | None = None) -> bytes:
     with translation.override("zh-hans"):
         html = render_to_string(TEMPLATE, report_context(filters, user_label=user_label, now=now))
-        fonts, stylesheet = _setup()
-        pdf = HTML(string=html, url_fetcher=_url_fetcher()).write_pdf(stylesheets=[stylesheet], font_config=fonts)
-    if pdf is None:
-        raise RuntimeError("WeasyPrint returned no bytes")
-    return pdf
+    return pdf_bytes(html, PDF_STYLE)
 
 
 def template_pdf_context(
@@ -195,8 +182,4 @@ def template_pdf_bytes(
     with translation.override("zh-hans"):
         context = template_pdf_context(template, filters, user_label=user_label, as_of=as_of, now=now)
         html = render_to_string(TEMPLATE_PDF, context)
-        fonts, stylesheet = _setup()
-        pdf = HTML(string=html, url_fetcher=_url_fetcher()).write_pdf(stylesheets=[stylesheet], font_config=fonts)
-    if pdf is None:
-        raise RuntimeError("WeasyPrint returned no bytes")
-    return pdf
+    return pdf_bytes(html, PDF_STYLE)

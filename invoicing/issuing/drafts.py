@@ -25,7 +25,7 @@ from invoicing.models import (
     ItemKind,
 )
 from invoicing.tax import SAFE_LINES_PER_INVOICE, TaxLine
-from tolling.models import AuditCharge, Operator, PaperTicket, Segment, TaxiRide, TopUp
+from tolling.models import AuditCharge, Operator, PaperTicket, TaxiRide, TopUp
 
 ITEM_TOLL = "*经营租赁*通行费"
 ITEM_FISCAL = "车辆通行费"
@@ -47,7 +47,7 @@ class IssuingError(ValidationError):
 # --- building documents in memory ---------------------------------------------------------------------------------
 
 
-class _ItemRow(NamedTuple):
+class ItemRow(NamedTuple):
     """One invoiced thing on a line (a tuple: a run builds one per item)."""
 
     kind: str
@@ -58,35 +58,30 @@ class _ItemRow(NamedTuple):
 
 
 @dataclass
-class _LineDraft:
+class LineDraft:
     item_name: str
     plate: str
     vehicle_type: str
     date_from: dt.date | None
     date_to: dt.date | None
     tax: TaxLine
-    items: list[_ItemRow]
+    items: list[ItemRow]
 
 
 @dataclass
-class _Draft:
+class Draft:
     kind: str
     business_line: str
     seller: Operator
     title: BuyerTitle
     customer_id: int | None
     rate: Decimal | None
-    lines: list[_LineDraft] = field(default_factory=list)
+    lines: list[LineDraft] = field(default_factory=list)
     replaces_id: int | None = None
     original_id: int | None = None
     status: str = DocumentStatus.ISSUED
     remarks: str = ""
     is_merged: bool = False
-
-    @property
-    def series(self) -> tuple[int, str]:
-        """Lock order of ADR 0002: digital before fiscal, then by province."""
-        return (0 if self.kind == DocumentKind.DIGITAL_INVOICE else 1, self.seller.province)
 
 
 def vehicle_type(vehicle_class: int) -> str:
@@ -103,10 +98,10 @@ _tax_line = lru_cache(maxsize=1 << 16)(TaxLine.of)
 rate), toll amounts repeat, and a run splits ≈ 1 line per document (``TaxLine`` is immutable)."""
 
 
-def _lines(rows: list[tuple[tuple[str, str], _ItemRow]], rate: Decimal | None, item_name: str) -> list[_LineDraft]:
+def _lines(rows: list[tuple[tuple[str, str], ItemRow]], rate: Decimal | None, item_name: str) -> list[LineDraft]:
     """Aggregate items into lines by (plate, vehicle type) with their date range, then split the tax per line —
     what ``tax.tax_lines`` does, inlined: this runs once per document of a run, where most lines hold one item."""
-    grouped: dict[tuple[str, str], list[_ItemRow]] = {}
+    grouped: dict[tuple[str, str], list[ItemRow]] = {}
     for key, item in rows:
         found = grouped.get(key)
         if found is None:
@@ -120,60 +115,17 @@ def _lines(rows: list[tuple[tuple[str, str], _ItemRow]], rate: Decimal | None, i
         else:
             gross = sum(i.amount for i in items)
             first, last = min(i.service_date for i in items), max(i.service_date for i in items)
-        lines.append(_LineDraft(item_name, plate, kind, first, last, _tax_line(gross, rate), items))
+        lines.append(LineDraft(item_name, plate, kind, first, last, _tax_line(gross, rate), items))
     return lines
 
 
-def _group_order(group: tuple[tuple[Any, ...], Any]) -> tuple[Any, ...]:
+def group_order(group: tuple[tuple[Any, ...], Any]) -> tuple[Any, ...]:
     """Drafts in a fixed order (kind, seller, title, rate; None first) so numbers follow the same order each run."""
     kind, seller_id, title_id, rate = group[0]
     return (kind, seller_id, title_id, rate is not None, rate or 0)
 
 
-def _segment_drafts(states: dict[int, ItemState], *, merged: bool = False) -> list[_Draft]:
-    """Documents for eligible segments: one per (kind, seller, title version, rate), lines by plate."""
-    rows = Segment.objects.filter(id__in=in_array(states)).values_list(
-        "id", "plate", "vehicle_class", "service_date", "card_no", "fee"
-    )
-    types: dict[int, str] = {}
-    groups: dict[tuple[Any, ...], list[tuple[tuple[str, str], _ItemRow]]] = {}
-    titles: dict[int, BuyerTitle] = {}
-    segment = ItemKind.SEGMENT.value
-    for seg_id, plate, vehicle_class, service_date, card_no, fee in rows:
-        state = states[seg_id]
-        title = state.title
-        assert title is not None  # eligible: a title in force
-        titles[title.id] = title
-        key = (state.document_kind, state.seller_id, title.id, state.tax_rate)
-        line_key = (plate, types.get(vehicle_class) or types.setdefault(vehicle_class, vehicle_type(vehicle_class)))
-        row = (line_key, _ItemRow(segment, seg_id, fee, service_date, card_no))
-        found = groups.get(key)
-        if found is None:
-            groups[key] = [row]
-        else:
-            found.append(row)
-    sellers = Operator.objects.in_bulk({key[1] for key in groups})
-    drafts = []
-    for (kind, seller_id, title_id, rate), items in sorted(groups.items(), key=_group_order):
-        name = ITEM_FISCAL if kind == DocumentKind.FISCAL_RECEIPT else ITEM_TOLL
-        lines = _lines(items, rate, name)
-        for start in range(0, len(lines), SAFE_LINES_PER_INVOICE):
-            drafts.append(
-                _Draft(
-                    kind=kind,
-                    business_line=BusinessLine.ETC_TRIP,
-                    seller=sellers[seller_id],
-                    title=titles[title_id],
-                    customer_id=titles[title_id].customer_id,
-                    rate=rate,
-                    lines=lines[start : start + SAFE_LINES_PER_INVOICE],
-                    is_merged=merged,
-                )
-            )
-    return drafts
-
-
-def _topup_drafts(states: dict[int, ItemState]) -> list[_Draft]:
+def topup_drafts(states: dict[int, ItemState]) -> list[Draft]:
     """One non-taxable invoice per top-up from its card issuer."""
     rows = (
         TopUp.objects.filter(id__in=in_array(states))
@@ -185,9 +137,9 @@ def _topup_drafts(states: dict[int, ItemState]) -> list[_Draft]:
     for topup_id, service_date, card_no, amount in rows:
         state = states[topup_id]
         assert state.title is not None and state.seller_id is not None
-        item = _ItemRow(ItemKind.TOPUP, topup_id, amount, service_date, card_no)
+        item = ItemRow(ItemKind.TOPUP, topup_id, amount, service_date, card_no)
         drafts.append(
-            _Draft(
+            Draft(
                 kind=DocumentKind.DIGITAL_INVOICE,
                 business_line=BusinessLine.ETC_TOPUP,
                 seller=sellers[state.seller_id],
@@ -206,12 +158,12 @@ _LineKey = tuple[str, str]  # (plate, vehicle type)
 
 
 def _grouped_drafts(
-    business_line: str, rows: list[tuple[ItemState, BuyerTitle, _LineKey, str, _ItemRow]]
-) -> list[_Draft]:
+    business_line: str, rows: list[tuple[ItemState, BuyerTitle, _LineKey, str, ItemRow]]
+) -> list[Draft]:
     """Documents per (kind, seller, title version, rate) like segments (§4.7), lines by (plate, vehicle type) with
     the date range; ``rows``: (state, buyer title, line key, item name for an invoice, item). Fiscal receipts carry
     ``车辆通行费``."""
-    groups: dict[tuple[Any, ...], list[tuple[_LineKey, _ItemRow]]] = defaultdict(list)
+    groups: dict[tuple[Any, ...], list[tuple[_LineKey, ItemRow]]] = defaultdict(list)
     names: dict[tuple[Any, ...], str] = {}
     titles: dict[int, BuyerTitle] = {}
     for state, title, line_key, item_name, item in rows:
@@ -222,12 +174,12 @@ def _grouped_drafts(
         titles[title.pk] = title
     sellers = Operator.objects.in_bulk({key[1] for key in groups})
     drafts = []
-    for key, items in sorted(groups.items(), key=_group_order):
+    for key, items in sorted(groups.items(), key=group_order):
         kind, seller_id, title_id, rate = key
         lines = _lines(items, rate, names[key])
         for start in range(0, len(lines), SAFE_LINES_PER_INVOICE):
             drafts.append(
-                _Draft(
+                Draft(
                     kind=kind,
                     business_line=business_line,
                     seller=sellers[seller_id],
@@ -240,7 +192,7 @@ def _grouped_drafts(
     return drafts
 
 
-def _audit_charge_drafts(states: dict[int, ItemState], title: BuyerTitle | None = None) -> list[_Draft]:
+def audit_charge_drafts(states: dict[int, ItemState], title: BuyerTitle | None = None) -> list[Draft]:
     """Back-charges like segments of the underpaid toll unit, buyer the title in force at payment for the card
     (or a claim's ``title``). A back-charge carries no vehicle class: its line has the plate and no 类型."""
     rows = AuditCharge.objects.filter(id__in=in_array(states)).order_by("id")
@@ -251,28 +203,28 @@ def _audit_charge_drafts(states: dict[int, ItemState], title: BuyerTitle | None 
         state = states[charge_id]
         buyer = title or state.title
         assert buyer is not None  # eligible: a title in force
-        item = _ItemRow(ItemKind.AUDIT_CHARGE, charge_id, amount, service_date, card_no)
+        item = ItemRow(ItemKind.AUDIT_CHARGE, charge_id, amount, service_date, card_no)
         out.append((state, buyer, (plate, ""), ITEM_TOLL, item))
     return _grouped_drafts(BusinessLine.AUDIT, out)
 
 
-def _paper_ticket_drafts(states: dict[int, ItemState], title: BuyerTitle) -> list[_Draft]:
+def paper_ticket_drafts(states: dict[int, ItemState], title: BuyerTitle) -> list[Draft]:
     """Paper tickets like segments of their toll unit; the buyer is the claiming customer's ``title``."""
     rows = PaperTicket.objects.filter(id__in=in_array(states)).order_by("id")
     out = []
     for ticket_id, plate, vehicle_class, service_date, amount in rows.values_list(
         "id", "plate", "vehicle_class", "service_date", "amount"
     ):
-        item = _ItemRow(ItemKind.PAPER_TICKET, ticket_id, amount, service_date, "")
+        item = ItemRow(ItemKind.PAPER_TICKET, ticket_id, amount, service_date, "")
         out.append((states[ticket_id], title, (plate, vehicle_type(vehicle_class)), ITEM_TOLL, item))
     return _grouped_drafts(BusinessLine.PAPER, out)
 
 
-def _taxi_ride_drafts(states: dict[int, ItemState], title: BuyerTitle) -> list[_Draft]:
+def taxi_ride_drafts(states: dict[int, ItemState], title: BuyerTitle) -> list[Draft]:
     """Taxi rides from their company at its rate, item ``*运输服务*客运服务费``, lines by taxi plate."""
     rows = TaxiRide.objects.filter(id__in=in_array(states)).order_by("id")
     out = []
     for ride_id, taxi_plate, service_date, amount in rows.values_list("id", "taxi_plate", "service_date", "amount"):
-        item = _ItemRow(ItemKind.TAXI_RIDE, ride_id, amount, service_date, "")
+        item = ItemRow(ItemKind.TAXI_RIDE, ride_id, amount, service_date, "")
         out.append((states[ride_id], title, (taxi_plate, ""), ITEM_TAXI, item))
     return _grouped_drafts(BusinessLine.TAXI, out)

@@ -1,12 +1,12 @@
-"""Set-based issuing of trips (per-trip, not merged): eligibility, grouping, the tax split and the inserts run in
-PostgreSQL; Python only takes the numbers (``invoicing.numbering``, the one place for them) and passes them in.
-
-The same documents as the in-memory path (``drafts._segment_drafts`` + ``writing._write``), which stays for the
-monthly merge, top-ups and the other business lines:
+"""Issuing trips (segments), per trip and in the monthly merge: eligibility, grouping, the tax split and the
+inserts run in PostgreSQL; Python only takes the numbers (``numbering.document_numbers``, the one place for them)
+and passes them in. This is the one home of segment grouping: no Python form of it exists. Top-ups, back-charges,
+paper tickets and taxi rides (few items, a claim's title) are grouped in memory by ``drafts`` by the same rule
+(§4.7) and written by ``writing.documents_write``:
 
 - eligible segments: ``eligibility.eligible_segment_rows_sql`` (the rules of ``segment_states``, one statement);
 - one document per (kind, seller, buyer title version, rate) (domain.md §4.7), in the order of
-  ``drafts._group_order``; lines by (plate, vehicle type) with the date range, in the order of their first
+  ``drafts.group_order``; lines by (plate, vehicle type) with the date range, in the order of their first
   segment; a group of more than ``tax.SAFE_LINES_PER_INVOICE`` lines is split into documents of that many lines;
 - the tax split per line, after aggregation: ``net = round_half_up(gross / (1 + r))`` in fen, ``tax = gross − net``
   — PostgreSQL's ``round(numeric)`` rounds halves away from zero, which is half up for the non-negative amounts
@@ -18,7 +18,7 @@ monthly merge, top-ups and the other business lines:
 
 Work tables are temporary (``ON COMMIT DROP``, rolled back with the attempt's savepoint) and not analysed: the
 planner sizes a fresh table from its pages, which is enough for these hash joins (ANALYZE cost more than it saved).
-Exactly once is unchanged: the partial unique index on live items refuses a second live item, ``writing._issue``
+Exactly once is unchanged: the partial unique index on live items refuses a second live item, ``writing.items_issue``
 retries.
 """
 
@@ -33,9 +33,9 @@ from django.utils import timezone
 
 from invoicing.eligibility import BEIJING, eligible_segment_rows_sql
 from invoicing.issuing.drafts import ITEM_FISCAL, ITEM_TOLL, vehicle_type
-from invoicing.issuing.writing import _Written
+from invoicing.issuing.writing import Written
 from invoicing.models import BusinessLine, DocumentKind, DocumentStatus, IssueRun, ItemKind
-from invoicing.numbering import digital_invoice_numbers, fiscal_receipt_numbers
+from invoicing.numbering import document_numbers
 from invoicing.tax import SAFE_LINES_PER_INVOICE
 from piaogen.models import User
 from tolling.models import RoadNature
@@ -49,7 +49,7 @@ SELECT e.i AS id, e.card_no, e.service_date, e.fee, e.plate, e.seller, e.title_i
 FROM ({eligible}) e
 """
 
-# grp: the document group in the order of drafts._group_order; part: the document within the group (lines split by
+# grp: the document group in the order of drafts.group_order; part: the document within the group (lines split by
 # SAFE_LINES_PER_INVOICE); lines in the order of their first segment
 _LINES_SQL = """
 CREATE TEMP TABLE issue_lines ON COMMIT DROP AS
@@ -95,7 +95,7 @@ INSERT INTO invoicing_document (id, kind, business_line, status, code, number, i
     pdf, run_id)
 SELECT d.id, d.kind, %s, %s, s.code, nums.number, %s, %s, d.province, d.seller, o.name, o.tax_id,
     t.customer_id, d.title_id, t.name, t.tax_id, d.card_no, d.rate, d.net, d.gross - d.net, d.gross,
-    d.period_start, d.period_end, false, NULL, NULL, '', '', %s
+    d.period_start, d.period_end, %s, NULL, NULL, '', '', %s
 FROM issue_docs d JOIN s ON s.kind = d.kind AND s.province = d.province JOIN nums ON nums.pos = s.off + d.n
 JOIN tolling_operator o ON o.id = d.seller JOIN invoicing_buyertitle t ON t.id = d.title_id
 RETURNING id, code || number
@@ -124,9 +124,11 @@ SELECT d.id, 'issued', %s, %s, %s::jsonb || jsonb_build_object('items', d.items)
 """
 
 
-def _write_segments_sql(ids: list[int], *, run: IssueRun | None, by: User | None, today: dt.date | None) -> _Written:
-    """Issue the eligible ones of ``ids`` set-based (see the module docstring); inside ``writing._issue``'s
-    attempt, after the item locks. Returns what was written in document order, like ``writing._write``."""
+def segment_documents_write(
+    ids: list[int], *, run: IssueRun | None, by: User | None, today: dt.date | None, merged: bool = False
+) -> Written:
+    """Issue the eligible ones of ``ids`` set-based (see the module docstring); inside ``writing.items_issue``'s
+    attempt, after the item locks. Returns what was written in document order, like ``writing.documents_write``."""
     eligible, params = eligible_segment_rows_sql(segment_ids=ids, today=today)
     digital, fiscal = DocumentKind.DIGITAL_INVOICE.value, DocumentKind.FISCAL_RECEIPT.value
     with connection.cursor() as cursor:
@@ -135,7 +137,7 @@ def _write_segments_sql(ids: list[int], *, run: IssueRun | None, by: User | None
         types = [vehicle_type(1), vehicle_type(11), vehicle_type(21)]
         cursor.execute(_ROWS_SQL.replace("{eligible}", eligible), [loan, fiscal, digital, loan, *types, *params])
         if cursor.rowcount == 0:
-            return _Written([], [])
+            return Written([], [])
         cursor.execute(_LINES_SQL, [SAFE_LINES_PER_INVOICE, SAFE_LINES_PER_INVOICE])
         cursor.execute(_DOCS_SQL)
         cursor.execute("SELECT kind, province, count(*) FROM issue_docs GROUP BY kind, province")
@@ -148,13 +150,7 @@ def _write_segments_sql(ids: list[int], *, run: IssueRun | None, by: User | None
         codes: list[str] = []
         offsets: list[int] = []
         numbers: list[str] = []
-        # late, one block per series, digital before fiscal, then by province (ADR 0002's lock order)
-        for kind, province in sorted(counts, key=lambda key: (key[0] != digital, key[1])):
-            count = counts[(kind, province)]
-            if kind == digital:
-                code, taken = "", digital_invoice_numbers(province=province, issued_on=issued_on, count=count)
-            else:
-                code, taken = fiscal_receipt_numbers(province=province, issued_on=issued_on, count=count)
+        for (kind, province), (code, taken) in document_numbers(counts=counts, issued_on=issued_on).items():
             kinds.append(kind)
             provinces.append(province)
             codes.append(code)
@@ -175,6 +171,7 @@ def _write_segments_sql(ids: list[int], *, run: IssueRun | None, by: User | None
                 DocumentStatus.ISSUED.value,
                 now,
                 issued_on,
+                merged,
                 run_id,
             ],
         )
@@ -182,4 +179,4 @@ def _write_segments_sql(ids: list[int], *, run: IssueRun | None, by: User | None
         cursor.execute(_INSERT_LINES_SQL, [fiscal, ITEM_FISCAL, ITEM_TOLL])
         cursor.execute(_INSERT_ITEMS_SQL, [ItemKind.SEGMENT.value])  # the partial unique index decides races here
         cursor.execute(_INSERT_EVENTS_SQL, [now, by.pk if by is not None else None, extra])
-    return _Written([row[0] for row in written], [row[1] for row in written])
+    return Written([row[0] for row in written], [row[1] for row in written])

@@ -12,23 +12,21 @@ from invoicing.eligibility import (
     audit_charge_states,
     issuing_today,
     paper_ticket_states,
-    segment_states,
     taxi_ride_states,
     topup_states,
 )
 from invoicing.issuing.drafts import (
+    Draft,
     IssuingError,
-    _audit_charge_drafts,
-    _Draft,
-    _paper_ticket_drafts,
-    _segment_drafts,
-    _taxi_ride_drafts,
-    _topup_drafts,
+    audit_charge_drafts,
+    paper_ticket_drafts,
+    taxi_ride_drafts,
+    topup_drafts,
 )
-from invoicing.issuing.grouping import _write_segments_sql
+from invoicing.issuing.grouping import segment_documents_write
 from invoicing.issuing.writing import (
-    _issue,
-    _Written,
+    Written,
+    items_issue,
 )
 from invoicing.models import (
     BuyerTitle,
@@ -39,33 +37,27 @@ from invoicing.models import (
 from piaogen.models import User
 
 
-def _issue_segments(
+def issue_segments_written(
     ids: list[int], *, run: IssueRun | None, by: User | None, today: dt.date | None, merged: bool = False
-) -> _Written:
-    """Per-trip documents are grouped and written in the database (``grouping``, ≈ 2× faster); the monthly merge
-    builds its drafts in memory. ``today`` is clamped to the real Beijing date (``issuing_today``)."""
+) -> Written:
+    """Documents per trip or, ``merged``, the monthly merge: grouped and written in the database (``grouping``).
+    ``today`` is clamped to the real Beijing date (``issuing_today``)."""
     today = issuing_today(today)
 
-    def build() -> list[_Draft]:
-        states = segment_states(segment_ids=ids, today=today)
-        return _segment_drafts({i: s for i, s in states.items() if s.eligible}, merged=merged)
-
-    def produce() -> _Written:
-        return _write_segments_sql(ids, run=run, by=by, today=today)
+    def produce() -> Written:
+        return segment_documents_write(ids, run=run, by=by, today=today, merged=merged)
 
     if not ids:
-        return _Written([], [])
-    if merged:
-        return _issue(ItemKind.SEGMENT, ids, build, run=run, by=by, action="document.issue")
-    return _issue(ItemKind.SEGMENT, ids, None, run=run, by=by, action="document.issue", produce=produce)
+        return Written([], [])
+    return items_issue(ItemKind.SEGMENT, ids, None, run=run, by=by, action="document.issue", produce=produce)
 
 
-def _issue_topups(ids: list[int], *, run: IssueRun | None, by: User | None) -> _Written:
-    def build() -> list[_Draft]:
+def issue_topups_written(ids: list[int], *, run: IssueRun | None, by: User | None) -> Written:
+    def build() -> list[Draft]:
         states = topup_states(topup_ids=ids)
-        return _topup_drafts({i: s for i, s in states.items() if s.eligible})
+        return topup_drafts({i: s for i, s in states.items() if s.eligible})
 
-    return _issue(ItemKind.TOPUP, ids, build, run=run, by=by, action="document.issue") if ids else _Written([], [])
+    return items_issue(ItemKind.TOPUP, ids, build, run=run, by=by, action="document.issue") if ids else Written([], [])
 
 
 def issue_segments(
@@ -80,28 +72,28 @@ def issue_segments(
     real Beijing date); the others are skipped. One transaction (a savepoint inside a caller's); safe against
     concurrent workers. ``merged``: the monthly merge (one document per seller × title × rate × kind,
     ``is_merged``; lines by plate and date range)."""
-    return _issue_segments(list(segment_ids), run=run, by=by, today=today, merged=merged).documents()
+    return issue_segments_written(list(segment_ids), run=run, by=by, today=today, merged=merged).documents()
 
 
 def issue_topups(*, topup_ids: Sequence[int], run: IssueRun | None = None, by: User | None = None) -> list[Document]:
     """Issue one non-taxable invoice per eligible top-up (card issuer → title in force at the top-up)."""
-    return _issue_topups(list(topup_ids), run=run, by=by).documents()
+    return issue_topups_written(list(topup_ids), run=run, by=by).documents()
 
 
-def _issue_audit_charges(
+def issue_audit_charges_written(
     ids: list[int], *, run: IssueRun | None, by: User | None, title: BuyerTitle | None = None
-) -> _Written:
-    def build() -> list[_Draft]:
+) -> Written:
+    def build() -> list[Draft]:
         states = audit_charge_states(charge_ids=ids)
         if title is None:
-            return _audit_charge_drafts({i: s for i, s in states.items() if s.eligible})
+            return audit_charge_drafts({i: s for i, s in states.items() if s.eligible})
         # a claim brings the buyer: a charge with no buyer of its own (no card, or no title then) is eligible too
         claimable = {i: s for i, s in states.items() if s.eligible or s.blockers == (Reason.NO_BUYER,)}
-        return _audit_charge_drafts(claimable, title=title)
+        return audit_charge_drafts(claimable, title=title)
 
     if not ids:
-        return _Written([], [])
-    return _issue(ItemKind.AUDIT_CHARGE, ids, build, run=run, by=by, action="document.issue")
+        return Written([], [])
+    return items_issue(ItemKind.AUDIT_CHARGE, ids, build, run=run, by=by, action="document.issue")
 
 
 def issue_audit_charges(
@@ -115,7 +107,7 @@ def issue_audit_charges(
     invoice at the unit's rate on the service date (commercial road) or a fiscal receipt (loan road), buyer the
     title in force at payment for the charge's card. Others (in a document, no title, no rate) are skipped.
     ``title``: a claim's buyer (``invoicing.claims``), used instead, also for a charge without a card."""
-    return _issue_audit_charges(list(charge_ids), run=run, by=by, title=title).documents()
+    return issue_audit_charges_written(list(charge_ids), run=run, by=by, title=title).documents()
 
 
 def issue_paper_tickets(
@@ -126,13 +118,13 @@ def issue_paper_tickets(
     without a rate in force are skipped."""
     ids = list(ticket_ids)
 
-    def build() -> list[_Draft]:
+    def build() -> list[Draft]:
         states = paper_ticket_states(ticket_ids=ids, today=today)
-        return _paper_ticket_drafts({i: s for i, s in states.items() if s.eligible}, title)
+        return paper_ticket_drafts({i: s for i, s in states.items() if s.eligible}, title)
 
     if not ids:
         return []
-    return _issue(ItemKind.PAPER_TICKET, ids, build, run=None, by=by, action="document.issue").documents()
+    return items_issue(ItemKind.PAPER_TICKET, ids, build, run=None, by=by, action="document.issue").documents()
 
 
 def issue_taxi_rides(*, ride_ids: Sequence[int], title: BuyerTitle, by: User | None = None) -> list[Document]:
@@ -141,7 +133,7 @@ def issue_taxi_rides(*, ride_ids: Sequence[int], title: BuyerTitle, by: User | N
     skipped."""
     ids = list(ride_ids)
 
-    def build() -> list[_Draft]:
+    def build() -> list[Draft]:
         states = taxi_ride_states(ride_ids=ids)
         no_rate = sorted(i for i, s in states.items() if s.reason == Reason.NO_RATE)
         if no_rate:
@@ -150,8 +142,8 @@ def issue_taxi_rides(*, ride_ids: Sequence[int], title: BuyerTitle, by: User | N
                 code="no_rate",
                 params={"rides": ", ".join(str(i) for i in no_rate)},
             )
-        return _taxi_ride_drafts({i: s for i, s in states.items() if s.eligible}, title)
+        return taxi_ride_drafts({i: s for i, s in states.items() if s.eligible}, title)
 
     if not ids:
         return []
-    return _issue(ItemKind.TAXI_RIDE, ids, build, run=None, by=by, action="document.issue").documents()
+    return items_issue(ItemKind.TAXI_RIDE, ids, build, run=None, by=by, action="document.issue").documents()

@@ -11,14 +11,14 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from invoicing.issuing.drafts import (
+    Draft,
     IssuingError,
-    _Draft,
-    _ItemRow,
-    _LineDraft,
+    ItemRow,
+    LineDraft,
 )
 from invoicing.issuing.writing import (
-    _deliveries_queue,
-    _write,
+    deliveries_queue,
+    documents_write,
 )
 from invoicing.models import (
     BuyerTitle,
@@ -45,18 +45,18 @@ def _locked_issued(document: Document) -> Document:
     return original
 
 
-def _copy_lines(original: Document, *, sign: int) -> list[_LineDraft]:
+def _copy_lines(original: Document, *, sign: int) -> list[LineDraft]:
     # the items are read by document (indexed) and grouped by line here: item.line has no index of its own
-    by_line: dict[int, list[_ItemRow]] = defaultdict(list)
+    by_line: dict[int, list[ItemRow]] = defaultdict(list)
     for i in DocumentItem.objects.filter(document=original).order_by("id"):
-        by_line[i.line_id].append(_ItemRow(i.item_kind, i.item_id, i.amount, i.service_date, i.card_no))
+        by_line[i.line_id].append(ItemRow(i.item_kind, i.item_id, i.amount, i.service_date, i.card_no))
     lines = []
     for line in original.lines.order_by("line_no"):
         tax = TaxLine(
             gross=sign * line.amount_gross, net=sign * line.amount_net, tax=sign * line.amount_tax, rate=line.tax_rate
         )
         lines.append(
-            _LineDraft(
+            LineDraft(
                 line.item_name, line.plate, line.vehicle_type, line.date_from, line.date_to, tax, by_line[line.pk]
             )
         )
@@ -69,7 +69,7 @@ def _reverse(original: Document, *, reason: str, by: User | None) -> Document:
     red_lines = _copy_lines(original, sign=-1)
     for line in red_lines:
         line.items = []  # the red document mirrors the lines; the items stay with the original
-    draft = _Draft(
+    draft = Draft(
         kind=original.kind,
         business_line=original.business_line,
         seller=original.seller,
@@ -81,10 +81,10 @@ def _reverse(original: Document, *, reason: str, by: User | None) -> Document:
         status=DocumentStatus.RED,
         remarks=f"对应正数发票：{original}",  # printed on the document: Chinese whatever the console's language
     )
-    (red,) = _write(
+    (red,) = documents_write(
         [draft], run=None, by=by, event="issued_red", data={"original": original.pk, "reason": reason}
     ).documents()
-    _deliveries_queue([red.pk])  # the buyer gets the red-letter document too
+    deliveries_queue([red.pk])  # the buyer gets the red-letter document too
     Document.objects.filter(pk=original.pk).update(status=DocumentStatus.REVERSED)
     DocumentItem.objects.filter(document=original, live=True).update(live=False)
     DocumentEvent.objects.create(
@@ -140,7 +140,7 @@ def document_reissue(*, document: Document, title: BuyerTitle, reason: str, by: 
     if original.customer_id is not None and title.customer_id != original.customer_id:
         raise IssuingError(_("新抬头不属于该票据的客户"), code="foreign_title")
     red = _reverse(original, reason=reason, by=by)
-    draft = _Draft(
+    draft = Draft(
         kind=original.kind,
         business_line=original.business_line,
         seller=original.seller,
@@ -151,8 +151,8 @@ def document_reissue(*, document: Document, title: BuyerTitle, reason: str, by: 
         replaces_id=original.pk,
         is_merged=original.is_merged,
     )
-    (new,) = _write([draft], run=None, by=by, data={"replaces": original.pk, "reason": reason}).documents()
-    _deliveries_queue([new.pk])  # like every issued document: e-mailed when the buyer has an address
+    (new,) = documents_write([draft], run=None, by=by, data={"replaces": original.pk, "reason": reason}).documents()
+    deliveries_queue([new.pk])  # like every issued document: e-mailed when the buyer has an address
     DocumentEvent.objects.create(document=original, kind="reissued", by=by, data={"new": new.pk, "reason": reason})
     audit_record(
         actor=by,

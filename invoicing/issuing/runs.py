@@ -40,8 +40,8 @@ from invoicing.eligibility import (
     trip_cutoff,
 )
 from invoicing.issuing.drafts import DEFAULT_CHUNK
-from invoicing.issuing.items import _issue_audit_charges, _issue_segments, _issue_topups
-from invoicing.issuing.writing import _Written
+from invoicing.issuing.items import issue_audit_charges_written, issue_segments_written, issue_topups_written
+from invoicing.issuing.writing import Written
 from invoicing.jobs import RUNS
 from invoicing.models import InvoiceCycle, IssueRun, RunKind, RunStatus
 from piaogen.db import database_fault_is_transient
@@ -141,7 +141,7 @@ def _today(run: IssueRun, default: dt.date) -> dt.date:
     return issuing_today(dt.date.fromisoformat(run.params["today"]) if run.params.get("today") else default)
 
 
-_Work = list[tuple[Callable[[list[int]], _Written], list[int]]]
+_Work = list[tuple[Callable[[list[int]], Written], list[int]]]
 
 
 def _execute(run_id: int, plan: Callable[[IssueRun], _Work]) -> IssueRun:
@@ -197,14 +197,14 @@ def issue_run_daily(*, run_id: int, chunk_size: int | None = None) -> IssueRun:
         topups = invoiceable_topups(service_date_to=min(day, today), province=province)
         charges = invoiceable_audit_charges(service_date_to=min(day, today), province=province)
 
-        def issue_segments(chunk: list[int]) -> _Written:
-            return _issue_segments(chunk, run=run, by=None, today=today)
+        def issue_segments(chunk: list[int]) -> Written:
+            return issue_segments_written(chunk, run=run, by=None, today=today)
 
-        def issue_topups(chunk: list[int]) -> _Written:
-            return _issue_topups(chunk, run=run, by=None)
+        def issue_topups(chunk: list[int]) -> Written:
+            return issue_topups_written(chunk, run=run, by=None)
 
-        def issue_charges(chunk: list[int]) -> _Written:
-            return _issue_audit_charges(chunk, run=run, by=None)
+        def issue_charges(chunk: list[int]) -> Written:
+            return issue_audit_charges_written(chunk, run=run, by=None)
 
         # top-ups first: a holder who chose "at top-up" gets the top-up invoiced, and the trips it paid then find
         # themselves ineligible (FIFO) when their chunk re-checks eligibility, rather than the other way round
@@ -250,13 +250,13 @@ def issue_run_monthly(*, run_id: int, chunk_size: int | None = None) -> IssueRun
             invoiceable_segments(
                 service_date_to=last_day, province=run.province or None, invoice_cycle=InvoiceCycle.MONTHLY
             )
-            .annotate(buyer=buyer_customer("exit_time"))
+            .annotate(buyer=buyer_customer())
             .order_by("buyer", "id")
             .values_list("buyer", "id")
         )
 
-        def issue_merged(chunk: list[int]) -> _Written:
-            return _issue_segments(chunk, run=run, by=None, today=today, merged=True)
+        def issue_merged(chunk: list[int]) -> Written:
+            return issue_segments_written(chunk, run=run, by=None, today=today, merged=True)
 
         return [(issue_merged, chunk) for chunk in _customer_chunks(rows, size)]
 

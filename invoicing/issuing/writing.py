@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections import defaultdict
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -26,15 +26,15 @@ from invoicing.eligibility import (
 from invoicing.issuing.drafts import (
     LIVE_ITEM_CONSTRAINT,
     MAX_ATTEMPTS,
+    Draft,
     IssuingError,
-    _Draft,
 )
 from invoicing.models import (
     Document,
     DocumentStatus,
     IssueRun,
 )
-from invoicing.numbering import digital_invoice_numbers, fiscal_receipt_numbers
+from invoicing.numbering import document_numbers
 from invoicing.tax import check_invoice
 from piaogen.audit import audit_record
 from piaogen.models import User
@@ -45,26 +45,20 @@ from piaogen.models import User
 log = logging.getLogger(__name__)
 
 
-def _numbers(drafts: list[_Draft], issued_on: dt.date) -> list[tuple[str, str]]:
-    """(code, number) per draft: one block per series for all drafts, series in the ADR 0002 lock order."""
-    by_series: dict[tuple[int, str], list[int]] = defaultdict(list)
-    for index, draft in enumerate(drafts):
-        by_series[draft.series].append(index)
-    out: list[tuple[str, str]] = [("", "")] * len(drafts)
-    for (order, province), indexes in sorted(by_series.items()):
-        if order == 0:
-            numbers = digital_invoice_numbers(province=province, issued_on=issued_on, count=len(indexes))
-            code = ""
-        else:
-            code, numbers = fiscal_receipt_numbers(province=province, issued_on=issued_on, count=len(indexes))
-        for index, number in zip(indexes, numbers, strict=True):
-            out[index] = (code, number)
+def _numbers(drafts: list[Draft], issued_on: dt.date) -> list[tuple[str, str]]:
+    """(code, number) per draft, in draft order, from ``numbering.document_numbers`` (one block per series)."""
+    taken = document_numbers(counts=Counter((d.kind, d.seller.province) for d in drafts), issued_on=issued_on)
+    blocks = {key: (code, iter(numbers)) for key, (code, numbers) in taken.items()}
+    out = []
+    for draft in drafts:
+        code, numbers = blocks[(draft.kind, draft.seller.province)]
+        out.append((code, next(numbers)))
     return out
 
 
 @dataclass(frozen=True)
-class _Written:
-    """What ``_write`` inserted: document ids and their printed numbers (code + number), in draft order."""
+class Written:
+    """What ``documents_write`` inserted: document ids and their printed numbers (code + number), in draft order."""
 
     ids: list[int]
     numbers: list[str]
@@ -136,21 +130,21 @@ def _copy(cursor: CursorWrapper, table: str, columns: Sequence[str], rows: list[
             copy.write_row(row)
 
 
-def _write(
-    drafts: list[_Draft],
+def documents_write(
+    drafts: list[Draft],
     *,
     run: IssueRun | None,
     by: User | None,
     event: str = "issued",
     data: dict[str, Any] | None = None,
-) -> _Written:
+) -> Written:
     """Take numbers for the drafts and insert documents, lines, items and events set-based (COPY).
 
     The constraints still decide: a second live item fails the COPY of items (``IntegrityError``, as Django raises
     it, with the psycopg error as ``__cause__``), the foreign keys are checked at commit.
     """
     if not drafts:
-        return _Written([], [])
+        return Written([], [])
     for draft in drafts:
         if draft.status != DocumentStatus.RED:
             check_invoice(line.tax for line in draft.lines)
@@ -242,7 +236,7 @@ def _write(
         _copy(cursor, "invoicing_documentline", _LINE_COLUMNS, lines)
         _copy(cursor, "invoicing_documentitem", _ITEM_COLUMNS, items)  # the partial unique index decides races here
         _copy(cursor, "invoicing_documentevent", _EVENT_COLUMNS, events)
-    return _Written(doc_ids, [f"{code}{number}" for code, number in numbers])
+    return Written(doc_ids, [f"{code}{number}" for code, number in numbers])
 
 
 def _is_live_item_race(error: IntegrityError) -> bool:
@@ -269,7 +263,7 @@ def _lock_items(kind: str, ids: Sequence[int]) -> None:
         cursor.execute(_LOCK_SQL, [f"invoicing.item.{kind}", LOCK_BLOCK_BITS, list(ids)])
 
 
-def _deliveries_queue(document_ids: list[int]) -> None:
+def deliveries_queue(document_ids: list[int]) -> None:
     """After commit, e-mail the new documents that have an address (buyer title's 收票邮箱 or the customer's):
     one task per call on queue ``pdf`` (sending renders the PDF). Registered inside the attempt's savepoint, so a
     rolled-back attempt queues nothing; ``delivery_ensure`` sends each document once, so a repeat is harmless.
@@ -319,16 +313,16 @@ def _sellers_check(document_ids: list[int]) -> None:
         raise IssuingError(_("销售方与开票明细不属于同一省份，已拒绝开具"), code="seller_province")
 
 
-def _issue(
+def items_issue(
     kind: str,
     ids: list[int],
-    build: Callable[[], list[_Draft]] | None,
+    build: Callable[[], list[Draft]] | None,
     *,
     run: IssueRun | None,
     by: User | None,
     action: str,
-    produce: Callable[[], _Written] | None = None,
-) -> _Written:
+    produce: Callable[[], Written] | None = None,
+) -> Written:
     """Lock, ``build`` and write in a transaction (a savepoint inside a caller's one); on a lost race, again.
     ``produce`` instead of ``build``: a set-based writer (``grouping``) that builds and writes in the database.
 
@@ -342,9 +336,9 @@ def _issue(
                     written = produce()
                 else:
                     assert build is not None
-                    written = _write(build(), run=run, by=by)
+                    written = documents_write(build(), run=run, by=by)
                 _sellers_check(written.ids)
-                _deliveries_queue(written.ids)
+                deliveries_queue(written.ids)
                 if by is not None and written.ids:
                     audit_record(
                         actor=by,

@@ -3,6 +3,7 @@ red-letter reversal, title exchange, the daily run, and the retry after a lost r
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from decimal import Decimal
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from invoicing.eligibility import segment_states as real_segment_states
+from invoicing.eligibility import topup_states as real_topup_states
 from invoicing.issuing import (
     IssuingError,
     document_reissue,
@@ -216,29 +217,29 @@ def test_a_segment_without_a_title_in_force_is_not_issued(world: dict[str, Any])
     assert issue_segments(segment_ids=[seg.pk], today=TODAY) == []
 
 
-def test_a_lost_race_is_retried_without_the_taken_segments_and_leaves_no_gap(
+def test_a_lost_race_on_the_in_memory_path_is_retried_without_the_taken_item_and_leaves_no_gap(
     world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    taken = segment(world, exit_time=at(2), fee=1000)
-    free = segment(world, exit_time=at(2), fee=2000, plate="苏C00001")
-    (first,) = issue_segments(segment_ids=[taken.pk], today=TODAY)
-    stale = real_segment_states(segment_ids=[taken.pk, free.pk], today=TODAY)
-    stale[taken.pk] = real_segment_states(segment_ids=[free.pk], today=TODAY)[free.pk].__class__(
-        **{**stale[taken.pk].__dict__, "blockers": (), "document": None}
-    )
+    """Top-ups are grouped in memory (segments: the set-based path, test_issuing_consistency.py): a stale
+    eligibility read fails on the partial unique index, rolls back its numbers and tries again without the item."""
+    CardBinding.objects.filter(card_no=CARD).update(bound_at=at(1, month=10))
+    taken = topup(world, when=at(3), amount=1000)
+    free = topup(world, when=at(4), amount=2000)
+    (first,) = issue_topups(topup_ids=[taken.pk])
+    stale = real_topup_states(topup_ids=[taken.pk, free.pk])
+    stale[taken.pk] = dataclasses.replace(stale[taken.pk], blockers=(), document=None)
     calls: list[int] = []
 
     def stale_once(**kwargs: Any) -> Any:
         calls.append(1)
-        return stale if len(calls) == 1 else real_segment_states(**kwargs)
+        return stale if len(calls) == 1 else real_topup_states(**kwargs)
 
-    monkeypatch.setattr(issuing_items, "segment_states", stale_once)
+    monkeypatch.setattr(issuing_items, "topup_states", stale_once)
 
-    # merged: the in-memory path, which reads segment_states (the set-based path: test_issuing_consistency.py)
-    (second,) = issue_segments(segment_ids=[taken.pk, free.pk], today=TODAY, merged=True)
+    (second,) = issue_topups(topup_ids=[taken.pk, free.pk])
 
     assert len(calls) == 2 and second.amount_gross == 2000
-    assert [i.document_id for i in live_items(taken)] == [first.pk]
+    assert [i.document_id for i in live_items(taken, ItemKind.TOPUP)] == [first.pk]
     assert sorted(int(d.number[-15:]) for d in Document.objects.all()) == [1, 2]  # the failed attempt's number back
     assert NumberSeries.objects.get().next_value == 3
 

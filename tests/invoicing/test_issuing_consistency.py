@@ -248,9 +248,9 @@ def test_a_lost_race_on_the_set_based_path_is_retried_without_the_taken_segment(
     assert inconsistencies() == {}
 
 
-def test_per_trip_documents_match_the_in_memory_path_field_by_field(world: dict[str, Any]) -> None:
-    """The same segments issued per trip (set-based) and as a would-be merge of one day (in memory, same grouping
-    for a single day's trips) give the same documents."""
+def test_per_trip_and_merged_documents_of_one_day_match_field_by_field(world: dict[str, Any]) -> None:
+    """The same segments issued per trip and as a would-be merge of one day (one grouping statement, ``grouping``,
+    for both: a single day's trips group alike) give the same documents, only the merged ones marked so."""
     other = Customer.objects.create(name="李四", phone="13900000009")
     CardBinding.objects.create(customer=other, card_no="32010000000000000009", bound_at=at(1, month=10))
     BuyerTitle.objects.create(customer=other, kind="person", name="李四", valid_from=at(1, month=10))
@@ -266,6 +266,8 @@ def test_per_trip_documents_match_the_in_memory_path_field_by_field(world: dict[
 
     set_based = issue_segments(segment_ids=[s.pk for s in first], today=TODAY)
     in_memory = issue_segments(segment_ids=[s.pk for s in second], today=TODAY, merged=True)
+    assert {d.is_merged for d in set_based} == {False}
+    assert {d.is_merged for d in in_memory} == {True}
 
     def shape(documents: list[Document]) -> list[tuple[Any, ...]]:
         return [

@@ -286,7 +286,7 @@ def test_a_passing_database_fault_leaves_the_run_running_for_a_takeover(
         cause = psycopg.errors.DeadlockDetected("deadlock detected")
         raise OperationalError("deadlock detected") from cause
 
-    monkeypatch.setattr(runs, "_issue_segments", deadlock)
+    monkeypatch.setattr(runs, "issue_segments_written", deadlock)
     with pytest.raises(OperationalError):
         issue_run_daily(run_id=run.pk)
     run.refresh_from_db()

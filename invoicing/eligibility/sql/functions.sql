@@ -1,0 +1,99 @@
+-- Eligibility's two shared lookups, as SQL functions so that every statement using them is whole and can be run
+-- as it stands (psql: SELECT * FROM invoicing_fifo_matches(ARRAY['32010000000000000001'])). Installed by migration
+-- invoicing 0010; a change here needs a migration that runs this file again (tests/invoicing/test_eligibility_sql.py
+-- fails until the database holds what this file says). Both are STABLE LANGUAGE sql: the planner inlines them
+-- into the calling statement where their arguments are plain columns, so they cost what a join would.
+
+-- The buyer of a transaction on card `card` at `at` (domain.md §4.4, §4.11): the customer whose binding covered
+-- `at` (from `covers_from` — binding reaches back — or else `bound_at`, until `unbound_at`) and that customer's
+-- title then: the latest version in force at `at`, card-specific before the default; for a transaction before the
+-- customer's first title (one a binding brought in), that first title (later versions still apply forward only).
+-- A title typed for one reissued document only (`one_document`, ADR 0008) is never in force. No row: no binding;
+-- title_id NULL: a binding but no title. Per call two index probes (card_binding_card_idx, then the customer's few
+-- titles): cost in proportion to the rows asked about, not to the account tables (docs/benchmarks.md § Issuing).
+CREATE OR REPLACE FUNCTION invoicing_buyer_at(card varchar, at timestamptz)
+RETURNS TABLE (customer_id bigint, title_id bigint)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT b.customer_id, t.id
+    FROM (
+        SELECT cb.customer_id FROM invoicing_cardbinding cb
+        WHERE cb.card_no = card AND coalesce(cb.covers_from, cb.bound_at) <= at
+          AND (cb.unbound_at IS NULL OR cb.unbound_at > at)
+        ORDER BY cb.bound_at DESC LIMIT 1
+    ) b
+    LEFT JOIN LATERAL (
+        SELECT t.id FROM invoicing_buyertitle t
+        WHERE t.customer_id = b.customer_id AND t.card_no IN (card, '') AND NOT t.one_document
+        ORDER BY t.valid_from <= at DESC,
+                 CASE WHEN t.valid_from <= at THEN t.card_no = '' END,
+                 CASE WHEN t.valid_from <= at THEN t.valid_from END DESC,
+                 t.valid_from, t.card_no = ''
+        LIMIT 1
+    ) t ON true
+$$;
+
+-- FIFO (domain.md §4.3, assumed): how the top-ups of prepaid cards `cards` paid their segments. Each card's money
+-- is a line of fen: first the opening balance (the least that keeps the balance ≥ 0 at every event, top-ups
+-- counted before segments at the same instant), then its top-ups in (topped_up_at, id) order. Segments with a fee
+-- spend it in (exit_time, pass_id, segment_no) order. A segment overlaps the top-ups its fen interval [lo, hi)
+-- meets; `fen` is the overlap. Indexes: topup_card_time_idx, segment_card_date_idx.
+CREATE OR REPLACE FUNCTION invoicing_fifo_matches(cards varchar[])
+RETURNS TABLE (segment_id bigint, topup_id bigint, fen bigint)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    WITH events AS (
+        SELECT t.card_no, t.topped_up_at AS at, 0 AS ord, -t.amount AS delta
+        FROM tolling_topup t WHERE t.card_no = ANY(cards)
+        UNION ALL
+        SELECT s.card_no, s.exit_time, 1, s.fee
+        FROM tolling_segment s WHERE s.card_no = ANY(cards) AND s.card_type = 22 AND s.fee > 0
+    ),
+    deficits AS (
+        SELECT card_no, sum(delta) OVER (PARTITION BY card_no ORDER BY at, ord ROWS UNBOUNDED PRECEDING) AS deficit
+        FROM events
+    ),
+    opening AS (SELECT card_no, greatest(0, max(deficit)) AS opening FROM deficits GROUP BY card_no),
+    topup_spans AS (
+        SELECT t.card_no, t.id, o.opening + sum(t.amount) OVER w - t.amount AS lo, o.opening + sum(t.amount) OVER w AS hi
+        FROM tolling_topup t JOIN opening o ON o.card_no = t.card_no
+        WINDOW w AS (PARTITION BY t.card_no ORDER BY t.topped_up_at, t.id ROWS UNBOUNDED PRECEDING)
+    ),
+    segment_spans AS (
+        SELECT s.card_no, s.id, sum(s.fee) OVER w - s.fee AS lo, sum(s.fee) OVER w AS hi
+        FROM tolling_segment s JOIN opening o ON o.card_no = s.card_no
+        WHERE s.card_type = 22 AND s.fee > 0
+        WINDOW w AS (PARTITION BY s.card_no ORDER BY s.exit_time, s.pass_id, s.segment_no ROWS UNBOUNDED PRECEDING)
+    )
+    SELECT s.id, t.id, (least(s.hi, t.hi) - greatest(s.lo, t.lo))::bigint
+    FROM segment_spans s JOIN topup_spans t ON t.card_no = s.card_no AND s.lo < t.hi AND t.lo < s.hi
+$$;
+
+-- Segments of prepaid cards `cards` (NULL: every card) any fen of which was paid from a top-up held by a live
+-- document: ineligible for ever (domain.md §4.3). Only a card with such a top-up can have one; those cards are
+-- found from the partial unique index on live document items (document_item_one_live_per_item).
+CREATE OR REPLACE FUNCTION invoicing_fifo_paid_by_invoiced_topups(cards varchar[])
+RETURNS SETOF bigint
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT DISTINCT m.segment_id
+    FROM invoicing_fifo_matches(ARRAY(
+        SELECT DISTINCT t.card_no FROM invoicing_documentitem di JOIN tolling_topup t ON t.id = di.item_id
+        WHERE di.item_kind = 'topup' AND di.live AND (cards IS NULL OR t.card_no IN (SELECT unnest(cards)))
+    )) m
+    WHERE EXISTS (
+        SELECT 1 FROM invoicing_documentitem di WHERE di.item_kind = 'topup' AND di.item_id = m.topup_id AND di.live
+    )
+$$;
+
+-- Top-ups of cards `cards` (NULL: every card) any fen of which paid a segment held by a live document: the customer
+-- chose "by consumption" for that money, so the top-up can no longer be invoiced (domain.md §4.3).
+CREATE OR REPLACE FUNCTION invoicing_fifo_topups_spent_on_invoiced_segments(cards varchar[])
+RETURNS SETOF bigint
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT DISTINCT m.topup_id
+    FROM invoicing_fifo_matches(ARRAY(
+        SELECT DISTINCT s.card_no FROM invoicing_documentitem di JOIN tolling_segment s ON s.id = di.item_id
+        WHERE di.item_kind = 'segment' AND di.live AND s.card_type = 22 AND (cards IS NULL OR s.card_no IN (SELECT unnest(cards)))
+    )) m
+    WHERE EXISTS (
+        SELECT 1 FROM invoicing_documentitem di WHERE di.item_kind = 'segment' AND di.item_id = m.segment_id AND di.live
+    )
+$$;
