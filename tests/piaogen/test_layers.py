@@ -31,30 +31,6 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
 # merging them (an entry that no longer matches fails `test_the_allow_list_is_not_stale`, so it cannot go stale).
 PRIVATE_ALLOWED: frozenset[tuple[str, str, str]] = frozenset(
     {
-        # branch `onehome` (#17 item 3) rewrites invoicing/issuing/{grouping,items,drafts,writing}.py and
-        # invoicing/eligibility/: the names below are defined there (runs.py and lifecycle.py only import them)
-        ("invoicing/eligibility/invoiceable.py", "invoicing.eligibility.fifo", "_fifo_sql"),
-        ("invoicing/eligibility/invoiceable.py", "invoicing.eligibility.states", "_rate_in_force"),
-        ("invoicing/issuing/grouping.py", "invoicing.issuing.writing", "_Written"),
-        ("invoicing/issuing/items.py", "invoicing.issuing.drafts", "_Draft"),
-        ("invoicing/issuing/items.py", "invoicing.issuing.drafts", "_audit_charge_drafts"),
-        ("invoicing/issuing/items.py", "invoicing.issuing.drafts", "_paper_ticket_drafts"),
-        ("invoicing/issuing/items.py", "invoicing.issuing.drafts", "_segment_drafts"),
-        ("invoicing/issuing/items.py", "invoicing.issuing.drafts", "_taxi_ride_drafts"),
-        ("invoicing/issuing/items.py", "invoicing.issuing.drafts", "_topup_drafts"),
-        ("invoicing/issuing/items.py", "invoicing.issuing.grouping", "_write_segments_sql"),
-        ("invoicing/issuing/items.py", "invoicing.issuing.writing", "_Written"),
-        ("invoicing/issuing/items.py", "invoicing.issuing.writing", "_issue"),
-        ("invoicing/issuing/lifecycle.py", "invoicing.issuing.drafts", "_Draft"),
-        ("invoicing/issuing/lifecycle.py", "invoicing.issuing.drafts", "_ItemRow"),
-        ("invoicing/issuing/lifecycle.py", "invoicing.issuing.drafts", "_LineDraft"),
-        ("invoicing/issuing/lifecycle.py", "invoicing.issuing.writing", "_deliveries_queue"),
-        ("invoicing/issuing/lifecycle.py", "invoicing.issuing.writing", "_write"),
-        ("invoicing/issuing/runs.py", "invoicing.issuing.items", "_issue_audit_charges"),
-        ("invoicing/issuing/runs.py", "invoicing.issuing.items", "_issue_segments"),
-        ("invoicing/issuing/runs.py", "invoicing.issuing.items", "_issue_topups"),
-        ("invoicing/issuing/runs.py", "invoicing.issuing.writing", "_Written"),
-        ("invoicing/issuing/writing.py", "invoicing.issuing.drafts", "_Draft"),
         # the ingest branch (#17, faster pipeline) owns tolling/importing/{chunks,validation,loads,conflicts}.py and
         # the pipeline half of batches.py and loader.py
         ("tolling/importing/batches.py", "tolling.importing.chunks", "_chunks"),
