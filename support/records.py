@@ -104,6 +104,18 @@ def segments_for(user: User) -> QuerySet[Segment]:
     return scoped(Segment.objects.all(), user)
 
 
+def vehicle_cards(user: User, plate: str) -> list[Card]:
+    """The cards of a plate's vehicles (every plate colour) the user may see, with their current holder."""
+    holder = CardBinding.objects.filter(card_no=OuterRef("card_no"), unbound_at__isnull=True).values("customer_id")
+    return list(
+        cards_for(user)
+        .filter(vehicle__plate=plate)  # vehicle_plate_color_uniq, then the cards' vehicle_id
+        .select_related("vehicle")
+        .annotate(holder_id=Subquery(holder[:1]))
+        .order_by("card_no")[:LIST_LIMIT]
+    )
+
+
 def customer_for(user: User, customer_id: int) -> Customer:
     return get_object_or_404(customers_for(user), pk=customer_id)
 
