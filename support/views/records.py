@@ -53,6 +53,7 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
         customer=customer_for(user, customer_id),
         trips_page=request.GET.get("trips_page", 1),
         documents_page=request.GET.get("documents_page", 1),
+        timeline_page=request.GET.get("timeline_page", 1),
     )
     _remember(request, "customer", record.customer.pk, record.customer.name)
     return render(
