@@ -21,8 +21,8 @@ pytestmark = pytest.mark.django_db
 def _add(client: Client, url: str, query: str, object_type: str) -> None:
     page = client.get(url, {"link_q": query}).content.decode()
     candidates = page.split("data-link-candidates", 1)[1].split("</table>", 1)[0]
-    found = re.search(rf'name="object_type" value="{object_type}"><input type="hidden" name="object_key" value="([^"]+)"',
-                      candidates)  # fmt: skip
+    hidden = rf'name="object_type" value="{object_type}"><input type="hidden" name="object_key" value="([^"]+)"'
+    found = re.search(hidden, candidates)
     assert found, (query, candidates)
     response = client.post(url, {"form": "link", "object_type": object_type, "object_key": found.group(1)})
     assert response.status_code == 302
