@@ -101,6 +101,7 @@ class RecordStats:
     months: list[MonthRow]
     stats_url: str  # the same question on /stats/
     documents_url: str
+    year_documents_url: str  # documents per month of this year, with their tax
     too_broad: str = ""  # the segments' states were not computed: too many to do on a page
 
 
@@ -188,5 +189,15 @@ def record_statistics(*, user: User, **record: object) -> RecordStats:
         months=[months[m] for m in sorted(months, reverse=True)],
         stats_url=stats_url(segments),
         documents_url=stats_url(documents),
+        year_documents_url=stats_url(
+            replace(
+                documents,
+                issued_start=end.replace(month=1, day=1),
+                issued_end=end,
+                start=None,
+                end=None,
+                group_by=("month",),
+            )
+        ),
         too_broad=too_broad,
     )
