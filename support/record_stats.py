@@ -151,15 +151,6 @@ def record_statistics(*, user: User, **record: object) -> RecordStats:
         figure.count += count
         figure.amount += fee
         row.reasons.append(Reason(cell.labels[1], outcome, Figure(count, fee, url=rows_url(cell.query))))
-    for month, row in months.items():
-        in_month = _month_query(segments, month)
-        row.segments.url = rows_url(in_month)
-        for outcome, figure in row.outcomes.items():
-            figure.url = rows_url(replace(in_month, state=outcome))
-        order = list(STATE_GROUP_LABELS)
-        if not too_broad:  # every outcome shown, a zero linking to its (empty) list
-            row.outcomes = {k: row.outcomes.get(k, Figure(url=rows_url(replace(in_month, state=k)))) for k in order}
-        row.reasons.sort(key=lambda reason: (order.index(reason.outcome), -reason.figure.count))
     trips = (
         subject_rows(user, replace(segments, group_by=()))
         .annotate(month=TruncMonth("service_date"))
@@ -181,8 +172,16 @@ def record_statistics(*, user: User, **record: object) -> RecordStats:
         row.documents.tax += values["amount_tax"]
         figure = Figure(values["count"], values["amount_gross"], values["amount_tax"], rows_url(cell.query))
         row.statuses.append(Reason(cell.labels[1], "", figure))
+    order = list(STATE_GROUP_LABELS)
     for month, row in months.items():
         row.documents.url = rows_url(_month_query(documents, month))
+        in_month = _month_query(segments, month)
+        row.segments.url = rows_url(in_month)
+        if not too_broad:  # every outcome shown, a zero linking to its (empty) list
+            row.outcomes = {k: row.outcomes.get(k, Figure()) for k in order}
+        for outcome, figure in row.outcomes.items():
+            figure.url = rows_url(replace(in_month, state=outcome))
+        row.reasons.sort(key=lambda reason: (order.index(reason.outcome), -reason.figure.count))
     return RecordStats(
         start=start,
         end=end,

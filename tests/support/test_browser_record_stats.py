@@ -83,7 +83,7 @@ def _not_invoiced_journey(page: Page, server: str, data: dict[str, Any], tmp_pat
     expect(row.locator("td[data-segments] a")).to_have_text(str(segments))
     expect(row.locator("td[data-outcome=ineligible] a")).to_have_text("2")  # prepaid + zero fee
     expect(row.locator("td[data-outcome=waiting] a")).to_have_text("1")  # the reversed one, invoiceable again
-    reasons = row.locator("li[data-reason]")
+    reasons = row.locator("[data-reason]")
     expect(reasons.filter(has_text="该笔通行由已开票的充值支付，不能再开票")).to_have_count(1)
     expect(reasons.filter(has_text="实收金额为零，不开票")).to_have_count(1)
     expect(reasons.filter(has_text="原票据已红冲，可重新开票")).to_have_count(1)
