@@ -280,13 +280,31 @@ def _card_items(card_no: str, what: str, keys: list[str]) -> tuple[list[int], li
     return sorted(i for i, s in seg_states.items() if s.eligible)[:MAX_ITEMS], [], []
 
 
+def _item_names(rejected: list[Any]) -> dict[tuple[str, int | None], str]:
+    """A refused item as the agent knows it: the trip's pass id and segment number, the top-up's id (no internal
+    ids, no kind codes)."""
+    segment_ids = [r.id for r in rejected if r.kind == "segment" and r.id is not None]
+    topup_ids = [r.id for r in rejected if r.kind == "topup" and r.id is not None]
+    names: dict[tuple[str, int | None], str] = {}
+    for pk, pass_id, segment_no in Segment.objects.filter(pk__in=segment_ids).values_list(
+        "pk", "pass_id", "segment_no"
+    ):
+        names["segment", pk] = _("通行%(pass_id)s第%(no)s段") % {"pass_id": pass_id, "no": segment_no}
+    for pk, topup_id in TopUp.objects.filter(pk__in=topup_ids).values_list("pk", "topup_id"):
+        names["topup", pk] = _("充值%(topup_id)s") % {"topup_id": topup_id}
+    return names
+
+
 def _request_invoices(target: Target, data: dict[str, Any], user: User) -> Outcome:
     card_no: str = data["card_no"]
     segment_ids, topup_ids, missing = _card_items(card_no, data["what"], data.get("keys") or [])
     if not segment_ids and not topup_ids:
         raise IssuingError(_("没有可开票的明细"), code="nothing_eligible")
     documents, rejected = invoice_request_issue(segment_ids=segment_ids, topup_ids=topup_ids, by=user)
-    rows = missing + [{"key": f"{r.kind}:{r.id}", "message": r.message} for r in rejected]
+    names = _item_names(rejected)
+    rows = missing + [
+        {"key": names.get((r.kind, r.id), r.pass_id or str(r.id)), "message": r.message} for r in rejected
+    ]
     if not documents:
         raise IssuingError(
             _("没有可开票的明细：%(reasons)s"), code="nothing_eligible",
@@ -301,8 +319,40 @@ def _request_invoices(target: Target, data: dict[str, Any], user: User) -> Outco
     )
 
 
+def _sheet_refusals(card_no: str, pass_ids: list[str]) -> list[dict[str, Any]]:
+    """The named trips a summary sheet of the card cannot bind, each with why: not a trip of this card, or none of
+    its segments in a live document (with the segments' states, in words)."""
+    rows = list(Segment.objects.filter(card_no=card_no, pass_id__in=pass_ids).values_list("id", "pass_id"))
+    states = segment_states(segment_ids=[pk for pk, _p in rows]) if rows else {}
+    by_trip: dict[str, list[str]] = {}
+    held: set[str] = set()
+    for pk, pass_id in rows:
+        state = states.get(pk)
+        if state is not None and state.document is not None:
+            held.add(pass_id)
+        by_trip.setdefault(pass_id, []).append(state.message() if state is not None else _("无法确定开票状态"))
+    refused = []
+    for pass_id in pass_ids:
+        if pass_id not in by_trip:
+            refused.append({"key": _("通行%(key)s") % {"key": pass_id}, "message": _("该卡没有这次通行")})
+        elif pass_id not in held:
+            why = _("尚无已开具的票据，不能汇总（%(reasons)s）") % {
+                "reasons": _("；").join(dict.fromkeys(by_trip[pass_id]))
+            }
+            refused.append({"key": _("通行%(key)s") % {"key": pass_id}, "message": why})
+    return refused
+
+
 def _summary_sheet(target: Target, data: dict[str, Any], user: User) -> Outcome:
-    sheet = summary_sheet_issue(card_no=data["card_no"], pass_ids=data["keys"], by=user)
+    refused = _sheet_refusals(data["card_no"], data["keys"])
+    named = {row["key"] for row in refused}
+    pass_ids = [p for p in data["keys"] if _("通行%(key)s") % {"key": p} not in named]
+    if not pass_ids:
+        raise IssuingError(
+            _("所选通行都不能汇总：%(reasons)s"), code="sheet_nothing",
+            params={"reasons": _("；").join(f"{r['key']}：{r['message']}" for r in refused[:10])},
+        )  # fmt: skip
+    sheet = summary_sheet_issue(card_no=data["card_no"], pass_ids=pass_ids, by=user)
     documents = list(sheet.documents.order_by("pk"))
     return Outcome(
         summary=_("汇总单%(number)s：%(trips)s次通行，%(count)s张票据")
@@ -311,6 +361,7 @@ def _summary_sheet(target: Target, data: dict[str, Any], user: User) -> Outcome:
         % {"trips": len(sheet.pass_ids), "count": len(documents)},
         documents=[document_json(d) for d in documents],
         sheet={"id": sheet.pk, "number": sheet.number, "amount_gross": sheet.amount_gross, "pass_ids": sheet.pass_ids},
+        rejected=refused,
         links=[("card", sheet.card_no), ("sheet", sheet.number)],
     )
 

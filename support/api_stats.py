@@ -20,7 +20,16 @@ from invoicing.models import BusinessLine, DocumentKind, DocumentStatus
 from piaogen.identifiers import CardType, Province, VehicleClass
 from piaogen.models import Role, User
 from piaogen.privacy import MaskedDictField
-from support.stats import DIMENSIONS, MAX_GROUPS, STATE_LABELS, SUBJECTS, StatsTooBroad, query_from, statistics
+from support.stats import (
+    DIMENSIONS,
+    MAX_GROUPS,
+    STATE_GROUPS,
+    STATE_LABELS,
+    SUBJECTS,
+    StatsTooBroad,
+    query_from,
+    statistics,
+)
 
 
 class StatisticsQuerySerializer(serializers.Serializer[Any]):
@@ -44,7 +53,11 @@ class StatisticsQuerySerializer(serializers.Serializer[Any]):
     customer = serializers.IntegerField(required=False, min_value=1)
     buyer = serializers.CharField(required=False, max_length=200, help_text=_("购买方抬头（包含）"))
     batch = serializers.IntegerField(required=False, min_value=1, help_text=_("上传批次编号"))
-    state = serializers.ChoiceField(choices=list(STATE_LABELS), required=False, help_text=_("开票状态及原因"))
+    state = serializers.ChoiceField(
+        choices=[*STATE_GROUPS, *STATE_LABELS],
+        required=False,
+        help_text=_("开票状态及原因；invoiced、waiting、ineligible 为三类结果（各含若干状态）"),
+    )
     group_by = serializers.CharField(
         required=False,
         help_text=_(

@@ -63,7 +63,8 @@ from tolling.models import AuditCharge, Card, Segment, TopUp, Trip, UploadBatch
 
 TRIPS_PER_PAGE = 10
 LIST_LIMIT = 20
-TIMELINE_LIMIT = 40
+TIMELINE_LIMIT = 40  # lines of the customer timeline a page
+TIMELINE_SCAN = 1_000  # newest rows read from each timeline source: the timeline pages and counts within them
 GROUP_NAMES = 5  # a grouped timeline line names its first documents
 EVENTS_PER_DOCUMENT = 4  # issued, delivered, reversed, reissued: the bound of the document-event read
 TIMELINE_DOCUMENTS = 200  # the timeline reads the events of the customer's newest documents, not of thousands
@@ -102,6 +103,18 @@ def trips_for(user: User) -> QuerySet[Trip]:
 
 def segments_for(user: User) -> QuerySet[Segment]:
     return scoped(Segment.objects.all(), user)
+
+
+def vehicle_cards(user: User, plate: str) -> list[Card]:
+    """The cards of a plate's vehicles (every plate colour) the user may see, with their current holder."""
+    holder = CardBinding.objects.filter(card_no=OuterRef("card_no"), unbound_at__isnull=True).values("customer_id")
+    return list(
+        cards_for(user)
+        .filter(vehicle__plate=plate)  # vehicle_plate_color_uniq, then the cards' vehicle_id
+        .select_related("vehicle")
+        .annotate(holder_id=Subquery(holder[:1]))
+        .order_by("card_no")[:LIST_LIMIT]
+    )
 
 
 def customer_for(user: User, customer_id: int) -> Customer:
@@ -340,7 +353,7 @@ class CustomerRecord:
     sheets: list[SummarySheet]
     audit_charges: list[ItemRow]
     tickets: list[Ticket]
-    timeline: list[TimelineEntry]
+    timeline: Timeline
 
     @property
     def active_cards(self) -> list[str]:
@@ -390,19 +403,36 @@ def _binding_trips(user: User, bindings: list[CardBinding]) -> QuerySet[Trip]:
     return trips_for(user).filter(period).order_by("-service_date", "-exit_time", "-pk")
 
 
+@dataclass
+class Timeline:
+    """The customer's grouped timeline, one page of it, and whether older rows were left out of the count (a source
+    had more than ``TIMELINE_SCAN`` rows, or the customer more than ``TIMELINE_DOCUMENTS`` documents)."""
+
+    page: Page[TimelineEntry]
+    partial: bool
+
+    @property
+    def entries(self) -> list[TimelineEntry]:
+        return list(self.page.object_list)
+
+
 def customer_timeline(
     user: User,
     customer: Customer,
     documents: QuerySet[Document],
     bindings: list[CardBinding],
     titles: list[BuyerTitle],
-) -> list[TimelineEntry]:
+    page: Any = 1,
+) -> Timeline:
     """One timeline of everything done: audit trail, document events, deliveries and tickets (five queries), the
     repeated document events grouped. The caller passes only the documents (all of them, not one page), bindings
     and titles the user may see; events on the account itself and tickets are narrowed to the user's province here
     (a province user reads nothing done for another province: an account-level action such as binding another
-    province's card is recorded with that province)."""
-    newest = documents.order_by("-issued_at", "-pk").values_list("pk", "code", "number")[:TIMELINE_DOCUMENTS]
+    province's card is recorded with that province). The events are grouped before the list is paged, so a line's
+    count is every event it stands for and the page count is of grouped lines."""
+    newest = documents.order_by("-issued_at", "-pk").values_list("pk", "code", "number")[: TIMELINE_DOCUMENTS + 1]
+    partial = len(newest) > TIMELINE_DOCUMENTS
+    newest = newest[:TIMELINE_DOCUMENTS]
     numbers = {pk: _document_name(code, number) for pk, code, number in newest}
     doc_ids = [str(pk) for pk in numbers]
     account = Q(object_type="invoicing.customer", object_id=str(customer.pk))
@@ -414,16 +444,16 @@ def customer_timeline(
         | Q(object_type="invoicing.cardbinding", object_id__in=[str(b.pk) for b in bindings])
         | Q(object_type="invoicing.buyertitle", object_id__in=[str(t.pk) for t in titles])
     )
-    entries = [
+    audit = [
         TimelineEntry(
             at=event.at,
             kind=_("操作"),
             text=" · ".join(x for x in (event.action_label, event.reason, _summary(mask_pii(event.after))) if x),
             by=event.actor_name,
         )
-        for event in AuditEvent.objects.filter(objects).order_by("-at")[:TIMELINE_LIMIT]
+        for event in AuditEvent.objects.filter(objects).order_by("-at")[:TIMELINE_SCAN]
     ]
-    entries += [
+    events = [
         TimelineEntry(
             at=event.at,
             kind=_("票据事件"),
@@ -437,7 +467,7 @@ def customer_timeline(
         .select_related("by")
         .order_by("-at")[: TIMELINE_DOCUMENTS * EVENTS_PER_DOCUMENT]
     ]
-    entries += [
+    deliveries = [
         TimelineEntry(
             at=delivery.sent_at or delivery.created_at,
             kind=_("投递"),
@@ -445,9 +475,9 @@ def customer_timeline(
             f"{delivery.get_status_display()}",
             url=reverse("document-detail", args=[delivery.document_id]) if delivery.document_id else "",
         )
-        for delivery in Delivery.objects.filter(document_id__in=numbers).order_by("-created_at")[:TIMELINE_LIMIT]
+        for delivery in Delivery.objects.filter(document_id__in=numbers).order_by("-created_at")[:TIMELINE_SCAN]
     ]
-    entries += [
+    tickets = [
         TimelineEntry(
             at=ticket.created_at,
             kind=pgettext("singular", "工单"),
@@ -458,10 +488,13 @@ def customer_timeline(
         for ticket in tickets_for(user)
         .filter(customer=customer)
         .select_related("created_by")
-        .order_by("-created_at")[:TIMELINE_LIMIT]
+        .order_by("-created_at")[:TIMELINE_SCAN]
     ]
-    entries.sort(key=lambda entry: entry.at, reverse=True)
-    return grouped(entries)[:TIMELINE_LIMIT]  # grouped first: a line's count is every event it stands for
+    capped = (len(audit), len(deliveries), len(tickets))
+    partial = partial or TIMELINE_SCAN in capped or len(events) == TIMELINE_DOCUMENTS * EVENTS_PER_DOCUMENT
+    entries = sorted([*audit, *events, *deliveries, *tickets], key=lambda entry: entry.at, reverse=True)
+    lines = grouped(entries)  # grouped first: a line's count is every event it stands for
+    return Timeline(Paginator(lines, TIMELINE_LIMIT).get_page(page), partial)
 
 
 def _document_name(code: str, number: str) -> str:
@@ -476,7 +509,9 @@ def _summary(value: Any) -> str:
     return str(value)[:120]
 
 
-def customer_record(*, user: User, customer: Customer, trips_page: Any = 1, documents_page: Any = 1) -> CustomerRecord:
+def customer_record(
+    *, user: User, customer: Customer, trips_page: Any = 1, documents_page: Any = 1, timeline_page: Any = 1
+) -> CustomerRecord:
     """Everything the customer page shows, in a fixed number of queries."""
     revealed = pii_revealed(user=user, customer=customer)
     bindings = list(bindings_for(user).filter(customer=customer).order_by("-bound_at")[:BINDING_LIMIT])
@@ -514,7 +549,9 @@ def customer_record(*, user: User, customer: Customer, trips_page: Any = 1, docu
         ),
         audit_charges=_charge_rows(user, charges),
         tickets=list(tickets_for(user).filter(customer=customer).order_by("-created_at")[:LIST_LIMIT]),
-        timeline=customer_timeline(user, customer, all_documents, bindings, [row.title for row in titles]),
+        timeline=customer_timeline(
+            user, customer, all_documents, bindings, [row.title for row in titles], page=timeline_page
+        ),
     )
 
 

@@ -27,6 +27,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("customers/<int:customer_id>/", record_views.customer_detail, name="customer-detail"),
     path("trips/<int:trip_id>/", record_views.trip_detail, name="trip-detail"),
     path("cards/<int:card_id>/", record_views.card_detail, name="card-detail"),
+    path("vehicles/<str:plate>/", record_views.vehicle_detail, name="vehicle-detail"),
+    path("records/stats/", record_views.record_stats, name="record-stats"),
     # actions, tickets, PII reveal, audit (part B)
     path("actions/<int:pk>/", action_views.action_result, name="action-result"),
     path("actions/documents/<int:pk>/resend/", action_views.document_resend, name="action-document-resend"),

@@ -27,16 +27,22 @@ from support.stats.query import StatsForm, StatsQuery, query_from, stats_form
 from support.stats.subjects import (
     DIMENSIONS,
     MAX_GROUPS,
+    STATE_GROUP_LABELS,
+    STATE_GROUPS,
     STATE_LABELS,
     STATE_LIMIT,
     SUBJECTS,
     StatsTooBroad,
+    state_group,
     state_key,
+    state_matches,
 )
 
 __all__ = [
     "DIMENSIONS",
     "MAX_GROUPS",
+    "STATE_GROUPS",
+    "STATE_GROUP_LABELS",
     "STATE_LABELS",
     "STATE_LIMIT",
     "SUBJECTS",
@@ -49,7 +55,9 @@ __all__ = [
     "item_states",
     "matching_ids",
     "query_from",
+    "state_group",
     "state_key",
+    "state_matches",
     "statistics",
     "stats_form",
     "subject_rows",

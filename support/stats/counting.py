@@ -39,6 +39,7 @@ from support.stats.subjects import (
     StatsTooBroad,
     Subject,
     state_key,
+    state_matches,
 )
 from support.stats_rollup import SegmentRollup, SegmentRollupWatermark, segment_rollup_watermark
 from tolling.models import Operator, RoadNature
@@ -319,7 +320,7 @@ def _count_with_states(rows: QuerySet[Any], query: StatsQuery) -> dict[tuple[Any
     for row in data:
         state = states.get(row[0])
         key_of_state = state_key(state) if state is not None else None
-        if query.state is not None and key_of_state != query.state:
+        if query.state is not None and not state_matches(key_of_state, query.state):
             continue
         keys = []
         for d in query.group_by:
@@ -347,7 +348,7 @@ def matching_ids(user: User, query: StatsQuery) -> list[int] | None:
     if len(ids) > STATE_LIMIT:
         raise StatsTooBroad(rows.count())
     states = item_states(query, ids)
-    return [i for i in ids if i in states and state_key(states[i]) == query.state]
+    return [i for i in ids if i in states and state_matches(state_key(states[i]), query.state)]
 
 
 # --- labels ---------------------------------------------------------------------------------------------------------

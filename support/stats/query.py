@@ -29,6 +29,7 @@ from support.stats.subjects import (
     DIMENSIONS,
     MAX_DAYS,
     MAX_GROUPS,
+    STATE_GROUP_LABELS,
     STATE_LABELS,
     SUBJECT_CHOICES,
     SUBJECTS,
@@ -150,7 +151,9 @@ class StatsForm(forms.Form):
     buyer = forms.CharField(label=_("购买方抬头"), required=False)
     batch = forms.IntegerField(label=_("上传批次"), required=False, min_value=1)
     state = forms.ChoiceField(
-        label=_("开票状态及原因"), required=False, choices=[("", _("全部")), *STATE_LABELS.items()]
+        label=_("开票状态及原因"),
+        required=False,
+        choices=[("", _("全部")), *STATE_GROUP_LABELS.items(), *STATE_LABELS.items()],
     )
     group_by = forms.ChoiceField(label=_("分组"), required=False, choices=[("", _("不分组")), *DIMENSIONS.items()])
     then_by = forms.ChoiceField(label=_("再按"), required=False, choices=[("", _("不分组")), *DIMENSIONS.items()])

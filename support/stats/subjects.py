@@ -173,6 +173,38 @@ STATE_LABELS: dict[str, Promise] = {
 }
 
 
+# The three outcomes the record pages count (support/record_stats.py), each a set of states: a ``state`` filter may
+# name one of them instead of one state, so the figure and its drill-down are still one query.
+STATE_GROUPS: dict[str, frozenset[str]] = {
+    "invoiced": frozenset({Reason.IN_DOCUMENT.value}),
+    "waiting": frozenset({Reason.NOT_YET.value, Reason.ELIGIBLE.value, RELEASED}),
+    "ineligible": frozenset(
+        {
+            Reason.ZERO_FEE.value,
+            Reason.TOPUP_INVOICED.value,
+            Reason.TRIPS_INVOICED.value,
+            Reason.NO_RATE.value,
+            Reason.NO_BUYER.value,
+        }
+    ),
+}
+STATE_GROUP_LABELS: dict[str, Promise] = {
+    "invoiced": _("已开票"),
+    "waiting": _("待开票（未到可开票日或可开票未开具）"),
+    "ineligible": _("不可开票"),
+}
+
+
+def state_group(key: str) -> str:
+    """The outcome (``STATE_GROUPS``) of a state key."""
+    return next(group for group, keys in STATE_GROUPS.items() if key in keys)
+
+
+def state_matches(key: str | None, wanted: str) -> bool:
+    """Whether an item's state key passes a ``state`` filter: that state, or one of the states of that group."""
+    return key is not None and (key == wanted or key in STATE_GROUPS.get(wanted, ()))
+
+
 def state_key(state: ItemState) -> str:
     """The statistics' state of an item: its main reason, with "eligible again after a reversal" apart."""
     if state.reason == Reason.ELIGIBLE and state.released_from is not None:

@@ -1,26 +1,25 @@
-"""``{% stats_url card=… %}``: the query statistics of a record (customer, card, plate) over the last year, by month
-and invoice state — the record pages' one click into ``/stats/``."""
+"""``{% record_query card=… %}``: the query string naming a record (customer, card, plate) for its monthly statistics
+(support/record_stats.py), loaded into the record pages."""
 
 from __future__ import annotations
 
-import datetime as dt
 from urllib.parse import urlencode
 
 from django import template
 from django.urls import reverse
 
-from invoicing.eligibility import beijing_today
+from support.record_stats import record_stats_params
 
 register = template.Library()
 
 
 @register.simple_tag
-def stats_url(**filters: object) -> str:
-    today = beijing_today()
-    params = {
-        "start": (today - dt.timedelta(days=365)).isoformat(),
-        "end": today.isoformat(),
-        "group_by": "month,state",
-        **{key: str(value) for key, value in filters.items() if value not in (None, "")},
-    }
-    return f"{reverse('stats')}?{urlencode(params)}"
+def record_query(**record: object) -> str:
+    return urlencode({key: str(value) for key, value in record.items() if value not in (None, "")})
+
+
+@register.simple_tag
+def record_stats_url(**record: object) -> str:
+    """The record's question on ``/stats/``: the same period, by month and invoice state."""
+    filters = {key: value for key, value in record.items() if value not in (None, "")}
+    return f"{reverse('stats')}?{urlencode(record_stats_params(**filters))}"

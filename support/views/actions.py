@@ -57,7 +57,13 @@ def _ticket(request: HttpRequest, user: User) -> Ticket | None:
 
 
 def _action(
-    request: HttpRequest, *, kind: str, target: Target, form_class: type[forms.ActionForm], initial: dict[str, Any]
+    request: HttpRequest,
+    *,
+    kind: str,
+    target: Target,
+    form_class: type[forms.ActionForm],
+    initial: dict[str, Any],
+    notes: list[str] | None = None,
 ) -> HttpResponse:
     user = _user(request)
     ticket = _ticket(request, user)
@@ -87,6 +93,7 @@ def _action(
         "hidden": form.hidden_values() if preview is not None else [],
         "holder": holder_masked(form.cleaned_data) if preview is not None else None,
         "ticket": ticket,
+        "notes": notes or [],
     }
     return render(request, "support/action_form.html", context)
 
@@ -116,16 +123,53 @@ def _card_initial(request: HttpRequest) -> dict[str, Any]:
     return {key: request.GET[key] for key in ("card_no", "keys", "what") if request.GET.get(key)}
 
 
+def _selected(request: HttpRequest, *, sheet: bool = False) -> tuple[dict[str, Any], list[str]]:
+    """The form's initial values from the items ticked on a customer or card page (``trip=<card>:<pass id>``,
+    ``topup=<card>:<top-up id>``), and a sentence for each ticked item the form cannot take: one action is for one
+    card (the first ticked item's), and a summary sheet binds trips only."""
+    initial = _card_initial(request)
+    what = "trips" if sheet or request.GET.get("what") != "topups" else "topups"
+    chosen = [
+        (kind, *value.split(":", 1))
+        for kind in ("trip", "topup")
+        for value in request.GET.getlist(kind)
+        if ":" in value
+    ]
+    if not chosen:
+        return initial, []
+    wanted = "trip" if what == "trips" else "topup"
+    card_no = initial.get("card_no") or next((card for kind, card, _key in chosen if kind == wanted), "")
+    keys, notes = [], []
+    for kind, card, key in chosen:
+        label = _("通行%(key)s") if kind == "trip" else _("充值%(key)s")
+        if kind != wanted:
+            notes.append(
+                str(_("%(item)s：汇总单只汇总通行，未列入") if sheet else _("%(item)s：本次按%(what)s开票，未列入"))
+                % {"item": label % {"key": key}, "what": _("通行") if what == "trips" else _("充值")}
+            )
+        elif card != card_no:
+            notes.append(
+                str(_("%(item)s：属于卡%(card)s，一次只为一张卡（%(chosen)s）操作，请另行提交"))
+                % {"item": label % {"key": key}, "card": card, "chosen": card_no}
+            )
+        else:
+            keys.append(key)
+    initial.update(what=what, card_no=card_no, keys="\n".join(dict.fromkeys(keys)))
+    return initial, notes
+
+
 @require_http_methods(["GET", "POST"])
 @role_required(*ACTORS)
 def customer_request_invoices(request: HttpRequest, pk: int) -> HttpResponse:
     target = customer_target(_user(request), pk)
+    initial, notes = _selected(request)
     return _action(
         request,
         kind=ActionKind.REQUEST_INVOICES,
         target=target,
         form_class=forms.RequestInvoicesForm,
-        initial=_card_initial(request),
+        initial=initial,
+        notes=notes,
     )
 
 
@@ -133,12 +177,15 @@ def customer_request_invoices(request: HttpRequest, pk: int) -> HttpResponse:
 @role_required(*ACTORS)
 def customer_summary_sheet(request: HttpRequest, pk: int) -> HttpResponse:
     target = customer_target(_user(request), pk)
+    initial, notes = _selected(request, sheet=True)
+    initial.pop("what", None)
     return _action(
         request,
         kind=ActionKind.SUMMARY_SHEET,
         target=target,
         form_class=forms.SummarySheetForm,
-        initial=_card_initial(request),
+        initial=initial,
+        notes=notes,
     )
 
 

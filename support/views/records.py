@@ -2,13 +2,25 @@
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from piaogen.access import ALL_ROLES, role_required
+from piaogen.identifiers import fold_fullwidth, plate_validator
 from piaogen.models import Role, User
-from support.records import card_for, card_record, customer_for, customer_record, trip_for, trip_record
+from support.record_stats import record_statistics
+from support.records import (
+    card_for,
+    card_record,
+    cards_for,
+    customer_for,
+    customer_record,
+    trip_for,
+    trip_record,
+    vehicle_cards,
+)
 from support.workspace import remember_record
 
 
@@ -41,6 +53,7 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
         customer=customer_for(user, customer_id),
         trips_page=request.GET.get("trips_page", 1),
         documents_page=request.GET.get("documents_page", 1),
+        timeline_page=request.GET.get("timeline_page", 1),
     )
     _remember(request, "customer", record.customer.pk, record.customer.name)
     return render(
@@ -73,3 +86,42 @@ def card_detail(request: HttpRequest, card_id: int) -> HttpResponse:
     return render(
         request, _template(request, "card", request.GET.get("part", "")), {"record": record, "card": record.card}
     )
+
+
+def _plate(raw: str) -> str:
+    plate = fold_fullwidth(raw).strip().upper()
+    try:
+        plate_validator(plate)
+    except ValidationError as error:
+        raise Http404 from error
+    return plate
+
+
+@require_GET
+@role_required(*ALL_ROLES)
+def vehicle_detail(request: HttpRequest, plate: str) -> HttpResponse:
+    """A plate's page: its cards in the user's scope and its monthly statistics (the fragment below)."""
+    user = _user(request)
+    plate = _plate(plate)
+    return render(request, "support/vehicle.html", {"plate": plate, "cards": vehicle_cards(user, plate)})
+
+
+@require_GET
+@role_required(*ALL_ROLES)
+def record_stats(request: HttpRequest) -> HttpResponse:
+    """The monthly statistics of a customer, card or plate (loaded into their page): a record the user may not see
+    is not found, a plate's figures are the user's province's."""
+    user = _user(request)
+    if customer := request.GET.get("customer", ""):
+        if not customer.isdigit():
+            raise Http404
+        record: dict[str, object] = {"customer": customer_for(user, int(customer)).pk}
+    elif card := request.GET.get("card", ""):
+        if not cards_for(user).filter(card_no=card).exists():
+            raise Http404
+        record = {"card": card}
+    elif plate := request.GET.get("plate", ""):
+        record = {"plate": _plate(plate)}
+    else:
+        raise Http404
+    return render(request, "support/_record_stats.html", {"stats": record_statistics(user=user, **record)})

@@ -24,6 +24,7 @@ from piaogen.privacy import REVEALED_CUSTOMERS, Pii, PiiField
 from support import forms
 from support.models import SavedFilter, Ticket, TicketNote
 from support.privacy import ActiveReveals, customer_phone, revealed_customer_ids
+from support.ticket_links import link_candidates, linked_records
 from support.tickets import (
     TICKET_READERS,
     TICKET_WORKERS,
@@ -163,6 +164,8 @@ def ticket_detail(request: HttpRequest, pk: int) -> HttpResponse:
     ticket = _ticket_for(user, pk)
     update_form = forms.TicketUpdateForm(initial={"status": ticket.status, "assignee": ticket.assignee_id})
     note_form, link_form = forms.TicketNoteForm(), forms.TicketLinkForm()
+    link_query = request.GET.get("link_q", "").strip()[:100]  # the record to link, searched for
+    can_work = user.has_role(*TICKET_WORKERS)
     if request.method == "POST":
         if not user.has_role(*TICKET_WORKERS):
             raise PermissionDenied
@@ -198,6 +201,9 @@ def ticket_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "note_form": note_form,
         "link_form": link_form,
         "can_work": user.has_role(*TICKET_WORKERS),
+        "links": linked_records(user=user, links=list(ticket.links.all())),
+        "link_query": link_query,
+        "candidates": link_candidates(user=user, query=link_query) if link_query and can_work else [],
     }
     return render(request, "support/ticket_detail.html", context)
 

@@ -3,7 +3,7 @@ province 32 behind its id-taking URLs (created with the same id as the upload ba
 
 from __future__ import annotations
 
-from url_access_table import ANON, NO_ROLE, STAFF, everyone, staff_only  # noqa: F401  (the rows use them)
+from url_access_table import ANON, NO_ROLE, OTHER_PROVINCE, STAFF, everyone, staff_only
 
 from piaogen.models import Role, User
 
@@ -14,6 +14,10 @@ EXPECTED: dict[str, dict[str, int]] = {
     "customer-detail": staff_only(allowed=STAFF),
     "trip-detail": staff_only(allowed=STAFF),
     "card-detail": staff_only(allowed=STAFF),
+    # a plate's page: any province's staff (its cards and figures are narrowed to their province)
+    "vehicle-detail": {**staff_only(allowed=STAFF), OTHER_PROVINCE: 200},
+    # a record's monthly statistics: names a customer, card or plate (?customer=…); without one, not found
+    "record-stats": {ANON: 302, NO_ROLE: 403, **dict.fromkeys(STAFF, 404)},
     "api-customer-list": staff_only(allowed=STAFF, anon=401),
     "api-customer-detail": staff_only(allowed=STAFF, anon=401),
     "api-trip-list": staff_only(allowed=STAFF, anon=401),

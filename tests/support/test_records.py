@@ -375,3 +375,26 @@ def test_the_customer_timeline_names_a_ticket_and_links_it(
     timeline = customer_page(records, client_for(agent)).split('id="customer-timeline"', 1)[1]
     assert f'href="{reverse("ticket-detail", args=[ticket.pk])}">咨询发票抬头' in timeline
     assert f"#{ticket.pk} " not in timeline
+
+
+def test_the_customer_timeline_pages_with_its_count_of_grouped_lines(
+    records: dict[str, Any], agent: User, client_for: Callable[[User], Client]
+) -> None:
+    from support.records import TIMELINE_LIMIT
+    from support.tickets import ticket_open
+
+    client = client_for(agent)
+    before = client.get(f"/customers/{records['customer'].pk}/").context["record"].timeline.page.paginator.count
+    for n in range(TIMELINE_LIMIT + 5):  # tickets are never grouped: one line each
+        ticket_open(category="other", subject=f"来电{n:02d}", customer=records["customer"], by=agent)
+    response = client.get(f"/customers/{records['customer'].pk}/")
+    total = response.context["record"].timeline.page.paginator.count
+    assert total >= before + TIMELINE_LIMIT + 5
+    first = response.content.decode().split('id="customer-timeline"', 1)[1]
+    assert f"data-timeline-count>{total}<" in first
+    assert first.count("<li>") == TIMELINE_LIMIT
+    assert "timeline_page=2" in first and "来电44" in first
+    second = customer_page(records, client, timeline_page=2).split('id="customer-timeline"', 1)[1]
+    assert second.count("<li>") == min(total - TIMELINE_LIMIT, TIMELINE_LIMIT)
+    assert "来电44" not in second and "来电00" in second
+    assert f"共 {total} 条" in second

@@ -1,0 +1,93 @@
+"""Acting from a record page without typing ids: trips and top-ups ticked on the customer or card page open the
+invoice request or the summary sheet pre-filled; what the action cannot take is explained item by item, in words."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from invoicing.models import SummarySheet
+from piaogen.models import User
+from tests.fixtures.invoicing import CARD, OTHER_CARD, PREPAID
+
+pytestmark = pytest.mark.django_db
+
+REASON = "客户来电要求"
+
+
+def test_the_customer_and_card_pages_let_an_agent_tick_trips_and_top_ups(
+    agent: User, client_for: Callable[[User], Client], records: dict[str, Any]
+) -> None:
+    client = client_for(agent)
+    customer = client.get(f"/customers/{records['customer'].pk}/").content.decode()
+    assert f'name="trip" value="{CARD}:PINVOICED01" form="select-trips"' in customer
+    assert re.search(rf'name="topup" value="{PREPAID}:[^"]+" form="select-topups"', customer)
+    assert f'formaction="/actions/customers/{records["customer"].pk}/sheet/"' in customer
+    card = client.get(f"/cards/{records['cards']['post'].pk}/").content.decode()
+    assert f'name="trip" value="{CARD}:PINVOICED01" form="select-trips"' in card
+    # the next page of trips (htmx) keeps its checkboxes
+    paged = client.get(f"/customers/{records['customer'].pk}/", {"part": "trips"}, HTTP_HX_REQUEST="true")
+    assert 'form="select-trips"' in paged.content.decode()
+
+
+def test_readers_get_no_checkboxes(
+    manager: User, client_for: Callable[[User], Client], records: dict[str, Any]
+) -> None:
+    page = client_for(manager).get(f"/customers/{records['customer'].pk}/").content.decode()
+    assert 'name="trip"' not in page and "select-trips" not in page
+
+
+def test_ticked_trips_pre_fill_the_request_and_other_cards_are_explained(
+    agent: User, client_for: Callable[[User], Client], records: dict[str, Any]
+) -> None:
+    client = client_for(agent)
+    url = f"/actions/customers/{records['customer'].pk}/invoices/"
+    ticked = [f"{CARD}:PRELEASED01", f"{CARD}:PZERO01", f"{OTHER_CARD}:PBEIJING01"]
+    response = client.get(url, {"what": "trips", "trip": ticked, "topup": f"{PREPAID}:T1"})
+    form = response.context["form"]
+    assert form.initial["card_no"] == CARD
+    assert form.initial["keys"].split("\n") == ["PRELEASED01", "PZERO01"]
+    notes = " ".join(response.context["notes"])
+    assert f"通行PBEIJING01：属于卡{OTHER_CARD}" in notes and "充值T1：本次按通行开票" in notes
+    # the preview names each refused segment by its trip, in words
+    preview = client.post(url, {"card_no": CARD, "what": "trips", "keys": "PRELEASED01\nPZERO01", "reason": REASON,
+                                "key": str(uuid.uuid4()), "step": "preview"})  # fmt: skip
+    text = preview.content.decode()
+    assert "通行PZERO01第1段：实收金额为零，不开票" in text
+    assert "segment:" not in text
+
+
+def test_ticked_top_ups_pre_fill_a_top_up_request(
+    agent: User, client_for: Callable[[User], Client], records: dict[str, Any]
+) -> None:
+    topup = records["topup"]
+    response = client_for(agent).get(
+        f"/actions/customers/{records['customer'].pk}/invoices/",
+        {"what": "topups", "topup": f"{PREPAID}:{topup.topup_id}", "trip": f"{CARD}:PZERO01"},
+    )
+    form = response.context["form"]
+    assert (form.initial["what"], form.initial["card_no"], form.initial["keys"]) == ("topups", PREPAID, topup.topup_id)
+    assert "通行PZERO01：本次按充值开票，未列入" in response.context["notes"]
+
+
+def test_a_summary_sheet_of_ticked_trips_binds_the_invoiced_ones_and_says_why_not_the_others(
+    agent: User, client_for: Callable[[User], Client], records: dict[str, Any]
+) -> None:
+    client = client_for(agent)
+    url = f"/actions/customers/{records['customer'].pk}/sheet/"
+    response = client.get(url, {"what": "trips", "trip": [f"{CARD}:PINVOICED01", f"{CARD}:PZERO01"]})
+    assert response.context["form"].initial["keys"] == "PINVOICED01\nPZERO01"
+    data = {"card_no": CARD, "keys": "PINVOICED01\nPZERO01\nPNOSUCH", "reason": REASON, "key": str(uuid.uuid4())}
+    text = client.post(url, {**data, "step": "preview"}).content.decode()
+    assert "通行PZERO01：尚无已开具的票据，不能汇总（实收金额为零，不开票）" in text
+    assert "通行PNOSUCH：该卡没有这次通行" in text
+    client.post(url, {**data, "step": "confirm"})
+    assert SummarySheet.objects.filter(card_no=CARD, pass_ids=["PINVOICED01"]).exists()
+    # nothing that can be bound: a form error naming each trip
+    refused = client.post(url, {**data, "keys": "PZERO01", "key": str(uuid.uuid4()), "step": "preview"})
+    assert "所选通行都不能汇总：通行PZERO01：尚无已开具的票据" in refused.content.decode()
