@@ -79,6 +79,8 @@ def narrow_labels(kind: str, narrowed: dict[str, str]) -> list[str]:
     for param, value in narrowed.items():
         if param == "failed":
             labels.append(_("失败批次"))
+        elif param == "late":
+            labels.append(_("含迟到数据的批次"))
         elif param == "red":
             labels.append(_("红字票据"))
         elif param == "blue":

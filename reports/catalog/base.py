@@ -4,6 +4,7 @@ number with the drill-down behind it), the registry, and the rollup queries the 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ from piaogen.money import format_yuan
 from reports.dashboard import change_ratio, rollup_where
 from reports.exports import Fen, Ratio
 from reports.filters import ReportFilters
-from reports.models import SupportRollup, UploadRollup
+from reports.models import SupportRollup, UploadLateness, UploadRollup
 from tolling.models import Operator
 
 Drill = tuple[str, dict[str, Any]]
@@ -188,6 +189,38 @@ def upload_groups(filters: ReportFilters, *dims: str) -> list[dict[str, Any]]:
 
 def upload_totals(filters: ReportFilters) -> dict[str, int]:
     return upload_groups(filters)[0]
+
+
+def lateness_histograms(filters: ReportFilters) -> dict[str, dict[int, int]]:
+    """Per province: rows by days late (upload day − service date), of the batches uploaded in the period."""
+    rows = UploadLateness.objects.filter(day__range=(filters.start, filters.end))
+    if filters.province:
+        rows = rows.filter(province=filters.province)
+    out: dict[str, dict[int, int]] = {}
+    for province, late, n in rows.values_list("province", "late_days").annotate(n=Sum("rows")).order_by():
+        out.setdefault(province, {})[late] = out.get(province, {}).get(late, 0) + int(n)
+    return out
+
+
+def histogram_merge(histograms: list[dict[int, int]]) -> dict[int, int]:
+    merged: dict[int, int] = {}
+    for histogram in histograms:
+        for key, n in histogram.items():
+            merged[key] = merged.get(key, 0) + n
+    return merged
+
+
+def histogram_percentile(histogram: dict[int, int], fraction: float) -> int | None:
+    """The smallest value with at least `fraction` of the rows at or below it (nearest rank); None without rows."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    rank, seen = max(1, math.ceil(total * fraction)), 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen >= rank:
+            return value
+    return max(histogram)
 
 
 def support_days(filters: ReportFilters) -> tuple[list[dict[str, Any]], dict[str, int]]:

@@ -26,6 +26,9 @@ from reports.catalog.base import (
     Tile,
     document_groups,
     document_totals,
+    histogram_merge,
+    histogram_percentile,
+    lateness_histograms,
     operator_names,
     ratio_of,
     register,
@@ -46,7 +49,15 @@ from reports.labels import (
     ticket_category_label,
     upload_kind_label,
 )
-from reports.rows import FAILED_UPLOAD_STATUSES, SLA_STATES, document_rows, sla_condition, ticket_rows, upload_rows
+from reports.rows import (
+    FAILED_UPLOAD_STATUSES,
+    SLA_STATES,
+    document_rows,
+    late_after_days,
+    sla_condition,
+    ticket_rows,
+    upload_rows,
+)
 from tolling.models import RejectedRow
 
 # --- shared tiles --------------------------------------------------------------------------------------------------
@@ -522,7 +533,65 @@ def uploads_data(filters: ReportFilters) -> ReportData:
         ],
     )  # fmt: skip
     assert set(FAILED_UPLOAD_STATUSES)  # the failed tile, chart and list count the same statuses (reports/rows.py)
-    return ReportData("uploads", str(UPLOADS.title), filters, tiles, figures, [health, reasons, failures])
+    late_tiles, late_figure, late_table, late_note = _lateness(filters)
+    tiles += late_tiles
+    figures.insert(2, late_figure)
+    tables = [health, late_table, reasons, failures]
+    return ReportData("uploads", str(UPLOADS.title), filters, tiles, figures, tables, [late_note])
+
+
+def _late_batches(filters: ReportFilters) -> dict[str, int]:
+    """Batches that brought late rows, per province: counted on the list their link opens."""
+    rows = upload_rows(filters, late_only=True).values_list("province").annotate(n=Count("id")).order_by()
+    return {province: int(n) for province, n in rows}
+
+
+def _lateness(filters: ReportFilters) -> tuple[list[Tile], Figure, Table, str]:
+    """上传健康度's lateness of data: how many days after their service date rows arrive (median, P90), the share
+    later than the invoiceable day, and the batches that brought such rows."""
+    limit = late_after_days()
+    now, before = lateness_histograms(filters), lateness_histograms(filters.previous())
+    late_now, late_before = _late_batches(filters), _late_batches(filters.previous())
+    everything = histogram_merge(list(now.values()))
+
+    def late_share(histogram: dict[int, int]) -> Ratio | None:
+        return ratio_of(sum(n for days, n in histogram.items() if days > limit), sum(histogram.values()))
+
+    share_label = _("晚于第 %(days)d 天到达的行占比") % {"days": limit}
+    tiles = [
+        Tile("late_median", _("数据迟到中位数（天）"), histogram_percentile(everything, 0.5) or 0,
+             histogram_percentile(histogram_merge(list(before.values())), 0.5), "number"),
+        Tile("late_p90", _("数据迟到 P90（天）"), histogram_percentile(everything, 0.9) or 0, None, "number"),
+        Tile("late_share", share_label, late_share(everything) or 0.0, None, "ratio", ("uploads", {"late": 1})),
+        Tile("late_batches", _("含迟到数据的批次"), sum(late_now.values()), sum(late_before.values()),
+             drill=("uploads", {"late": 1})),
+    ]  # fmt: skip
+    provinces = sorted(now, key=lambda key: -(late_share(now[key]) or 0))
+    figure = Figure("lateness", _("各省数据迟到天数（中位数与 P90）"), "group", "number", [
+        Series(name, [
+            Point(key, province_label(key), histogram_percentile(now[key], fraction) or 0,
+                  ("uploads", {"province": key, "late": 1}))
+            for key in provinces
+        ])
+        for name, fraction in ((_("中位数"), 0.5), (_("P90"), 0.9))
+    ])  # fmt: skip
+    table = Table(
+        "lateness",
+        _("各省数据迟到"),
+        [Column(_("省份")), Column(_("数据行数"), "number"), Column(_("迟到中位数（天）"), "number"),
+         Column(_("迟到 P90（天）"), "number"), Column(share_label, "ratio"), Column(_("含迟到数据的批次"), "count")],
+        [
+            Row([province_label(key), sum(now[key].values()), histogram_percentile(now[key], 0.5),
+                 histogram_percentile(now[key], 0.9), late_share(now[key]), late_now.get(key, 0)],
+                {5: ("uploads", {"province": key, "late": 1})})
+            for key in provinces
+        ],
+    )  # fmt: skip
+    note = _(
+        "数据迟到 = 上传日期减去数据的业务日期（通行的出口日期、充值日期等），按行统计已处理完的批次；"
+        "晚于第 %(days)d 天（通行可开票之日）到达的数据，客户查询时可能还看不到。"
+    ) % {"days": limit}
+    return tiles, figure, table, note
 
 
 # --- 6. 客服工作量与SLA ---------------------------------------------------------------------------------------------

@@ -95,12 +95,14 @@ def world(db: None, make_staff: Callable[..., User]) -> dict[str, Any]:
 
     uploader = make_staff(Role.PROVINCE, "32", username="uploader32")
     for status, accepted, rejected in (("done", 100, 2), ("failed", 0, 0)):
-        UploadBatch.objects.create(
+        batch = UploadBatch.objects.create(
             kind="segments", province="32", uploaded_by=uploader, file_name=f"{status}.csv", file_size=10,
             sha256=f"{next(_seq):064d}", status=status, rows_total=accepted + rejected, rows_done=accepted + rejected,
             rows_accepted=accepted, rows_rejected=rejected, created_at=at(DAYS[0], 9), started_at=at(DAYS[0], 9),
             finished_at=at(DAYS[0], 9) + dt.timedelta(seconds=42),
         )  # fmt: skip
+        if status == "done":  # Jiangsu's trips came in this batch, 8 to 10 days after they were made
+            Segment.objects.filter(province="32").update(batch=batch)
     for province, day, closed in (("32", DAYS[0], DAYS[1]), ("32", DAYS[1], None), ("33", DAYS[0], None)):
         Ticket.objects.create(
             category="not_received", subject="未收到发票", province=province, created_by=reverser,
