@@ -265,6 +265,7 @@ class ExportKind(models.TextChoices):
     DOCUMENTS = "documents", _("票据明细")
     UPLOADS = "uploads", _("上传批次")
     TICKETS = "tickets", _("工单")
+    SEARCHES = "searches", _("搜索记录")
 
 
 class ExportJob(models.Model):

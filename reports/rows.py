@@ -18,8 +18,9 @@ from django.utils import timezone
 
 from invoicing.models import BusinessLine, Document, DocumentItem, DocumentStatus, ItemKind
 from reports.filters import ReportFilters, day_bounds
+from reports.labels import SEARCH_KINDS
 from reports.models import UploadLateness
-from support.models import Ticket, TicketCategory
+from support.models import SearchEvent, Ticket, TicketCategory
 from tolling.models import PaperTicket, Segment, UploadBatch, UploadKind, UploadStatus
 
 FAILED_UPLOAD_STATUSES = (UploadStatus.FAILED, UploadStatus.REFUSED)
@@ -142,12 +143,25 @@ def ticket_rows(filters: ReportFilters, *, category: str | None = None, sla: str
     return rows.order_by("created_at", "id")
 
 
+def search_rows(filters: ReportFilters, *, search_kind: str | None = None) -> QuerySet[SearchEvent]:
+    """Console searches in the period (Beijing days); with a province, the searches of that province's staff (an
+    agent's or a manager's national searches belong to no province)."""
+    lower, upper = day_bounds(filters.start, filters.end)
+    rows = SearchEvent.objects.filter(at__gte=lower, at__lt=upper)
+    if filters.province:
+        rows = rows.filter(province=filters.province)
+    if search_kind:
+        rows = rows.filter(kind=search_kind)
+    return rows.select_related("user").order_by("-at", "-id")
+
+
 # --- narrowing: the extra query parameters a drill-down link may carry beyond the filter bar ----------------------
 
 NARROWS: dict[str, dict[str, tuple[str, ...]]] = {
     "documents": {"red": ("1",), "blue": ("1",), "reissued": ("1",), "tax_rate": TAX_RATES},
     "uploads": {"failed": ("1",), "late": ("1",), "kind": tuple(UploadKind.values)},
     "tickets": {"category": tuple(TicketCategory.values), "sla": SLA_STATES},
+    "searches": {"search_kind": SEARCH_KINDS},
 }
 """rows kind → parameter → the values it accepts (any other value is dropped)."""
 
@@ -173,5 +187,10 @@ def rows_for(kind: str, filters: ReportFilters, narrow: Mapping[str, str] | None
     for param, value in (narrow or {}).items():
         name = _NARROW_ARGUMENTS.get((kind, param))
         arguments[name or param] = True if name else value
-    function: Any = {"documents": document_rows, "uploads": upload_rows, "tickets": ticket_rows}[kind]
+    function: Any = {
+        "documents": document_rows,
+        "uploads": upload_rows,
+        "tickets": ticket_rows,
+        "searches": search_rows,
+    }[kind]
     return function(filters, **arguments)

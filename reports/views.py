@@ -131,7 +131,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 def _record_url(kind: str, obj: Any) -> str | None:
-    name = {"documents": "document-detail", "uploads": "upload-detail", "tickets": "ticket-detail"}[kind]
+    name = {"documents": "document-detail", "uploads": "upload-detail", "tickets": "ticket-detail"}.get(kind)
+    if name is None:  # a search has no page of its own
+        return None
     try:
         return reverse(name, args=[obj.pk])
     except NoReverseMatch:  # support's ticket page may not exist yet
@@ -184,6 +186,12 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
     return _rows_page(request, ExportKind.TICKETS)
 
 
+@role_required(*REPORT_ROLES)
+@require_GET
+def search_list(request: HttpRequest) -> HttpResponse:
+    return _rows_page(request, ExportKind.SEARCHES)
+
+
 # --- exports --------------------------------------------------------------------------------------------------------
 
 
@@ -224,6 +232,12 @@ def upload_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
 @require_GET
 def ticket_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     return _export(request, ExportKind.TICKETS, fmt)
+
+
+@role_required(*REPORT_ROLES)
+@require_GET
+def search_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
+    return _export(request, ExportKind.SEARCHES, fmt)
 
 
 def export_job_for(user: User, job_id: int) -> ExportJob:

@@ -43,6 +43,7 @@ from reports.labels import (
     action_label,
     business_line_label,
     document_kind_label,
+    search_kind_label,
     sla_label,
     tax_rate_key,
     tax_rate_label,
@@ -54,6 +55,7 @@ from reports.rows import (
     SLA_STATES,
     document_rows,
     late_after_days,
+    search_rows,
     sla_condition,
     ticket_rows,
     upload_rows,
@@ -654,8 +656,26 @@ def support_data(filters: ReportFilters) -> ReportData:
         [Column(_("操作")), Column(_("操作次数"), "count")],
         [Row([action_label(action), n], {1: ("actions", {"action": action})}) for action, n in top_actions],
     )
+    searches = list(search_rows(filters).values_list("kind").annotate(n=Count("id")).order_by("-n", "kind")[:TOP])
+    tiles.append(
+        Tile("searches", _("搜索次数"), search_rows(filters).count(), search_rows(previous).count(),
+             drill=("searches", {}))
+    )  # fmt: skip
+    figures.append(
+        Figure("searches", _("最常用的搜索类型"), "hbar", "count", [Series(_("搜索次数"), [
+            Point(kind, search_kind_label(kind), n, ("searches", {"search_kind": kind})) for kind, n in searches
+        ])])
+    )  # fmt: skip
+    searches_table = Table(
+        "searches",
+        _("最常用的搜索类型"),
+        [Column(_("搜索类型")), Column(_("搜索次数"), "count")],
+        [Row([search_kind_label(kind), n], {1: ("searches", {"search_kind": kind})}) for kind, n in searches],
+        note=_("按输入内容识别出的类型统计，不记录输入的内容本身；选了省份时只统计该省人员的搜索。"),
+    )
     notes = [_("SLA 按工单的应完成时间计算：在此之前关闭为按时完成，之后关闭或逾期未关闭为超时。")]
-    return ReportData("support", str(SUPPORT.title), filters, tiles, figures, [table, actions_table], notes)
+    tables = [table, actions_table, searches_table]
+    return ReportData("support", str(SUPPORT.title), filters, tiles, figures, tables, notes)
 
 
 # --- the registry ----------------------------------------------------------------------------------------------------
@@ -711,7 +731,7 @@ SUPPORT = register(
     ReportTemplate(
         "support",
         gettext_lazy("客服工作量与SLA"),
-        gettext_lazy("客服收到多少工单、属于哪些类别，按时完成了多少，做了哪些业务操作？"),
+        gettext_lazy("客服收到多少工单、属于哪些类别，按时完成了多少，做了哪些业务操作，最常搜索什么？"),
         support_data,
         icon="lines",
     )

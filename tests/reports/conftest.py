@@ -16,7 +16,7 @@ import pytest
 from invoicing.issuing import document_reverse, issue_segments
 from invoicing.models import BuyerTitle, CardBinding, Customer, Document
 from piaogen.models import Role, User
-from support.models import Ticket
+from support.models import SearchEvent, Ticket
 from tolling.models import Operator, OperatorKind, RoadNature, Segment, TollUnit, TollUnitRate, UploadBatch
 
 BJ = ZoneInfo("Asia/Shanghai")
@@ -109,6 +109,8 @@ def world(db: None, make_staff: Callable[..., User]) -> dict[str, Any]:
             created_at=at(day, 10), due_at=at(day, 20), status="closed" if closed else "open",
             closed_at=at(closed, 9) if closed else None,
         )  # fmt: skip
+    for user, kind, day in ((reverser, "plate", DAYS[0]), (reverser, "card", DAYS[1]), (uploader, "plate", DAYS[1])):
+        SearchEvent.objects.create(user=user, kind=kind, province=user.province_scope or "", at=at(day, 11), results=1)
     return {"32": js, "33": zj, "documents": documents, "red": red}
 
 

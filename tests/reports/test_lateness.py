@@ -99,3 +99,16 @@ def test_the_late_batches_list_is_scoped_and_says_what_it_lists(
 
     assert "含迟到数据的批次" in mine.content.decode() and "done.csv" in mine.content.decode()
     assert "done.csv" not in theirs.content.decode()
+
+
+def test_the_support_template_shows_the_top_search_types_each_equal_to_its_list(
+    world: dict[str, Any], client_for: Callable[[User], Client], manager: User
+) -> None:
+    rollups_refresh_all(today=TODAY)
+
+    data = REGISTRY["support"].build(PERIOD)
+    table = next(table for table in data.tables if table.id == "searches")
+    assert [row.cells for row in table.rows] == [["车牌号", 2], ["ETC卡号", 1]]
+    assert {tile.key: tile.value for tile in data.tiles}["searches"] == 3
+    listed = client_for(manager).get(reverse("report-searches"), {**REPORT_QUERY, "search_kind": "plate"})
+    assert listed.content.decode().count("车牌号") >= 2 and "uploader32" in listed.content.decode()
