@@ -307,6 +307,15 @@ def _template_or_404(slug: str) -> ReportTemplate:
     return template
 
 
+def _sort_key(cell: Any) -> str:
+    """A cell's value for sorting a table on the page: the number itself, or the text; empty sorts last."""
+    if cell is None:
+        return ""
+    if isinstance(cell, (int, float)) and not isinstance(cell, bool):
+        return repr(float(cell))
+    return cell_text(cell)
+
+
 def template_context(data: ReportData, drill: Callable[..., str]) -> dict[str, Any]:
     """The template's data with drill URLs and display text, for the page."""
 
@@ -332,9 +341,15 @@ def template_context(data: ReportData, drill: Callable[..., str]) -> dict[str, A
             "title": table.title,
             "note": table.note,
             "columns": table.columns,
+            "sortable": table.sortable,
             "rows": [
                 [
-                    {"text": cell_text(cell), "url": url(row.drills.get(index)), "num": column.unit != "text"}
+                    {
+                        "text": cell_text(cell),
+                        "url": url(row.drills.get(index)),
+                        "num": column.unit != "text",
+                        "sort": _sort_key(cell),
+                    }
                     for index, (cell, column) in enumerate(zip(row.cells, table.columns, strict=True))
                 ]
                 for row in table.rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from django.db import connection
@@ -9,7 +10,7 @@ from django.db.models import Count
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext
 
-from invoicing.models import Delivery, DeliveryStatus
+from invoicing.models import BusinessLine, Delivery, DeliveryStatus
 from piaogen.identifiers import province_label
 from reports.catalog.base import (
     FIGURES,
@@ -33,6 +34,7 @@ from reports.catalog.base import (
     ratio_of,
     register,
     support_days,
+    traffic_by_province,
     upload_groups,
     upload_totals,
 )
@@ -270,7 +272,10 @@ def provinces_data(filters: ReportFilters) -> ReportData:
             Column(_("拒绝率"), "ratio"),
         ],
         rows,
+        sortable=True,
     )  # fmt: skip
+    ratio_tiles, ratio_figure, ratios = _province_ratios(filters, now, uploads)
+    tiles += ratio_tiles
 
     top = keys[:6]
     per_day = document_groups(filters, "province", "day")
@@ -297,9 +302,66 @@ def provinces_data(filters: ReportFilters) -> ReportData:
                   ("uploads", {"province": key, "failed": 1}))
             for key in sorted(uploads, key=lambda k: -uploads[k]["batches_failed"])
         ])]),
+        ratio_figure,
         trend,
     ]  # fmt: skip
-    return ReportData("provinces", str(PROVINCES.title), filters, tiles, figures, [ranking])
+    return ReportData("provinces", str(PROVINCES.title), filters, tiles, figures, [ranking, ratios])
+
+
+def _per(part: int, whole: int, scale: int) -> float | None:
+    return round(part * scale / whole, 2) if whole else None
+
+
+def _province_ratios(
+    filters: ReportFilters, documents: dict[str, dict[str, Any]], uploads: dict[str, dict[str, Any]]
+) -> tuple[list[Tile], Figure, Table]:
+    """省份对比's ratios to traffic: per toll segment (通行拆分明细) of the province in the period — average fee,
+    documents per 1,000, the share of the fee invoiced (ETC consumption documents), tickets per 10,000 — and the
+    reject rate of its uploads; sortable."""
+    traffic = traffic_by_province(filters)
+    etc = {row["province"]: row for row in document_groups(replace(filters, business_line=BusinessLine.ETC_TRIP),
+                                                           "province")}  # fmt: skip
+    tickets = dict(ticket_rows(filters).values_list("province").annotate(n=Count("id")).order_by())
+    invoicable_line = filters.business_line in (None, BusinessLine.ETC_TRIP)
+    keys = sorted(set(traffic) | set(documents), key=lambda key: -(traffic.get(key, {}).get("segments", 0)))
+    rows = []
+    for key in keys:
+        segments, fee = traffic.get(key, {}).get("segments", 0), traffic.get(key, {}).get("fee", 0)
+        doc, up = documents.get(key, {}), uploads.get(key, {})
+        share = ratio_of(etc.get(key, {}).get("amount_gross", 0), fee) if invoicable_line else None
+        rows.append(Row([
+            province_label(key), segments, Fen(fee // segments) if segments else None,
+            _per(doc.get("documents", 0), segments, 1_000), share, _per(tickets.get(key, 0), segments, 10_000),
+            ratio_of(up.get("rows_rejected", 0), up.get("rows_accepted", 0) + up.get("rows_rejected", 0)),
+        ], {}))  # fmt: skip
+    total_segments = sum(entry["segments"] for entry in traffic.values())
+    total_fee = sum(entry["fee"] for entry in traffic.values())
+    total_documents = sum(entry["documents"] for entry in documents.values())
+    total_etc = sum(entry["amount_gross"] for entry in etc.values())
+    tiles = [
+        Tile("documents_per_1000", _("每千次通行开票张数"), _per(total_documents, total_segments, 1_000) or 0, None,
+             "number"),
+        Tile("invoiced_share", _("通行实收已开票比例"),
+             (ratio_of(total_etc, total_fee) or 0.0) if invoicable_line else 0.0, None, "ratio"),
+    ]  # fmt: skip
+    figure = Figure("per-trip", _("各省每千次通行开票张数"), "hbar", "number", [Series(_("每千次通行开票张数"), [
+        Point(key, province_label(key), _per(documents.get(key, {}).get("documents", 0),
+                                             traffic[key]["segments"], 1_000) or 0,
+              ("documents", {"province": key, "blue": 1}))
+        for key in keys if traffic.get(key, {}).get("segments")
+    ])])  # fmt: skip
+    table = Table(
+        "ratios",
+        _("按通行量的比率（点击列标题排序）"),
+        [Column(_("省份")), Column(_("通行次数"), "number"), Column(_("每次通行平均实收"), "money"),
+         Column(_("每千次通行开票张数"), "number"), Column(_("通行实收已开票比例"), "ratio"),
+         Column(_("每万次通行工单数"), "number"), Column(_("上传拒绝率"), "ratio")],
+        rows,
+        note=_("通行次数按通行拆分明细计：车辆每经过一个收费单元记一次，跨省通行在各省分别计入；已开票比例为通行消费票据的"
+               "价税合计除以同期通行实收。"),
+        sortable=True,
+    )  # fmt: skip
+    return tiles, figure, table
 
 
 # --- 3. 业务线分析 --------------------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
-"""上传健康度's lateness of data: rows counted per finished batch by the days between their service date and the
-upload, median and P90 per province, the late batches tile equal to its list, never a batch counted twice or early."""
+"""Figures of the templates beyond the rollups' sums: 上传健康度's lateness of data (rows counted per finished batch by
+the days between their service date and the upload; median, P90, late batches equal to their list; never a batch
+counted twice or early), 客服工作量与SLA's top search types, 省份对比's ratios to traffic."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.db.models import Sum
 from django.test import Client
 from django.urls import reverse
 
+from invoicing.models import Document
 from piaogen.models import Role, User
 from reports.catalog import REGISTRY
 from reports.catalog.base import histogram_percentile
@@ -112,3 +114,23 @@ def test_the_support_template_shows_the_top_search_types_each_equal_to_its_list(
     assert {tile.key: tile.value for tile in data.tiles}["searches"] == 3
     listed = client_for(manager).get(reverse("report-searches"), {**REPORT_QUERY, "search_kind": "plate"})
     assert listed.content.decode().count("车牌号") >= 2 and "uploader32" in listed.content.decode()
+
+
+def test_the_province_comparison_has_per_trip_ratios_in_a_sortable_table(
+    world: dict[str, Any], client_for: Callable[[User], Client], manager: User
+) -> None:
+    rollups_refresh_all(today=TODAY)
+    filters = ReportFilters(start=dt.date(2026, 11, 1), end=TODAY)
+
+    data = REGISTRY["provinces"].build(filters)
+
+    ratios = next(table for table in data.tables if table.id == "ratios")
+    by_province = {row.cells[0]: row.cells for row in ratios.rows}
+    # each province made 9 segments (7-9 November, none rolled up yet: read raw above the watermark)
+    assert by_province["江苏"][1] == 9 and by_province["浙江"][1] == 9
+    jiangsu_documents = Document.objects.filter(province="32").exclude(status="red").count()
+    assert by_province["江苏"][3] == round(jiangsu_documents * 1000 / 9, 2)
+    assert by_province["江苏"][5] == round(2 * 10_000 / 9, 2)  # two Jiangsu tickets
+    assert ratios.sortable
+    page = client_for(manager).get(reverse("report-template", args=["provinces"]), REPORT_QUERY).content.decode()
+    assert "data-sortable" in page and "每千次通行开票张数" in page and 'data-sort-column="3"' in page
