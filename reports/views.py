@@ -29,7 +29,16 @@ from django.views.decorators.http import require_GET
 from piaogen.access import role_required
 from piaogen.audit import audit_record
 from piaogen.models import Role, User
-from reports.catalog import REGISTRY, Drill, ReportData, ReportTemplate, cell_text, previous_month, template_for
+from reports.catalog import (
+    REGISTRY,
+    Drill,
+    ReportData,
+    ReportTemplate,
+    cell_text,
+    default_month,
+    previous_month,
+    template_for,
+)
 from reports.charts import dashboard_charts, template_charts
 from reports.dashboard import change_ratio, dashboard_data_cached
 from reports.exports import (
@@ -291,13 +300,34 @@ def report_pdf(request: HttpRequest) -> HttpResponse:
 # --- report templates (reports/catalog.py) -------------------------------------------------------------------------
 
 
-def template_filters(template: ReportTemplate, user: User, data: QueryDict | dict[str, str]) -> ReportFilters:
-    """The filter bar for a template: a monthly template without dates shows the last full month."""
+def template_period(
+    template: ReportTemplate, user: User, data: QueryDict | dict[str, str]
+) -> tuple[ReportFilters, str]:
+    """The filter bar for a template, and what the page says about a period it chose: without dates a monthly
+    template shows the last full month (or, when that month has no documents, the month so far: `default_month`),
+    the others the last 30 days."""
     params = {key: str(data.get(key)) for key in data}
-    if template.default_period == "month" and not params.get("start") and not params.get("end"):
-        start, end = previous_month(beijing_today())
-        params.update(start=start.isoformat(), end=end.isoformat())
-    return filters_for(user, params)
+    if params.get("start") or params.get("end"):
+        return filters_for(user, params), ""
+    if template.default_period != "month":
+        filters = filters_for(user, params)
+        return filters, _("未选日期，显示最近 %(days)d 天（%(start)s 至 %(end)s）。") % {
+            "days": filters.days, "start": filters.start, "end": filters.end}  # fmt: skip
+    today = beijing_today()
+    province = user.province_scope or params.get("province") or None
+    start, end, so_far = default_month(today, province)
+    params.update(start=start.isoformat(), end=end.isoformat())
+    if so_far:
+        last_start, last_end = previous_month(today)
+        note = _("上个月（%(last_start)s 至 %(last_end)s）还没有开票数据，显示本月至今（%(start)s 至 %(end)s）。") % {
+            "last_start": last_start, "last_end": last_end, "start": start, "end": end}  # fmt: skip
+    else:
+        note = _("未选日期，显示上个月（%(start)s 至 %(end)s）的完整数据。") % {"start": start, "end": end}
+    return filters_for(user, params), note
+
+
+def template_filters(template: ReportTemplate, user: User, data: QueryDict | dict[str, str]) -> ReportFilters:
+    return template_period(template, user, data)[0]
 
 
 def _template_or_404(slug: str) -> ReportTemplate:
@@ -392,12 +422,13 @@ def template_gallery(request: HttpRequest) -> HttpResponse:
 def template_page(request: HttpRequest, slug: str) -> HttpResponse:
     template = _template_or_404(slug)
     user = _user(request)
-    filters = template_filters(template, user, request.GET)
+    filters, period_note = template_period(template, user, request.GET)
     data = template.build(filters)
     drill = drill_url(filters, user)
     charts = template_charts(data, drill)
     context = {
         "template": template,
+        "period_note": period_note,
         "data": data,
         "filters": filters,
         "form": filter_form(filters, user),

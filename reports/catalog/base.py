@@ -17,7 +17,7 @@ from piaogen.money import format_yuan
 from reports.dashboard import change_ratio, rollup_where
 from reports.exports import Fen, Ratio
 from reports.filters import ReportFilters
-from reports.models import SupportRollup, UploadLateness, UploadRollup
+from reports.models import DocumentRollup, SupportRollup, UploadLateness, UploadRollup
 from tolling.models import Operator
 
 Drill = tuple[str, dict[str, Any]]
@@ -287,3 +287,18 @@ def previous_month(today: dt.date) -> tuple[dt.date, dt.date]:
     """The last full calendar month before `today`."""
     end = today.replace(day=1) - dt.timedelta(days=1)
     return end.replace(day=1), end
+
+
+def _has_documents(start: dt.date, end: dt.date, province: str | None) -> bool:
+    rows = DocumentRollup.objects.filter(day__range=(start, end))
+    return (rows.filter(province=province) if province else rows).exists()
+
+
+def default_month(today: dt.date, province: str | None) -> tuple[dt.date, dt.date, bool]:
+    """The period a monthly template opens on: the last full month, as a manager expects of a monthly report; when
+    that month has no documents at all (a new installation, or the demo, whose documents are issued on the day it is
+    set up) the current month so far, if it has some. Returns (start, end, fell back to the month so far)."""
+    start, end = previous_month(today)
+    if not _has_documents(start, end, province) and _has_documents(today.replace(day=1), today, province):
+        return today.replace(day=1), today, True
+    return start, end, False

@@ -341,7 +341,7 @@ def _province_ratios(
     tiles = [
         Tile("documents_per_1000", _("每千次通行开票张数"), _per(total_documents, total_segments, 1_000) or 0, None,
              "number"),
-        Tile("invoiced_share", _("通行实收已开票比例"),
+        Tile("invoiced_share", _("开票金额与通行实收之比"),
              (ratio_of(total_etc, total_fee) or 0.0) if invoicable_line else 0.0, None, "ratio"),
     ]  # fmt: skip
     figure = Figure("per-trip", _("各省每千次通行开票张数"), "hbar", "number", [Series(_("每千次通行开票张数"), [
@@ -354,11 +354,12 @@ def _province_ratios(
         "ratios",
         _("按通行量的比率（点击列标题排序）"),
         [Column(_("省份")), Column(_("通行次数"), "number"), Column(_("每次通行平均实收"), "money"),
-         Column(_("每千次通行开票张数"), "number"), Column(_("通行实收已开票比例"), "ratio"),
+         Column(_("每千次通行开票张数"), "number"), Column(_("开票金额与通行实收之比"), "ratio"),
          Column(_("每万次通行工单数"), "number"), Column(_("上传拒绝率"), "ratio")],
         rows,
-        note=_("通行次数按通行拆分明细计：车辆每经过一个收费单元记一次，跨省通行在各省分别计入；已开票比例为通行消费票据的"
-               "价税合计除以同期通行实收。"),
+        note=_("通行次数按通行拆分明细计：车辆每经过一个收费单元记一次，跨省通行在各省分别计入。开票金额为通行消费票据的"
+               "价税合计。票据按开票日期、通行按通行日期统计，通行满 %(days)d 天才能开票：刚有数据或很短的期间里，"
+               "开票相关的比值会偏高，甚至超过 100%%。") % {"days": late_after_days()},
         sortable=True,
     )  # fmt: skip
     return tiles, figure, table
