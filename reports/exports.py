@@ -40,9 +40,10 @@ from piaogen.money import yuan_str
 from piaogen.privacy import Pii, shown
 from reports.filters import BEIJING, ReportFilters, filters_from
 from reports.jobs import EXPORT_JOBS, export_enqueue
+from reports.labels import search_kind_label
 from reports.models import ExportJob, ExportKind
-from reports.rows import document_rows, narrowing, rows_for, ticket_rows, upload_rows
-from support.models import Ticket
+from reports.rows import document_rows, narrowing, rows_for, search_rows, ticket_rows, upload_rows
+from support.models import SearchEvent, Ticket
 from tolling.models import UploadBatch
 
 if TYPE_CHECKING:
@@ -131,6 +132,17 @@ def _ticket_row(ticket: Ticket) -> list[Any]:
     ]
 
 
+def _search_row(event: SearchEvent) -> list[Any]:
+    return [
+        _local(event.at),
+        event.user.get_username(),
+        province_label(event.province) if event.province else _("全国"),
+        search_kind_label(event.kind),
+        event.results,
+        _("是") if event.opened else _("否"),
+    ]
+
+
 @dataclass(frozen=True)
 class ExportSpec:
     kind: str
@@ -198,6 +210,13 @@ EXPORTS: dict[str, ExportSpec] = {
         ticket_rows,
         _ticket_row,
         (8, 20, 8, 18, 10, 36, 20, 20),
+    ),
+    ExportKind.SEARCHES: ExportSpec(
+        ExportKind.SEARCHES,
+        lambda: [_("搜索时间"), _("搜索人"), _("省份"), _("搜索类型"), _("结果数"), _("直接打开记录")],
+        search_rows,
+        _search_row,
+        (20, 16, 8, 18, 10, 12),
     ),
 }
 

@@ -13,6 +13,7 @@ from invoicing.models import BusinessLine, DocumentKind
 from piaogen.identifiers import VehicleClass, province_label
 from piaogen.models import AUDIT_ACTION_LABELS
 from support.models import TicketCategory
+from support.recognise import KIND_LABELS
 from tolling.models import UploadKind
 
 
@@ -31,6 +32,15 @@ def document_kind_label(key: str) -> str:
 
 def vehicle_class_label(key: int | None) -> str:
     return _choice(VehicleClass.choices, key) if key is not None else _("不适用")
+
+
+SEARCH_KINDS = (*KIND_LABELS, "unrecognised")  # support.search.UNRECOGNISED
+
+
+def search_kind_label(key: str) -> str:
+    if key == "unrecognised":
+        return _("未识别")
+    return _choice(list(KIND_LABELS.items()), key)
 
 
 def upload_kind_label(key: str) -> str:
@@ -79,6 +89,10 @@ def narrow_labels(kind: str, narrowed: dict[str, str]) -> list[str]:
     for param, value in narrowed.items():
         if param == "failed":
             labels.append(_("失败批次"))
+        elif param == "search_kind":
+            labels.append(search_kind_label(value))
+        elif param == "late":
+            labels.append(_("含迟到数据的批次"))
         elif param == "red":
             labels.append(_("红字票据"))
         elif param == "blue":

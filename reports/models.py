@@ -83,6 +83,35 @@ class UploadRollup(models.Model):
         return f"{self.day} {self.province} {self.kind}"
 
 
+class UploadLateness(models.Model):
+    """How late upload data arrives: the rows one batch brought, by the days between their service date and the
+    upload (the batch's Beijing upload day − the row's `service_date`). Counted once per batch when it has finished,
+    from the new fact rows (reports/rollups.py `upload_lateness_catch_up`); `day`, `province` and `kind` are the
+    batch's, so it reads with the upload rollup and the batch list."""
+
+    batch_id = models.BigIntegerField(_("上传批次"))
+    day = models.DateField(_("日期"))
+    province = models.CharField(_("省份"), max_length=2)
+    kind = models.CharField(_("数据类型"), max_length=16)
+    late_days = models.IntegerField(_("迟到天数"))
+    rows = models.BigIntegerField(_("行数"), default=0)
+
+    class Meta:
+        verbose_name = pgettext_lazy("singular", "上传迟到")
+        verbose_name_plural = pgettext_lazy("plural", "上传迟到")
+        constraints = [
+            models.UniqueConstraint(fields=["batch_id", "late_days"], name="upload_lateness_batch_days_uniq"),
+            models.CheckConstraint(name="upload_lateness_days_non_negative", condition=Q(late_days__gte=0)),
+        ]
+        indexes = [
+            # the uploads template: a period's lateness per province (day range, a province user's province)
+            models.Index(fields=["day", "province"], name="upload_lateness_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.batch_id} +{self.late_days}"
+
+
 class SupportRollup(models.Model):
     """Support workload per day × province: tickets opened, closed, overdue; actions by type."""
 
@@ -236,6 +265,7 @@ class ExportKind(models.TextChoices):
     DOCUMENTS = "documents", _("票据明细")
     UPLOADS = "uploads", _("上传批次")
     TICKETS = "tickets", _("工单")
+    SEARCHES = "searches", _("搜索记录")
 
 
 class ExportJob(models.Model):

@@ -10,6 +10,10 @@ in one transaction, so a reader never sees half a day). A run recomputes:
 Every other day is skipped. After a run the watermark moves to today − `ROLLUP_OPEN_DAYS` (setting). A maintainer can
 move it back in the admin to force a recomputation. Runs of the same rollup never overlap (advisory lock).
 
+Upload lateness (`UploadLateness`: a batch's rows by days between service date and upload) is not kept by day: each
+run of the uploads rollup counts the finished batches' new fact rows above its own watermark
+(`upload_lateness_catch_up`).
+
 Freshness: beat also runs `rollups_refresh_changed` every `FRESHNESS_SECONDS`. It asks each rollup one cheap question
 (did a source row arrive or finish since its last run?) and rebuilds only the days those rows belong to; so figures
 follow an upload or an issuing run within a minute, and a quiet system costs three index probes per run. Polling
@@ -40,7 +44,7 @@ from reports.filters import BEIJING, beijing_today, day_bounds
 from reports.models import DocumentRollup, RollupWatermark, SupportRollup, UploadRollup
 from reports.rows import FAILED_UPLOAD_STATUSES, documents_with_dimensions
 from support.models import Ticket, TicketStatus
-from tolling.models import UploadBatch
+from tolling.models import AuditCharge, PaperTicket, Segment, TaxiRide, TopUp, UploadBatch, UploadKind, UploadStatus
 
 SINCE_MARGIN = dt.timedelta(minutes=10)
 """Rows stamped shortly before the last run started may have committed after it: look back this far."""
@@ -130,6 +134,75 @@ def upload_rollup_rebuild_day(day: dt.date) -> None:
             )
 
 
+# --- upload lateness ----------------------------------------------------------------------------------------------
+
+LATENESS_FACTS = {
+    UploadKind.SEGMENTS: Segment,
+    UploadKind.TOPUPS: TopUp,
+    UploadKind.AUDIT_CHARGES: AuditCharge,
+    UploadKind.PAPER_TICKETS: PaperTicket,
+    UploadKind.TAXI_RIDES: TaxiRide,
+}
+IN_PROGRESS = (UploadStatus.QUEUED, UploadStatus.RUNNING)
+
+LATENESS_SQL = """
+INSERT INTO reports_uploadlateness (batch_id, day, province, kind, late_days, rows)
+SELECT b.id, b.day, b.province, b.kind, greatest(b.day - f.service_date, 0), sum(f.n)
+FROM (
+    SELECT batch_id, service_date, count(*) AS n FROM {table}
+    WHERE id > %(after)s AND id <= %(through)s AND batch_id IS NOT NULL
+    GROUP BY batch_id, service_date
+) f
+JOIN (
+    SELECT id, province, kind, (created_at AT TIME ZONE 'Asia/Shanghai')::date AS day FROM tolling_uploadbatch
+    WHERE kind = %(kind)s AND NOT (status = ANY(%(in_progress)s))
+) b ON b.id = f.batch_id
+WHERE NOT EXISTS (SELECT 1 FROM reports_uploadlateness l WHERE l.batch_id = b.id)
+GROUP BY 1, 2, 3, 4, 5
+"""
+"""The lateness of the fact rows above a watermark, per finished batch not counted yet (one batch is counted whole,
+once: a finished batch has committed all its rows)."""
+
+
+def upload_lateness_catch_up() -> int:
+    """Count the lateness of the rows that finished batches brought since the last catch-up (UploadLateness).
+
+    Per fact table, one REPEATABLE READ snapshot reads the batches in progress, the highest row id and the new rows
+    (`id` above the watermark `lateness.<kind>`), so the three agree. Only finished batches are counted. The
+    watermark moves to the highest id only when no batch of that kind was queued or running in the snapshot: then
+    no upload can still commit a row below it (rows are inserted only by running batches, and ids only grow). While
+    uploads keep running, the next catch-up reads the same range again and skips the batches already counted.
+    Returns the rollup rows written."""
+    written = 0
+    for kind, model in LATENESS_FACTS.items():
+        name = f"lateness.{kind}"
+        RollupWatermark.objects.get_or_create(name=name)
+        outermost = not connection.in_atomic_block  # inside a caller's transaction its snapshot rules
+        with transaction.atomic(), connection.cursor() as cursor:
+            if outermost:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            cursor.execute("SELECT last_id FROM reports_rollupwatermark WHERE name = %s FOR UPDATE", [name])
+            after = cursor.fetchone()[0]
+            cursor.execute(
+                "SELECT EXISTS (SELECT 1 FROM tolling_uploadbatch WHERE kind = %s AND status = ANY(%s))",
+                [kind, list(IN_PROGRESS)],
+            )
+            busy = cursor.fetchone()[0]
+            cursor.execute(f"SELECT coalesce(max(id), 0) FROM {model._meta.db_table}")  # noqa: S608  ours
+            through = cursor.fetchone()[0]
+            if through <= after:
+                continue
+            cursor.execute("SET LOCAL jit = off")
+            cursor.execute(
+                LATENESS_SQL.format(table=model._meta.db_table),
+                {"after": after, "through": through, "kind": kind, "in_progress": list(IN_PROGRESS)},
+            )
+            written += max(cursor.rowcount, 0)
+            if not busy:
+                cursor.execute("UPDATE reports_rollupwatermark SET last_id = %s WHERE name = %s", [through, name])
+    return written
+
+
 def _upload_first_day() -> dt.date | None:
     first = UploadBatch.objects.aggregate(first=Min("created_at"))["first"]
     return timezone.localdate(first, timezone=BEIJING) if first else None
@@ -212,11 +285,12 @@ class Rollup:
     rebuild_day: Callable[[dt.date], None]
     first_day: Callable[[], dt.date | None]
     dirty: Callable[[RollupWatermark], tuple[set[dt.date], int]]
+    also: Callable[[], object] | None = None  # kept up to date with it, not by day (upload lateness)
 
 
 ROLLUPS = {
     "documents": Rollup("documents", document_rollup_rebuild_day, _document_first_day, _document_dirty),
-    "uploads": Rollup("uploads", upload_rollup_rebuild_day, _upload_first_day, _upload_dirty),
+    "uploads": Rollup("uploads", upload_rollup_rebuild_day, _upload_first_day, _upload_dirty, upload_lateness_catch_up),
     "support": Rollup("support", support_rollup_rebuild_day, _support_first_day, _support_dirty),
 }
 
@@ -251,6 +325,8 @@ def rollup_refresh(*, name: str, today: dt.date | None = None, only_changed: boo
         watermark, _ = RollupWatermark.objects.get_or_create(name=name)
         started = timezone.now()
         dirty, max_id = rollup.dirty(watermark)
+        if rollup.also is not None:
+            rollup.also()
         if only_changed and watermark.final_through is not None:
             ordered = sorted(day for day in dirty if day <= today)
             for day in ordered:

@@ -11,13 +11,16 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Case, F, IntegerField, OuterRef, Q, QuerySet, Subquery, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from invoicing.models import BusinessLine, Document, DocumentItem, DocumentStatus, ItemKind
 from reports.filters import ReportFilters, day_bounds
-from support.models import Ticket, TicketCategory
+from reports.labels import SEARCH_KINDS
+from reports.models import UploadLateness
+from support.models import SearchEvent, Ticket, TicketCategory
 from tolling.models import PaperTicket, Segment, UploadBatch, UploadKind, UploadStatus
 
 FAILED_UPLOAD_STATUSES = (UploadStatus.FAILED, UploadStatus.REFUSED)
@@ -87,14 +90,30 @@ def document_rows(
     return rows.order_by("-id")
 
 
-def upload_rows(filters: ReportFilters, *, failed_only: bool = False, kind: str | None = None) -> QuerySet[UploadBatch]:
-    """Upload batches created in the period (Beijing days); uploads have no business line, operator or class."""
+def late_after_days() -> int:
+    """Upload data is late when it arrives more than this many days after its service date: after the day a trip
+    becomes invoiceable (PIAOGEN_TRIP_INVOICEABLE_AFTER_DAYS), when the customer may already be looking for it."""
+    return int(settings.PIAOGEN["TRIP_INVOICEABLE_AFTER_DAYS"])
+
+
+def late_batches() -> QuerySet[UploadLateness]:
+    """The rollup rows of late data (reports.models.UploadLateness)."""
+    return UploadLateness.objects.filter(late_days__gt=late_after_days())
+
+
+def upload_rows(
+    filters: ReportFilters, *, failed_only: bool = False, late_only: bool = False, kind: str | None = None
+) -> QuerySet[UploadBatch]:
+    """Upload batches created in the period (Beijing days); uploads have no business line, operator or class.
+    `late_only` keeps the batches that brought rows later than `late_after_days()`."""
     lower, upper = day_bounds(filters.start, filters.end)
     rows = UploadBatch.objects.filter(created_at__gte=lower, created_at__lt=upper)
     if filters.province:
         rows = rows.filter(province=filters.province)
     if failed_only:
         rows = rows.filter(status__in=FAILED_UPLOAD_STATUSES)
+    if late_only:
+        rows = rows.filter(pk__in=late_batches().values("batch_id"))
     if kind:
         rows = rows.filter(kind=kind)
     return rows.select_related("uploaded_by").order_by("created_at", "id")
@@ -124,12 +143,25 @@ def ticket_rows(filters: ReportFilters, *, category: str | None = None, sla: str
     return rows.order_by("created_at", "id")
 
 
+def search_rows(filters: ReportFilters, *, search_kind: str | None = None) -> QuerySet[SearchEvent]:
+    """Console searches in the period (Beijing days); with a province, the searches of that province's staff (an
+    agent's or a manager's national searches belong to no province)."""
+    lower, upper = day_bounds(filters.start, filters.end)
+    rows = SearchEvent.objects.filter(at__gte=lower, at__lt=upper)
+    if filters.province:
+        rows = rows.filter(province=filters.province)
+    if search_kind:
+        rows = rows.filter(kind=search_kind)
+    return rows.select_related("user").order_by("-at", "-id")
+
+
 # --- narrowing: the extra query parameters a drill-down link may carry beyond the filter bar ----------------------
 
 NARROWS: dict[str, dict[str, tuple[str, ...]]] = {
     "documents": {"red": ("1",), "blue": ("1",), "reissued": ("1",), "tax_rate": TAX_RATES},
-    "uploads": {"failed": ("1",), "kind": tuple(UploadKind.values)},
+    "uploads": {"failed": ("1",), "late": ("1",), "kind": tuple(UploadKind.values)},
     "tickets": {"category": tuple(TicketCategory.values), "sla": SLA_STATES},
+    "searches": {"search_kind": SEARCH_KINDS},
 }
 """rows kind → parameter → the values it accepts (any other value is dropped)."""
 
@@ -138,6 +170,7 @@ _NARROW_ARGUMENTS = {
     ("documents", "blue"): "blue_only",
     ("documents", "reissued"): "reissued",
     ("uploads", "failed"): "failed_only",
+    ("uploads", "late"): "late_only",
 }
 
 
@@ -154,5 +187,10 @@ def rows_for(kind: str, filters: ReportFilters, narrow: Mapping[str, str] | None
     for param, value in (narrow or {}).items():
         name = _NARROW_ARGUMENTS.get((kind, param))
         arguments[name or param] = True if name else value
-    function: Any = {"documents": document_rows, "uploads": upload_rows, "tickets": ticket_rows}[kind]
+    function: Any = {
+        "documents": document_rows,
+        "uploads": upload_rows,
+        "tickets": ticket_rows,
+        "searches": search_rows,
+    }[kind]
     return function(filters, **arguments)

@@ -51,7 +51,7 @@ from reports.pdf import report_pdf_bytes, template_pdf_bytes
 from reports.rollups import rollups_as_of
 from reports.rows import narrowing
 from reports.scheduling import saved_views_for
-from reports.selectors import REPORT_ROLES, SCHEDULERS, drill_url, template_filters
+from reports.selectors import REPORT_ROLES, SCHEDULERS, drill_url, template_filters, template_period
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PAGE_SIZE = 50
@@ -104,7 +104,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 
 
 def _record_url(kind: str, obj: Any) -> str | None:
-    name = {"documents": "document-detail", "uploads": "upload-detail", "tickets": "ticket-detail"}[kind]
+    name = {"documents": "document-detail", "uploads": "upload-detail", "tickets": "ticket-detail"}.get(kind)
+    if name is None:  # a search has no page of its own
+        return None
     try:
         return reverse(name, args=[obj.pk])
     except NoReverseMatch:  # support's ticket page may not exist yet
@@ -157,6 +159,12 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
     return _rows_page(request, ExportKind.TICKETS)
 
 
+@role_required(*REPORT_ROLES)
+@require_GET
+def search_list(request: HttpRequest) -> HttpResponse:
+    return _rows_page(request, ExportKind.SEARCHES)
+
+
 # --- exports --------------------------------------------------------------------------------------------------------
 
 
@@ -197,6 +205,12 @@ def upload_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
 @require_GET
 def ticket_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
     return _export(request, ExportKind.TICKETS, fmt)
+
+
+@role_required(*REPORT_ROLES)
+@require_GET
+def search_export(request: HttpRequest, fmt: str) -> HttpResponseBase:
+    return _export(request, ExportKind.SEARCHES, fmt)
 
 
 def export_job_for(user: User, job_id: int) -> ExportJob:
@@ -257,6 +271,15 @@ def _template_or_404(slug: str) -> ReportTemplate:
     return template
 
 
+def _sort_key(cell: Any) -> str:
+    """A cell's value for sorting a table on the page: the number itself, or the text; empty sorts last."""
+    if cell is None:
+        return ""
+    if isinstance(cell, (int, float)) and not isinstance(cell, bool):
+        return repr(float(cell))
+    return cell_text(cell)
+
+
 def template_context(data: ReportData, drill: Callable[..., str]) -> dict[str, Any]:
     """The template's data with drill URLs and display text, for the page."""
 
@@ -282,9 +305,15 @@ def template_context(data: ReportData, drill: Callable[..., str]) -> dict[str, A
             "title": table.title,
             "note": table.note,
             "columns": table.columns,
+            "sortable": table.sortable,
             "rows": [
                 [
-                    {"text": cell_text(cell), "url": url(row.drills.get(index)), "num": column.unit != "text"}
+                    {
+                        "text": cell_text(cell),
+                        "url": url(row.drills.get(index)),
+                        "num": column.unit != "text",
+                        "sort": _sort_key(cell),
+                    }
                     for index, (cell, column) in enumerate(zip(row.cells, table.columns, strict=True))
                 ]
                 for row in table.rows
@@ -327,12 +356,13 @@ def template_gallery(request: HttpRequest) -> HttpResponse:
 def template_page(request: HttpRequest, slug: str) -> HttpResponse:
     template = _template_or_404(slug)
     user = _user(request)
-    filters = template_filters(template, user, request.GET)
+    filters, period_note = template_period(template, user, request.GET)
     data = template.build(filters)
     drill = drill_url(filters, user)
     charts = template_charts(data, drill)
     context = {
         "template": template,
+        "period_note": period_note,
         "data": data,
         "filters": filters,
         "form": filter_form(filters, user),

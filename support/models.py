@@ -232,5 +232,32 @@ class ActionRequest(models.Model):
         return f"{self.kind} {self.object_type}:{self.object_id}"
 
 
+class SearchEvent(models.Model):
+    """One search in the console's box (support/search.py `search_event_record`), for the support workload report:
+    what the text was recognised as, who searched, when, in which province scope, how many records were found.
+    Never the text itself (plates, phones, ID numbers are personal data)."""
+
+    id = models.BigAutoField(primary_key=True)
+    at = models.DateTimeField(_("搜索时间"), default=timezone.now)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("搜索人")
+    )
+    kind = models.CharField(_("搜索类型"), max_length=20)  # support.recognise.Kind, or "unrecognised"
+    province = models.CharField(_("省份"), max_length=2, blank=True)  # the searcher's scope; blank: national
+    results = models.IntegerField(_("结果数"), default=0)
+    opened = models.BooleanField(_("直接打开记录"), default=False)
+
+    class Meta:
+        verbose_name = pgettext_lazy("singular", "搜索记录")
+        verbose_name_plural = pgettext_lazy("plural", "搜索记录")
+        indexes = [
+            # the support report: a period's searches by kind (reports/catalog), its drill-down list
+            models.Index(fields=["at"], name="search_event_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.at:%Y-%m-%d %H:%M}"
+
+
 # the query statistics' segment rollup (support/stats_rollup.py), registered with the app's models
 from support.stats_rollup import SegmentRollup, SegmentRollupWatermark  # noqa: E402, F401

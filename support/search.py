@@ -70,6 +70,7 @@ from piaogen.access import scoped
 from piaogen.identifiers import PlateColor
 from piaogen.models import User
 from piaogen.privacy import Pii, shown
+from support.models import SearchEvent
 from support.recognise import KIND_LABELS, Kind, Reading, normalize, recognise
 from support.records import cards_for, customers_for, titles_for, trips_for
 from tolling.models import AuditCharge, Card, PaperTicket, TopUp, Trip, UploadBatch, Vehicle
@@ -692,6 +693,18 @@ def search(
     )
 
 
+UNRECOGNISED = "unrecognised"
+
+
+def search_event_record(*, user: User, result: SearchResult, opened: bool) -> SearchEvent:
+    """Log one search for the workload report: one insert, the kind recognised first (or UNRECOGNISED), never the
+    text typed."""
+    return SearchEvent.objects.create(
+        user=user, kind=(result.recognised or [UNRECOGNISED])[0], province=user.province_scope or "",
+        results=result.total, opened=opened,
+    )  # fmt: skip
+
+
 __all__ = [
     "GROUP_LIMIT",
     "Group",
@@ -702,4 +715,5 @@ __all__ = [
     "SearchResult",
     "recognise",
     "search",
+    "search_event_record",
 ]

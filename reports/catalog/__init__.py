@@ -22,6 +22,7 @@ from reports.catalog.base import (
     Table,
     Tile,
     cell_text,
+    default_month,
     previous_month,
     template_for,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "Table",
     "Tile",
     "cell_text",
+    "default_month",
     "previous_month",
     "template_for",
 ]

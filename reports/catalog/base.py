@@ -4,6 +4,7 @@ number with the drill-down behind it), the registry, and the rollup queries the 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,7 +17,7 @@ from piaogen.money import format_yuan
 from reports.dashboard import change_ratio, rollup_where
 from reports.exports import Fen, Ratio
 from reports.filters import ReportFilters
-from reports.models import SupportRollup, UploadRollup
+from reports.models import DocumentRollup, SupportRollup, UploadLateness, UploadRollup
 from tolling.models import Operator
 
 Drill = tuple[str, dict[str, Any]]
@@ -84,6 +85,7 @@ class Table:
     columns: list[Column]
     rows: list[Row]
     note: str = ""
+    sortable: bool = False  # the page sorts it by any column on a click on its header
 
 
 @dataclass
@@ -190,6 +192,72 @@ def upload_totals(filters: ReportFilters) -> dict[str, int]:
     return upload_groups(filters)[0]
 
 
+def lateness_histograms(filters: ReportFilters) -> dict[str, dict[int, int]]:
+    """Per province: rows by days late (upload day − service date), of the batches uploaded in the period."""
+    rows = UploadLateness.objects.filter(day__range=(filters.start, filters.end))
+    if filters.province:
+        rows = rows.filter(province=filters.province)
+    out: dict[str, dict[int, int]] = {}
+    for province, late, n in rows.values_list("province", "late_days").annotate(n=Sum("rows")).order_by():
+        out.setdefault(province, {})[late] = out.get(province, {}).get(late, 0) + int(n)
+    return out
+
+
+def histogram_merge(histograms: list[dict[int, int]]) -> dict[int, int]:
+    merged: dict[int, int] = {}
+    for histogram in histograms:
+        for key, n in histogram.items():
+            merged[key] = merged.get(key, 0) + n
+    return merged
+
+
+def histogram_percentile(histogram: dict[int, int], fraction: float) -> int | None:
+    """The smallest value with at least `fraction` of the rows at or below it (nearest rank); None without rows."""
+    total = sum(histogram.values())
+    if not total:
+        return None
+    rank, seen = max(1, math.ceil(total * fraction)), 0
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if seen >= rank:
+            return value
+    return max(histogram)
+
+
+def traffic_by_province(filters: ReportFilters) -> dict[str, dict[str, int]]:
+    """Per province: toll segments (通行拆分明细, one per toll unit passed) and their fee (实收) in the period,
+    the denominators of the province comparison's ratios. From the query statistics' segment rollup (exact up to its
+    watermark) plus the raw segments above it, read through the primary key (support/stats_rollup.py). Filtered by
+    province, vehicle class and the toll unit's operator; a business line does not narrow traffic."""
+    clauses: list[str] = ["t.service_date BETWEEN %s AND %s"]
+    params: list[Any] = [filters.start, filters.end]
+    join = ""
+    if filters.province:
+        clauses.append("t.province = %s")
+        params.append(filters.province)
+    if filters.vehicle_class:
+        clauses.append("t.vehicle_class = %s")
+        params.append(filters.vehicle_class)
+    if filters.operator:
+        join = " JOIN tolling_tollunit u ON u.id = t.toll_unit_id"
+        clauses.append("u.operator_id = %s")
+        params.append(filters.operator)
+    where = " AND ".join(clauses)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT province, sum(segments), sum(fee) FROM (
+                SELECT t.province, t.segments, t.fee FROM support_segmentrollup t{join} WHERE {where}
+                UNION ALL
+                SELECT t.province, 1, t.fee FROM tolling_segment t{join}
+                WHERE t.id > (SELECT coalesce(max(max_id), 0) FROM support_segmentrollupwatermark) AND {where}
+            ) traffic GROUP BY province
+            """,  # noqa: S608  the clauses are ours
+            [*params, *params],
+        )
+        return {province: {"segments": int(n), "fee": int(fee)} for province, n, fee in cursor.fetchall()}
+
+
 def support_days(filters: ReportFilters) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """Per day: tickets opened, closed, overdue at the day's end, actions; and the actions by type."""
     rows = SupportRollup.objects.filter(day__range=(filters.start, filters.end))
@@ -219,3 +287,18 @@ def previous_month(today: dt.date) -> tuple[dt.date, dt.date]:
     """The last full calendar month before `today`."""
     end = today.replace(day=1) - dt.timedelta(days=1)
     return end.replace(day=1), end
+
+
+def _has_documents(start: dt.date, end: dt.date, province: str | None) -> bool:
+    rows = DocumentRollup.objects.filter(day__range=(start, end))
+    return (rows.filter(province=province) if province else rows).exists()
+
+
+def default_month(today: dt.date, province: str | None) -> tuple[dt.date, dt.date, bool]:
+    """The period a monthly template opens on: the last full month, as a manager expects of a monthly report; when
+    that month has no documents at all (a new installation, or the demo, whose documents are issued on the day it is
+    set up) the current month so far, if it has some. Returns (start, end, fell back to the month so far)."""
+    start, end = previous_month(today)
+    if not _has_documents(start, end, province) and _has_documents(today.replace(day=1), today, province):
+        return today.replace(day=1), today, True
+    return start, end, False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from django.db import connection
@@ -9,7 +10,7 @@ from django.db.models import Count
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext
 
-from invoicing.models import Delivery, DeliveryStatus
+from invoicing.models import BusinessLine, Delivery, DeliveryStatus
 from piaogen.identifiers import province_label
 from reports.catalog.base import (
     FIGURES,
@@ -26,10 +27,14 @@ from reports.catalog.base import (
     Tile,
     document_groups,
     document_totals,
+    histogram_merge,
+    histogram_percentile,
+    lateness_histograms,
     operator_names,
     ratio_of,
     register,
     support_days,
+    traffic_by_province,
     upload_groups,
     upload_totals,
 )
@@ -40,13 +45,23 @@ from reports.labels import (
     action_label,
     business_line_label,
     document_kind_label,
+    search_kind_label,
     sla_label,
     tax_rate_key,
     tax_rate_label,
     ticket_category_label,
     upload_kind_label,
 )
-from reports.rows import FAILED_UPLOAD_STATUSES, SLA_STATES, document_rows, sla_condition, ticket_rows, upload_rows
+from reports.rows import (
+    FAILED_UPLOAD_STATUSES,
+    SLA_STATES,
+    document_rows,
+    late_after_days,
+    search_rows,
+    sla_condition,
+    ticket_rows,
+    upload_rows,
+)
 from tolling.models import RejectedRow
 
 # --- shared tiles --------------------------------------------------------------------------------------------------
@@ -257,7 +272,10 @@ def provinces_data(filters: ReportFilters) -> ReportData:
             Column(_("拒绝率"), "ratio"),
         ],
         rows,
+        sortable=True,
     )  # fmt: skip
+    ratio_tiles, ratio_figure, ratios = _province_ratios(filters, now, uploads)
+    tiles += ratio_tiles
 
     top = keys[:6]
     per_day = document_groups(filters, "province", "day")
@@ -284,9 +302,67 @@ def provinces_data(filters: ReportFilters) -> ReportData:
                   ("uploads", {"province": key, "failed": 1}))
             for key in sorted(uploads, key=lambda k: -uploads[k]["batches_failed"])
         ])]),
+        ratio_figure,
         trend,
     ]  # fmt: skip
-    return ReportData("provinces", str(PROVINCES.title), filters, tiles, figures, [ranking])
+    return ReportData("provinces", str(PROVINCES.title), filters, tiles, figures, [ranking, ratios])
+
+
+def _per(part: int, whole: int, scale: int) -> float | None:
+    return round(part * scale / whole, 2) if whole else None
+
+
+def _province_ratios(
+    filters: ReportFilters, documents: dict[str, dict[str, Any]], uploads: dict[str, dict[str, Any]]
+) -> tuple[list[Tile], Figure, Table]:
+    """省份对比's ratios to traffic: per toll segment (通行拆分明细) of the province in the period — average fee,
+    documents per 1,000, the share of the fee invoiced (ETC consumption documents), tickets per 10,000 — and the
+    reject rate of its uploads; sortable."""
+    traffic = traffic_by_province(filters)
+    etc = {row["province"]: row for row in document_groups(replace(filters, business_line=BusinessLine.ETC_TRIP),
+                                                           "province")}  # fmt: skip
+    tickets = dict(ticket_rows(filters).values_list("province").annotate(n=Count("id")).order_by())
+    invoicable_line = filters.business_line in (None, BusinessLine.ETC_TRIP)
+    keys = sorted(set(traffic) | set(documents), key=lambda key: -(traffic.get(key, {}).get("segments", 0)))
+    rows = []
+    for key in keys:
+        segments, fee = traffic.get(key, {}).get("segments", 0), traffic.get(key, {}).get("fee", 0)
+        doc, up = documents.get(key, {}), uploads.get(key, {})
+        share = ratio_of(etc.get(key, {}).get("amount_gross", 0), fee) if invoicable_line else None
+        rows.append(Row([
+            province_label(key), segments, Fen(fee // segments) if segments else None,
+            _per(doc.get("documents", 0), segments, 1_000), share, _per(tickets.get(key, 0), segments, 10_000),
+            ratio_of(up.get("rows_rejected", 0), up.get("rows_accepted", 0) + up.get("rows_rejected", 0)),
+        ], {}))  # fmt: skip
+    total_segments = sum(entry["segments"] for entry in traffic.values())
+    total_fee = sum(entry["fee"] for entry in traffic.values())
+    total_documents = sum(entry["documents"] for entry in documents.values())
+    total_etc = sum(entry["amount_gross"] for entry in etc.values())
+    tiles = [
+        Tile("documents_per_1000", _("每千次通行开票张数"), _per(total_documents, total_segments, 1_000) or 0, None,
+             "number"),
+        Tile("invoiced_share", _("开票金额与通行实收之比"),
+             (ratio_of(total_etc, total_fee) or 0.0) if invoicable_line else 0.0, None, "ratio"),
+    ]  # fmt: skip
+    figure = Figure("per-trip", _("各省每千次通行开票张数"), "hbar", "number", [Series(_("每千次通行开票张数"), [
+        Point(key, province_label(key), _per(documents.get(key, {}).get("documents", 0),
+                                             traffic[key]["segments"], 1_000) or 0,
+              ("documents", {"province": key, "blue": 1}))
+        for key in keys if traffic.get(key, {}).get("segments")
+    ])])  # fmt: skip
+    table = Table(
+        "ratios",
+        _("按通行量的比率（点击列标题排序）"),
+        [Column(_("省份")), Column(_("通行次数"), "number"), Column(_("每次通行平均实收"), "money"),
+         Column(_("每千次通行开票张数"), "number"), Column(_("开票金额与通行实收之比"), "ratio"),
+         Column(_("每万次通行工单数"), "number"), Column(_("上传拒绝率"), "ratio")],
+        rows,
+        note=_("通行次数按通行拆分明细计：车辆每经过一个收费单元记一次，跨省通行在各省分别计入。开票金额为通行消费票据的"
+               "价税合计。票据按开票日期、通行按通行日期统计，通行满 %(days)d 天才能开票：刚有数据或很短的期间里，"
+               "开票相关的比值会偏高，甚至超过 100%%。") % {"days": late_after_days()},
+        sortable=True,
+    )  # fmt: skip
+    return tiles, figure, table
 
 
 # --- 3. 业务线分析 --------------------------------------------------------------------------------------------------
@@ -522,7 +598,65 @@ def uploads_data(filters: ReportFilters) -> ReportData:
         ],
     )  # fmt: skip
     assert set(FAILED_UPLOAD_STATUSES)  # the failed tile, chart and list count the same statuses (reports/rows.py)
-    return ReportData("uploads", str(UPLOADS.title), filters, tiles, figures, [health, reasons, failures])
+    late_tiles, late_figure, late_table, late_note = _lateness(filters)
+    tiles += late_tiles
+    figures.insert(2, late_figure)
+    tables = [health, late_table, reasons, failures]
+    return ReportData("uploads", str(UPLOADS.title), filters, tiles, figures, tables, [late_note])
+
+
+def _late_batches(filters: ReportFilters) -> dict[str, int]:
+    """Batches that brought late rows, per province: counted on the list their link opens."""
+    rows = upload_rows(filters, late_only=True).values_list("province").annotate(n=Count("id")).order_by()
+    return {province: int(n) for province, n in rows}
+
+
+def _lateness(filters: ReportFilters) -> tuple[list[Tile], Figure, Table, str]:
+    """上传健康度's lateness of data: how many days after their service date rows arrive (median, P90), the share
+    later than the invoiceable day, and the batches that brought such rows."""
+    limit = late_after_days()
+    now, before = lateness_histograms(filters), lateness_histograms(filters.previous())
+    late_now, late_before = _late_batches(filters), _late_batches(filters.previous())
+    everything = histogram_merge(list(now.values()))
+
+    def late_share(histogram: dict[int, int]) -> Ratio | None:
+        return ratio_of(sum(n for days, n in histogram.items() if days > limit), sum(histogram.values()))
+
+    share_label = _("晚于第 %(days)d 天到达的行占比") % {"days": limit}
+    tiles = [
+        Tile("late_median", _("数据迟到中位数（天）"), histogram_percentile(everything, 0.5) or 0,
+             histogram_percentile(histogram_merge(list(before.values())), 0.5), "number"),
+        Tile("late_p90", _("数据迟到 P90（天）"), histogram_percentile(everything, 0.9) or 0, None, "number"),
+        Tile("late_share", share_label, late_share(everything) or 0.0, None, "ratio", ("uploads", {"late": 1})),
+        Tile("late_batches", _("含迟到数据的批次"), sum(late_now.values()), sum(late_before.values()),
+             drill=("uploads", {"late": 1})),
+    ]  # fmt: skip
+    provinces = sorted(now, key=lambda key: -(late_share(now[key]) or 0))
+    figure = Figure("lateness", _("各省数据迟到天数（中位数与 P90）"), "group", "number", [
+        Series(name, [
+            Point(key, province_label(key), histogram_percentile(now[key], fraction) or 0,
+                  ("uploads", {"province": key, "late": 1}))
+            for key in provinces
+        ])
+        for name, fraction in ((_("中位数"), 0.5), (_("P90"), 0.9))
+    ])  # fmt: skip
+    table = Table(
+        "lateness",
+        _("各省数据迟到"),
+        [Column(_("省份")), Column(_("数据行数"), "number"), Column(_("迟到中位数（天）"), "number"),
+         Column(_("迟到 P90（天）"), "number"), Column(share_label, "ratio"), Column(_("含迟到数据的批次"), "count")],
+        [
+            Row([province_label(key), sum(now[key].values()), histogram_percentile(now[key], 0.5),
+                 histogram_percentile(now[key], 0.9), late_share(now[key]), late_now.get(key, 0)],
+                {5: ("uploads", {"province": key, "late": 1})})
+            for key in provinces
+        ],
+    )  # fmt: skip
+    note = _(
+        "数据迟到 = 上传日期减去数据的业务日期（通行的出口日期、充值日期等），按行统计已处理完的批次；"
+        "晚于第 %(days)d 天（通行可开票之日）到达的数据，客户查询时可能还看不到。"
+    ) % {"days": limit}
+    return tiles, figure, table, note
 
 
 # --- 6. 客服工作量与SLA ---------------------------------------------------------------------------------------------
@@ -585,8 +719,26 @@ def support_data(filters: ReportFilters) -> ReportData:
         [Column(_("操作")), Column(_("操作次数"), "count")],
         [Row([action_label(action), n], {1: ("actions", {"action": action})}) for action, n in top_actions],
     )
+    searches = list(search_rows(filters).values_list("kind").annotate(n=Count("id")).order_by("-n", "kind")[:TOP])
+    tiles.append(
+        Tile("searches", _("搜索次数"), search_rows(filters).count(), search_rows(previous).count(),
+             drill=("searches", {}))
+    )  # fmt: skip
+    figures.append(
+        Figure("searches", _("最常用的搜索类型"), "hbar", "count", [Series(_("搜索次数"), [
+            Point(kind, search_kind_label(kind), n, ("searches", {"search_kind": kind})) for kind, n in searches
+        ])])
+    )  # fmt: skip
+    searches_table = Table(
+        "searches",
+        _("最常用的搜索类型"),
+        [Column(_("搜索类型")), Column(_("搜索次数"), "count")],
+        [Row([search_kind_label(kind), n], {1: ("searches", {"search_kind": kind})}) for kind, n in searches],
+        note=_("按输入内容识别出的类型统计，不记录输入的内容本身；选了省份时只统计该省人员的搜索。"),
+    )
     notes = [_("SLA 按工单的应完成时间计算：在此之前关闭为按时完成，之后关闭或逾期未关闭为超时。")]
-    return ReportData("support", str(SUPPORT.title), filters, tiles, figures, [table, actions_table], notes)
+    tables = [table, actions_table, searches_table]
+    return ReportData("support", str(SUPPORT.title), filters, tiles, figures, tables, notes)
 
 
 # --- the registry ----------------------------------------------------------------------------------------------------
@@ -642,7 +794,7 @@ SUPPORT = register(
     ReportTemplate(
         "support",
         gettext_lazy("客服工作量与SLA"),
-        gettext_lazy("客服收到多少工单、属于哪些类别，按时完成了多少，做了哪些业务操作？"),
+        gettext_lazy("客服收到多少工单、属于哪些类别，按时完成了多少，做了哪些业务操作，最常搜索什么？"),
         support_data,
         icon="lines",
     )

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 from piaogen.access import ALL_ROLES, role_required
 from piaogen.models import User
 from support.filters import SearchForm
-from support.search import search
+from support.search import search, search_event_record
 
 
 @require_GET
@@ -25,7 +25,11 @@ def search_view(request: HttpRequest) -> HttpResponse:
     result = search(user=user, query=query, filters=filters, group=group, page=page_no) if query.strip() else None
     # an exact identifier with one answer opens the record, unless the agent asked for the list (filters, ?all=1)
     listed = "all" in request.GET or "page" in request.GET
-    if result is not None and result.target is not None and not filters.active and not listed:
+    opened = result is not None and result.target is not None and not filters.active and not listed
+    if result is not None and not group and page_no == 1:  # a new search, not a group's next page
+        search_event_record(user=user, result=result, opened=opened)
+    if opened:
+        assert result is not None and result.target is not None
         return HttpResponseRedirect(result.target.url)
     params = request.GET.copy()  # the query and filters, for a group's pager
     for key in ("group", "page"):

@@ -16,7 +16,7 @@ import pytest
 from invoicing.issuing import document_reverse, issue_segments
 from invoicing.models import BuyerTitle, CardBinding, Customer, Document
 from piaogen.models import Role, User
-from support.models import Ticket
+from support.models import SearchEvent, Ticket
 from tolling.models import Operator, OperatorKind, RoadNature, Segment, TollUnit, TollUnitRate, UploadBatch
 
 BJ = ZoneInfo("Asia/Shanghai")
@@ -95,18 +95,22 @@ def world(db: None, make_staff: Callable[..., User]) -> dict[str, Any]:
 
     uploader = make_staff(Role.PROVINCE, "32", username="uploader32")
     for status, accepted, rejected in (("done", 100, 2), ("failed", 0, 0)):
-        UploadBatch.objects.create(
+        batch = UploadBatch.objects.create(
             kind="segments", province="32", uploaded_by=uploader, file_name=f"{status}.csv", file_size=10,
             sha256=f"{next(_seq):064d}", status=status, rows_total=accepted + rejected, rows_done=accepted + rejected,
             rows_accepted=accepted, rows_rejected=rejected, created_at=at(DAYS[0], 9), started_at=at(DAYS[0], 9),
             finished_at=at(DAYS[0], 9) + dt.timedelta(seconds=42),
         )  # fmt: skip
+        if status == "done":  # Jiangsu's trips came in this batch, 8 to 10 days after they were made
+            Segment.objects.filter(province="32").update(batch=batch)
     for province, day, closed in (("32", DAYS[0], DAYS[1]), ("32", DAYS[1], None), ("33", DAYS[0], None)):
         Ticket.objects.create(
             category="not_received", subject="未收到发票", province=province, created_by=reverser,
             created_at=at(day, 10), due_at=at(day, 20), status="closed" if closed else "open",
             closed_at=at(closed, 9) if closed else None,
         )  # fmt: skip
+    for user, kind, day in ((reverser, "plate", DAYS[0]), (reverser, "card", DAYS[1]), (uploader, "plate", DAYS[1])):
+        SearchEvent.objects.create(user=user, kind=kind, province=user.province_scope or "", at=at(day, 11), results=1)
     return {"32": js, "33": zj, "documents": documents, "red": red}
 
 

@@ -44,6 +44,15 @@ def test_a_manager_compares_provinces_drills_into_failed_batches_exports_and_sch
         page.get_by_label("结束日期").fill("2026-11-30")
         page.get_by_role("button", name="应用筛选").click()
 
+    # the ratios to traffic sort by any column: largest first, then the other way
+    ratios = page.locator("[data-table=ratios] table")
+    header = ratios.get_by_role("button", name="每万次通行工单数")
+    header.click()
+    expect(header).to_have_attribute("aria-sort", "descending")
+    expect(ratios.locator("tbody tr").first.locator("td").first).to_have_text("江苏")  # two tickets against one
+    header.click()
+    expect(header).to_have_attribute("aria-sort", "ascending")
+
     # the failed batches chart is sorted worst first: click its first bar
     expect(page.locator("#chart-failed[data-ready=true]")).to_be_visible(timeout=20_000)
     bar = page.locator("#chart-failed .point path").first

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from reports.models import RollupWatermark
+from reports.models import RollupWatermark, UploadLateness
 from reports.rollups import ROLLUPS, rollup_refresh
 
 
@@ -22,6 +22,9 @@ class Command(BaseCommand):
         names = [options["only"]] if options["only"] else list(ROLLUPS)
         if options["rebuild"]:
             RollupWatermark.objects.filter(name__in=names).delete()
+            if "uploads" in names:  # upload lateness is counted with the uploads rollup, from its own watermarks
+                RollupWatermark.objects.filter(name__startswith="lateness.").delete()
+                UploadLateness.objects.all().delete()
         for name in names:
             started = time.monotonic()
             result = rollup_refresh(name=name)
