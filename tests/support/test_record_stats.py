@@ -82,6 +82,7 @@ def test_a_province_user_sees_and_counts_only_their_province(
     # another province's card is not there for them; an unknown customer neither
     assert client.get("/records/stats/", {"card": OTHER_CARD}).status_code == 404
     assert client.get("/records/stats/", {"customer": "999999"}).status_code == 404
+    assert client.get("/records/stats/", {"customer": "9" * 30}).status_code == 404
 
 
 def test_the_pages_load_their_statistics_and_link_the_plate(
