@@ -98,3 +98,10 @@ def test_the_pages_load_their_statistics_and_link_the_plate(
     vehicle = client.get("/vehicles/苏A12345/").content.decode()
     assert CARD in vehicle and OTHER_CARD in vehicle
     assert client.get("/vehicles/not a plate!/").status_code == 404
+
+
+def test_a_plate_search_links_the_plates_page(
+    agent: User, client_for: Callable[[User], Client], records: dict[str, Any]
+) -> None:
+    page = client_for(agent).get("/search/", {"q": "苏A12345", "all": "1"}).content.decode()
+    assert 'href="/vehicles/%E8%8B%8FA12345/" data-vehicle-link' in page
