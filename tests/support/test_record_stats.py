@@ -105,3 +105,17 @@ def test_a_plate_search_links_the_plates_page(
 ) -> None:
     page = client_for(agent).get("/search/", {"q": "苏A12345", "all": "1"}).content.decode()
     assert 'href="/vehicles/%E8%8B%8FA12345/" data-vehicle-link' in page
+
+
+def test_the_fragment_makes_a_bounded_number_of_queries(
+    agent: User, client_for: Callable[[User], Client], records: dict[str, Any]
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(agent)
+    client.get("/records/stats/", {"customer": records["customer"].pk})  # sessions, content types warmed
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get("/records/stats/", {"customer": records["customer"].pk})
+    assert response.status_code == 200
+    assert len(captured.captured_queries) <= 14, [q["sql"][:120] for q in captured.captured_queries]
