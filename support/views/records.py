@@ -113,7 +113,7 @@ def record_stats(request: HttpRequest) -> HttpResponse:
     is not found, a plate's figures are the user's province's."""
     user = _user(request)
     if customer := request.GET.get("customer", ""):
-        if not customer.isdigit():
+        if not customer.isdigit() or len(customer) > 18:  # beyond a bigint: not there
             raise Http404
         record: dict[str, object] = {"customer": customer_for(user, int(customer)).pk}
     elif card := request.GET.get("card", ""):

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET
 from piaogen.access import ALL_ROLES, role_required
 from piaogen.models import User
 from support.filters import SearchForm
+from support.recognise import Kind, recognise
 from support.search import search, search_event_record
 
 
@@ -34,8 +35,10 @@ def search_view(request: HttpRequest) -> HttpResponse:
     params = request.GET.copy()  # the query and filters, for a group's pager
     for key in ("group", "page"):
         params.pop(key, None)
+    # a plate: its page (cards and monthly statistics) one click away
+    plate = next((r.value[0] for r in recognise(query) if r.kind == Kind.PLATE), "") if result is not None else ""
     return render(
         request,
         "support/search.html",
-        {"form": form, "result": result, "query": query, "params": params.urlencode()},
+        {"form": form, "result": result, "query": query, "params": params.urlencode(), "plate": plate},
     )

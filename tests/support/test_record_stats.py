@@ -82,6 +82,7 @@ def test_a_province_user_sees_and_counts_only_their_province(
     # another province's card is not there for them; an unknown customer neither
     assert client.get("/records/stats/", {"card": OTHER_CARD}).status_code == 404
     assert client.get("/records/stats/", {"customer": "999999"}).status_code == 404
+    assert client.get("/records/stats/", {"customer": "9" * 30}).status_code == 404
 
 
 def test_the_pages_load_their_statistics_and_link_the_plate(
@@ -97,3 +98,24 @@ def test_the_pages_load_their_statistics_and_link_the_plate(
     vehicle = client.get("/vehicles/苏A12345/").content.decode()
     assert CARD in vehicle and OTHER_CARD in vehicle
     assert client.get("/vehicles/not a plate!/").status_code == 404
+
+
+def test_a_plate_search_links_the_plates_page(
+    agent: User, client_for: Callable[[User], Client], records: dict[str, Any]
+) -> None:
+    page = client_for(agent).get("/search/", {"q": "苏A12345", "all": "1"}).content.decode()
+    assert 'href="/vehicles/%E8%8B%8FA12345/" data-vehicle-link' in page
+
+
+def test_the_fragment_makes_a_bounded_number_of_queries(
+    agent: User, client_for: Callable[[User], Client], records: dict[str, Any]
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(agent)
+    client.get("/records/stats/", {"customer": records["customer"].pk})  # sessions, content types warmed
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get("/records/stats/", {"customer": records["customer"].pk})
+    assert response.status_code == 200
+    assert len(captured.captured_queries) <= 14, [q["sql"][:120] for q in captured.captured_queries]
