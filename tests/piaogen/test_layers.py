@@ -4,8 +4,8 @@
   it through registries (job kinds, home pages) and their own URLconfs;
 - an app imports only the apps below it: ``tolling`` ← ``invoicing`` ← ``support``; ``reports`` reads all; nothing
   imports ``support`` or ``reports``;
-- no module imports another module's ``_private`` name (a ``_name`` stays inside its module; a package's
-  ``__init__`` may re-export its own submodules' names).
+- no module imports another module's ``_private`` name, nor reads one as ``other._name`` (a ``_name`` stays inside
+  its module; a package's ``__init__`` may re-export its own submodules' names).
 
 No database: these tests read source files only.
 """
@@ -40,6 +40,10 @@ PRIVATE_ALLOWED: frozenset[tuple[str, str, str]] = frozenset(
         ("tolling/importing/loader.py", "tolling.importing.validation", "_cross_rules"),
         ("tolling/importing/loader.py", "tolling.importing.validation", "_fields"),
         ("tolling/importing/loader.py", "tolling.importing.validation", "_problem"),
+        ("tolling/importing/validation.py", "piaogen.identifiers", "_CARD_RE"),
+        ("tolling/importing/validation.py", "piaogen.identifiers", "_PASS_ID_RE"),
+        ("tolling/importing/validation.py", "piaogen.identifiers", "_PLATE_CHARS_RE"),
+        ("tolling/importing/validation.py", "piaogen.identifiers", "_TOLL_UNIT_RE"),
     }
 )
 
@@ -107,6 +111,27 @@ def _private_imports() -> set[tuple[str, str, str]]:
             if path.name == "__init__.py" and source.startswith(module + "."):
                 continue  # a package re-exporting its own submodule's name
             found.add((str(path.relative_to(ROOT)), source, name))
+        found |= _private_attributes(module, path, names)
+    return found
+
+
+def _private_attributes(module: str, path: Path, names: set[str]) -> set[tuple[str, str, str]]:
+    """``other._name`` where ``other`` is one of our modules imported as a module (``from piaogen import x``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    aliases: dict[str, str] = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            aliases |= {(alias.asname or alias.name): alias.name for alias in node.names if alias.name in names}
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            for alias in node.names:
+                if f"{node.module}.{alias.name}" in names:
+                    aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in aliases:
+            source = aliases[node.value.id]
+            if node.attr.startswith("_") and not node.attr.startswith("__") and source != module:
+                found.add((str(path.relative_to(ROOT)), source, node.attr))
     return found
 
 
