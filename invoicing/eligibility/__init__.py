@@ -61,6 +61,7 @@ from invoicing.eligibility.base import (
     document_kind_for,
     in_array,
     issuing_today,
+    jit_off,
     trip_cutoff,
 )
 from invoicing.eligibility.fifo import (
@@ -109,6 +110,7 @@ __all__ = [
     "invoiceable_segments",
     "invoiceable_topups",
     "issuing_today",
+    "jit_off",
     "paper_ticket_states",
     "segment_states",
     "taxi_ride_states",

@@ -59,6 +59,7 @@ def invoiceable_segments(
         "date_to": service_date_to,
         "province": province,
         "cutoff": service_date_to,
+        "all_rows": False,
     }
     where = [(_CYCLE, invoice_cycle)] if invoice_cycle is not None else []
     ids = _invoiceable_ids(
@@ -136,5 +137,6 @@ def eligible_segment_rows_sql(*, segment_ids: Sequence[int], today: dt.date | No
         date_to=None,
         province=None,
         cutoff=trip_cutoff(today),
+        all_rows=False,
     )
     return _ELIGIBLE_ROWS.format(states=states), params

@@ -92,6 +92,7 @@ def segment_states(
         date_to=date_to,
         province=None,
         cutoff=trip_cutoff(today),
+        all_rows=True,
     )
     if not rows:
         return {}

@@ -133,6 +133,7 @@ def segment_documents_write(
     digital, fiscal = DocumentKind.DIGITAL_INVOICE.value, DocumentKind.FISCAL_RECEIPT.value
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS pg_temp.issue_rows, pg_temp.issue_lines, pg_temp.issue_docs")
+        cursor.execute("SET LOCAL jit = off")  # see eligibility.jit_off: inside items_issue's transaction already
         loan = RoadNature.LOAN.value
         types = [vehicle_type(1), vehicle_type(11), vehicle_type(21)]
         cursor.execute(_ROWS_SQL.replace("{eligible}", eligible), [loan, fiscal, digital, loan, *types, *params])
