@@ -53,6 +53,7 @@ from __future__ import annotations
 from invoicing.eligibility.base import (
     BEIJING,
     FINAL_REASONS,
+    SQL_DIR,
     DocumentRef,
     ItemState,
     Reason,
@@ -62,6 +63,7 @@ from invoicing.eligibility.base import (
     in_array,
     issuing_today,
     jit_off,
+    statement,
     trip_cutoff,
 )
 from invoicing.eligibility.fifo import (
@@ -92,6 +94,7 @@ from invoicing.eligibility.titles import (
 __all__ = [
     "BEIJING",
     "FINAL_REASONS",
+    "SQL_DIR",
     "DocumentRef",
     "FifoMatch",
     "ItemState",
@@ -113,6 +116,7 @@ __all__ = [
     "jit_off",
     "paper_ticket_states",
     "segment_states",
+    "statement",
     "taxi_ride_states",
     "title_in_force",
     "titles_in_force",

@@ -20,7 +20,7 @@ WITH chosen AS NOT MATERIALIZED (
 SELECT s.id, s.card_no, s.card_type, s.exit_time, s.service_date, s.fee, s.plate, s.vehicle_class,
     u.road_nature AS nature, u.operator_id AS seller, r.tax_rate AS rate, b.customer_id, b.title_id,
     array_remove(ARRAY[
-        CASE WHEN held.id IS NOT NULL THEN 'in_document' END,
+        CASE WHEN held.item_id IS NOT NULL THEN 'in_document' END,
         CASE WHEN s.fee = 0 THEN 'zero_fee' END,
         CASE WHEN s.id IN (  -- FIFO, over the chosen prepaid cards
             SELECT invoicing_fifo_paid_by_invoiced_topups(ARRAY(SELECT DISTINCT c.card_no FROM chosen c WHERE c.card_type = 22))
@@ -40,4 +40,4 @@ LEFT JOIN LATERAL (
 ) r ON true
 LEFT JOIN LATERAL invoicing_buyer_at(s.card_no, s.exit_time) b ON true
 -- without %(all_rows)s, the rows a cheap blocker stops are left out before the dearer lookups (rate, buyer, FIFO)
-WHERE %(all_rows)s::boolean OR (s.fee > 0 AND s.service_date <= %(cutoff)s::date AND held.id IS NULL)
+WHERE %(all_rows)s::boolean OR (s.fee > 0 AND s.service_date <= %(cutoff)s::date AND held.item_id IS NULL)
