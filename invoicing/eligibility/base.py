@@ -177,6 +177,18 @@ def statement_rows(name: str, **values: Any) -> list[tuple[Any, ...]]:
         return list(cursor.fetchall())
 
 
+def chosen(
+    *,
+    ids: Iterable[int] | None = None,
+    card_no: str | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    province: str | None = None,
+) -> dict[str, Any]:
+    """The parameters that choose a state statement's rows (each None: any)."""
+    return {"ids": id_list(ids), "card_no": card_no, "date_from": date_from, "date_to": date_to, "province": province}
+
+
 def id_list(ids: Iterable[int] | None) -> str | None:
     """Ids as one comma-joined text parameter (None stays None): see ``in_array``."""
     return None if ids is None else ",".join(str(int(i)) for i in ids)

@@ -33,11 +33,7 @@ FROM chosen s
 JOIN tolling_tollunit u ON u.id = s.toll_unit_id
 -- at most one live item per segment (document_item_one_live_per_item)
 LEFT JOIN invoicing_documentitem held ON held.item_kind = 'segment' AND held.item_id = s.id AND held.live
-LEFT JOIN LATERAL (
-    SELECT r.tax_rate FROM tolling_tollunitrate r
-    WHERE r.toll_unit_id = s.toll_unit_id AND r.valid_from <= s.service_date
-    ORDER BY r.valid_from DESC LIMIT 1
-) r ON true
+LEFT JOIN LATERAL invoicing_rate_at(s.toll_unit_id, s.service_date) r ON true
 LEFT JOIN LATERAL invoicing_buyer_at(s.card_no, s.exit_time) b ON true
 -- without %(all_rows)s, the rows a cheap blocker stops are left out before the dearer lookups (rate, buyer, FIFO)
 WHERE %(all_rows)s::boolean OR (s.fee > 0 AND s.service_date <= %(cutoff)s::date AND held.item_id IS NULL)
