@@ -1,10 +1,22 @@
 """Eligibility: for every item (segment, top-up, back-charge, paper ticket, taxi ride), can it be invoiced now,
-and if not, why (domain.md §2–§4). The issuing runs pick work with the ``invoiceable_*`` querysets; support pages
-show ``*_states`` to customers. Both read the same rules, kept here and nowhere else.
+and if not, why (domain.md §2–§4).
 
-Modules: ``base`` (reasons, item states, the day-7 cut-off), ``fifo`` (top-ups matched to trips), ``titles`` (the
-buyer title in force), ``states`` (``*_states``), ``invoiceable`` (what runs pick up, by invoice cycle). Import from
-``invoicing.eligibility``: every public name is re-exported here.
+**The rules live in SQL, once** (``sql/``, whole statements a reader can open and run in psql):
+
+- ``sql/<kind>_states.sql`` — one statement per item kind: the chosen items with what issuing needs and
+  ``blockers``, every reason (``Reason``) an item cannot be invoiced now, in priority order (empty: eligible);
+- ``sql/functions.sql`` — the lookups several statements share, as SQL functions (migration invoicing 0010): the
+  buyer in force at a transaction (``invoicing_buyer_at``) and FIFO (``invoicing_fifo_matches`` and the two that
+  apply it to invoiced items).
+
+Everything else calls them: ``*_states`` (support pages, claims, issuing given items) turn their rows into
+``ItemState``s; the runs pick their work with the ``invoiceable_*`` querysets (the rows with no blocker); set-based
+issuing (``invoicing.issuing.grouping``) issues ``eligible_segment_rows_sql``'s rows. No Python or ORM copy of a rule
+exists. Run the statements inside ``jit_off()`` (the ``*_states`` and runs do).
+
+Modules: ``base`` (reasons, item states, the day-7 cut-off, the statement loader), ``fifo`` (top-ups matched to
+trips), ``titles`` (the buyer title in force), ``states`` (``*_states``), ``invoiceable`` (what runs pick up, by
+invoice cycle). Import from ``invoicing.eligibility``: every public name is re-exported here.
 
 Rules and the decisions behind them:
 
@@ -16,14 +28,14 @@ Rules and the decisions behind them:
 - **Zero fee** (green channel, exemptions): never invoiceable; the fee actually paid (实收) is what is invoiced.
 - **One live document**: an item held by a live ``DocumentItem`` is not invoiceable again; a reversal clears
   ``live`` and releases it (the reversed document is still reported, as ``released_from``).
-- **FIFO** (domain.md §4.3, assumed; ``_FIFO_CTE``, the one place): a prepaid card's (type 22) top-ups are spent in
-  time order on its segments in exit-time order. A segment **any fen** of which was paid from a top-up held by a
-  live document is ineligible forever (a segment cannot be split across documents, and invoicing the rest would
-  invoice money already invoiced). Symmetrically a top-up **any fen** of which paid a segment held by a live
+- **FIFO** (domain.md §4.3, assumed; ``invoicing_fifo_matches``, the one place): a prepaid card's (type 22) top-ups
+  are spent in time order on its segments in exit-time order. A segment **any fen** of which was paid from a top-up
+  held by a live document is ineligible forever (a segment cannot be split across documents, and invoicing the rest
+  would invoice money already invoiced). Symmetrically a top-up **any fen** of which paid a segment held by a live
   document can no longer be invoiced as a top-up (the customer chose "by consumption" for that money). When the
-  loaded history shows trips paid before enough top-ups (the card's opening balance predates our data), the
-  smallest opening balance that keeps the card's balance non-negative is spent first; it was never invoiced here.
-  Post-pay cards (type 23) are never affected.
+  loaded history shows trips paid before enough top-ups (the card's opening balance predates our data), the smallest
+  opening balance that keeps the card's balance non-negative is spent first; it was never invoiced here. Post-pay
+  cards (type 23) are never affected.
 - **The prepaid choice** (domain.md §4.12, assumed; ``invoiceable_topups``): a prepaid card's holder chooses "at
   top-up" or "per trip" (``CardPrepaidChoice``, versioned like titles, none = per trip). Runs issue a top-up only
   when the version in force at its time says "at top-up"; otherwise the top-up is invoiceable on request only, so
@@ -53,6 +65,7 @@ from __future__ import annotations
 from invoicing.eligibility.base import (
     BEIJING,
     FINAL_REASONS,
+    SQL_DIR,
     DocumentRef,
     ItemState,
     Reason,
@@ -61,6 +74,8 @@ from invoicing.eligibility.base import (
     document_kind_for,
     in_array,
     issuing_today,
+    jit_off,
+    statement,
     trip_cutoff,
 )
 from invoicing.eligibility.fifo import (
@@ -91,6 +106,7 @@ from invoicing.eligibility.titles import (
 __all__ = [
     "BEIJING",
     "FINAL_REASONS",
+    "SQL_DIR",
     "DocumentRef",
     "FifoMatch",
     "ItemState",
@@ -109,8 +125,10 @@ __all__ = [
     "invoiceable_segments",
     "invoiceable_topups",
     "issuing_today",
+    "jit_off",
     "paper_ticket_states",
     "segment_states",
+    "statement",
     "taxi_ride_states",
     "title_in_force",
     "titles_in_force",

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import cache
@@ -14,7 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db import connection, models
+from django.db import connection, models, transaction
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -153,11 +154,39 @@ def statement(name: str, **values: Any) -> tuple[str, list[Any]]:
     return sql, [values[n] for n in names]
 
 
+@contextmanager
+def jit_off() -> Iterator[None]:
+    """A transaction (or the caller's) with PostgreSQL's JIT off until the outermost one ends. The
+    statements join two per-row lookups (the buyer, the rate) over thousands of rows, so their estimated cost
+    passes ``jit_above_cost`` and compiling takes 1–2 s — far more than the query (tens of ms). Run the statements
+    and evaluate the ``invoiceable_*`` querysets inside it."""
+    if connection.in_atomic_block:  # no savepoint: it would cost two round trips for nothing
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+        yield
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
+        yield
+
+
 def statement_rows(name: str, **values: Any) -> list[tuple[Any, ...]]:
     sql, params = statement(name, **values)
-    with connection.cursor() as cursor:
+    with jit_off(), connection.cursor() as cursor:
         cursor.execute(sql, params)
         return list(cursor.fetchall())
+
+
+def chosen(
+    *,
+    ids: Iterable[int] | None = None,
+    card_no: str | None = None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    province: str | None = None,
+) -> dict[str, Any]:
+    """The parameters that choose a state statement's rows (each None: any)."""
+    return {"ids": id_list(ids), "card_no": card_no, "date_from": date_from, "date_to": date_to, "province": province}
 
 
 def id_list(ids: Iterable[int] | None) -> str | None:

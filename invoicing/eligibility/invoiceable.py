@@ -10,7 +10,7 @@ from typing import Any
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
-from invoicing.eligibility.base import Reason, id_list, statement, trip_cutoff
+from invoicing.eligibility.base import Reason, chosen, statement, trip_cutoff
 from invoicing.models import PrepaidChoice
 from tolling.models import AuditCharge, Segment, TopUp
 
@@ -53,12 +53,9 @@ def invoiceable_segments(
     cards' segments by ``segment_card_date_idx`` (``test_invoiceable_segments_use_the_indexes``).
     """
     values = {
-        "ids": None,
-        "card_no": None,
-        "date_from": service_date_from,
-        "date_to": service_date_to,
-        "province": province,
+        **chosen(date_from=service_date_from, date_to=service_date_to, province=province),
         "cutoff": service_date_to,
+        "all_rows": False,
     }
     where = [(_CYCLE, invoice_cycle)] if invoice_cycle is not None else []
     ids = _invoiceable_ids(
@@ -80,13 +77,7 @@ def invoiceable_topups(
     """Top-ups a run may issue (at once): those of ``sql/topup_states.sql`` with no blocker and, with
     ``chosen_at_topup``, whose card holder chose "at top-up" (the choice in force at the top-up's time; domain.md
     §4.12). The others are invoiced on request only."""
-    values = {
-        "ids": None,
-        "card_no": None,
-        "date_from": service_date_from,
-        "date_to": service_date_to,
-        "province": province,
-    }
+    values = chosen(date_from=service_date_from, date_to=service_date_to, province=province)
     where = [("st.prepaid_choice = %s", PrepaidChoice.AT_TOPUP.value)] if chosen_at_topup else []
     ids = _invoiceable_ids("topup_states.sql", values, require_buyer=require_buyer, where=where)
     qs = TopUp.objects.filter(id__in=ids).order_by("id")
@@ -129,12 +120,6 @@ def eligible_segment_rows_sql(*, segment_ids: Sequence[int], today: dt.date | No
     the exit time). ``tests/invoicing/test_issuing_consistency.py`` checks it against ``segment_states``.
     """
     states, params = statement(
-        "segment_states.sql",
-        ids=id_list(segment_ids),
-        card_no=None,
-        date_from=None,
-        date_to=None,
-        province=None,
-        cutoff=trip_cutoff(today),
+        "segment_states.sql", **chosen(ids=segment_ids), cutoff=trip_cutoff(today), all_rows=False
     )
     return _ELIGIBLE_ROWS.format(states=states), params

@@ -16,6 +16,7 @@ from invoicing.eligibility.base import (
     ItemState,
     Reason,
     TopUpMode,
+    chosen,
     document_kind_for,
     id_list,
     in_array,
@@ -84,15 +85,8 @@ def segment_states(
     """
     if segment_ids is None and card_no is None:
         raise ValueError("segment_states needs segment_ids or card_no")
-    rows = statement_rows(
-        "segment_states.sql",
-        ids=id_list(segment_ids),
-        card_no=card_no,
-        date_from=date_from,
-        date_to=date_to,
-        province=None,
-        cutoff=trip_cutoff(today),
-    )
+    where = chosen(ids=segment_ids, card_no=card_no, date_from=date_from, date_to=date_to)
+    rows = statement_rows("segment_states.sql", **where, cutoff=trip_cutoff(today), all_rows=True)
     if not rows:
         return {}
     after = dt.timedelta(days=settings.PIAOGEN["TRIP_INVOICEABLE_AFTER_DAYS"])
@@ -128,14 +122,8 @@ def topup_states(
     the top-up. Three queries."""
     if topup_ids is None and card_no is None:
         raise ValueError("topup_states needs topup_ids or card_no")
-    rows = statement_rows(
-        "topup_states.sql",
-        ids=id_list(topup_ids),
-        card_no=card_no,
-        date_from=date_from,
-        date_to=date_to,
-        province=None,
-    )
+    where = chosen(ids=topup_ids, card_no=card_no, date_from=date_from, date_to=date_to)
+    rows = statement_rows("topup_states.sql", **where)
     if not rows:
         return {}
     holders = _documents(ItemKind.TOPUP, (row[0] for row in rows))

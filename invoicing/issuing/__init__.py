@@ -1,9 +1,11 @@
 """Issuing documents (domain.md §2–§4): trips and top-ups into 数电 invoices and fiscal e-receipts, red-letter
 reversal (红冲), title exchange (换票), the chunked daily run and the monthly merge (ADR 0003).
 
-Modules: ``drafts`` (grouping items into documents and lines, in memory), ``writing`` (numbers, COPY, item locks,
-the retry, the automatic delivery after commit), ``items`` (``issue_*`` for given items), ``lifecycle``
-(``document_reverse``, ``document_reissue``), ``runs`` (daily and monthly runs, heartbeat, take-over). Import from
+Modules: ``grouping`` (segments — per trip and the monthly merge — grouped, split and written in one set of SQL
+statements), ``drafts`` (top-ups, back-charges, paper tickets and taxi rides grouped in memory), ``writing``
+(numbers through ``numbering.document_numbers``, COPY, item locks, the retry, the automatic delivery after commit),
+``items`` (``issue_*`` for given items), ``lifecycle`` (``document_reverse``, ``document_reissue``), ``runs`` (daily
+and monthly runs, heartbeat, take-over). Import from
 ``invoicing.issuing``: every public name is re-exported here.
 
 How a call issues (``issue_segments``, ``issue_topups``):

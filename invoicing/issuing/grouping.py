@@ -31,22 +31,26 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from invoicing.eligibility import BEIJING, eligible_segment_rows_sql
+from invoicing.eligibility import BEIJING, document_kind_for, eligible_segment_rows_sql
 from invoicing.issuing.drafts import ITEM_FISCAL, ITEM_TOLL, vehicle_type
 from invoicing.issuing.writing import Written
 from invoicing.models import BusinessLine, DocumentKind, DocumentStatus, IssueRun, ItemKind
 from invoicing.numbering import document_numbers
 from invoicing.tax import SAFE_LINES_PER_INVOICE
+from piaogen.identifiers import VehicleClass
 from piaogen.models import User
 from tolling.models import RoadNature
 
+# the document kind of each road nature and the printed 类型 of each vehicle class come in as tables made by
+# ``eligibility.document_kind_for`` and ``drafts.vehicle_type`` (the rules' one home; both columns have a CHECK
+# constraint on the enum's values, so every row finds its entry)
 _ROWS_SQL = """
 CREATE TEMP TABLE issue_rows ON COMMIT DROP AS
-SELECT e.i AS id, e.card_no, e.service_date, e.fee, e.plate, e.seller, e.title_id,
-    CASE WHEN e.nature = %s THEN %s ELSE %s END AS kind,
-    CASE WHEN e.nature = %s THEN NULL ELSE e.rate END AS rate,
-    CASE WHEN e.vehicle_class < 10 THEN %s WHEN e.vehicle_class < 20 THEN %s ELSE %s END AS vtype
+SELECT e.i AS id, e.card_no, e.service_date, e.fee, e.plate, e.seller, e.title_id, k.kind,
+    CASE WHEN e.nature = %s THEN NULL ELSE e.rate END AS rate, v.vtype
 FROM ({eligible}) e
+JOIN unnest(%s::int[], %s::varchar[]) AS k(nature, kind) ON k.nature = e.nature
+JOIN unnest(%s::int[], %s::varchar[]) AS v(class, vtype) ON v.class = e.vehicle_class
 """
 
 # grp: the document group in the order of drafts.group_order; part: the document within the group (lines split by
@@ -130,12 +134,15 @@ def segment_documents_write(
     """Issue the eligible ones of ``ids`` set-based (see the module docstring); inside ``writing.items_issue``'s
     attempt, after the item locks. Returns what was written in document order, like ``writing.documents_write``."""
     eligible, params = eligible_segment_rows_sql(segment_ids=ids, today=today)
-    digital, fiscal = DocumentKind.DIGITAL_INVOICE.value, DocumentKind.FISCAL_RECEIPT.value
+    fiscal = DocumentKind.FISCAL_RECEIPT.value
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS pg_temp.issue_rows, pg_temp.issue_lines, pg_temp.issue_docs")
-        loan = RoadNature.LOAN.value
-        types = [vehicle_type(1), vehicle_type(11), vehicle_type(21)]
-        cursor.execute(_ROWS_SQL.replace("{eligible}", eligible), [loan, fiscal, digital, loan, *types, *params])
+        cursor.execute("SET LOCAL jit = off")  # see eligibility.jit_off: inside items_issue's transaction already
+        natures, classes = list(RoadNature.values), list(VehicleClass.values)
+        nature_kinds = [str(document_kind_for(nature)) for nature in natures]
+        types = [vehicle_type(vehicle_class) for vehicle_class in classes]
+        rows_params = [RoadNature.LOAN.value, *params, natures, nature_kinds, classes, types]
+        cursor.execute(_ROWS_SQL.replace("{eligible}", eligible), rows_params)
         if cursor.rowcount == 0:
             return Written([], [])
         cursor.execute(_LINES_SQL, [SAFE_LINES_PER_INVOICE, SAFE_LINES_PER_INVOICE])

@@ -37,6 +37,7 @@ from invoicing.eligibility import (
     invoiceable_segments,
     invoiceable_topups,
     issuing_today,
+    jit_off,
     trip_cutoff,
 )
 from invoicing.issuing.drafts import DEFAULT_CHUNK
@@ -208,9 +209,13 @@ def issue_run_daily(*, run_id: int, chunk_size: int | None = None) -> IssueRun:
 
         # top-ups first: a holder who chose "at top-up" gets the top-up invoiced, and the trips it paid then find
         # themselves ineligible (FIFO) when their chunk re-checks eligibility, rather than the other way round
-        work: _Work = [(issue_topups, c) for c in _chunked(list(topups.values_list("id", flat=True)), size)]
-        work += [(issue_segments, c) for c in _chunked(list(segments.values_list("id", flat=True)), size)]
-        work += [(issue_charges, c) for c in _chunked(list(charges.values_list("id", flat=True)), size)]
+        with jit_off():
+            topup_ids = list(topups.values_list("id", flat=True))
+            segment_ids = list(segments.values_list("id", flat=True))
+            charge_ids = list(charges.values_list("id", flat=True))
+        work: _Work = [(issue_topups, c) for c in _chunked(topup_ids, size)]
+        work += [(issue_segments, c) for c in _chunked(segment_ids, size)]
+        work += [(issue_charges, c) for c in _chunked(charge_ids, size)]
         return work
 
     return _execute(run_id, plan)
@@ -246,14 +251,15 @@ def issue_run_monthly(*, run_id: int, chunk_size: int | None = None) -> IssueRun
         size = chunk_size or int(run.params.get("chunk_size") or DEFAULT_CHUNK)
         today = _today(run, beijing_today())
         last_day = min(month_end(run.business_date), trip_cutoff(today))
-        rows = list(
-            invoiceable_segments(
-                service_date_to=last_day, province=run.province or None, invoice_cycle=InvoiceCycle.MONTHLY
+        with jit_off():
+            rows = list(
+                invoiceable_segments(
+                    service_date_to=last_day, province=run.province or None, invoice_cycle=InvoiceCycle.MONTHLY
+                )
+                .annotate(buyer=buyer_customer())
+                .order_by("buyer", "id")
+                .values_list("buyer", "id")
             )
-            .annotate(buyer=buyer_customer())
-            .order_by("buyer", "id")
-            .values_list("buyer", "id")
-        )
 
         def issue_merged(chunk: list[int]) -> Written:
             return issue_segments_written(chunk, run=run, by=None, today=today, merged=True)

@@ -1,6 +1,6 @@
 """Eligibility's shared lookups as SQL functions (``invoicing/eligibility/sql/functions.sql``): the buyer in force
-at a transaction (``invoicing_buyer_at``) and the FIFO matching of top-ups to trips (``invoicing_fifo_matches``), so
-that each eligibility statement is whole and can be run as it stands.
+at a transaction (``invoicing_buyer_at``), the rate in force (``invoicing_rate_at``) and the FIFO matching of top-ups
+to trips (``invoicing_fifo_*``), so that each eligibility statement is whole and can be run as it stands.
 
 The file is read when the migration runs (``CREATE OR REPLACE``): a later change to ``functions.sql`` needs a new
 migration that runs it again, or existing databases keep the old bodies; ``tests/invoicing/test_eligibility_sql.py``
@@ -13,8 +13,11 @@ from django.db import migrations
 FUNCTIONS_SQL = (Path(__file__).resolve().parent.parent / "eligibility" / "sql" / "functions.sql").read_text()
 
 DROP_SQL = """
-DROP FUNCTION IF EXISTS invoicing_buyer_at(varchar, timestamptz);
+DROP FUNCTION IF EXISTS invoicing_fifo_paid_by_invoiced_topups(varchar[]);
+DROP FUNCTION IF EXISTS invoicing_fifo_topups_spent_on_invoiced_segments(varchar[]);
 DROP FUNCTION IF EXISTS invoicing_fifo_matches(varchar[]);
+DROP FUNCTION IF EXISTS invoicing_rate_at(bigint, date);
+DROP FUNCTION IF EXISTS invoicing_buyer_at(varchar, timestamptz);
 """
 
 

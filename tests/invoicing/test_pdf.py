@@ -497,7 +497,8 @@ def test_more_lines_than_the_one_page_limit_never_fit_on_one_page(tmp_path: Path
 def test_every_template_renders_to_well_formed_xhtml_even_with_hostile_names(
     invoice: Document, road_operator: Operator
 ) -> None:
-    """The fast path of ``piaogen.pdf`` (``PDF_STYLE``): the C XML parser takes every document; names are escaped, never markup."""
+    """The fast path of ``piaogen.pdf`` (``PDF_STYLE``): the C XML parser takes every document; names are escaped,
+    never markup."""
     hostile = "<script>alert(1)</script> & 'x' \"y\""
     invoice.buyer_name = hostile
     receipt = document_create(

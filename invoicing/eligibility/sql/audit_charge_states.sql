@@ -23,9 +23,5 @@ SELECT a.id, a.card_no, a.paid_at, a.amount, a.service_date, u.road_nature AS na
     ], NULL) AS blockers
 FROM chosen a
 JOIN tolling_tollunit u ON u.id = a.toll_unit_id
-LEFT JOIN LATERAL (
-    SELECT r.tax_rate FROM tolling_tollunitrate r
-    WHERE r.toll_unit_id = a.toll_unit_id AND r.valid_from <= a.service_date
-    ORDER BY r.valid_from DESC LIMIT 1
-) r ON true
+LEFT JOIN LATERAL invoicing_rate_at(a.toll_unit_id, a.service_date) r ON true
 LEFT JOIN LATERAL invoicing_buyer_at(nullif(a.card_no, ''), a.paid_at) b ON true

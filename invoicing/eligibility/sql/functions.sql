@@ -32,6 +32,16 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
     ) t ON true
 $$;
 
+-- The tax rate of toll unit `toll_unit` in force on `day` (domain.md §2): its latest TollUnitRate valid from that day
+-- or earlier. No row: none in force (a commercial road's item then waits for master data, Reason no_rate).
+CREATE OR REPLACE FUNCTION invoicing_rate_at(toll_unit bigint, day date)
+RETURNS TABLE (tax_rate numeric)
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT r.tax_rate FROM tolling_tollunitrate r
+    WHERE r.toll_unit_id = toll_unit AND r.valid_from <= day
+    ORDER BY r.valid_from DESC LIMIT 1
+$$;
+
 -- FIFO (domain.md §4.3, assumed): how the top-ups of prepaid cards `cards` paid their segments. Each card's money
 -- is a line of fen: first the opening balance (the least that keeps the balance ≥ 0 at every event, top-ups
 -- counted before segments at the same instant), then its top-ups in (topped_up_at, id) order. Segments with a fee

@@ -12,9 +12,5 @@ SELECT p.id, p.amount, p.service_date, u.road_nature AS nature, u.operator_id AS
     ], NULL) AS blockers
 FROM tolling_paperticket p
 JOIN tolling_tollunit u ON u.id = p.toll_unit_id
-LEFT JOIN LATERAL (
-    SELECT r.tax_rate FROM tolling_tollunitrate r
-    WHERE r.toll_unit_id = p.toll_unit_id AND r.valid_from <= p.service_date
-    ORDER BY r.valid_from DESC LIMIT 1
-) r ON true
+LEFT JOIN LATERAL invoicing_rate_at(p.toll_unit_id, p.service_date) r ON true
 WHERE p.id = ANY(string_to_array(%(ids)s::text, ',')::bigint[])

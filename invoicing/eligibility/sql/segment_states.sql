@@ -5,7 +5,8 @@
 --
 -- Chosen by %(ids)s (comma-separated segment ids) and/or %(card_no)s, within service dates [%(date_from)s,
 -- %(date_to)s] and %(province)s; each NULL: any. %(cutoff)s: the latest service date invoiceable today (day 7,
--- eligibility.trip_cutoff). The NULL tests fold away when the statement is planned (values are bound client-side),
+-- eligibility.trip_cutoff). %(all_rows)s true: every chosen row with every blocker (what support shows); false
+-- (issuing, a run picking its work): only the rows not held, with a fee and due, i.e. the ones that may be eligible. The NULL tests fold away when the statement is planned (values are bound client-side),
 -- so the planner sees only the conditions given: ids probe the primary key, a date range the BRIN
 -- segment_date_brin, a card segment_card_date_idx.
 WITH chosen AS NOT MATERIALIZED (
@@ -19,9 +20,7 @@ WITH chosen AS NOT MATERIALIZED (
 SELECT s.id, s.card_no, s.card_type, s.exit_time, s.service_date, s.fee, s.plate, s.vehicle_class,
     u.road_nature AS nature, u.operator_id AS seller, r.tax_rate AS rate, b.customer_id, b.title_id,
     array_remove(ARRAY[
-        CASE WHEN EXISTS (
-            SELECT 1 FROM invoicing_documentitem di WHERE di.item_kind = 'segment' AND di.item_id = s.id AND di.live
-        ) THEN 'in_document' END,
+        CASE WHEN held.item_id IS NOT NULL THEN 'in_document' END,
         CASE WHEN s.fee = 0 THEN 'zero_fee' END,
         CASE WHEN s.id IN (  -- FIFO, over the chosen prepaid cards
             SELECT invoicing_fifo_paid_by_invoiced_topups(ARRAY(SELECT DISTINCT c.card_no FROM chosen c WHERE c.card_type = 22))
@@ -32,9 +31,9 @@ SELECT s.id, s.card_no, s.card_type, s.exit_time, s.service_date, s.fee, s.plate
     ], NULL) AS blockers
 FROM chosen s
 JOIN tolling_tollunit u ON u.id = s.toll_unit_id
-LEFT JOIN LATERAL (
-    SELECT r.tax_rate FROM tolling_tollunitrate r
-    WHERE r.toll_unit_id = s.toll_unit_id AND r.valid_from <= s.service_date
-    ORDER BY r.valid_from DESC LIMIT 1
-) r ON true
+-- at most one live item per segment (document_item_one_live_per_item)
+LEFT JOIN invoicing_documentitem held ON held.item_kind = 'segment' AND held.item_id = s.id AND held.live
+LEFT JOIN LATERAL invoicing_rate_at(s.toll_unit_id, s.service_date) r ON true
 LEFT JOIN LATERAL invoicing_buyer_at(s.card_no, s.exit_time) b ON true
+-- without %(all_rows)s, the rows a cheap blocker stops are left out before the dearer lookups (rate, buyer, FIFO)
+WHERE %(all_rows)s::boolean OR (s.fee > 0 AND s.service_date <= %(cutoff)s::date AND held.item_id IS NULL)
