@@ -6,6 +6,8 @@ later (docs/scaling.md). Each rule here reads the catalogue, so a new model or m
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.db import connection
 
@@ -39,7 +41,7 @@ REGISTRIES: dict[str, str] = {
 }
 
 
-def _rows(sql: str, params: list[object] | None = None) -> list[tuple[object, ...]]:
+def _rows(sql: str, params: list[Any] | None = None) -> list[tuple[object, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params or [])
         return list(cursor.fetchall())
@@ -62,10 +64,11 @@ def test_rule_2_unique_keys_include_the_partition_key_or_are_registries() -> Non
     partitioned = {
         str(r[0]): str(r[1])
         for r in _rows(
-            "SELECT c.relname, pg_get_partkeydef(c.oid) FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid"
+            "SELECT c.relname, pg_get_partkeydef(c.oid) "
+            "FROM pg_partitioned_table p JOIN pg_class c ON c.oid = p.partrelid"
         )
     }
-    assert {t: partitioned.get(t) for t in PARTITIONED} == {t: "RANGE (service_date)" for t in PARTITIONED}
+    assert {t: partitioned.get(t) for t in PARTITIONED} == dict.fromkeys(PARTITIONED, "RANGE (service_date)")
     keys = _rows(
         """
         SELECT t.relname, i.relname, array_agg(a.attname ORDER BY a.attnum)
@@ -80,7 +83,9 @@ def test_rule_2_unique_keys_include_the_partition_key_or_are_registries() -> Non
     )
     assert keys, "no unique keys found on the fact tables"
     offending = [
-        (table, index) for table, index, cols in keys if "service_date" not in cols and index not in REGISTRIES  # type: ignore[operator]
+        (table, index)
+        for table, index, cols in keys
+        if "service_date" not in cols and index not in REGISTRIES  # type: ignore[operator]
     ]
     assert offending == [], "unique keys on facts without service_date: add it, or a registry with its reason"
     stale = set(REGISTRIES) - {index for _t, index, _c in keys}
