@@ -765,9 +765,10 @@ class Build:
                     f"""
                     INSERT INTO invoicing_documentline (id, document_id, line_no, item_name, plate, vehicle_type,
                                                         date_from, date_to, tax_rate, amount_net, amount_tax,
-                                                        amount_gross)
+                                                        amount_gross, service_date, card_no)
                     SELECT d.id, d.id, 1, w.item_name, coalesce(w.plate, ''), w.vehicle_type, d.period_start,
-                           d.period_end, d.tax_rate, d.amount_net, d.amount_tax, d.amount_gross
+                           d.period_end, d.tax_rate, d.amount_net, d.amount_tax, d.amount_gross, d.service_date,
+                           d.card_no
                     FROM invoicing_document d JOIN {w}.w_doc w ON w.n = d.id
                     ORDER BY d.id
                     """

@@ -107,9 +107,9 @@ RETURNING id, code || number
 
 _INSERT_LINES_SQL = """
 INSERT INTO invoicing_documentline (id, document_id, line_no, item_name, plate, vehicle_type, date_from, date_to,
-    tax_rate, amount_net, amount_tax, amount_gross)
+    tax_rate, amount_net, amount_tax, amount_gross, service_date, card_no)
 SELECT l.line_id, d.id, l.line_no, CASE WHEN l.kind = %s THEN %s ELSE %s END, l.plate, l.vtype, l.date_from,
-    l.date_to, l.rate, l.net, l.gross - l.net, l.gross
+    l.date_to, l.rate, l.net, l.gross - l.net, l.gross, %s, d.card_no
 FROM issue_lines l JOIN issue_docs d ON d.grp = l.grp AND d.part = l.part
 """
 
@@ -183,7 +183,7 @@ def segment_documents_write(
             ],
         )
         written: list[tuple[Any, ...]] = sorted(cursor.fetchall())  # ids were drawn in document order
-        cursor.execute(_INSERT_LINES_SQL, [fiscal, ITEM_FISCAL, ITEM_TOLL])
+        cursor.execute(_INSERT_LINES_SQL, [fiscal, ITEM_FISCAL, ITEM_TOLL, issued_on])
         cursor.execute(_INSERT_ITEMS_SQL, [ItemKind.SEGMENT.value])  # the partial unique index decides races here
         cursor.execute(_INSERT_EVENTS_SQL, [now, by.pk if by is not None else None, extra])
     return Written([row[0] for row in written], [row[1] for row in written])

@@ -113,6 +113,8 @@ _LINE_COLUMNS = (
     "amount_net",
     "amount_tax",
     "amount_gross",
+    "service_date",
+    "card_no",
 )
 _ITEM_COLUMNS = ("document_id", "line_id", "item_kind", "item_id", "service_date", "card_no", "amount", "live")
 _EVENT_COLUMNS = ("document_id", "kind", "at", "by_id", "data")
@@ -168,6 +170,7 @@ def documents_write(
             dates: list[dt.date] = []
             cards: set[str] = set()
             rate = draft.rate
+            first_line = len(lines)
             for line_no, line in enumerate(draft.lines, start=1):
                 line_id = next(line_ids)
                 split = line.tax
@@ -198,6 +201,8 @@ def documents_write(
                     items.append((doc_id, line_id, kind, item_id, service_date, card_no, amount, True))
                 count += len(line.items)
             seller, title = draft.seller, draft.title
+            card_no = cards.pop() if len(cards) == 1 else ""
+            lines[first_line:] = [(*line_row, issued_on, card_no) for line_row in lines[first_line:]]  # the document's
             documents.append(
                 (
                     doc_id,
@@ -216,7 +221,7 @@ def documents_write(
                     title.id,
                     title.name,
                     title.tax_id,
-                    cards.pop() if len(cards) == 1 else "",
+                    card_no,
                     draft.rate,
                     net,
                     tax,

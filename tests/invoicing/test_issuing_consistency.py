@@ -51,6 +51,10 @@ CONSISTENCY_SQL = """
 SELECT 'lines without their document', count(*) FROM invoicing_documentline l
     WHERE NOT EXISTS (SELECT 1 FROM invoicing_document d WHERE d.id = l.document_id)
 UNION ALL
+SELECT 'lines that do not carry their document''s date and card (scale-notes rule 1)', count(*)
+    FROM invoicing_documentline l JOIN invoicing_document d ON d.id = l.document_id
+    WHERE l.service_date IS DISTINCT FROM d.service_date OR l.card_no <> d.card_no
+UNION ALL
 SELECT 'items without their document', count(*) FROM invoicing_documentitem i
     WHERE NOT EXISTS (SELECT 1 FROM invoicing_document d WHERE d.id = i.document_id)
 UNION ALL
