@@ -113,6 +113,27 @@ class TrafficRollup(models.Model):
         return f"{self.day} {self.province}"
 
 
+class DeliveryRollup(models.Model):
+    """E-mail deliveries of documents per document day × province × delivery status (the monthly report's 票据投递).
+    Rebuilt per day like the others; days with deliveries still pending are rebuilt until they settle."""
+
+    day = models.DateField(_("日期"))
+    province = models.CharField(_("省份"), max_length=2)
+    status = models.CharField(_("状态"), max_length=8)
+    deliveries = models.BigIntegerField(_("投递次数"), default=0)
+
+    class Meta:
+        verbose_name = pgettext_lazy("singular", "投递汇总")
+        verbose_name_plural = pgettext_lazy("plural", "投递汇总")
+        constraints = [
+            # also the monthly report's read: a day range (leading column)
+            models.UniqueConstraint(fields=["day", "province", "status"], name="delivery_rollup_dims_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.province} {self.status}"
+
+
 class UploadLateness(models.Model):
     """How late upload data arrives: the rows one batch brought, by the days between their service date and the
     upload (the batch's Beijing upload day − the row's `service_date`). Counted once per batch when it has finished,

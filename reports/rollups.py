@@ -36,12 +36,12 @@ from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from invoicing.models import Document, DocumentStatus
+from invoicing.models import Delivery, DeliveryStatus, Document, DocumentStatus
 from piaogen.db import session_connection
 from piaogen.identifiers import Province
 from piaogen.models import AuditEvent
 from reports.filters import BEIJING, beijing_today, day_bounds
-from reports.models import DocumentRollup, RollupWatermark, SupportRollup, TrafficRollup, UploadRollup
+from reports.models import DeliveryRollup, DocumentRollup, RollupWatermark, SupportRollup, TrafficRollup, UploadRollup
 from reports.rows import FAILED_UPLOAD_STATUSES, documents_with_dimensions
 from support.models import Ticket, TicketStatus
 from support.stats_rollup import SegmentRollup
@@ -280,6 +280,45 @@ def _support_dirty(watermark: RollupWatermark) -> tuple[set[dt.date], int]:
     return days, max_id
 
 
+# --- deliveries -----------------------------------------------------------------------------------------------------
+
+DELIVERY_SETTLE_DAYS = 7
+"""A delivery is retried for hours, not days: a day with deliveries still pending this recently is rebuilt on every
+run until they are sent or failed (a status change has no timestamp to find it by)."""
+
+DELIVERY_SQL = """
+INSERT INTO reports_deliveryrollup (day, province, status, deliveries)
+SELECT %(day)s, doc.province, d.status, count(*)
+FROM invoicing_document doc JOIN invoicing_delivery d ON d.document_id = doc.id
+WHERE doc.service_date = %(day)s AND doc.province = ANY(%(provinces)s)
+GROUP BY doc.province, d.status
+"""
+
+
+def delivery_rollup_rebuild_day(day: dt.date) -> None:
+    with transaction.atomic():
+        DeliveryRollup.objects.filter(day=day).delete()
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+            # every province spelled out: the day's documents come from document_province_date_idx
+            cursor.execute(DELIVERY_SQL, {"day": day, "provinces": list(Province.values)})
+
+
+def _delivery_dirty(watermark: RollupWatermark) -> tuple[set[dt.date], int]:
+    max_id = Delivery.objects.aggregate(top=Max("id"))["top"] or 0
+    new = Delivery.objects.filter(id__gt=watermark.last_id, id__lte=max_id, document__isnull=False)
+    days = set(new.order_by().values_list("document__service_date", flat=True).distinct())
+    unsettled = DeliveryRollup.objects.filter(
+        status=DeliveryStatus.PENDING, day__gte=beijing_today() - dt.timedelta(days=DELIVERY_SETTLE_DAYS)
+    )
+    days |= set(unsettled.values_list("day", flat=True).distinct())
+    return days, max_id
+
+
+def _deliveries_changed(watermark: RollupWatermark) -> bool:
+    return Delivery.objects.filter(id__gt=watermark.last_id).exists()
+
+
 # --- traffic --------------------------------------------------------------------------------------------------------
 
 TRAFFIC_SQL = """
@@ -338,6 +377,7 @@ ROLLUPS = {
     "uploads": Rollup("uploads", upload_rollup_rebuild_day, _upload_first_day, _upload_dirty, upload_lateness_catch_up),
     "support": Rollup("support", support_rollup_rebuild_day, _support_first_day, _support_dirty),
     "traffic": Rollup("traffic", traffic_rollup_rebuild_day, _traffic_first_day, _traffic_dirty),
+    "deliveries": Rollup("deliveries", delivery_rollup_rebuild_day, _document_first_day, _delivery_dirty),
 }
 
 
@@ -446,6 +486,7 @@ CHANGED: dict[str, Callable[[RollupWatermark], bool]] = {
     "uploads": _uploads_changed,
     "support": _support_changed,
     "traffic": _traffic_changed,
+    "deliveries": _deliveries_changed,
 }
 """Per rollup: did a source row arrive or finish since its last run? (one index probe or three)"""
 

@@ -32,9 +32,9 @@ def test_the_command_refreshes_every_rollup_and_says_what_it_did(world: dict[str
 
     call_command("rollup_reports", stdout=out)
 
-    assert all(f"{name}:" in out.getvalue() for name in ("documents", "uploads", "support", "traffic"))
+    assert all(f"{name}:" in out.getvalue() for name in ("documents", "uploads", "support", "traffic", "deliveries"))
     assert DocumentRollup.objects.filter(day=DAYS[0]).exists()
-    assert RollupWatermark.objects.filter(name__in=ROLLUPS).count() == 4  # and lateness.<kind>, one per fact table
+    assert RollupWatermark.objects.filter(name__in=ROLLUPS).count() == 5  # and lateness.<kind>, one per fact table
 
     call_command("rollup_reports", "--rebuild", "--only", "documents", stdout=out)
     assert DocumentRollup.objects.filter(day=DAYS[0]).exists()
