@@ -23,8 +23,8 @@ and the incremental refresh after a 1 M-row upload.
 3. **Report templates** (`--templates N`): N random filter sets per template (the same generator), each timed
    through what `GET /api/v1/reports/<template>/` does: the template's data function and `reports.api.figures_json`
    (tiles, chart points and table cells with their drill URLs).
-4. **Refresh after an upload** (`--upload-refresh DATABASE`): in a scratch database of its own (created, migrated and
-   seeded with the demo on first use; never the benchmark dataset) a 1 M-row segment file
+4. **Refresh after an upload** (`--upload-refresh DATABASE`): in a scratch database of its own (dropped, created,
+   migrated and seeded with the demo each run; never the benchmark dataset) a 1 M-row segment file
    (bench/generate.py, one province) is uploaded and ingested by the real pipeline, then the freshness poll
    `reports.rollups.rollups_refresh_changed` — what beat runs every 20 s — is timed: the upload day of the upload
    rollup, the lateness of the 1 M new rows, the support day of the upload's audit event.
@@ -223,14 +223,13 @@ def upload_refresh(database: str, rows: int, province: str) -> bool:
 
     from bench.dataset import ensure_database
     from invoicing.demo import demo_data_exists, demo_seed
-    from reports.models import UploadLateness
-    from reports.rollups import rollups_refresh_all, rollups_refresh_changed
+    from reports.models import RollupWatermark, UploadLateness
+    from reports.rollups import CHANGED, rollup_refresh, rollups_refresh_all, rollups_refresh_changed
     from tolling.importing import batch_process
-    from tolling.models import UploadBatch
 
     if database == DEFAULT_DATABASE:
         sys.exit("--upload-refresh writes: give it a scratch database, never the benchmark dataset")
-    ensure_database(database, rebuild=False)
+    ensure_database(database, rebuild=True)  # from scratch each run: the file's rows would be duplicates next time
     call_command("migrate", interactive=False, verbosity=0)
     if not demo_data_exists():
         demo_seed(segments=20_000)
@@ -253,18 +252,21 @@ def upload_refresh(database: str, rows: int, province: str) -> bool:
     batch.refresh_from_db()
     print(f"upload: batch #{batch.pk} {batch.status}, {batch.rows_accepted:,} rows accepted in {ingest_s:.1f} s")
     connection.close()
-    started = time.perf_counter()
-    results = rollups_refresh_changed()
-    took = time.perf_counter() - started
-    for result in results:
-        print(f"  {result.name:<10} {len(result.days)} day(s) rebuilt")
+    # what rollups_refresh_changed does (the poll), one rollup at a time to say where the time goes
+    took = 0.0
+    for name, changed in CHANGED.items():
+        started = time.perf_counter()
+        watermark = RollupWatermark.objects.get(name=name)
+        result = rollup_refresh(name=name, only_changed=True) if changed(watermark) else None
+        seconds = time.perf_counter() - started
+        took += seconds
+        print(f"  {name:<10} {len(result.days) if result else 0:>3} day(s) rebuilt in {seconds:6.2f} s")
     late = UploadLateness.objects.filter(batch_id=batch.pk)
     counted = sum(late.values_list("rows", flat=True))
     print(f"  upload lateness: {counted:,} rows of batch #{batch.pk} counted in {late.count()} day buckets")
     ok = took <= TARGET_REFRESH_S and counted == batch.rows_accepted
-    print(f"refresh after the upload (rollups_refresh_changed): {took:.2f} s; target ≤ {TARGET_REFRESH_S:.0f} s: "
-          f"{'met' if ok else 'MISSED'}")  # fmt: skip
-    UploadBatch.objects.filter(pk=batch.pk).update(sha256="")  # the same file may be uploaded again next run
+    print(f"refresh after the upload (the freshness poll, rollups_refresh_changed): {took:.2f} s; "
+          f"target ≤ {TARGET_REFRESH_S:.0f} s: {'met' if ok else 'MISSED'}")  # fmt: skip
     return ok
 
 

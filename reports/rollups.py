@@ -323,25 +323,31 @@ def _deliveries_changed(watermark: RollupWatermark) -> bool:
 
 TRAFFIC_SQL = """
 INSERT INTO reports_trafficrollup (day, province, operator_id, vehicle_class, segments, fee)
-SELECT %(day)s, t.province, u.operator_id, t.vehicle_class, sum(t.n), sum(t.fee) FROM (
-    SELECT province, toll_unit_id, vehicle_class, segments AS n, fee FROM support_segmentrollup
-    WHERE service_date = %(day)s
+SELECT t.day, t.province, u.operator_id, t.vehicle_class, sum(t.n), sum(t.fee) FROM (
+    SELECT service_date AS day, province, toll_unit_id, vehicle_class, segments AS n, fee FROM support_segmentrollup
+    WHERE service_date = ANY(%(days)s)
     UNION ALL
-    SELECT province, toll_unit_id, vehicle_class, 1, fee FROM tolling_segment
-    WHERE id > (SELECT coalesce(max(max_id), 0) FROM support_segmentrollupwatermark) AND service_date = %(day)s
+    SELECT service_date, province, toll_unit_id, vehicle_class, 1, fee FROM tolling_segment
+    WHERE id > (SELECT coalesce(max(max_id), 0) FROM support_segmentrollupwatermark) AND service_date = ANY(%(days)s)
 ) t JOIN tolling_tollunit u ON u.id = t.toll_unit_id
-GROUP BY t.province, u.operator_id, t.vehicle_class
+GROUP BY t.day, t.province, u.operator_id, t.vehicle_class
 """
-"""One day's traffic: the statistics' segment rollup (exact up to its watermark) plus the raw segments above it,
-read in one statement, so one snapshot: a concurrent refresh of that rollup moves rows and watermark together."""
+"""Days of traffic: the statistics' segment rollup (exact up to its watermark) plus the raw segments above it,
+read in one statement, so one snapshot: a concurrent refresh of that rollup moves rows and watermark together. All
+the days in one statement: the raw rows above the watermark (an upload's, until that rollup catches up) are read
+once, not once a day."""
+
+
+def traffic_rollup_rebuild_days(days: list[dt.date]) -> None:
+    with transaction.atomic():
+        TrafficRollup.objects.filter(day__in=days).delete()
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+            cursor.execute(TRAFFIC_SQL, {"days": days})
 
 
 def traffic_rollup_rebuild_day(day: dt.date) -> None:
-    with transaction.atomic():
-        TrafficRollup.objects.filter(day=day).delete()
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL jit = off")
-            cursor.execute(TRAFFIC_SQL, {"day": day})
+    traffic_rollup_rebuild_days([day])
 
 
 def _traffic_first_day() -> dt.date | None:
@@ -370,13 +376,27 @@ class Rollup:
     first_day: Callable[[], dt.date | None]
     dirty: Callable[[RollupWatermark], tuple[set[dt.date], int]]
     also: Callable[[], object] | None = None  # kept up to date with it, not by day (upload lateness)
+    rebuild_days: Callable[[list[dt.date]], None] | None = None  # several days at once, when cheaper
+
+    def rebuild(self, days: list[dt.date]) -> None:
+        if self.rebuild_days is not None and len(days) > 1:
+            self.rebuild_days(days)
+            return
+        for day in days:
+            self.rebuild_day(day)
 
 
 ROLLUPS = {
     "documents": Rollup("documents", document_rollup_rebuild_day, _document_first_day, _document_dirty),
     "uploads": Rollup("uploads", upload_rollup_rebuild_day, _upload_first_day, _upload_dirty, upload_lateness_catch_up),
     "support": Rollup("support", support_rollup_rebuild_day, _support_first_day, _support_dirty),
-    "traffic": Rollup("traffic", traffic_rollup_rebuild_day, _traffic_first_day, _traffic_dirty),
+    "traffic": Rollup(
+        "traffic",
+        traffic_rollup_rebuild_day,
+        _traffic_first_day,
+        _traffic_dirty,
+        rebuild_days=traffic_rollup_rebuild_days,
+    ),
     "deliveries": Rollup("deliveries", delivery_rollup_rebuild_day, _document_first_day, _delivery_dirty),
 }
 
@@ -415,8 +435,7 @@ def rollup_refresh(*, name: str, today: dt.date | None = None, only_changed: boo
             rollup.also()
         if only_changed and watermark.final_through is not None:
             ordered = sorted(day for day in dirty if day <= today)
-            for day in ordered:
-                rollup.rebuild_day(day)
+            rollup.rebuild(ordered)
             watermark.last_id = max(max_id, watermark.last_id)
             watermark.last_run_at = started
             watermark.checked_at = started
@@ -432,8 +451,7 @@ def rollup_refresh(*, name: str, today: dt.date | None = None, only_changed: boo
         else:
             days |= {day for day in dirty if day <= today}
         ordered = sorted(days)
-        for day in ordered:
-            rollup.rebuild_day(day)
+        rollup.rebuild(ordered)
         final = today - dt.timedelta(days=_open_days())
         if watermark.final_through is not None:
             final = max(final, watermark.final_through)
