@@ -18,6 +18,7 @@ from piaogen.admin import (
     province_name,
 )
 from reports.models import (
+    DeliveryRollup,
     DocumentRollup,
     ExportJob,
     ReportDelivery,
@@ -25,6 +26,8 @@ from reports.models import (
     SavedView,
     ScheduledReport,
     SupportRollup,
+    TrafficRollup,
+    UploadLateness,
     UploadRollup,
 )
 
@@ -44,6 +47,24 @@ class DocumentRollupAdmin(FactAdmin):
         money_column("amount_gross", _("价税合计")),
         money_column("amount_tax", _("税额")),
     )
+    list_filter = ("day", ProvinceFilter)
+
+
+@admin.register(TrafficRollup)
+class TrafficRollupAdmin(ReadOnlyAdmin):
+    list_display = ("day", province_name, "operator_id", "vehicle_class", "segments", money_column("fee", _("实收")))
+    list_filter = ("day", ProvinceFilter)
+
+
+@admin.register(DeliveryRollup)
+class DeliveryRollupAdmin(ReadOnlyAdmin):
+    list_display = ("day", province_name, "status", "deliveries")
+    list_filter = ("day", ProvinceFilter)
+
+
+@admin.register(UploadLateness)
+class UploadLatenessAdmin(ReadOnlyAdmin):
+    list_display = ("batch_id", "day", province_name, "kind", "late_days", "rows")
     list_filter = ("day", ProvinceFilter)
 
 

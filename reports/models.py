@@ -83,6 +83,57 @@ class UploadRollup(models.Model):
         return f"{self.day} {self.province} {self.kind}"
 
 
+class TrafficRollup(models.Model):
+    """Toll segments (通行拆分明细) per service day × province × operator × vehicle class, with their fee (实收): the
+    traffic the province comparison divides by. Rebuilt per day from the query statistics' segment rollup and the
+    raw segments above its watermark (reports/rollups.py)."""
+
+    day = models.DateField(_("日期"))
+    province = models.CharField(_("省份"), max_length=2)
+    operator_id = models.BigIntegerField(_("路段业主"))
+    vehicle_class = models.PositiveSmallIntegerField(_("收费车型"))
+    segments = models.BigIntegerField(_("通行次数"), default=0)
+    fee = models.BigIntegerField(_("实收金额(分)"), default=0)
+
+    class Meta:
+        verbose_name = pgettext_lazy("singular", "通行汇总")
+        verbose_name_plural = pgettext_lazy("plural", "通行汇总")
+        constraints = [
+            # also the province comparison's read: a day range (leading column)
+            models.UniqueConstraint(
+                fields=["day", "province", "operator_id", "vehicle_class"], name="traffic_rollup_dims_uniq"
+            ),
+        ]
+        indexes = [
+            # a province user's comparison: their province over a day range
+            models.Index(fields=["province", "day"], name="traffic_rollup_province_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.province}"
+
+
+class DeliveryRollup(models.Model):
+    """E-mail deliveries of documents per document day × province × delivery status (the monthly report's 票据投递).
+    Rebuilt per day like the others; days with deliveries still pending are rebuilt until they settle."""
+
+    day = models.DateField(_("日期"))
+    province = models.CharField(_("省份"), max_length=2)
+    status = models.CharField(_("状态"), max_length=8)
+    deliveries = models.BigIntegerField(_("投递次数"), default=0)
+
+    class Meta:
+        verbose_name = pgettext_lazy("singular", "投递汇总")
+        verbose_name_plural = pgettext_lazy("plural", "投递汇总")
+        constraints = [
+            # also the monthly report's read: a day range (leading column)
+            models.UniqueConstraint(fields=["day", "province", "status"], name="delivery_rollup_dims_uniq"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.province} {self.status}"
+
+
 class UploadLateness(models.Model):
     """How late upload data arrives: the rows one batch brought, by the days between their service date and the
     upload (the batch's Beijing upload day − the row's `service_date`). Counted once per batch when it has finished,

@@ -36,14 +36,15 @@ from django.db.models import Count, Max, Min, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from invoicing.models import Document, DocumentStatus
+from invoicing.models import Delivery, DeliveryStatus, Document, DocumentStatus
 from piaogen.db import session_connection
 from piaogen.identifiers import Province
 from piaogen.models import AuditEvent
 from reports.filters import BEIJING, beijing_today, day_bounds
-from reports.models import DocumentRollup, RollupWatermark, SupportRollup, UploadRollup
+from reports.models import DeliveryRollup, DocumentRollup, RollupWatermark, SupportRollup, TrafficRollup, UploadRollup
 from reports.rows import FAILED_UPLOAD_STATUSES, documents_with_dimensions
 from support.models import Ticket, TicketStatus
+from support.stats_rollup import SegmentRollup
 from tolling.models import AuditCharge, PaperTicket, Segment, TaxiRide, TopUp, UploadBatch, UploadKind, UploadStatus
 
 SINCE_MARGIN = dt.timedelta(minutes=10)
@@ -169,9 +170,11 @@ def upload_lateness_catch_up() -> int:
 
     Per fact table, one REPEATABLE READ snapshot reads the batches in progress, the highest row id and the new rows
     (`id` above the watermark `lateness.<kind>`), so the three agree. Only finished batches are counted. The
-    watermark moves to the highest id only when no batch of that kind was queued or running in the snapshot: then
-    no upload can still commit a row below it (rows are inserted only by running batches, and ids only grow). While
-    uploads keep running, the next catch-up reads the same range again and skips the batches already counted.
+    watermark moves to the highest id only when no batch of that kind was running in the snapshot: then no upload
+    can still commit a row below it (rows are inserted only by running batches — a claim commits `running` before
+    the first chunk — and ids only grow). A running batch silent past PIAOGEN_INGEST_STALE_SECONDS is not waited
+    for (its worker is gone; the batch is taken over). While uploads keep running, the next catch-up reads the same
+    range again and skips the batches already counted.
     Returns the rollup rows written."""
     written = 0
     for kind, model in LATENESS_FACTS.items():
@@ -183,9 +186,10 @@ def upload_lateness_catch_up() -> int:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
             cursor.execute("SELECT last_id FROM reports_rollupwatermark WHERE name = %s FOR UPDATE", [name])
             after = cursor.fetchone()[0]
-            cursor.execute(
-                "SELECT EXISTS (SELECT 1 FROM tolling_uploadbatch WHERE kind = %s AND status = ANY(%s))",
-                [kind, list(IN_PROGRESS)],
+            cursor.execute(  # a running batch whose worker is silent past the take-over time inserts nothing more
+                "SELECT EXISTS (SELECT 1 FROM tolling_uploadbatch WHERE kind = %s AND status = %s"
+                " AND (heartbeat_at IS NULL OR heartbeat_at > now() - make_interval(secs => %s)))",
+                [kind, UploadStatus.RUNNING, settings.PIAOGEN["INGEST_STALE_SECONDS"]],
             )
             busy = cursor.fetchone()[0]
             cursor.execute(f"SELECT coalesce(max(id), 0) FROM {model._meta.db_table}")  # noqa: S608  ours
@@ -276,6 +280,92 @@ def _support_dirty(watermark: RollupWatermark) -> tuple[set[dt.date], int]:
     return days, max_id
 
 
+# --- deliveries -----------------------------------------------------------------------------------------------------
+
+DELIVERY_SETTLE_DAYS = 7
+"""A delivery is retried for hours, not days: a day with deliveries still pending this recently is rebuilt on every
+run until they are sent or failed (a status change has no timestamp to find it by)."""
+
+DELIVERY_SQL = """
+INSERT INTO reports_deliveryrollup (day, province, status, deliveries)
+SELECT %(day)s, doc.province, d.status, count(*)
+FROM invoicing_document doc JOIN invoicing_delivery d ON d.document_id = doc.id
+WHERE doc.service_date = %(day)s AND doc.province = ANY(%(provinces)s)
+GROUP BY doc.province, d.status
+"""
+
+
+def delivery_rollup_rebuild_day(day: dt.date) -> None:
+    with transaction.atomic():
+        DeliveryRollup.objects.filter(day=day).delete()
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+            # every province spelled out: the day's documents come from document_province_date_idx
+            cursor.execute(DELIVERY_SQL, {"day": day, "provinces": list(Province.values)})
+
+
+def _delivery_dirty(watermark: RollupWatermark) -> tuple[set[dt.date], int]:
+    max_id = Delivery.objects.aggregate(top=Max("id"))["top"] or 0
+    new = Delivery.objects.filter(id__gt=watermark.last_id, id__lte=max_id, document__isnull=False)
+    days = set(new.order_by().values_list("document__service_date", flat=True).distinct())
+    unsettled = DeliveryRollup.objects.filter(
+        status=DeliveryStatus.PENDING, day__gte=beijing_today() - dt.timedelta(days=DELIVERY_SETTLE_DAYS)
+    )
+    days |= set(unsettled.values_list("day", flat=True).distinct())
+    return days, max_id
+
+
+def _deliveries_changed(watermark: RollupWatermark) -> bool:
+    return Delivery.objects.filter(id__gt=watermark.last_id).exists()
+
+
+# --- traffic --------------------------------------------------------------------------------------------------------
+
+TRAFFIC_SQL = """
+INSERT INTO reports_trafficrollup (day, province, operator_id, vehicle_class, segments, fee)
+SELECT t.day, t.province, u.operator_id, t.vehicle_class, sum(t.n), sum(t.fee) FROM (
+    SELECT service_date AS day, province, toll_unit_id, vehicle_class, segments AS n, fee FROM support_segmentrollup
+    WHERE service_date = ANY(%(days)s)
+    UNION ALL
+    SELECT service_date, province, toll_unit_id, vehicle_class, 1, fee FROM tolling_segment
+    WHERE id > (SELECT coalesce(max(max_id), 0) FROM support_segmentrollupwatermark) AND service_date = ANY(%(days)s)
+) t JOIN tolling_tollunit u ON u.id = t.toll_unit_id
+GROUP BY t.day, t.province, u.operator_id, t.vehicle_class
+"""
+"""Days of traffic: the statistics' segment rollup (exact up to its watermark) plus the raw segments above it,
+read in one statement, so one snapshot: a concurrent refresh of that rollup moves rows and watermark together. All
+the days in one statement: the raw rows above the watermark (an upload's, until that rollup catches up) are read
+once, not once a day."""
+
+
+def traffic_rollup_rebuild_days(days: list[dt.date]) -> None:
+    with transaction.atomic():
+        TrafficRollup.objects.filter(day__in=days).delete()
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL jit = off")
+            cursor.execute(TRAFFIC_SQL, {"days": days})
+
+
+def traffic_rollup_rebuild_day(day: dt.date) -> None:
+    traffic_rollup_rebuild_days([day])
+
+
+def _traffic_first_day() -> dt.date | None:
+    first = SegmentRollup.objects.aggregate(first=Min("service_date"))["first"]
+    return first or Segment.objects.aggregate(first=Min("service_date"))["first"]
+
+
+def _traffic_dirty(watermark: RollupWatermark) -> tuple[set[dt.date], int]:
+    max_id = Segment.objects.aggregate(top=Max("id"))["top"] or 0
+    days = set(
+        Segment.objects.filter(id__gt=watermark.last_id, id__lte=max_id)
+        .order_by()
+        .values_list("service_date", flat=True)
+        .distinct()
+    )
+    return days, max_id
+
+
 # --- the watermark loop --------------------------------------------------------------------------------------------
 
 
@@ -286,12 +376,28 @@ class Rollup:
     first_day: Callable[[], dt.date | None]
     dirty: Callable[[RollupWatermark], tuple[set[dt.date], int]]
     also: Callable[[], object] | None = None  # kept up to date with it, not by day (upload lateness)
+    rebuild_days: Callable[[list[dt.date]], None] | None = None  # several days at once, when cheaper
+
+    def rebuild(self, days: list[dt.date]) -> None:
+        if self.rebuild_days is not None and len(days) > 1:
+            self.rebuild_days(days)
+            return
+        for day in days:
+            self.rebuild_day(day)
 
 
 ROLLUPS = {
     "documents": Rollup("documents", document_rollup_rebuild_day, _document_first_day, _document_dirty),
     "uploads": Rollup("uploads", upload_rollup_rebuild_day, _upload_first_day, _upload_dirty, upload_lateness_catch_up),
     "support": Rollup("support", support_rollup_rebuild_day, _support_first_day, _support_dirty),
+    "traffic": Rollup(
+        "traffic",
+        traffic_rollup_rebuild_day,
+        _traffic_first_day,
+        _traffic_dirty,
+        rebuild_days=traffic_rollup_rebuild_days,
+    ),
+    "deliveries": Rollup("deliveries", delivery_rollup_rebuild_day, _document_first_day, _delivery_dirty),
 }
 
 
@@ -329,8 +435,7 @@ def rollup_refresh(*, name: str, today: dt.date | None = None, only_changed: boo
             rollup.also()
         if only_changed and watermark.final_through is not None:
             ordered = sorted(day for day in dirty if day <= today)
-            for day in ordered:
-                rollup.rebuild_day(day)
+            rollup.rebuild(ordered)
             watermark.last_id = max(max_id, watermark.last_id)
             watermark.last_run_at = started
             watermark.checked_at = started
@@ -346,8 +451,7 @@ def rollup_refresh(*, name: str, today: dt.date | None = None, only_changed: boo
         else:
             days |= {day for day in dirty if day <= today}
         ordered = sorted(days)
-        for day in ordered:
-            rollup.rebuild_day(day)
+        rollup.rebuild(ordered)
         final = today - dt.timedelta(days=_open_days())
         if watermark.final_through is not None:
             final = max(final, watermark.final_through)
@@ -391,10 +495,16 @@ def _support_changed(watermark: RollupWatermark) -> bool:
     return Ticket.objects.filter(closed_at__gte=since).exists() or AuditEvent.objects.filter(at__gte=since).exists()
 
 
+def _traffic_changed(watermark: RollupWatermark) -> bool:
+    return Segment.objects.filter(id__gt=watermark.last_id).exists()
+
+
 CHANGED: dict[str, Callable[[RollupWatermark], bool]] = {
     "documents": _documents_changed,
     "uploads": _uploads_changed,
     "support": _support_changed,
+    "traffic": _traffic_changed,
+    "deliveries": _deliveries_changed,
 }
 """Per rollup: did a source row arrive or finish since its last run? (one index probe or three)"""
 

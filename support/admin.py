@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from piaogen.admin import PiaogenAdmin, ProvinceFilter, ReadOnlyAdmin
-from support.models import ActionRequest, PiiReveal, SavedFilter, Ticket, TicketLink, TicketNote
+from support.models import ActionRequest, PiiReveal, SavedFilter, SearchEvent, Ticket, TicketLink, TicketNote
 
 
 class OverdueFilter(admin.SimpleListFilter):
@@ -132,6 +132,15 @@ class ActionRequestAdmin(ReadOnlyAdmin):
     list_select_related = ("user",)
     search_fields = ("=object_id", "=user__username")
     raw_id_fields = ("user", "ticket")
+
+
+@admin.register(SearchEvent)
+class SearchEventAdmin(ReadOnlyAdmin):
+    """Console searches for the workload report: the kind recognised, never the text typed."""
+
+    list_display = ("at", "user", "kind", "province", "results", "opened")
+    list_filter = ("kind", ProvinceFilter)
+    date_hierarchy = "at"
 
 
 from support import admin_stats  # noqa: E402, F401  (the statistics rollup's admin registers itself)

@@ -37,6 +37,7 @@ from invoicing.models import (
 from piaogen.audit import audit_record
 from piaogen.models import ApiToken, AuditEvent, CallbackDelivery, IdempotentRequest, Role, User
 from reports.models import (
+    DeliveryRollup,
     DocumentRollup,
     ExportJob,
     ReportDelivery,
@@ -44,9 +45,11 @@ from reports.models import (
     SavedView,
     ScheduledReport,
     SupportRollup,
+    TrafficRollup,
+    UploadLateness,
     UploadRollup,
 )
-from support.models import ActionRequest, PiiReveal, SavedFilter, Ticket, TicketLink, TicketNote
+from support.models import ActionRequest, PiiReveal, SavedFilter, SearchEvent, Ticket, TicketLink, TicketNote
 from support.stats_rollup import SegmentRollup, SegmentRollupWatermark
 from tolling.models import (
     AuditCharge,
@@ -75,8 +78,8 @@ READ_ONLY: set[type[Model]] = {
     Trip, Segment, TopUp, AuditCharge, PaperTicket, TaxiRide, UploadBatch, RejectedRow, Correction,
     CardBinding, CardPrepaidChoice, BuyerTitle, Document, DocumentLine, DocumentItem, SummarySheet, NumberSeries,
     DocumentEvent, Delivery, IssueRun, TicketNote, PiiReveal, DocumentRollup, UploadRollup, SupportRollup,
-    ReportDelivery, AuditEvent, ActionRequest, ExportJob, SegmentRollup, SegmentRollupWatermark,
-    CallbackDelivery, IdempotentRequest,
+    TrafficRollup, DeliveryRollup, UploadLateness, SearchEvent, ReportDelivery, AuditEvent, ActionRequest, ExportJob,
+    SegmentRollup, SegmentRollupWatermark, CallbackDelivery, IdempotentRequest,
 }  # fmt: skip
 # Changeable, but rows are only created elsewhere.
 NO_ADD: set[type[Model]] = READ_ONLY | {RollupWatermark}
@@ -171,6 +174,12 @@ def samples(maintainer: User, province_user: User) -> dict[type[Model], Model]:
                                                     documents=1, amount_gross=3550, amount_tax=103)  # fmt: skip
     upload_rollup = UploadRollup.objects.create(day=today, province="32", kind="segments", batches=1)
     support_rollup = SupportRollup.objects.create(day=today, province="32", tickets_opened=1)
+    traffic_rollup = TrafficRollup.objects.create(day=today, province="32", operator_id=road.pk, vehicle_class=1,
+                                                  segments=1, fee=3550)  # fmt: skip
+    delivery_rollup = DeliveryRollup.objects.create(day=today, province="32", status="sent", deliveries=1)
+    lateness = UploadLateness.objects.create(batch_id=batch.pk, day=today, province="32", kind="segments",
+                                             late_days=2, rows=1)  # fmt: skip
+    search = SearchEvent.objects.create(user=maintainer, kind="plate", results=1)
     watermark = RollupWatermark.objects.create(name="documents", final_through=today)
     report = ScheduledReport.objects.create(name="江苏月报", frequency="monthly", province="32",
                                             recipients=["js@example.com"], created_by=maintainer)  # fmt: skip
@@ -196,7 +205,8 @@ def samples(maintainer: User, province_user: User) -> dict[type[Model], Model]:
         road, unit, rate, vehicle, card, batch, trip, segment, topup, charge, paper, ride, rejected, correction,
         customer, binding, choice, title, run, document, line, item, sheet, series, event, delivery, ticket, note,
         link, saved, reveal, document_rollup, upload_rollup, support_rollup, watermark, report, report_delivery,
-        saved_view, token, audit, action, export, segment_rollup, segment_watermark,
+        saved_view, token, audit, action, export, segment_rollup, segment_watermark, traffic_rollup, delivery_rollup,
+        lateness, search,
         maintainer,
         Group.objects.get(name=f"role:{Role.MAINTAINER}"), callback, answer,
     ]  # fmt: skip

@@ -17,7 +17,7 @@ from piaogen.money import format_yuan
 from reports.dashboard import change_ratio, rollup_where
 from reports.exports import Fen, Ratio
 from reports.filters import ReportFilters
-from reports.models import DocumentRollup, SupportRollup, UploadLateness, UploadRollup
+from reports.models import DocumentRollup, SupportRollup, TrafficRollup, UploadLateness, UploadRollup
 from tolling.models import Operator
 
 Drill = tuple[str, dict[str, Any]]
@@ -129,6 +129,8 @@ def cell_text(value: Any) -> str:
         return str(value)
     if isinstance(value, int):
         return f"{value:,}"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
     if isinstance(value, dt.datetime):
         return value.strftime("%Y-%m-%d %H:%M")
     if isinstance(value, dt.date):
@@ -225,37 +227,18 @@ def histogram_percentile(histogram: dict[int, int], fraction: float) -> int | No
 
 
 def traffic_by_province(filters: ReportFilters) -> dict[str, dict[str, int]]:
-    """Per province: toll segments (通行拆分明细, one per toll unit passed) and their fee (实收) in the period,
-    the denominators of the province comparison's ratios. From the query statistics' segment rollup (exact up to its
-    watermark) plus the raw segments above it, read through the primary key (support/stats_rollup.py). Filtered by
-    province, vehicle class and the toll unit's operator; a business line does not narrow traffic."""
-    clauses: list[str] = ["t.service_date BETWEEN %s AND %s"]
-    params: list[Any] = [filters.start, filters.end]
-    join = ""
+    """Per province: toll segments (通行拆分明细, one per toll unit passed) and their fee (实收) in the period, the
+    denominators of the province comparison's ratios (the traffic rollup). Filtered by province, vehicle class and
+    the toll unit's operator; a business line does not narrow traffic."""
+    rows = TrafficRollup.objects.filter(day__range=(filters.start, filters.end))
     if filters.province:
-        clauses.append("t.province = %s")
-        params.append(filters.province)
+        rows = rows.filter(province=filters.province)
     if filters.vehicle_class:
-        clauses.append("t.vehicle_class = %s")
-        params.append(filters.vehicle_class)
+        rows = rows.filter(vehicle_class=filters.vehicle_class)
     if filters.operator:
-        join = " JOIN tolling_tollunit u ON u.id = t.toll_unit_id"
-        clauses.append("u.operator_id = %s")
-        params.append(filters.operator)
-    where = " AND ".join(clauses)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT province, sum(segments), sum(fee) FROM (
-                SELECT t.province, t.segments, t.fee FROM support_segmentrollup t{join} WHERE {where}
-                UNION ALL
-                SELECT t.province, 1, t.fee FROM tolling_segment t{join}
-                WHERE t.id > (SELECT coalesce(max(max_id), 0) FROM support_segmentrollupwatermark) AND {where}
-            ) traffic GROUP BY province
-            """,  # noqa: S608  the clauses are ours
-            [*params, *params],
-        )
-        return {province: {"segments": int(n), "fee": int(fee)} for province, n, fee in cursor.fetchall()}
+        rows = rows.filter(operator_id=filters.operator)
+    grouped = rows.values_list("province").annotate(n=Sum("segments"), fee=Sum("fee")).order_by()
+    return {province: {"segments": int(n), "fee": int(fee)} for province, n, fee in grouped}
 
 
 def support_days(filters: ReportFilters) -> tuple[list[dict[str, Any]], dict[str, int]]:

@@ -6,11 +6,11 @@ from dataclasses import replace
 from typing import Any
 
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Sum
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext
 
-from invoicing.models import BusinessLine, Delivery, DeliveryStatus
+from invoicing.models import BusinessLine, DeliveryStatus
 from piaogen.identifiers import province_label
 from reports.catalog.base import (
     FIGURES,
@@ -52,6 +52,7 @@ from reports.labels import (
     ticket_category_label,
     upload_kind_label,
 )
+from reports.models import DeliveryRollup
 from reports.rows import (
     FAILED_UPLOAD_STATUSES,
     SLA_STATES,
@@ -199,13 +200,12 @@ def monthly_data(filters: ReportFilters) -> ReportData:
 
 
 def _delivery_table(filters: ReportFilters) -> Table:
-    """E-mail deliveries of the period's documents (by the documents' date and province), by status."""
-    deliveries = Delivery.objects.filter(
-        document__service_date__range=(filters.start, filters.end), document__isnull=False
-    )
+    """E-mail deliveries of the period's documents (by the documents' date and province), by status (the delivery
+    rollup)."""
+    rows = DeliveryRollup.objects.filter(day__range=(filters.start, filters.end))
     if filters.province:
-        deliveries = deliveries.filter(document__province=filters.province)
-    counts = dict(deliveries.values_list("status").annotate(n=Count("id")).order_by())
+        rows = rows.filter(province=filters.province)
+    counts = {status: int(n) for status, n in rows.values_list("status").annotate(n=Sum("deliveries")).order_by()}
     total = sum(counts.values())
     return Table(
         "deliveries",

@@ -27,7 +27,7 @@ from piaogen.models import Role, User
 from reports.catalog import REGISTRY, Drill, ReportData, Tile
 from reports.charts import template_charts
 from reports.filters import ReportFilters, filters_from
-from reports.rollups import rollups_refresh_all
+from reports.rollups import rollups_refresh_all, rollups_refresh_changed
 from reports.rows import narrowing, rows_for
 from tolling.models import Operator
 
@@ -281,6 +281,7 @@ def test_the_monthly_report_counts_deliveries_by_status_within_the_scope(rolled_
         + [Delivery(document=jiangsu[3], address="a@example.cn", status="failed")]
         + [Delivery(document=doc, address="b@example.cn", status="sent") for doc in zhejiang[:2]]
     )
+    rollups_refresh_changed(today=TODAY)  # the freshness poll sees the new deliveries (the delivery rollup)
 
     national = REGISTRY["monthly"].build(filters_from(REPORT_QUERY, scope=None))
     scoped = REGISTRY["monthly"].build(filters_from(REPORT_QUERY, scope="32"))

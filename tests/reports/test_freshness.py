@@ -32,7 +32,7 @@ def test_the_first_poll_builds_every_rollup_so_a_fresh_install_shows_its_figures
 
     results = rollups_refresh_changed(today=TODAY)
 
-    assert {result.name for result in results} == {"documents", "uploads", "support"}
+    assert {result.name for result in results} == {"documents", "uploads", "support", "traffic", "deliveries"}
     documents = DocumentRollup.objects.aggregate(n=Sum("documents"))["n"]
     assert documents == Document.objects.exclude(status="red").count()
     assert rollups_as_of() is not None

@@ -13,6 +13,7 @@ from django.core.management import call_command
 
 from piaogen.celery import app
 from reports.models import DocumentRollup, RollupWatermark
+from reports.rollups import ROLLUPS
 
 
 def test_beat_refreshes_the_rollups_and_sends_scheduled_reports_in_the_morning_beijing_time() -> None:
@@ -31,9 +32,9 @@ def test_the_command_refreshes_every_rollup_and_says_what_it_did(world: dict[str
 
     call_command("rollup_reports", stdout=out)
 
-    assert "documents:" in out.getvalue() and "uploads:" in out.getvalue() and "support:" in out.getvalue()
+    assert all(f"{name}:" in out.getvalue() for name in ("documents", "uploads", "support", "traffic", "deliveries"))
     assert DocumentRollup.objects.filter(day=DAYS[0]).exists()
-    assert RollupWatermark.objects.count() == 3
+    assert RollupWatermark.objects.filter(name__in=ROLLUPS).count() == 5  # and lateness.<kind>, one per fact table
 
     call_command("rollup_reports", "--rebuild", "--only", "documents", stdout=out)
     assert DocumentRollup.objects.filter(day=DAYS[0]).exists()

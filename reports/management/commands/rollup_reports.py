@@ -12,7 +12,7 @@ from reports.rollups import ROLLUPS, rollup_refresh
 
 
 class Command(BaseCommand):
-    help = "Refresh the report rollups (documents, uploads, support) from the watermark on."
+    help = "Refresh the report rollups (documents, uploads, support, traffic) from the watermark on."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--rebuild", action="store_true", help="forget the watermarks: recompute every day")
