@@ -39,7 +39,11 @@ Rules and the decisions behind them:
 - **The prepaid choice** (domain.md §4.12, assumed; ``invoiceable_topups``): a prepaid card's holder chooses "at
   top-up" or "per trip" (``CardPrepaidChoice``, versioned like titles, none = per trip). Runs issue a top-up only
   when the version in force at its time says "at top-up"; otherwise the top-up is invoiceable on request only, so
-  no run makes a customer's trips ineligible behind their back.
+  no run makes a customer's trips ineligible behind their back. Symmetrically, a segment any fen of which was paid
+  from a top-up chosen "at top-up" and not invoiced yet is ``TOPUP_CHOSEN`` (not final): that money is the top-up's
+  invoice, so no trip document takes it first — without this, concurrent runs of two provinces raced for it and
+  the card issuer's run lost when the road's province ran first (bench/national_day.py). A top-up already partly
+  invoiced as trips can never be invoiced itself, so its other trips stay invoiceable.
 - **Buyer**: the customer is the one whose ``CardBinding`` covered the transaction time (``covers_from <= at <
   unbound_at``). **Binding reaches back** (domain.md §4.11, assumed): a binding covers from when it was made back
   to the start of the request window (``PIAOGEN["REQUEST_WINDOW_DAYS"]``, 365) or the end of the card's previous

@@ -33,6 +33,7 @@ class Reason(models.TextChoices):
     IN_DOCUMENT = "in_document", _("已在票据中")
     ZERO_FEE = "zero_fee", _("实收金额为零，不开票")
     TOPUP_INVOICED = "topup_invoiced", _("该笔通行由已开票的充值支付，不能再开票")
+    TOPUP_CHOSEN = "topup_chosen", _("该卡选择充值时开票：这笔通行的费用将随充值开具不征税发票")
     TRIPS_INVOICED = "trips_invoiced", _("该笔充值已支付的通行已开票，不能再开充值发票")
     NOT_YET = "not_yet", _("未到可开票日")
     NO_RATE = "no_rate", _("收费单元在通行日无适用税率")

@@ -182,6 +182,7 @@ STATE_GROUPS: dict[str, frozenset[str]] = {
         {
             Reason.ZERO_FEE.value,
             Reason.TOPUP_INVOICED.value,
+            Reason.TOPUP_CHOSEN.value,
             Reason.TRIPS_INVOICED.value,
             Reason.NO_RATE.value,
             Reason.NO_BUYER.value,

@@ -379,6 +379,39 @@ def test_a_top_up_whose_trips_were_invoiced_can_no_longer_be_invoiced(
     assert list(invoiceable_topups(service_date_to=TODAY)) == []
 
 
+def test_trips_paid_from_a_top_up_chosen_at_top_up_wait_for_its_invoice(
+    world: dict[str, Any], prepaid: dict[str, Any]
+) -> None:
+    """The card chose "at top-up" before T2: T2's money is T2's invoice, so s3 (part T2) and s4 (all T2) are not
+    invoiceable as trips while T2 is not invoiced; no run can issue a trip first and lose the customer's choice."""
+    CardPrepaidChoice.objects.create(card_no=CARD, choice=PrepaidChoice.AT_TOPUP, valid_from=at(4))
+    states = segment_states(card_no=CARD, today=TODAY)
+    assert states[prepaid["s4"].pk].reason == Reason.TOPUP_CHOSEN
+    assert not states[prepaid["s4"].pk].final
+    assert states[prepaid["s3"].pk].reason == Reason.TOPUP_INVOICED  # T1 (invoiced) comes first
+    assert Reason.TOPUP_CHOSEN in states[prepaid["s3"].pk].blockers
+    assert list(invoiceable_segments(service_date_to=TODAY)) == []
+    assert {t.pk for t in invoiceable_topups(service_date_to=TODAY)} == {prepaid["t2"].pk}  # the run takes T2
+    hold(world, ItemKind.TOPUP, prepaid["t2"].pk, amount=10000)
+    assert segment_states(card_no=CARD, today=TODAY)[prepaid["s4"].pk].reason == Reason.TOPUP_INVOICED
+
+
+def test_a_choice_made_after_the_top_up_leaves_its_trips_invoiceable(
+    world: dict[str, Any], prepaid: dict[str, Any]
+) -> None:
+    CardPrepaidChoice.objects.create(card_no=CARD, choice=PrepaidChoice.AT_TOPUP, valid_from=at(5, 10))  # after T2
+    assert segment_states(card_no=CARD, today=TODAY)[prepaid["s4"].pk].reason == Reason.ELIGIBLE
+
+
+def test_a_top_up_partly_invoiced_as_trips_leaves_its_other_trips_invoiceable(
+    world: dict[str, Any], prepaid: dict[str, Any]
+) -> None:
+    CardPrepaidChoice.objects.create(card_no=CARD, choice=PrepaidChoice.AT_TOPUP, valid_from=at(4))
+    extra = segment(world, exit_time=at(8), fee=1000)  # [170, 180) of T2
+    hold(world, ItemKind.SEGMENT, prepaid["s4"].pk, amount=5000)  # invoiced as a trip before the choice counted
+    assert segment_states(segment_ids=[extra.pk], today=TODAY)[extra.pk].reason == Reason.ELIGIBLE
+
+
 def test_reversing_the_top_up_invoice_releases_its_trips(prepaid: dict[str, Any]) -> None:
     DocumentItem.objects.filter(item_kind=ItemKind.TOPUP).update(live=False)
     states = segment_states(card_no=CARD, today=TODAY)

@@ -39,6 +39,7 @@ def test_the_database_holds_the_functions_of_functions_sql(db: None) -> None:
     assert set(defined) == {
         "invoicing_buyer_at",
         "invoicing_fifo_matches",
+        "invoicing_fifo_paid_by_chosen_topups",
         "invoicing_fifo_paid_by_invoiced_topups",
         "invoicing_fifo_topups_spent_on_invoiced_segments",
         "invoicing_rate_at",

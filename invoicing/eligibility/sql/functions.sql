@@ -107,3 +107,30 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
         SELECT 1 FROM invoicing_documentitem di WHERE di.item_kind = 'segment' AND di.item_id = m.segment_id AND di.live
     )
 $$;
+
+-- Segments of prepaid cards `cards` any fen of which was paid from a top-up not yet invoiced whose card had chosen
+-- "at top-up" (card_prepaid_choice in force at the top-up's time, domain.md §4.12): that money is the top-up's
+-- invoice, which the daily run issues, so no trip document may take it first (Reason topup_chosen). Without this
+-- the trip and the top-up race: whichever run reaches its item first wins, and the customer's choice loses when the
+-- trip's province runs before the card issuer's (seen in bench/national_day.py). Only cards with an "at top-up"
+-- version are matched.
+CREATE OR REPLACE FUNCTION invoicing_fifo_paid_by_chosen_topups(cards varchar[])
+RETURNS SETOF bigint
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT DISTINCT m.segment_id
+    FROM invoicing_fifo_matches(ARRAY(
+        SELECT DISTINCT c.card_no FROM invoicing_cardprepaidchoice c
+        WHERE c.choice = 'topup' AND c.card_no = ANY(cards)
+    )) m
+    JOIN tolling_topup t ON t.id = m.topup_id
+    WHERE (
+        SELECT c.choice FROM invoicing_cardprepaidchoice c
+        WHERE c.card_no = t.card_no AND c.valid_from <= t.topped_up_at
+        ORDER BY c.valid_from DESC LIMIT 1
+    ) = 'topup'
+      AND NOT EXISTS (
+        SELECT 1 FROM invoicing_documentitem di WHERE di.item_kind = 'topup' AND di.item_id = t.id AND di.live
+    )
+      -- a top-up already partly invoiced as trips can never be invoiced itself: its other trips stay invoiceable
+      AND t.id NOT IN (SELECT invoicing_fifo_topups_spent_on_invoiced_segments(cards))
+$$;

@@ -25,6 +25,9 @@ SELECT s.id, s.card_no, s.card_type, s.exit_time, s.service_date, s.fee, s.plate
         CASE WHEN s.id IN (  -- FIFO, over the chosen prepaid cards
             SELECT invoicing_fifo_paid_by_invoiced_topups(ARRAY(SELECT DISTINCT c.card_no FROM chosen c WHERE c.card_type = 22))
         ) THEN 'topup_invoiced' END,
+        CASE WHEN s.id IN (  -- FIFO: paid from a top-up the card chose to invoice at top-up, not invoiced yet
+            SELECT invoicing_fifo_paid_by_chosen_topups(ARRAY(SELECT DISTINCT c.card_no FROM chosen c WHERE c.card_type = 22))
+        ) THEN 'topup_chosen' END,
         CASE WHEN s.service_date > %(cutoff)s::date THEN 'not_yet' END,
         CASE WHEN u.road_nature = 1 AND r.tax_rate IS NULL THEN 'no_rate' END,  -- commercial road: a rate in force
         CASE WHEN b.title_id IS NULL THEN 'no_buyer' END
