@@ -657,11 +657,9 @@ def _series_gaps() -> tuple[int, int, int]:
 
 
 def issuing(stack: Stack, report: Report, chunk: int, stale_s: float, sweep_s: float, timeout_s: float) -> None:
-    from django.db.models import Count, F, Sum
-
     from invoicing.eligibility import beijing_today, trip_cutoff
     from invoicing.issuing import issue_run_create_daily, issue_run_reopen
-    from invoicing.models import Document, DocumentItem, IssueRun
+    from invoicing.models import IssueRun
     from piaogen.celery import app
 
     today = beijing_today()
@@ -721,35 +719,54 @@ def issuing(stack: Stack, report: Report, chunk: int, stale_s: float, sweep_s: f
         timeout_s=timeout_s,
         on_failed=on_failed,
     )
-    run = _db(lambda: IssueRun.objects.get(pk=run.pk))
     report.check("issuing", "run status", "done", status)
     from django.db import connection
 
     with connection.cursor() as cursor:  # fresh statistics: the run wrote ~250 k rows; without them the checks'
         cursor.execute("ANALYZE")  # joins are planned for empty tables and take minutes
+    issuing_check(report, "issuing", run.pk, expected)
+    issuing_check_all(report, "issuing")
+
+
+def issuing_check(report: Report, phase: str, run_id: int, expected: dict[str, dict[int, int]]) -> None:
+    """The run's live items are exactly the items judged eligible before it (``_eligible``), amounts and documents
+    balanced."""
+    from django.db.models import F, Sum
+
+    from invoicing.models import Document, DocumentItem, IssueRun
+
+    run = _db(lambda: IssueRun.objects.get(pk=run_id))
     items = DocumentItem.objects.filter(live=True, document__run=run)
     for kind, wanted in expected.items():
         found = dict(items.filter(item_kind=kind).values_list("item_id", "amount"))
         count = items.filter(item_kind=kind).count()
-        report.check("issuing", f"{kind}: live items of the run", len(wanted), count)
-        report.check("issuing", f"{kind}: eligible items not issued", 0, len(wanted.keys() - found.keys()))
-        report.check("issuing", f"{kind}: issued items not eligible before", 0, len(found.keys() - wanted.keys()))
-        report.check("issuing", f"{kind}: sum of item amounts (fen)", sum(wanted.values()), sum(found.values()))
-    all_ids = DocumentItem.objects.filter(live=True).values("item_kind", "item_id")
-    twice = all_ids.annotate(n=Count("id")).filter(n__gt=1).count()
-    report.check("issuing", "items in more than one live document", 0, twice)
+        report.check(phase, f"{kind}: live items of the run", len(wanted), count)
+        report.check(phase, f"{kind}: eligible items not issued", 0, len(wanted.keys() - found.keys()))
+        report.check(phase, f"{kind}: issued items not eligible before", 0, len(found.keys() - wanted.keys()))
+        report.check(phase, f"{kind}: sum of item amounts (fen)", sum(wanted.values()), sum(found.values()))
     documents = Document.objects.filter(run=run)
     gross = documents.aggregate(s=Sum("amount_gross"))["s"] or 0
-    report.check("issuing", "sum of document gross (fen)", sum(sum(w.values()) for w in expected.values()), gross)
-    report.check("issuing", "documents = run.documents_issued", run.documents_issued, documents.count())
+    report.check(phase, "sum of document gross (fen)", sum(sum(w.values()) for w in expected.values()), gross)
+    report.check(phase, "documents = run.documents_issued", run.documents_issued, documents.count())
     unbalanced = (
         documents.annotate(items_sum=Sum("items__amount", default=0)).exclude(amount_gross=F("items_sum")).count()
     )
-    report.check("issuing", "documents whose gross ≠ sum of their items", 0, unbalanced)
-    report.check("issuing", "documents without items", 0, documents.filter(items__isnull=True).count())
+    report.check(phase, "documents whose gross ≠ sum of their items", 0, unbalanced)
+    report.check(phase, "documents without items", 0, documents.filter(items__isnull=True).count())
+
+
+def issuing_check_all(report: Report, phase: str) -> None:
+    """Over the whole database: no item in two live documents, every number handed out exactly once."""
+    from django.db.models import Count
+
+    from invoicing.models import Document, DocumentItem
+
+    all_ids = DocumentItem.objects.filter(live=True).values("item_kind", "item_id")
+    twice = all_ids.annotate(n=Count("id")).filter(n__gt=1).count()
+    report.check(phase, "items in more than one live document", 0, twice)
     series, handed, bad = _series_gaps()
-    report.check("issuing", f"numbers of {series} series: missing or repeated", 0, bad)
-    report.check("issuing", "numbers handed out = documents", handed, Document.objects.count())
+    report.check(phase, f"numbers of {series} series: missing or repeated", 0, bad)
+    report.check(phase, "numbers handed out = documents", handed, Document.objects.count())
 
 
 # --- main -----------------------------------------------------------------------------------------------------------

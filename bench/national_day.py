@@ -1,21 +1,28 @@
 #!/usr/bin/env python3
-"""A scaled national day on the scale-out set-up, on one machine (issue #16 item 4, first cut).
+"""A scaled national day on the scale-out set-up, on one machine (issue #16 item 4).
 
     .venv/bin/python bench/national_day.py [--provinces 31] [--rows 10000] [--agents 4] [--managers 2]
+    .venv/bin/python bench/national_day.py --peak 1.66 --month-end --kill --stale 20   # month-end peak, hosts die
 
 On bench/worker_hosts.py's five worker hosts (private PostgreSQL and Redis from bench/faults.py) plus a streaming
 replica of that PostgreSQL (bin/services' own code) that the console reads from (DATABASE_REPLICA_URL):
 
 1. **Uploads**: ``--provinces`` provinces (demo country, sorted codes) each upload a generated file of ``--rows``
-   segments at the same moment; the two ingest hosts work through them.
-2. **Issuing**: the daily run of every one of those provinces is queued at once; the two issue hosts work through
-   them.
+   segments (× ``--peak``) at the same moment; the two ingest hosts work through them.
+2. **Issuing**: the daily run of every one of those provinces is queued at once (with ``--month-end`` also the
+   monthly merge of the previous month, as on day 1 of a month); the two issue hosts work through them.
 
 During both stages ``--agents`` threads search by card number and open document pages, and ``--managers`` threads
 open the dashboard, through the whole Django stack in this process (middleware, router, replica), as signed-in
 users. A sampler records the replica's lag (as the router measures it) and the ingest and issue queue depths every
-second. Prints per stage: wall time, rows or items per second, page latencies (p50/p95), replica lag and queue
-depths. No faults here (bench/worker_hosts.py does those); exits 1 if a stage did not finish.
+second. With ``--kill`` one ingest host is SIGKILLed in the middle of a batch and one issue host while it runs a
+run; both stay dead and the other host of their group takes over (after ``--stale`` seconds without heartbeat).
+
+Prints per stage: wall time, rows or items per second, page latencies (p50/p95), replica lag and queue depths,
+then the comparisons (bench/faults.py's): every batch against its file (rows, accepted, duplicates, rejected,
+segments stored, sum of fees), no natural key twice, every daily run's live items exactly the items judged
+eligible before it, balanced documents, no item in two live documents, every number handed out once. Exits 1 if
+a stage did not finish or a comparison failed.
 """
 
 from __future__ import annotations
@@ -36,7 +43,8 @@ from typing import Any
 
 import faults
 import psycopg
-from faults import ROOT, _say, _sweep, file_make
+import worker_hosts
+from faults import ROOT, Report, _say, _sweep, file_make
 from worker_hosts import Hosts
 
 
@@ -152,6 +160,29 @@ class Sampler(threading.Thread):
                 time.sleep(1)
 
 
+def _fifo_settled(report: Report, province: str, run_id: int, expected: dict[str, dict[int, int]], today: Any) -> None:
+    """Drop from ``expected`` the segments judged eligible before the runs that a run then made ineligible by
+    invoicing the top-up that paid for them (domain.md: a prepaid card's top-up or its trips, never both; which one
+    wins depends on which is issued first, and the runs of all provinces run at once)."""
+    from invoicing.eligibility import segment_states
+    from invoicing.models import DocumentItem
+
+    issued = set(
+        DocumentItem.objects.filter(live=True, document__run_id=run_id, item_kind="segment").values_list(
+            "item_id", flat=True
+        )
+    )
+    missing = [pk for pk in expected.get("segment", {}) if pk not in issued]
+    settled = [pk for pk, state in segment_states(segment_ids=missing, today=today).items()
+               if str(state.reason) == "topup_invoiced"]  # fmt: skip
+    for pk in settled:
+        del expected["segment"][pk]
+    if settled:
+        report.notes.append(
+            f"run {province}: {len(settled)} segments judged eligible became ineligible as their top-up was invoiced"
+        )
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[int(q * (len(ordered) - 1))] if ordered else float("nan")
@@ -165,11 +196,15 @@ def main() -> int:
     parser.add_argument("--agents", type=int, default=4)
     parser.add_argument("--managers", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=1200)
+    parser.add_argument("--peak", type=float, default=1.0, help="rows per province × this (peak day: 53/32 ≈ 1.66)")
+    parser.add_argument("--month-end", action="store_true", help="the monthly merge runs with the daily runs")
+    parser.add_argument("--kill", action="store_true", help="SIGKILL one ingest host and one issue host mid-work")
+    parser.add_argument("--stale", type=int, default=60, help="seconds without heartbeat before a takeover")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
 
     logging.getLogger("django.request").setLevel(logging.ERROR)  # a 404 is counted, not printed
-    stack = Hosts(chunk_rows=5000, stale_seconds=60)
+    stack = Hosts(chunk_rows=5000, stale_seconds=args.stale)
     services = _bin_services()
     replica_port = faults._free_port()
     replica_data = stack.home / "replica"
@@ -178,6 +213,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     readers = Readers(args.agents, args.managers)
     results: list[str] = []
+    report = Report()
     ok = True
     try:
         _say(f"private servers under {stack.home}: PostgreSQL :{stack.pg_port}, Redis :{stack.redis_port}")
@@ -194,16 +230,15 @@ def main() -> int:
 
         django.setup()
         from django.conf import settings
+        from django.db import connection
+        from django.db.models import Sum
 
         from invoicing.eligibility import beijing_today, trip_cutoff
-        from invoicing.issuing import issue_run_create_daily
+        from invoicing.issuing import issue_run_create_daily, issue_run_create_monthly, previous_month
         from invoicing.models import IssueRun
         from piaogen.celery import app
         from piaogen.identifiers import ETC_PROVINCES
-        from piaogen.models import Role
-        from piaogen.services import staff_upsert
         from tolling.models import UploadBatch
-        from tolling.services import upload_create
 
         settings.ALLOWED_HOSTS = ["*"]
         provinces = sorted(ETC_PROVINCES)[: args.provinces]
@@ -211,7 +246,7 @@ def main() -> int:
         files = {}
         for province in provinces:
             faults.PROVINCE, faults.TAG = province, f"N{province}"
-            facts = file_make(stack, args.rows, today)
+            facts = file_make(stack, round(args.rows * args.peak), today)
             facts.path = facts.path.rename(stack.home / f"segments-{province}.csv")
             files[province] = facts
         _say(f"files: {len(files)} provinces, {sum(f.rows for f in files.values()):,} rows")
@@ -220,47 +255,64 @@ def main() -> int:
         sampler.start()
         readers.start()
 
-        # stage 1: every province uploads at once
+        # stage 1: every province uploads at once (one ingest host killed in the middle of a batch with --kill)
         readers.stage = "uploads"
-        started = time.monotonic()
-        batch_ids = []
-        for province, facts in files.items():
-            user = staff_upsert(username=f"day-{province}", role=Role.PROVINCE, province=province, password=None)
-            with facts.path.open("rb") as stream:
-                batch_ids.append(upload_create(user=user, kind="segments", file=stream, file_name=facts.path.name).pk)
-        batches = UploadBatch.objects.filter(pk__in=batch_ids)
-        while batches.exclude(status__in=["done", "failed", "refused", "cancelled"]).exists():
-            if time.monotonic() - started > args.timeout:
-                break
-            _sweep()
-            time.sleep(2)
-        took = time.monotonic() - started
+        took = worker_hosts.ingest(
+            stack, report, list(files.values()), sweep_s=3, timeout_s=args.timeout,
+            provinces=list(files), kill=args.kill,
+        )  # fmt: skip
+        batches = UploadBatch.objects.filter(uploaded_by__username__in=[f"hosts-{p}" for p in files])
         rows = sum(batches.values_list("rows_done", flat=True))
         accepted = sum(batches.values_list("rows_accepted", flat=True))
         done = batches.filter(status="done").count()
         expected = sum(f.valid_distinct for f in files.values())
-        ok &= done == len(batch_ids) and accepted == expected
+        ok &= done == len(files) and accepted == expected
         results.append(
-            f"uploads  {len(batch_ids)} batches, {done} done in {took:.0f} s: {rows:,} rows, "
+            f"uploads  {len(files)} batches, {done} done in {took:.0f} s: {rows:,} rows, "
             f"{rows / took:,.0f} rows/s; accepted {accepted:,} (expected {expected:,})"
         )
         _say(results[-1])
 
-        # stage 2: the daily run of every province at once
+        # stage 2: the daily run of every province at once (+ the monthly merge with --month-end; one issue host
+        # killed while it runs a run with --kill)
         readers.stage = "issuing"
-        started = time.monotonic()
         day = trip_cutoff(today)
-        run_ids = []
+        judged = time.monotonic()
+        eligible = {}
+        for province in provinces:
+            faults.PROVINCE = province
+            eligible[province] = faults._eligible(day, today)
+        _say(f"issuing: eligible items judged in {time.monotonic() - judged:.0f} s")
+        started = time.monotonic()
+        run_ids: dict[str, int] = {}
         for province in provinces:
             run, _created = issue_run_create_daily(
                 business_date=day, province=province, params={"today": today.isoformat(), "chunk_size": 2000}
             )
-            run_ids.append(run.pk)
+            run_ids[province] = run.pk
             app.send_task("invoicing.tasks.issue_daily", args=[run.pk])
-        runs = IssueRun.objects.filter(pk__in=run_ids)
+        if args.month_end:
+            run, _created = issue_run_create_monthly(month=previous_month(today))
+            run_ids["monthly"] = run.pk
+            app.send_task("invoicing.tasks.issue_daily", args=[run.pk])
+        runs = IssueRun.objects.filter(pk__in=run_ids.values())
+        killed = not args.kill
         while runs.exclude(status__in=["done", "failed"]).exists():
             if time.monotonic() - started > args.timeout:
                 break
+            progress = runs.aggregate(done=Sum("items_done"), total=Sum("items_total"))
+            if not killed and progress["total"] and progress["done"] >= 0.3 * progress["total"]:
+                unfinished = set(runs.exclude(status="done").values_list("pk", flat=True))
+                busy = [(pk, h) for (task, pk), h in stack.running().items() if "issue" in task and pk in unfinished]
+                if busy:
+                    pk, host = busy[0]
+                    report.notes.append(
+                        f"issuing: SIGKILL {host} (running run #{pk}) at {progress['done']:,}/{progress['total']:,} "
+                        f"items, {time.monotonic() - started:.0f} s in; it stays dead"
+                    )
+                    _say(report.notes[-1])
+                    stack.host_kill(host)
+                    killed = True
             _sweep()
             time.sleep(2)
         took = time.monotonic() - started
@@ -277,6 +329,14 @@ def main() -> int:
         readers.finish()
         sampler.stop.set()
         sampler.join(timeout=10)
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
+        for province, run_id in run_ids.items():
+            report.check(f"run {province}", "run status", "done", runs.get(pk=run_id).status)
+            if province in eligible:
+                _fifo_settled(report, province, run_id, eligible[province], today)
+                faults.issuing_check(report, f"run {province}", run_id, eligible[province])
+        faults.issuing_check_all(report, "issuing")
 
         print("\nStages")
         for line in results:
@@ -310,7 +370,10 @@ def main() -> int:
             connections.close_all()
         services.replica_stop(port=replica_port, data=replica_data)
         stack.close(keep=args.keep)
-    return 0 if ok else 1
+    report.print()
+    failed = [c for c in report.checks if not c.ok]
+    print(f"\n{len(report.checks) - len(failed)}/{len(report.checks)} comparisons ok")
+    return 0 if ok and report.checks and not failed else 1
 
 
 if __name__ == "__main__":

@@ -113,7 +113,19 @@ class Hosts(Stack):
         self.hosts = {}
 
 
-def ingest(stack: Hosts, report: Report, files: list[FileFacts], sweep_s: float, timeout_s: float) -> None:
+def ingest(
+    stack: Hosts,
+    report: Report,
+    files: list[FileFacts],
+    sweep_s: float,
+    timeout_s: float,
+    *,
+    provinces: list[str] | None = None,
+    kill: bool = True,
+) -> float:
+    """Upload ``files`` (each by a user of its province in ``provinces``, default faults.PROVINCE) at once, SIGKILL
+    the ingest host in the middle of one batch when ``kill``, wait for every batch to end and check each against
+    its file. Returns the seconds until every batch ended."""
     from django.db import connection
 
     from piaogen.models import Role, User
@@ -121,11 +133,13 @@ def ingest(stack: Hosts, report: Report, files: list[FileFacts], sweep_s: float,
     from tolling.models import Segment, UploadBatch
     from tolling.services import upload_create
 
-    user = User.objects.filter(username="hosts-32").first() or staff_upsert(
-        username="hosts-32", role=Role.PROVINCE, province=faults.PROVINCE, password=None
-    )
     batches: list[tuple[int, FileFacts]] = []
-    for facts in files:
+    for n, facts in enumerate(files):
+        province = provinces[n] if provinces else faults.PROVINCE
+        username = f"hosts-{province}"
+        user = User.objects.filter(username=username).first() or staff_upsert(
+            username=username, role=Role.PROVINCE, province=province, password=None
+        )
         with facts.path.open("rb") as stream:
             batch = upload_create(user=user, kind="segments", file=stream, file_name=facts.path.name)
         batches.append((batch.pk, facts))
@@ -153,7 +167,7 @@ def ingest(stack: Hosts, report: Report, files: list[FileFacts], sweep_s: float,
             for pk, hosts in taken.items()
             if hosts and 0.15 <= rows.get(pk, 0) / _rows(batches, pk) <= 0.6
         ]
-        if killed is None and victims:
+        if kill and killed is None and victims:
             pk, host = victims[0]
             share = rows[pk] / _rows(batches, pk)
             killed = Fault(f"SIGKILL host {host} (batch #{pk} at {share:.0%}), stays dead", share, lambda: None)
@@ -166,7 +180,8 @@ def ingest(stack: Hosts, report: Report, files: list[FileFacts], sweep_s: float,
             _sweep()
             last_sweep = time.monotonic()
         time.sleep(0.5)
-    report.notes.append(f"ingest: all batches ended after {time.monotonic() - started:.1f} s")
+    took = time.monotonic() - started
+    report.notes.append(f"ingest: all batches ended after {took:.1f} s")
     for pk, facts in batches:
         batch = _db(lambda pk=pk: UploadBatch.objects.get(pk=pk))
         phase = f"#{pk}"
@@ -186,6 +201,7 @@ def ingest(stack: Hosts, report: Report, files: list[FileFacts], sweep_s: float,
             "SELECT count(*) FROM (SELECT 1 FROM tolling_segment GROUP BY pass_id, segment_no HAVING count(*) > 1) d"
         )
         report.check("ingest", "natural keys stored twice", 0, cursor.fetchone()[0])
+    return took
 
 
 def _rows(batches: list[tuple[int, FileFacts]], pk: int) -> int:
