@@ -160,29 +160,6 @@ class Sampler(threading.Thread):
                 time.sleep(1)
 
 
-def _fifo_settled(report: Report, province: str, run_id: int, expected: dict[str, dict[int, int]], today: Any) -> None:
-    """Drop from ``expected`` the segments judged eligible before the runs that a run then made ineligible by
-    invoicing the top-up that paid for them (domain.md: a prepaid card's top-up or its trips, never both; which one
-    wins depends on which is issued first, and the runs of all provinces run at once)."""
-    from invoicing.eligibility import segment_states
-    from invoicing.models import DocumentItem
-
-    issued = set(
-        DocumentItem.objects.filter(live=True, document__run_id=run_id, item_kind="segment").values_list(
-            "item_id", flat=True
-        )
-    )
-    missing = [pk for pk in expected.get("segment", {}) if pk not in issued]
-    settled = [pk for pk, state in segment_states(segment_ids=missing, today=today).items()
-               if str(state.reason) == "topup_invoiced"]  # fmt: skip
-    for pk in settled:
-        del expected["segment"][pk]
-    if settled:
-        report.notes.append(
-            f"run {province}: {len(settled)} segments judged eligible became ineligible as their top-up was invoiced"
-        )
-
-
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[int(q * (len(ordered) - 1))] if ordered else float("nan")
@@ -334,7 +311,6 @@ def main() -> int:
         for province, run_id in run_ids.items():
             report.check(f"run {province}", "run status", "done", runs.get(pk=run_id).status)
             if province in eligible:
-                _fifo_settled(report, province, run_id, eligible[province], today)
                 faults.issuing_check(report, f"run {province}", run_id, eligible[province])
         faults.issuing_check_all(report, "issuing")
 
