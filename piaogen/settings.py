@@ -359,6 +359,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "piaogen.tasks.idempotent_requests_expire",
         "schedule": crontab(hour=4, minute=0),
     },
+    # partitions of the fact tables made ahead, the default partition emptied, expired ones archived (00:30 Beijing)
+    "maintain-partitions": {"task": "tolling.tasks.partitions_maintain_task", "schedule": crontab(hour=0, minute=30)},
     # weekly and monthly province reports, last finished period, once each (07:00 Beijing, after the rollups)
     "scheduled-reports": {"task": "reports.tasks.scheduled_reports_task", "schedule": crontab(hour=7, minute=0)},
 }
@@ -413,6 +415,10 @@ PIAOGEN = {
     "INGEST_STALE_SECONDS": env.int("PIAOGEN_INGEST_STALE_SECONDS", default=120),
     # rows per committed chunk: a crash loses at most one chunk's work (never its data)
     "INGEST_CHUNK_ROWS": env.int("PIAOGEN_INGEST_CHUNK_ROWS", default=100_000),
+    # partitioned facts (tolling.partitions, ADR 0009): months made ahead of today, and months kept attached
+    # before the current one (older partitions move to the `archive` schema)
+    "PARTITION_AHEAD_MONTHS": env.int("PIAOGEN_PARTITION_AHEAD_MONTHS", default=3),
+    "PARTITION_RETENTION_MONTHS": env.int("PIAOGEN_PARTITION_RETENTION_MONTHS", default=36),
     "PII_REVEAL_MINUTES": env.int("PIAOGEN_PII_REVEAL_MINUTES", default=15),
     # reports: days before today a rollup keeps recomputing (late data); drill-down exports above this many rows
     # run in the background (queue `reports`)

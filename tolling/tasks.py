@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from tolling.importing import batch_process
 from tolling.models import UploadBatch, UploadStatus
+from tolling.partitions import partitions_maintain
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)
@@ -30,3 +31,9 @@ def resume_stalled_batches() -> list[int]:
     for batch_id in ids:
         ingest_batch.delay(batch_id)
     return ids
+
+
+@shared_task
+def partitions_maintain_task() -> list[str]:
+    """Beat, daily: partitions made ahead, the default partition emptied, expired partitions archived."""
+    return partitions_maintain(today=timezone.localdate()).lines()
