@@ -73,7 +73,7 @@ def _timed(conn: psycopg.Connection, sql: str, repeat: int) -> tuple[float, floa
     with conn.cursor() as cur:
         for _ in range(repeat):
             cur.execute(f"EXPLAIN (ANALYZE, FORMAT JSON) {sql}")
-            result = cur.fetchone()[0]
+            (result,) = cur.fetchone() or (None,)
             result = result if isinstance(result, list) else json.loads(result)
             plans.append(result[0]["Planning Time"])
             runs.append(result[0]["Execution Time"])
@@ -118,7 +118,7 @@ def main() -> None:
                     " JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass",
                     [table],
                 )
-                partitions, index_bytes, table_bytes = cur.fetchone()
+                partitions, index_bytes, table_bytes = cur.fetchone() or (0, 0, 0)
             per_row = float(index_bytes) / args.rows
             table_bytes = float(table_bytes)
             span = NATIONAL_ROWS_PER_DAY * (1 if layout == "daily" else 30.4) / 1e9

@@ -23,7 +23,7 @@ import time
 from django.db import migrations, models
 
 # table → its unique constraints (name → columns without the partition key)
-TABLES = {
+TABLES: dict[str, dict[str, tuple[str, ...]]] = {
     "tolling_segment": {"segment_natural_key": ("pass_id", "segment_no")},
     "tolling_topup": {"topup_id_province_uniq": ("topup_id", "province")},
 }
