@@ -92,6 +92,10 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# No JIT: a plan over a partitioned table's partitions compiles a function per partition and expression, which
+# costs more than the query (ADR 0009). Migration tolling 0007 sets it on the database too (for connections through
+# pgbouncer, which passes no startup options); this covers a database restored from a dump.
+DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 # Two test runs against one server at once (say, two checkouts) each need their own test database.
 DATABASES["default"]["TEST"] = {"NAME": env.str("PIAOGEN_TEST_DB_NAME", default="") or None}
 
@@ -102,8 +106,10 @@ DATABASES["default"]["TEST"] = {"NAME": env.str("PIAOGEN_TEST_DB_NAME", default=
 DATABASE_DIRECT_URL = env.str("DATABASE_DIRECT_URL", default="")
 if DATABASE_DIRECT_URL:
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
+    DATABASES["default"]["OPTIONS"].pop("options")  # pgbouncer refuses startup options (jit: set on the database)
     DATABASES["direct"] = env.db_url_config(DATABASE_DIRECT_URL) | {
+        "OPTIONS": {"options": "-c jit=off"},
         "CONN_MAX_AGE": 0,  # used for a lock now and then: no idle connection kept past the pooler
         "TEST": {"MIRROR": "default"},
     }
