@@ -100,11 +100,33 @@ def partition_create(cursor, *, table: str, month: dt.date) -> int:
     return waiting
 
 
-def partition_detach(cursor, *, table: str, name: str) -> None:
-    """Detach partition ``name`` of ``table`` and move it to the archive schema. Run inside a transaction."""
+def partition_detach(cursor, *, table: str, name: str) -> str:
+    """Detach partition ``name`` of ``table`` and move it to the archive schema (as ``name``, or ``name_2`` … when
+    that month was archived before); returns its name there. Run inside a transaction."""
     cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {ARCHIVE}")
     cursor.execute(f"ALTER TABLE {table} DETACH PARTITION {name}")
-    cursor.execute(f"ALTER TABLE {name} SET SCHEMA {ARCHIVE}")
+    # an archived table takes no new rows: it must not hold on to the live table's id sequence
+    cursor.execute(f"ALTER TABLE {name} ALTER COLUMN id DROP DEFAULT")
+    cursor.execute(
+        "SELECT c.relname FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = %s::regclass",
+        [name],
+    )
+    names = [name] + [row[0] for row in cursor.fetchall()]  # moved with the table, so clashes are possible too
+    suffix, n = "", 1
+    while any(_exists(cursor, f"{ARCHIVE}.{relation}{suffix}") for relation in names):  # the month archived before
+        n += 1
+        suffix = f"_{n}"
+    for relation in names[1:] if suffix else []:
+        cursor.execute(f'ALTER INDEX "{relation}" RENAME TO "{relation}{suffix}"')
+    if suffix:
+        cursor.execute(f"ALTER TABLE {name} RENAME TO {name}{suffix}")
+    cursor.execute(f"ALTER TABLE {name}{suffix} SET SCHEMA {ARCHIVE}")
+    return f"{name}{suffix}"
+
+
+def _exists(cursor, qualified: str) -> bool:
+    cursor.execute("SELECT to_regclass(%s) IS NOT NULL", [qualified])
+    return bool(cursor.fetchone()[0])
 
 
 def partitions_maintain(
@@ -134,8 +156,7 @@ def partitions_maintain(
                 done.created.append((partition_name(table, month), moved))
             for partition in existing:
                 if partition.high is not None and partition.high <= first_kept:
-                    partition_detach(cursor, table=table, name=partition.name)
-                    done.detached.append(partition.name)
+                    done.detached.append(partition_detach(cursor, table=table, name=partition.name))
             outside = {month for month in waiting if not first_kept <= month <= last_made}
             if outside:
                 cursor.execute(

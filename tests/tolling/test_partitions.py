@@ -16,7 +16,15 @@ from ingest_fixtures import csv_bytes, ingest, row, units_create
 
 from piaogen.models import Role, User
 from tolling.models import RejectedRow, Segment, TopUp, Trip
-from tolling.partitions import PARTITIONED, month_start, partition_name, partitions_maintain, partitions_of
+from tolling.partitions import (
+    PARTITIONED,
+    month_start,
+    partition_create,
+    partition_detach,
+    partition_name,
+    partitions_maintain,
+    partitions_of,
+)
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the upload pipeline commits chunks on its own connection
 # partition DDL would outlive a transactional test's flush: those tests run in a transaction that is rolled back
@@ -160,6 +168,25 @@ def test_partitions_past_the_retention_are_detached_into_the_archive_schema(user
     archived = partition_name("tolling_segment", old_day)
     assert _one(f"SELECT pass_id FROM archive.{archived} WHERE id = %s", [old.pk]) == "GOLD"  # noqa: S608
     assert partitions_maintain(today=today, retention=3).detached == []
+    # the archived table no longer depends on the live table's id sequence
+    assert (
+        _one(
+            "SELECT count(*) FROM pg_attrdef d JOIN pg_class c ON c.oid = d.adrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'archive'"
+        )
+        == 0
+    )
+
+
+@in_rolled_back_transaction
+def test_a_month_archived_twice_is_kept_under_a_second_name() -> None:
+    month = month_start(timezone.localdate(), -30)
+    name = partition_name("tolling_segment", month)
+    with connection.cursor() as cursor:
+        assert partition_detach(cursor, table="tolling_segment", name=name) == name
+        partition_create(cursor, table="tolling_segment", month=month)  # the month again (a re-converted table)
+        assert partition_detach(cursor, table="tolling_segment", name=name) == f"{name}_2"
+    assert _one("SELECT count(*) FROM pg_tables WHERE schemaname = 'archive' AND tablename LIKE %s", [name + "%"]) == 2
 
 
 @in_rolled_back_transaction
