@@ -202,7 +202,8 @@ def drop_indexes(cursor: Any, tables: list[str]) -> list[str]:
         )
         for name, definition in cursor.fetchall():
             cursor.execute(f'DROP INDEX "{name}"')
-            restore_first.append(definition)
+            # a partitioned table's index reads ON ONLY: restored as such it would reach no partition (ADR 0010)
+            restore_first.append(definition.replace(" ON ONLY ", " ON "))
     return restore_first + restore_fks
 
 
@@ -949,8 +950,9 @@ class Build:
         with step("sequences past the ids used"):
             cursor.execute(
                 "SELECT c.relname, a.attname FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid "
-                "JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE ns.nspname = 'public' AND c.relkind = 'r' "
-                "AND a.attidentity <> '' ORDER BY 1"
+                "JOIN pg_namespace ns ON ns.oid = c.relnamespace WHERE ns.nspname = 'public' "
+                "AND c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND (a.attidentity <> '' "
+                "OR pg_get_serial_sequence(quote_ident(c.relname), a.attname) IS NOT NULL) ORDER BY 1"
             )
             for table, column in cursor.fetchall():
                 cursor.execute(

@@ -92,6 +92,10 @@ DATABASES = {
 }
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# No JIT: a plan over a partitioned table's partitions compiles a function per partition and expression, which
+# costs more than the query (ADR 0010). Migration tolling 0007 sets it on the database too (for connections through
+# pgbouncer, which passes no startup options); this covers a database restored from a dump.
+DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c jit=off"
 # Two test runs against one server at once (say, two checkouts) each need their own test database.
 DATABASES["default"]["TEST"] = {"NAME": env.str("PIAOGEN_TEST_DB_NAME", default="") or None}
 
@@ -102,8 +106,10 @@ DATABASES["default"]["TEST"] = {"NAME": env.str("PIAOGEN_TEST_DB_NAME", default=
 DATABASE_DIRECT_URL = env.str("DATABASE_DIRECT_URL", default="")
 if DATABASE_DIRECT_URL:
     DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
-    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = None
+    DATABASES["default"]["OPTIONS"].pop("options")  # pgbouncer refuses startup options (jit: set on the database)
     DATABASES["direct"] = env.db_url_config(DATABASE_DIRECT_URL) | {
+        "OPTIONS": {"options": "-c jit=off"},
         "CONN_MAX_AGE": 0,  # used for a lock now and then: no idle connection kept past the pooler
         "TEST": {"MIRROR": "default"},
     }
@@ -359,6 +365,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "task": "piaogen.tasks.idempotent_requests_expire",
         "schedule": crontab(hour=4, minute=0),
     },
+    # partitions of the fact tables made ahead, the default partition emptied, expired ones archived (00:30 Beijing)
+    "maintain-partitions": {"task": "tolling.tasks.partitions_maintain_task", "schedule": crontab(hour=0, minute=30)},
     # weekly and monthly province reports, last finished period, once each (07:00 Beijing, after the rollups)
     "scheduled-reports": {"task": "reports.tasks.scheduled_reports_task", "schedule": crontab(hour=7, minute=0)},
 }
@@ -413,6 +421,10 @@ PIAOGEN = {
     "INGEST_STALE_SECONDS": env.int("PIAOGEN_INGEST_STALE_SECONDS", default=120),
     # rows per committed chunk: a crash loses at most one chunk's work (never its data)
     "INGEST_CHUNK_ROWS": env.int("PIAOGEN_INGEST_CHUNK_ROWS", default=100_000),
+    # partitioned facts (tolling.partitions, ADR 0010): months made ahead of today, and months kept attached
+    # before the current one (older partitions move to the `archive` schema)
+    "PARTITION_AHEAD_MONTHS": env.int("PIAOGEN_PARTITION_AHEAD_MONTHS", default=3),
+    "PARTITION_RETENTION_MONTHS": env.int("PIAOGEN_PARTITION_RETENTION_MONTHS", default=36),
     "PII_REVEAL_MINUTES": env.int("PIAOGEN_PII_REVEAL_MINUTES", default=15),
     # reports: days before today a rollup keeps recomputing (late data); drill-down exports above this many rows
     # run in the background (queue `reports`)

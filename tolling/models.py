@@ -235,7 +235,10 @@ class Trip(models.Model):
 
 
 class Segment(models.Model):
-    """通行拆分明细: one toll unit's charge in a trip. Natural key (pass_id, segment_no). Money in fen."""
+    """通行拆分明细: one toll unit's charge in a trip. Natural key (pass_id, segment_no). Money in fen.
+
+    Partitioned by month of ``service_date`` (ADR 0010): the database's primary key is ``(id, service_date)``;
+    a lookup by id alone probes every partition's index, so reads that know the date give it."""
 
     id = models.BigAutoField(primary_key=True)
     pass_id = models.CharField(_("通行标识"), max_length=40)
@@ -269,7 +272,9 @@ class Segment(models.Model):
         verbose_name = pgettext_lazy("singular", "通行拆分明细")
         verbose_name_plural = pgettext_lazy("plural", "通行拆分明细")
         constraints = [
-            models.UniqueConstraint(fields=["pass_id", "segment_no"], name="segment_natural_key"),
+            # with the partition key (ADR 0010); a pass id's segment number seen again on another date is caught by
+            # the upload's key check (tolling.importing.conflicts), which matches on (pass_id, segment_no) alone
+            models.UniqueConstraint(fields=["pass_id", "segment_no", "service_date"], name="segment_natural_key"),
             models.CheckConstraint(
                 name="segment_fee_is_pay_minus_discount", condition=Q(fee=F("pay_fee") - F("discount_fee"))
             ),
@@ -296,7 +301,9 @@ class Segment(models.Model):
 
 
 class TopUp(models.Model):
-    """充值: a prepaid card top-up; invoiceable at once (non-taxable) by the card issuer."""
+    """充值: a prepaid card top-up; invoiceable at once (non-taxable) by the card issuer.
+
+    Partitioned by month of ``service_date`` like segments (ADR 0010)."""
 
     id = models.BigAutoField(primary_key=True)
     topup_id = models.CharField(_("充值流水号"), max_length=64)
@@ -314,7 +321,8 @@ class TopUp(models.Model):
         verbose_name_plural = pgettext_lazy("plural", "充值")
         constraints = [
             # natural keys are the sending province's: another province's equal key is another row, never a clash
-            models.UniqueConstraint(fields=["topup_id", "province"], name="topup_id_province_uniq"),
+            # with the partition key (ADR 0010): the upload's key check matches (topup_id, province) on any date
+            models.UniqueConstraint(fields=["topup_id", "province", "service_date"], name="topup_id_province_uniq"),
             models.CheckConstraint(name="topup_amount_positive", condition=Q(amount__gt=0)),
         ]
         indexes = [

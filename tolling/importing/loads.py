@@ -54,7 +54,7 @@ def segments_load(cursor: Any, batch: UploadBatch) -> int:
                 k.v_exit_time, k.v_entry_station, coalesce(k.v_exit_station, ''), k.v_pay_fee, k.v_discount_fee,
                 k.v_fee, %(batch)s
             {_valid()} ORDER BY k.line_no
-            ON CONFLICT (pass_id, segment_no) DO NOTHING
+            ON CONFLICT (pass_id, segment_no, service_date) DO NOTHING
             RETURNING pass_id, card_no, card_type, plate, plate_color, vehicle_class, entry_time, exit_time,
                 service_date
         ), trips AS (  -- COLLATE "C": min() and sorts by memcmp, not the cluster's strcoll
@@ -117,7 +117,7 @@ def topups_load(cursor: Any, batch: UploadBatch) -> int:
                 o.id, %(province)s, coalesce(k.v_channel, ''), %(batch)s
             {_valid("issuer", "v_issuer_tax_id")}
             ORDER BY k.line_no
-            ON CONFLICT (topup_id, province) DO NOTHING RETURNING 1
+            ON CONFLICT (topup_id, province, service_date) DO NOTHING RETURNING 1
         ) SELECT count(*) FROM ins
         """,
         {"province": batch.province, "batch": batch.pk},
