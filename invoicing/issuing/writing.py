@@ -292,8 +292,8 @@ _SELLER_PROVINCE_SQL = """
 SELECT d.number FROM invoicing_document d
 JOIN tolling_operator o ON o.id = d.seller_id
 JOIN invoicing_documentitem di ON di.document_id = d.id
-LEFT JOIN tolling_segment s ON di.item_kind = 'segment' AND s.id = di.item_id
-LEFT JOIN tolling_topup t ON di.item_kind = 'topup' AND t.id = di.item_id
+LEFT JOIN tolling_segment s ON di.item_kind = 'segment' AND s.id = di.item_id AND s.service_date = di.service_date
+LEFT JOIN tolling_topup t ON di.item_kind = 'topup' AND t.id = di.item_id AND t.service_date = di.service_date
 LEFT JOIN tolling_auditcharge a ON di.item_kind = 'audit' AND a.id = di.item_id
 LEFT JOIN tolling_paperticket p ON di.item_kind = 'paper' AND p.id = di.item_id
 LEFT JOIN tolling_taxiride r ON di.item_kind = 'taxi' AND r.id = di.item_id

@@ -85,7 +85,8 @@ RETURNS SETOF bigint
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT DISTINCT m.segment_id
     FROM invoicing_fifo_matches(ARRAY(
-        SELECT DISTINCT t.card_no FROM invoicing_documentitem di JOIN tolling_topup t ON t.id = di.item_id
+        SELECT DISTINCT t.card_no FROM invoicing_documentitem di
+        JOIN tolling_topup t ON t.id = di.item_id AND t.service_date = di.service_date  -- one partition (ADR 0010)
         WHERE di.item_kind = 'topup' AND di.live AND (cards IS NULL OR t.card_no IN (SELECT unnest(cards)))
     )) m
     WHERE EXISTS (
@@ -100,7 +101,8 @@ RETURNS SETOF bigint
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT DISTINCT m.topup_id
     FROM invoicing_fifo_matches(ARRAY(
-        SELECT DISTINCT s.card_no FROM invoicing_documentitem di JOIN tolling_segment s ON s.id = di.item_id
+        SELECT DISTINCT s.card_no FROM invoicing_documentitem di
+        JOIN tolling_segment s ON s.id = di.item_id AND s.service_date = di.service_date  -- one partition (ADR 0010)
         WHERE di.item_kind = 'segment' AND di.live AND s.card_type = 22 AND (cards IS NULL OR s.card_no IN (SELECT unnest(cards)))
     )) m
     WHERE EXISTS (
