@@ -165,12 +165,20 @@ def hold(world: dict[str, Any], kind: str, item_id: int, *, amount: int = 100, l
         line=line,
         item_kind=kind,
         item_id=item_id,
-        service_date=dt.date(2026, 11, 1),
+        service_date=_item_date(kind, item_id),  # items carry their fact's date (its partition, ADR 0010)
         card_no=CARD,
         amount=amount,
         live=live,
     )
     return document
+
+
+def _item_date(kind: str, item_id: int) -> dt.date:
+    if kind == ItemKind.SEGMENT:
+        return Segment.objects.get(pk=item_id).service_date
+    if kind == ItemKind.TOPUP:
+        return TopUp.objects.get(pk=item_id).service_date
+    return dt.date(2026, 11, 1)
 
 
 def customer(name: str, phone: str) -> Customer:

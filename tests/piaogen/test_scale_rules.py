@@ -35,6 +35,7 @@ REGISTRIES: dict[str, str] = {
     "trip_pass_id_uniq": "the pass-id registry: a pass id on one card and vehicle, whatever the segment's date",
     "document_code_number_uniq": "legal document numbers, unique nationally",
     "document_item_one_live_per_item": "exactly-once: an item in at most one live document, whatever its date",
+    "document_line_no_uniq": "a line's number within its document: lines go wherever their document goes",
     "audit_charge_id_province_uniq": "稽核补费: thousands a day nationally, unpartitioned (ADR 0010)",
     "paper_ticket_no_province_uniq": "纸改电: low volume, unpartitioned (ADR 0010)",
     "taxi_ride_id_province_uniq": "taxi rides: low volume, unpartitioned (ADR 0010)",
