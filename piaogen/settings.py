@@ -413,6 +413,8 @@ PIAOGEN = {
     "INGEST_STALE_SECONDS": env.int("PIAOGEN_INGEST_STALE_SECONDS", default=120),
     # rows per committed chunk: a crash loses at most one chunk's work (never its data)
     "INGEST_CHUNK_ROWS": env.int("PIAOGEN_INGEST_CHUNK_ROWS", default=100_000),
+    # connections loading chunks at once: one inserts (in file order) while the others stage and check the next
+    "INGEST_WORKERS": env.int("PIAOGEN_INGEST_WORKERS", default=2),
     "PII_REVEAL_MINUTES": env.int("PIAOGEN_PII_REVEAL_MINUTES", default=15),
     # reports: days before today a rollup keeps recomputing (late data); drill-down exports above this many rows
     # run in the background (queue `reports`)
