@@ -105,7 +105,7 @@ def _batch_run(batch: UploadBatch, chunk_rows: int, timings: dict[str, float]) -
         loader = Loader(batch, table, timings)
         chunks = _prefetch(_chunks(table, skip=batch.rows_done, size=chunk_rows))
         try:
-            outcome = _chunks_load(loader, chunks, workers=settings.PIAOGEN.get("INGEST_WORKERS", 2))
+            outcome = _chunks_load(loader, chunks, workers=settings.PIAOGEN["INGEST_WORKERS"])
         finally:
             chunks.close()
         if outcome == "cancelled":

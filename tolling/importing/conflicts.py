@@ -231,7 +231,14 @@ def _differs(spec: KeySpec, alias: str) -> str:
 def conflicts_reject(cursor: Any, batch: UploadBatch) -> Outcome:
     """Mark the valid rows of the checked chunk that conflict (see the module docstring) as rejected, or apply them
     as corrections (``mode=correct``), and return both sets of line numbers (the caller stores the rejected ones in
-    the error file); the load that follows skips both."""
+    the error file); the load that follows skips both.
+
+    Each probe runs only on the rows that can meet what it looks for, found first by a cheap set-based pass:
+    for segments, the rows whose pass id is registered (a stored segment always registered its pass id in the same
+    statement, ``loads.segments_load``, so a row of a new pass id cannot meet a stored row); in the chunk, the pass
+    ids named with more than one card or vehicle and the keys sent more than once. A fresh chunk so costs two hash
+    aggregates and one registry lookup per pass id (``trip_pass_id_uniq``) instead of probes of the fact table and
+    the registry per row, and sorts of the whole chunk."""
     spec = SPECS.get(batch.kind)
     if spec is None:  # toll units are master data: a changed row updates the unit (loads.toll_units_load)
         return Outcome([], [])
@@ -243,42 +250,72 @@ def conflicts_reject(cursor: Any, batch: UploadBatch) -> Outcome:
         cursor.execute(sql, params)
         rejected.update(row[0] for row in cursor.fetchall())
 
+    def values(sql: str) -> list[Any]:
+        cursor.execute(sql, params)
+        return [row[0] for row in cursor.fetchall()]
+
     corrected: list[int] = []
     if batch.mode == UploadMode.CORRECT and spec.correctable:
         held, corrected = _corrections_apply(cursor, batch, spec, params)
         rejected.update(held)
-    # against the stored row of this province: the differing columns, both values
-    mark(
-        f"UPDATE {CHECKED} k SET reasons = ARRAY[{_conflict_sql(batch.kind, spec, 'e')}]::text[], {CONFLICT_CODE}"
-        f" FROM {spec.table} e WHERE {valid} AND {key_match} AND e.province = %(province)s"
-        f" AND ({_differs(spec, 'e')}) RETURNING k.line_no"
-    )
+    scope = ""
     if spec.national:
+        # once per pass id of the chunk: is it registered (only its rows can meet a stored segment), and is it named
+        # with more than one card or vehicle (the LIMIT keeps the probe an index lookup, never a hash of the registry)
+        cursor.execute(
+            f"SELECT v_pass_id, registered, mixed FROM (SELECT k.v_pass_id,"
+            f" (SELECT true FROM tolling_trip t WHERE t.pass_id = k.v_pass_id LIMIT 1) AS registered,"
+            ' min(k.v_card_no COLLATE "C") <> max(k.v_card_no COLLATE "C")'
+            ' OR min(k.v_plate COLLATE "C") <> max(k.v_plate COLLATE "C")'
+            f" OR min(k.v_plate_color) <> max(k.v_plate_color) AS mixed"
+            f" FROM {CHECKED} k WHERE {valid} GROUP BY k.v_pass_id) g WHERE registered OR mixed"
+        )
+        passes = cursor.fetchall()
+        params["registered"] = [pass_id for pass_id, registered, _mixed in passes if registered]
+        params["mixed"] = [pass_id for pass_id, _registered, mixed in passes if mixed]
+        scope = " AND k.v_pass_id = ANY(%(registered)s)"
+    if not spec.national or params["registered"]:
+        # against the stored row of this province: the differing columns, both values
+        mark(
+            f"UPDATE {CHECKED} k SET reasons = ARRAY[{_conflict_sql(batch.kind, spec, 'e')}]::text[], {CONFLICT_CODE}"
+            f" FROM {spec.table} e WHERE {valid}{scope} AND {key_match} AND e.province = %(province)s"
+            f" AND ({_differs(spec, 'e')}) RETURNING k.line_no"
+        )
+    if spec.national and params["registered"]:
         # a pass id registered with another card or vehicle, or a key held by another province: one neutral reason
         mark(
-            f"UPDATE {CHECKED} k SET reasons = ARRAY[%(taken)s]::text[], {TAKEN_CODE} WHERE {valid} AND ("
+            f"UPDATE {CHECKED} k SET reasons = ARRAY[%(taken)s]::text[], {TAKEN_CODE} WHERE {valid}{scope} AND ("
             f" EXISTS (SELECT 1 FROM tolling_trip t WHERE t.pass_id = k.v_pass_id AND (t.card_no, t.plate,"
             f" t.plate_color) IS DISTINCT FROM (k.v_card_no, k.v_plate, k.v_plate_color))"  # trip_pass_id_uniq
             f" OR EXISTS (SELECT 1 FROM {spec.table} e WHERE {key_match} AND e.province <> %(province)s))"
             f" RETURNING k.line_no"
         )
+    if spec.national and params["mixed"]:
         # a new pass id named with several cards or vehicles in the chunk: the first row's wins
         mark(
             f"UPDATE {CHECKED} k SET reasons = ARRAY[%(taken)s]::text[], {TAKEN_CODE}"
             f" FROM (SELECT DISTINCT ON (v_pass_id) line_no, v_pass_id, v_card_no, v_plate, v_plate_color"
-            f" FROM {CHECKED} WHERE cardinality(reasons) = 0 ORDER BY v_pass_id, line_no) f"
+            f" FROM {CHECKED} WHERE cardinality(reasons) = 0 AND v_pass_id = ANY(%(mixed)s)"
+            f" ORDER BY v_pass_id, line_no) f"
             f" WHERE {valid} AND f.v_pass_id = k.v_pass_id AND f.line_no < k.line_no AND (f.v_card_no, f.v_plate,"
             f" f.v_plate_color) IS DISTINCT FROM (k.v_card_no, k.v_plate, k.v_plate_color) RETURNING k.line_no"
         )
-    # against the first valid row of the same key earlier in the chunk
+    # against the first valid row of the same key earlier in the chunk (keys sent more than once only)
     keys = ", ".join(value.removeprefix("k.") for _stored, value in spec.key)
     first = " AND ".join(f"f.{value.removeprefix('k.')} = {value}" for _stored, value in spec.key)
-    mark(
-        f"UPDATE {CHECKED} k SET reasons = ARRAY[{_conflict_sql(batch.kind, spec, 'f')}]::text[], {CONFLICT_CODE}"
-        f" FROM (SELECT DISTINCT ON ({keys}) * FROM {CHECKED} WHERE cardinality(reasons) = 0"
-        f" ORDER BY {keys}, line_no) f"
-        f" WHERE {valid} AND {first} AND f.line_no < k.line_no AND ({_differs(spec, 'f')}) RETURNING k.line_no"
+    twice = " AND ".join(f"d.{value.removeprefix('k.')} = {value}" for _stored, value in spec.key)
+    params["twice"] = values(
+        f"SELECT k.line_no FROM {CHECKED} k JOIN (SELECT {keys} FROM {CHECKED} WHERE cardinality(reasons) = 0"
+        f" GROUP BY {keys} HAVING count(*) > 1) d ON {twice} WHERE {valid}"
     )
+    if params["twice"]:
+        mark(
+            f"UPDATE {CHECKED} k SET reasons = ARRAY[{_conflict_sql(batch.kind, spec, 'f')}]::text[], {CONFLICT_CODE}"
+            f" FROM (SELECT DISTINCT ON ({keys}) * FROM {CHECKED} WHERE cardinality(reasons) = 0"
+            f" AND line_no = ANY(%(twice)s) ORDER BY {keys}, line_no) f"
+            f" WHERE {valid} AND k.line_no = ANY(%(twice)s) AND {first} AND f.line_no < k.line_no"
+            f" AND ({_differs(spec, 'f')}) RETURNING k.line_no"
+        )
     return Outcome(sorted(rejected), corrected)
 
 

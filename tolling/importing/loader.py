@@ -224,13 +224,14 @@ class Loader:
             extra = ", tu.id AS toll_unit_id, tu.province AS toll_unit_province"
         else:
             extra = ""
+        typed_columns = ", ".join(f"t.v_{f.name}" for f in self.fields)  # the cleaned texts stay behind
         whens = [f"CASE WHEN {condition} THEN {expression} END" for condition, expression, _param, _code in reasons]
         params = [param for _condition, _expression, param, _code in reasons]
         assert all(ROW_CODE_RE.fullmatch(code) for *_rest, code in reasons)  # inlined as SQL literals
         code_whens = [f"CASE WHEN {condition} THEN '{code}' END" for condition, _expression, _param, code in reasons]
         sql = (
             f"CREATE TEMP TABLE {CHECKED} ON COMMIT DROP AS"
-            f" SELECT t.*{extra}, CASE WHEN {' AND '.join(valid)} THEN '{{}}'::text[]"
+            f" SELECT t.line_no, {typed_columns}{extra}, CASE WHEN {' AND '.join(valid)} THEN '{{}}'::text[]"
             f" ELSE array_remove(ARRAY[{', '.join(whens)}]::text[], NULL) END AS reasons,"
             f" CASE WHEN {' AND '.join(valid)} THEN '{{}}'::text[]"
             f" ELSE array_remove(ARRAY[{', '.join(code_whens)}]::text[], NULL) END AS codes"
