@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import DatabaseError, connections, transaction
+from django.db import connections
 from django.test import Client, TransactionTestCase
 from django.utils import translation
 
@@ -202,10 +202,10 @@ def celery_worker_process(celery_workers: Any) -> Any:
 # --- transactional tests: after each, empty the tables it wrote --------------------------------------------------
 # Django ends a transactional test (`transaction=True`, `transactional_db`, `live_server`) with `flush`: TRUNCATE of
 # every table, then post_migrate rebuilds content types, permissions and the role groups — half a second or more per
-# test, most of a transactional module's time. The same end state comes cheaper: delete the rows of the tables the
-# test wrote, and keep those four tables when they still hold exactly what the last full flush left. Anything else
-# (the first test of a process, a test that changed a permission or a group, a database user that may not skip
-# triggers) gets Django's full flush.
+# test, most of a transactional module's time. The same end state comes cheaper: TRUNCATE only the tables that hold
+# rows or pages (pages left by rolled-back inserts too, so that the planner sees the same empty tables as after a
+# flush), and keep the post-migrate tables when they still hold exactly what the last full flush left. Anything else
+# (the first test of a process, a test that changed a permission or a group) gets Django's full flush.
 
 POST_MIGRATE_TABLES = ("django_content_type", "auth_permission", "auth_group", "auth_group_permissions")
 _after_flush: dict[str, str] = {}  # database alias -> POST_MIGRATE_TABLES' fingerprint after this process's last flush
@@ -227,35 +227,25 @@ def _flush(alias: str) -> None:
         _after_flush[alias] = _post_migrate_fingerprint(cursor)
 
 
-def _empty_written_tables(alias: str) -> bool:
-    """Delete every row of the tables holding any (but the post-migrate ones, when unchanged since the last full
-    flush); False when a full flush is needed instead."""
-    connection = connections[alias]
+def _truncate_used_tables(alias: str) -> bool:
+    """TRUNCATE the tables with rows or pages (but the post-migrate ones, when unchanged since the last full flush);
+    False when a full flush is needed instead."""
     if alias not in _after_flush:
         return False
-    tables = [
-        table
+    connection = connections[alias]
+    names = [
+        connection.ops.quote_name(table)
         for table in connection.introspection.django_table_names(only_existing=True, include_views=False)
         if table not in POST_MIGRATE_TABLES
     ]
-    quoted = [connection.ops.quote_name(table) for table in tables]
-    try:
-        with transaction.atomic(using=alias), connection.cursor() as cursor:
-            if _post_migrate_fingerprint(cursor) != _after_flush[alias]:
-                return False
-            # up to 1,000 rows: DELETE (no file to replace); more: TRUNCATE, which the others may follow by reference
-            counted = ", ".join(f"(SELECT count(*) FROM (SELECT FROM {q} LIMIT 1000) n)" for q in quoted)  # noqa: S608
-            cursor.execute(f"SELECT ARRAY[{counted}]")
-            counts = cursor.fetchone()[0]
-            cursor.execute("SET LOCAL session_replication_role = replica")  # no triggers: no FK checks, no audit guard
-            big = [q for q, count in zip(quoted, counts, strict=True) if count >= 1000]
-            if big:
-                cursor.execute(f"TRUNCATE {', '.join(big)} CASCADE")
-            for q, count in zip(quoted, counts, strict=True):
-                if 0 < count < 1000:
-                    cursor.execute(f"DELETE FROM {q}")  # noqa: S608
-    except DatabaseError:  # e.g. a database user that may not set session_replication_role
-        return False
+    used = ", ".join(f"pg_relation_size('{name}') > 0 OR EXISTS (SELECT FROM {name})" for name in names)
+    with connection.cursor() as cursor:
+        if _post_migrate_fingerprint(cursor) != _after_flush[alias]:
+            return False
+        cursor.execute(f"SELECT ARRAY[{used}]")
+        tables = [name for name, is_used in zip(names, cursor.fetchone()[0], strict=True) if is_used]
+        if tables:  # CASCADE: tables that refer to them, empty or not, as flush empties them too
+            cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
     return True
 
 
@@ -264,7 +254,7 @@ def _fixture_teardown(self: TransactionTestCase) -> None:
         _django_fixture_teardown(self)
         return
     for alias in self._databases_names(include_mirrors=False):  # type: ignore[attr-defined]
-        if not _empty_written_tables(alias):
+        if not _truncate_used_tables(alias):
             _flush(alias)
 
 
