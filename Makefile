@@ -1,11 +1,15 @@
 # The two commands: `make run` (the console with everything it needs) and `make test` (the whole suite).
-.PHONY: run test check lint format bench-data services stop
+.PHONY: run test test-fast check lint format bench-data services stop
 
 run:
 	bin/run
 
 test:
 	bin/test
+
+# the fast lane: no browser, no real Celery worker, no replica or pgbouncer of the test's own
+test-fast:
+	bin/test --fast
 
 # Quality gates, as CI runs them before the tests.
 check:

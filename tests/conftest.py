@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.test import Client
+from django.core.management import call_command
+from django.db import connections
+from django.test import Client, TransactionTestCase
 from django.utils import translation
 
 from piaogen.models import Role, User
@@ -22,10 +25,49 @@ PASSWORD = "Piaogen-test-2026"
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
+SLOW_MARKERS = ("browser", "integration", "servers")
+
+
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark what needs more than this process and PostgreSQL, whatever its module says, so that `bin/test --fast`
+    (``-m "not browser and not integration and not servers"``) leaves it out: a Playwright browser, a real Celery
+    worker, or servers of the test's own (a streaming replica, pgbouncer).
+
+    Under pytest-xdist (`--dist loadfile`: a module stays on one worker), the modules that take long — those with such
+    tests or with transactional ones — are handed out first and the many short ones fill in after them, so that no
+    worker is left alone with a long module at the end."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "browser" in fixtures:
+            item.add_marker(pytest.mark.browser)
+        if "celery_workers" in fixtures:
+            item.add_marker(pytest.mark.integration)
+        if "replica_port" in fixtures or "pgbouncer_port" in fixtures:
+            item.add_marker(pytest.mark.servers)
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        long_modules = {item.path for item in items if _takes_long(item)}
+        items.sort(key=lambda item: item.path not in long_modules)  # stable: each module keeps its order
+
+
+def _takes_long(item: pytest.Item) -> bool:
+    db = item.get_closest_marker("django_db")
+    return (
+        any(item.get_closest_marker(name) for name in SLOW_MARKERS)
+        or bool(db and db.kwargs.get("transaction"))
+        or "transactional_db" in getattr(item, "fixturenames", ())
+    )
+
+
+_media_folders = itertools.count(1)
+
+
 @pytest.fixture(autouse=True)
-def _fast_settings(settings: Any, tmp_path: Any) -> None:
+def _fast_settings(settings: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-    settings.MEDIA_ROOT = str(tmp_path / "media")
+    # a media folder of the test's own, made only when it stores a file (a tmp_path per test left ~1,900 folders
+    # for pytest to delete at the end of a later run: seconds)
+    settings.MEDIA_ROOT = str(tmp_path_factory.getbasetemp() / "media" / str(next(_media_folders)))
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     # a request in English leaves its language active in the thread (LocaleMiddleware): every test starts in Chinese
     translation.activate(settings.LANGUAGE_CODE)
@@ -155,3 +197,65 @@ def celery_workers(transactional_db: None) -> Any:
 def celery_worker_process(celery_workers: Any) -> Any:
     """One real worker process (see `celery_workers`)."""
     return celery_workers()
+
+
+# --- transactional tests: after each, empty the tables it wrote --------------------------------------------------
+# Django ends a transactional test (`transaction=True`, `transactional_db`, `live_server`) with `flush`: TRUNCATE of
+# every table, then post_migrate rebuilds content types, permissions and the role groups — half a second or more per
+# test, most of a transactional module's time. The same end state comes cheaper: TRUNCATE only the tables that hold
+# rows or pages (pages left by rolled-back inserts too, so that the planner sees the same empty tables as after a
+# flush), and keep the post-migrate tables when they still hold exactly what the last full flush left. Anything else
+# (the first test of a process, a test that changed a permission or a group) gets Django's full flush.
+
+POST_MIGRATE_TABLES = ("django_content_type", "auth_permission", "auth_group", "auth_group_permissions")
+_after_flush: dict[str, str] = {}  # database alias -> POST_MIGRATE_TABLES' fingerprint after this process's last flush
+_django_fixture_teardown = TransactionTestCase._fixture_teardown  # type: ignore[attr-defined]
+
+
+def _post_migrate_fingerprint(cursor: Any) -> str:
+    rows = " UNION ALL ".join(
+        f"SELECT '{table}' || t::text AS r FROM {table} t"  # noqa: S608 (our table names)
+        for table in POST_MIGRATE_TABLES
+    )
+    cursor.execute(f"SELECT md5(string_agg(r, ',' ORDER BY r)) FROM ({rows}) rows")  # noqa: S608
+    return str(cursor.fetchone()[0])
+
+
+def _flush(alias: str) -> None:
+    call_command("flush", verbosity=0, interactive=False, database=alias, reset_sequences=False)
+    with connections[alias].cursor() as cursor:
+        _after_flush[alias] = _post_migrate_fingerprint(cursor)
+
+
+def _truncate_used_tables(alias: str) -> bool:
+    """TRUNCATE the tables with rows or pages (but the post-migrate ones, when unchanged since the last full flush);
+    False when a full flush is needed instead."""
+    if alias not in _after_flush:
+        return False
+    connection = connections[alias]
+    names = [
+        connection.ops.quote_name(table)
+        for table in connection.introspection.django_table_names(only_existing=True, include_views=False)
+        if table not in POST_MIGRATE_TABLES
+    ]
+    used = ", ".join(f"pg_relation_size('{name}') > 0 OR EXISTS (SELECT FROM {name})" for name in names)
+    with connection.cursor() as cursor:
+        if _post_migrate_fingerprint(cursor) != _after_flush[alias]:
+            return False
+        cursor.execute(f"SELECT ARRAY[{used}]")
+        tables = [name for name, is_used in zip(names, cursor.fetchone()[0], strict=True) if is_used]
+        if tables:  # CASCADE: tables that refer to them, empty or not, as flush empties them too
+            cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")
+    return True
+
+
+def _fixture_teardown(self: TransactionTestCase) -> None:
+    if self.available_apps is not None or self.serialized_rollback:
+        _django_fixture_teardown(self)
+        return
+    for alias in self._databases_names(include_mirrors=False):  # type: ignore[attr-defined]
+        if not _truncate_used_tables(alias):
+            _flush(alias)
+
+
+TransactionTestCase._fixture_teardown = _fixture_teardown  # type: ignore[attr-defined]
