@@ -463,7 +463,9 @@ class DocumentLine(models.Model):
     amount_gross = models.BigIntegerField(_("价税合计(分)"))
     # the document's, carried so lines partition and shard with their document (scale-notes rule 1)
     service_date = models.DateField(_("业务日期"), null=True, blank=True)
-    card_no = models.CharField(_("ETC卡号"), max_length=20, blank=True, default="", db_default="")
+    card_no = models.CharField(
+        _("ETC卡号"), max_length=20, blank=True, default="", db_default="", validators=[card_number_validator]
+    )
 
     class Meta:
         verbose_name = pgettext_lazy("singular", "票据行")

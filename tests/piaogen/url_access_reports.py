@@ -23,6 +23,8 @@ EXPECTED: dict[str, dict[str, int]] = {
     "report-uploads-export": staff_only(allowed=READERS),
     "report-tickets": staff_only(allowed=READERS),
     "report-tickets-export": staff_only(allowed=READERS),
+    "report-searches": staff_only(allowed=READERS),
+    "report-searches-export": staff_only(allowed=READERS),
     "report-pdf": staff_only(allowed=READERS),
     "report-exports": staff_only(allowed=READERS),
     # an export job made under province 32's scope: its province's staff and national readers see it
