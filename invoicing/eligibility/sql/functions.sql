@@ -119,20 +119,24 @@ $$;
 CREATE OR REPLACE FUNCTION invoicing_fifo_paid_by_chosen_topups(cards varchar[])
 RETURNS SETOF bigint
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    SELECT DISTINCT m.segment_id
-    FROM invoicing_fifo_matches(ARRAY(
-        SELECT DISTINCT c.card_no FROM invoicing_cardprepaidchoice c
-        WHERE c.choice = 'topup' AND c.card_no = ANY(cards)
-    )) m
-    JOIN tolling_topup t ON t.id = m.topup_id
-    WHERE (
-        SELECT c.choice FROM invoicing_cardprepaidchoice c
-        WHERE c.card_no = t.card_no AND c.valid_from <= t.topped_up_at
-        ORDER BY c.valid_from DESC LIMIT 1
-    ) = 'topup'
-      AND NOT EXISTS (
-        SELECT 1 FROM invoicing_documentitem di WHERE di.item_kind = 'topup' AND di.item_id = t.id AND di.live
+    WITH open_topups AS MATERIALIZED (  -- chosen "at top-up" (the version in force then), not invoiced yet
+        SELECT t.id, t.card_no FROM tolling_topup t
+        WHERE t.card_no = ANY(cards)
+          AND (
+            SELECT c.choice FROM invoicing_cardprepaidchoice c
+            WHERE c.card_no = t.card_no AND c.valid_from <= t.topped_up_at
+            ORDER BY c.valid_from DESC LIMIT 1
+          ) = 'topup'
+          AND NOT EXISTS (
+            SELECT 1 FROM invoicing_documentitem di WHERE di.item_kind = 'topup' AND di.item_id = t.id AND di.live
+          )
+    ),
+    m AS MATERIALIZED (SELECT * FROM invoicing_fifo_matches(ARRAY(SELECT DISTINCT card_no FROM open_topups)))
+    SELECT DISTINCT m.segment_id FROM m JOIN open_topups o ON o.id = m.topup_id
+    -- a top-up already partly invoiced as trips can never be invoiced itself: its other trips stay invoiceable
+    WHERE NOT EXISTS (
+        SELECT 1 FROM m spent
+        JOIN invoicing_documentitem di ON di.item_kind = 'segment' AND di.item_id = spent.segment_id AND di.live
+        WHERE spent.topup_id = m.topup_id
     )
-      -- a top-up already partly invoiced as trips can never be invoiced itself: its other trips stay invoiceable
-      AND t.id NOT IN (SELECT invoicing_fifo_topups_spent_on_invoiced_segments(cards))
 $$;
