@@ -42,6 +42,7 @@ def test_the_database_holds_the_functions_of_functions_sql(db: None) -> None:
         "invoicing_fifo_paid_by_chosen_topups",
         "invoicing_fifo_paid_by_invoiced_topups",
         "invoicing_fifo_topups_spent_on_invoiced_segments",
+        "invoicing_prepaid_choice_at",
         "invoicing_rate_at",
     }
     assert installed == defined

@@ -110,6 +110,16 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
     )
 $$;
 
+-- The prepaid choice of card `card` in force at `at` (domain.md §4.12): its latest CardPrepaidChoice version valid
+-- from then or earlier; NULL (none) means "per trip". Index: card_prepaid_choice_version_uniq (card_no, valid_from).
+CREATE OR REPLACE FUNCTION invoicing_prepaid_choice_at(card varchar, at timestamptz)
+RETURNS varchar
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
+    SELECT c.choice FROM invoicing_cardprepaidchoice c
+    WHERE c.card_no = card AND c.valid_from <= at
+    ORDER BY c.valid_from DESC LIMIT 1
+$$;
+
 -- Segments of prepaid cards `cards` any fen of which was paid from a top-up not yet invoiced whose card had chosen
 -- "at top-up" (card_prepaid_choice in force at the top-up's time, domain.md §4.12): that money is the top-up's
 -- invoice, which the daily run issues, so no trip document may take it first (Reason topup_chosen). Without this
@@ -122,18 +132,15 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
     WITH open_topups AS MATERIALIZED (  -- chosen "at top-up" (the version in force then), not invoiced yet
         SELECT t.id, t.card_no FROM tolling_topup t
         WHERE t.card_no = ANY(cards)
-          AND (
-            SELECT c.choice FROM invoicing_cardprepaidchoice c
-            WHERE c.card_no = t.card_no AND c.valid_from <= t.topped_up_at
-            ORDER BY c.valid_from DESC LIMIT 1
-          ) = 'topup'
+          AND invoicing_prepaid_choice_at(t.card_no, t.topped_up_at) = 'topup'
           AND NOT EXISTS (
             SELECT 1 FROM invoicing_documentitem di WHERE di.item_kind = 'topup' AND di.item_id = t.id AND di.live
           )
     ),
     m AS MATERIALIZED (SELECT * FROM invoicing_fifo_matches(ARRAY(SELECT DISTINCT card_no FROM open_topups)))
     SELECT DISTINCT m.segment_id FROM m JOIN open_topups o ON o.id = m.topup_id
-    -- a top-up already partly invoiced as trips can never be invoiced itself: its other trips stay invoiceable
+    -- a top-up already partly invoiced as trips can never be invoiced itself: its other trips stay invoiceable.
+    -- (invoicing_fifo_topups_spent_on_invoiced_segments says the same, but would match the cards a second time.)
     WHERE NOT EXISTS (
         SELECT 1 FROM m spent
         JOIN invoicing_documentitem di ON di.item_kind = 'segment' AND di.item_id = spent.segment_id AND di.live

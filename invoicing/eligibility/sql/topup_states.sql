@@ -22,11 +22,7 @@ judged AS (
         t.id IN (  -- FIFO, over the chosen cards
             SELECT invoicing_fifo_topups_spent_on_invoiced_segments(ARRAY(SELECT DISTINCT c.card_no FROM chosen c))
         ) AS spent,
-        (
-            SELECT p.choice FROM invoicing_cardprepaidchoice p
-            WHERE p.card_no = t.card_no AND p.valid_from <= t.topped_up_at
-            ORDER BY p.valid_from DESC LIMIT 1
-        ) AS prepaid_choice
+        invoicing_prepaid_choice_at(t.card_no, t.topped_up_at) AS prepaid_choice
     FROM chosen t
     LEFT JOIN LATERAL invoicing_buyer_at(t.card_no, t.topped_up_at) b ON true
 )
