@@ -188,6 +188,16 @@ class Stack:
         )
         return done.stdout
 
+    def boot(self, segments: int) -> None:
+        """Start the private PostgreSQL and Redis, point this process at them, migrate and seed the demo country
+        with ``segments`` segments, then set Django up in this process."""
+        _say(f"private servers under {self.home}: PostgreSQL :{self.pg_port}, Redis :{self.redis_port}")
+        self.pg_start()
+        self.redis_start()
+        os.environ.update(self.env)
+        self.manage("migrate", "--no-input")
+        self.manage("seed_demo", "--segments", str(segments))
+
     def worker_start(self) -> None:
         self.worker_count += 1
         name = f"faults{self.worker_count}@%h"
@@ -791,12 +801,7 @@ def main() -> int:
     report = Report()
     started = time.monotonic()
     try:
-        _say(f"private servers under {stack.home}: PostgreSQL :{stack.pg_port}, Redis :{stack.redis_port}")
-        stack.pg_start()
-        stack.redis_start()
-        os.environ.update(stack.env)
-        stack.manage("migrate", "--no-input")
-        stack.manage("seed_demo", "--segments", str(args.segments))
+        stack.boot(args.segments)
         sys.path.insert(0, str(ROOT))
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "piaogen.settings")
         import django

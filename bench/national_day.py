@@ -193,12 +193,7 @@ def main() -> int:
     report = Report()
     ok = True
     try:
-        _say(f"private servers under {stack.home}: PostgreSQL :{stack.pg_port}, Redis :{stack.redis_port}")
-        stack.pg_start()
-        stack.redis_start()
-        os.environ.update(stack.env)
-        stack.manage("migrate", "--no-input")
-        stack.manage("seed_demo", "--segments", str(args.segments))
+        stack.boot(args.segments)
         services.replica_start(port=replica_port, data=replica_data)
         _say(f"replica on :{replica_port}")
         sys.path.insert(0, str(ROOT))

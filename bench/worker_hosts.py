@@ -226,12 +226,7 @@ def main() -> int:
     report = Report()
     started = time.monotonic()
     try:
-        _say(f"private servers under {stack.home}: PostgreSQL :{stack.pg_port}, Redis :{stack.redis_port}")
-        stack.pg_start()
-        stack.redis_start()
-        os.environ.update(stack.env)
-        stack.manage("migrate", "--no-input")
-        stack.manage("seed_demo", "--segments", str(args.segments))
+        stack.boot(args.segments)
         sys.path.insert(0, str(ROOT))
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "piaogen.settings")
         import django
