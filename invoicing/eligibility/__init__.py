@@ -89,11 +89,13 @@ from invoicing.eligibility.fifo import (
     fifo_topups_spent_on_invoiced_segments,
 )
 from invoicing.eligibility.invoiceable import (
+    ServiceDates,
     buyer_customer,
     eligible_segment_rows_sql,
     invoiceable_audit_charges,
     invoiceable_segments,
     invoiceable_topups,
+    segment_service_dates,
 )
 from invoicing.eligibility.states import (
     audit_charge_states,
@@ -115,6 +117,7 @@ __all__ = [
     "FifoMatch",
     "ItemState",
     "Reason",
+    "ServiceDates",
     "TopUpMode",
     "audit_charge_states",
     "beijing_today",
@@ -131,6 +134,7 @@ __all__ = [
     "issuing_today",
     "jit_off",
     "paper_ticket_states",
+    "segment_service_dates",
     "segment_states",
     "statement",
     "taxi_ride_states",

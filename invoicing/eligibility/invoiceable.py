@@ -7,10 +7,11 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from django.db import connection
 from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 
-from invoicing.eligibility.base import Reason, chosen, statement, trip_cutoff
+from invoicing.eligibility.base import Reason, chosen, id_list, statement, trip_cutoff
 from invoicing.models import PrepaidChoice
 from tolling.models import AuditCharge, Segment, TopUp
 
@@ -111,15 +112,44 @@ WHERE st.blockers = '{{}}'
 """
 
 
-def eligible_segment_rows_sql(*, segment_ids: Sequence[int], today: dt.date | None = None) -> tuple[str, list[Any]]:
+ServiceDates = tuple[dt.date, dt.date]
+
+_SERVICE_DATES_SQL = (
+    "SELECT min(service_date), max(service_date) FROM tolling_segment "
+    "WHERE id = ANY(string_to_array(%s::text, ',')::bigint[])"
+)
+
+
+def segment_service_dates(segment_ids: Sequence[int]) -> ServiceDates | None:
+    """The first and last service date of ``segment_ids`` (None: none of them exists), for callers that do not know
+    them: one probe of the primary key per id and partition (ADR 0010 addendum)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SERVICE_DATES_SQL, [id_list(segment_ids)])
+        first, last = cursor.fetchone()
+    return None if first is None else (first, last)
+
+
+def eligible_segment_rows_sql(
+    *, segment_ids: Sequence[int], today: dt.date | None = None, service_dates: ServiceDates | None = None
+) -> tuple[str, list[Any]]:
     """The statement behind set-based issuing (``invoicing.issuing.grouping``): of ``segment_ids``, the segments
     eligible now — the rows of ``sql/segment_states.sql`` with no blocker, so exactly those ``segment_states``
     calls eligible — with what issuing needs: columns ``i`` (id), ``card_no``, ``at`` (exit time),
     ``service_date``, ``fee``, ``plate``, ``vehicle_class``, ``rate`` (in force on the service date), ``nature``
     (road nature), ``seller`` (the toll unit's operator), ``customer_id`` and ``title_id`` (the buyer in force at
     the exit time). ``tests/invoicing/test_issuing_consistency.py`` checks it against ``segment_states``.
+
+    ``service_dates``: the first and last service date of ``segment_ids`` (a run knows them from its selection;
+    otherwise they are looked up here). The statement carries them as its date range, so the planner keeps only
+    the partitions of those months (ADR 0010 addendum): over every partition, planning alone took ≈ 120 ms a
+    chunk. The range only narrows where the ids are looked for; a segment outside it is not issued by this call.
     """
+    bounds = service_dates if service_dates is not None else segment_service_dates(segment_ids)
+    first, last = bounds if bounds is not None else (dt.date.max, dt.date.min)  # none exists: an empty range
     states, params = statement(
-        "segment_states.sql", **chosen(ids=segment_ids), cutoff=trip_cutoff(today), all_rows=False
+        "segment_states.sql",
+        **chosen(ids=segment_ids, date_from=first, date_to=last),
+        cutoff=trip_cutoff(today),
+        all_rows=False,
     )
     return _ELIGIBLE_ROWS.format(states=states), params

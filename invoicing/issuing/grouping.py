@@ -31,7 +31,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from invoicing.eligibility import BEIJING, document_kind_for, eligible_segment_rows_sql
+from invoicing.eligibility import BEIJING, ServiceDates, document_kind_for, eligible_segment_rows_sql
 from invoicing.issuing.drafts import ITEM_FISCAL, ITEM_TOLL, vehicle_type
 from invoicing.issuing.writing import Written
 from invoicing.models import BusinessLine, DocumentKind, DocumentStatus, IssueRun, ItemKind
@@ -129,11 +129,20 @@ SELECT d.id, 'issued', %s, %s, %s::jsonb || jsonb_build_object('items', d.items)
 
 
 def segment_documents_write(
-    ids: list[int], *, run: IssueRun | None, by: User | None, today: dt.date | None, merged: bool = False
+    ids: list[int],
+    *,
+    run: IssueRun | None,
+    by: User | None,
+    today: dt.date | None,
+    merged: bool = False,
+    service_dates: ServiceDates | None = None,
 ) -> Written:
     """Issue the eligible ones of ``ids`` set-based (see the module docstring); inside ``writing.items_issue``'s
-    attempt, after the item locks. Returns what was written in document order, like ``writing.documents_write``."""
-    eligible, params = eligible_segment_rows_sql(segment_ids=ids, today=today)
+    attempt, after the item locks. Returns what was written in document order, like ``writing.documents_write``.
+    ``service_dates``: the first and last service date of ``ids`` when the caller knows them (a run), see
+    ``eligible_segment_rows_sql``."""
+    bounds = {"service_dates": service_dates} if service_dates is not None else {}
+    eligible, params = eligible_segment_rows_sql(segment_ids=ids, today=today, **bounds)
     fiscal = DocumentKind.FISCAL_RECEIPT.value
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS pg_temp.issue_rows, pg_temp.issue_lines, pg_temp.issue_docs")

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 
 from invoicing.eligibility import (
     Reason,
+    ServiceDates,
     audit_charge_states,
     issuing_today,
     paper_ticket_states,
@@ -38,14 +39,21 @@ from piaogen.models import User
 
 
 def issue_segments_written(
-    ids: list[int], *, run: IssueRun | None, by: User | None, today: dt.date | None, merged: bool = False
+    ids: list[int],
+    *,
+    run: IssueRun | None,
+    by: User | None,
+    today: dt.date | None,
+    merged: bool = False,
+    service_dates: ServiceDates | None = None,
 ) -> Written:
     """Documents per trip or, ``merged``, the monthly merge: grouped and written in the database (``grouping``).
-    ``today`` is clamped to the real Beijing date (``issuing_today``)."""
+    ``today`` is clamped to the real Beijing date (``issuing_today``). ``service_dates``: the first and last
+    service date of ``ids`` when the caller knows them (``eligible_segment_rows_sql``)."""
     today = issuing_today(today)
 
     def produce() -> Written:
-        return segment_documents_write(ids, run=run, by=by, today=today, merged=merged)
+        return segment_documents_write(ids, run=run, by=by, today=today, merged=merged, service_dates=service_dates)
 
     if not ids:
         return Written([], [])

@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.db import transaction
@@ -31,6 +32,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from invoicing.eligibility import (
+    ServiceDates,
     beijing_today,
     buyer_customer,
     invoiceable_audit_charges,
@@ -136,6 +138,17 @@ def _chunked(ids: list[int], size: int) -> list[list[int]]:
     return [ids[start : start + size] for start in range(0, len(ids), size)]
 
 
+def _dated_chunks(rows: list[tuple[int, dt.date]], size: int) -> list[tuple[list[int], ServiceDates]]:
+    """(id, service date) rows in chunks of ``size`` ids, each with its first and last service date: the chunk's
+    statement carries them so that only those months' partitions are planned and read (ADR 0010 addendum)."""
+    chunks = []
+    for start in range(0, len(rows), size):
+        part = rows[start : start + size]
+        dates = [day for _id, day in part]
+        chunks.append(([pk for pk, _day in part], (min(dates), max(dates))))
+    return chunks
+
+
 def _today(run: IssueRun, default: dt.date) -> dt.date:
     """The Beijing date eligibility is judged on: ``params["today"]`` (ISO) when set, else ``default`` — never later
     than the real Beijing date (``issuing_today``: a run of a recent or future date issues nothing early)."""
@@ -198,8 +211,8 @@ def issue_run_daily(*, run_id: int, chunk_size: int | None = None) -> IssueRun:
         topups = invoiceable_topups(service_date_to=min(day, today), province=province)
         charges = invoiceable_audit_charges(service_date_to=min(day, today), province=province)
 
-        def issue_segments(chunk: list[int]) -> Written:
-            return issue_segments_written(chunk, run=run, by=None, today=today)
+        def issue_segments(chunk: list[int], dates: ServiceDates) -> Written:
+            return issue_segments_written(chunk, run=run, by=None, today=today, service_dates=dates)
 
         def issue_topups(chunk: list[int]) -> Written:
             return issue_topups_written(chunk, run=run, by=None)
@@ -211,31 +224,39 @@ def issue_run_daily(*, run_id: int, chunk_size: int | None = None) -> IssueRun:
         # themselves ineligible (FIFO) when their chunk re-checks eligibility, rather than the other way round
         with jit_off():
             topup_ids = list(topups.values_list("id", flat=True))
-            segment_ids = list(segments.values_list("id", flat=True))
+            segment_rows = list(segments.values_list("id", "service_date"))
             charge_ids = list(charges.values_list("id", flat=True))
         work: _Work = [(issue_topups, c) for c in _chunked(topup_ids, size)]
-        work += [(issue_segments, c) for c in _chunked(segment_ids, size)]
+        work += [(partial(issue_segments, dates=dates), c) for c, dates in _dated_chunks(segment_rows, size)]
         work += [(issue_charges, c) for c in _chunked(charge_ids, size)]
         return work
 
     return _execute(run_id, plan)
 
 
-def _customer_chunks(rows: list[tuple[int, int]], size: int) -> list[list[int]]:
-    """Segment ids in chunks of whole customers (``rows``: (customer id, segment id) ordered by customer): a chunk
-    is closed before a customer who would take it past ``size``; a customer larger than ``size`` is a chunk alone."""
-    chunks: list[list[int]] = []
-    current: list[int] = []
+T = TypeVar("T")
+
+
+def _customer_chunks(rows: list[tuple[int, T]], size: int) -> list[list[T]]:
+    """Segments in chunks of whole customers (``rows``: (customer id, segment) ordered by customer; a segment is
+    its id, or whatever the caller carries with it): a chunk is closed before a customer who would take it past
+    ``size``; a customer larger than ``size`` is a chunk alone."""
+    chunks: list[list[T]] = []
+    current: list[T] = []
     customer: int | None = None
-    mine: list[int] = []
-    for customer_id, segment_id in [*rows, (-1, -1)]:
+    mine: list[T] = []
+    for customer_id, segment in rows:
         if customer_id != customer:
             if current and len(current) + len(mine) > size:
                 chunks.append(current)
                 current = []
             current += mine
             customer, mine = customer_id, []
-        mine.append(segment_id)
+        mine.append(segment)
+    if current and len(current) + len(mine) > size:
+        chunks.append(current)
+        current = []
+    current += mine
     if current:
         chunks.append(current)
     return chunks
@@ -258,13 +279,15 @@ def issue_run_monthly(*, run_id: int, chunk_size: int | None = None) -> IssueRun
                 )
                 .annotate(buyer=buyer_customer())
                 .order_by("buyer", "id")
-                .values_list("buyer", "id")
+                .values_list("buyer", "id", "service_date")
             )
+        customers = [(buyer, (pk, day)) for buyer, pk, day in rows]
 
-        def issue_merged(chunk: list[int]) -> Written:
-            return issue_segments_written(chunk, run=run, by=None, today=today, merged=True)
+        def issue_merged(chunk: list[int], dates: ServiceDates) -> Written:
+            return issue_segments_written(chunk, run=run, by=None, today=today, merged=True, service_dates=dates)
 
-        return [(issue_merged, chunk) for chunk in _customer_chunks(rows, size)]
+        chunks = [_dated_chunks(chunk, len(chunk))[0] for chunk in _customer_chunks(customers, size)]
+        return [(partial(issue_merged, dates=dates), chunk) for chunk, dates in chunks]
 
     return _execute(run_id, plan)
 
