@@ -46,15 +46,17 @@ $$;
 -- is a line of fen: first the opening balance (the least that keeps the balance ≥ 0 at every event, top-ups
 -- counted before segments at the same instant), then its top-ups in (topped_up_at, id) order. Segments with a fee
 -- spend it in (exit_time, pass_id, segment_no) order. A segment overlaps the top-ups its fen interval [lo, hi)
--- meets; `fen` is the overlap. Indexes: topup_card_time_idx, segment_card_date_idx.
+-- meets; `fen` is the overlap. Indexes: topup_card_time_idx, segment_card_date_idx. Each table is read once, into
+-- `events` (the cards' rows are in every partition, so each read is planned and probed over all of them).
 CREATE OR REPLACE FUNCTION invoicing_fifo_matches(cards varchar[])
 RETURNS TABLE (segment_id bigint, topup_id bigint, fen bigint)
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
-    WITH events AS (
-        SELECT t.card_no, t.topped_up_at AS at, 0 AS ord, -t.amount AS delta
+    WITH events AS MATERIALIZED (  -- ord 0: a top-up (delta: −amount), 1: a segment (delta: its fee)
+        SELECT t.card_no, t.topped_up_at AS at, 0 AS ord, -t.amount AS delta, t.id,
+            NULL::varchar AS pass_id, NULL::smallint AS segment_no
         FROM tolling_topup t WHERE t.card_no = ANY(cards)
         UNION ALL
-        SELECT s.card_no, s.exit_time, 1, s.fee
+        SELECT s.card_no, s.exit_time, 1, s.fee, s.id, s.pass_id, s.segment_no
         FROM tolling_segment s WHERE s.card_no = ANY(cards) AND s.card_type = 22 AND s.fee > 0
     ),
     deficits AS (
@@ -63,15 +65,16 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
     ),
     opening AS (SELECT card_no, greatest(0, max(deficit)) AS opening FROM deficits GROUP BY card_no),
     topup_spans AS (
-        SELECT t.card_no, t.id, o.opening + sum(t.amount) OVER w - t.amount AS lo, o.opening + sum(t.amount) OVER w AS hi
-        FROM tolling_topup t JOIN opening o ON o.card_no = t.card_no
-        WINDOW w AS (PARTITION BY t.card_no ORDER BY t.topped_up_at, t.id ROWS UNBOUNDED PRECEDING)
+        SELECT e.card_no, e.id, o.opening + sum(-e.delta) OVER w + e.delta AS lo, o.opening + sum(-e.delta) OVER w AS hi
+        FROM events e JOIN opening o ON o.card_no = e.card_no
+        WHERE e.ord = 0
+        WINDOW w AS (PARTITION BY e.card_no ORDER BY e.at, e.id ROWS UNBOUNDED PRECEDING)
     ),
     segment_spans AS (
-        SELECT s.card_no, s.id, sum(s.fee) OVER w - s.fee AS lo, sum(s.fee) OVER w AS hi
-        FROM tolling_segment s JOIN opening o ON o.card_no = s.card_no
-        WHERE s.card_type = 22 AND s.fee > 0
-        WINDOW w AS (PARTITION BY s.card_no ORDER BY s.exit_time, s.pass_id, s.segment_no ROWS UNBOUNDED PRECEDING)
+        SELECT e.card_no, e.id, sum(e.delta) OVER w - e.delta AS lo, sum(e.delta) OVER w AS hi
+        FROM events e
+        WHERE e.ord = 1
+        WINDOW w AS (PARTITION BY e.card_no ORDER BY e.at, e.pass_id, e.segment_no ROWS UNBOUNDED PRECEDING)
     )
     SELECT s.id, t.id, (least(s.hi, t.hi) - greatest(s.lo, t.lo))::bigint
     FROM segment_spans s JOIN topup_spans t ON t.card_no = s.card_no AND s.lo < t.hi AND t.lo < s.hi

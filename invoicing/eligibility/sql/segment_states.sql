@@ -16,17 +16,19 @@ WITH chosen AS NOT MATERIALIZED (
       AND (%(date_from)s::date IS NULL OR s.service_date >= %(date_from)s::date)
       AND (%(date_to)s::date IS NULL OR s.service_date <= %(date_to)s::date)
       AND (%(province)s::varchar IS NULL OR s.province = %(province)s::varchar)
-)
+),
+-- the chosen prepaid cards, found once for both FIFO reasons (each read of `chosen` probes its partitions again)
+prepaid AS MATERIALIZED (SELECT ARRAY(SELECT DISTINCT c.card_no FROM chosen c WHERE c.card_type = 22) AS cards)
 SELECT s.id, s.card_no, s.card_type, s.exit_time, s.service_date, s.fee, s.plate, s.vehicle_class,
     u.road_nature AS nature, u.operator_id AS seller, r.tax_rate AS rate, b.customer_id, b.title_id,
     array_remove(ARRAY[
         CASE WHEN held.item_id IS NOT NULL THEN 'in_document' END,
         CASE WHEN s.fee = 0 THEN 'zero_fee' END,
         CASE WHEN s.id IN (  -- FIFO, over the chosen prepaid cards
-            SELECT invoicing_fifo_paid_by_invoiced_topups(ARRAY(SELECT DISTINCT c.card_no FROM chosen c WHERE c.card_type = 22))
+            SELECT invoicing_fifo_paid_by_invoiced_topups((SELECT p.cards FROM prepaid p))
         ) THEN 'topup_invoiced' END,
         CASE WHEN s.id IN (  -- FIFO: paid from a top-up the card chose to invoice at top-up, not invoiced yet
-            SELECT invoicing_fifo_paid_by_chosen_topups(ARRAY(SELECT DISTINCT c.card_no FROM chosen c WHERE c.card_type = 22))
+            SELECT invoicing_fifo_paid_by_chosen_topups((SELECT p.cards FROM prepaid p))
         ) THEN 'topup_chosen' END,
         CASE WHEN s.service_date > %(cutoff)s::date THEN 'not_yet' END,
         CASE WHEN u.road_nature = 1 AND r.tax_rate IS NULL THEN 'no_rate' END,  -- commercial road: a rate in force
