@@ -57,15 +57,32 @@ def issue_segments_written(
 
     if not ids:
         return Written([], [])
-    return items_issue(ItemKind.SEGMENT, ids, None, run=run, by=by, action="document.issue", produce=produce)
+    return items_issue(
+        ItemKind.SEGMENT,
+        ids,
+        None,
+        run=run,
+        by=by,
+        action="document.issue",
+        produce=produce,
+        service_dates=service_dates,
+    )
 
 
-def issue_topups_written(ids: list[int], *, run: IssueRun | None, by: User | None) -> Written:
+def issue_topups_written(
+    ids: list[int], *, run: IssueRun | None, by: User | None, service_dates: ServiceDates | None = None
+) -> Written:
+    """``service_dates``: the first and last service date of ``ids`` when the caller knows them (a run): the state
+    statement then plans and reads only those months' partitions (ADR 0010 addendum)."""
+    first, last = service_dates if service_dates is not None else (None, None)
+
     def build() -> list[Draft]:
-        states = topup_states(topup_ids=ids)
+        states = topup_states(topup_ids=ids, date_from=first, date_to=last)
         return topup_drafts({i: s for i, s in states.items() if s.eligible})
 
-    return items_issue(ItemKind.TOPUP, ids, build, run=run, by=by, action="document.issue") if ids else Written([], [])
+    if not ids:
+        return Written([], [])
+    return items_issue(ItemKind.TOPUP, ids, build, run=run, by=by, action="document.issue", service_dates=service_dates)
 
 
 def issue_segments(

@@ -214,8 +214,8 @@ def issue_run_daily(*, run_id: int, chunk_size: int | None = None) -> IssueRun:
         def issue_segments(chunk: list[int], dates: ServiceDates) -> Written:
             return issue_segments_written(chunk, run=run, by=None, today=today, service_dates=dates)
 
-        def issue_topups(chunk: list[int]) -> Written:
-            return issue_topups_written(chunk, run=run, by=None)
+        def issue_topups(chunk: list[int], dates: ServiceDates) -> Written:
+            return issue_topups_written(chunk, run=run, by=None, service_dates=dates)
 
         def issue_charges(chunk: list[int]) -> Written:
             return issue_audit_charges_written(chunk, run=run, by=None)
@@ -223,10 +223,10 @@ def issue_run_daily(*, run_id: int, chunk_size: int | None = None) -> IssueRun:
         # top-ups first: a holder who chose "at top-up" gets the top-up invoiced, and the trips it paid then find
         # themselves ineligible (FIFO) when their chunk re-checks eligibility, rather than the other way round
         with jit_off():
-            topup_ids = list(topups.values_list("id", flat=True))
+            topup_rows = list(topups.values_list("id", "service_date"))
             segment_rows = list(segments.values_list("id", "service_date"))
             charge_ids = list(charges.values_list("id", flat=True))
-        work: _Work = [(issue_topups, c) for c in _chunked(topup_ids, size)]
+        work: _Work = [(partial(issue_topups, dates=dates), c) for c, dates in _dated_chunks(topup_rows, size)]
         work += [(partial(issue_segments, dates=dates), c) for c, dates in _dated_chunks(segment_rows, size)]
         work += [(issue_charges, c) for c in _chunked(charge_ids, size)]
         return work

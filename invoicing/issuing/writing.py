@@ -21,6 +21,7 @@ from django.utils.translation import gettext as _
 
 from invoicing.eligibility import (
     BEIJING,
+    ServiceDates,
     in_array,
 )
 from invoicing.issuing.drafts import (
@@ -293,25 +294,32 @@ SELECT d.number FROM invoicing_document d
 JOIN tolling_operator o ON o.id = d.seller_id
 JOIN invoicing_documentitem di ON di.document_id = d.id
 LEFT JOIN tolling_segment s ON di.item_kind = 'segment' AND s.id = di.item_id AND s.service_date = di.service_date
+    AND (%(first)s::date IS NULL OR s.service_date BETWEEN %(first)s::date AND %(last)s::date)
 LEFT JOIN tolling_topup t ON di.item_kind = 'topup' AND t.id = di.item_id AND t.service_date = di.service_date
+    AND (%(first)s::date IS NULL OR t.service_date BETWEEN %(first)s::date AND %(last)s::date)
 LEFT JOIN tolling_auditcharge a ON di.item_kind = 'audit' AND a.id = di.item_id
 LEFT JOIN tolling_paperticket p ON di.item_kind = 'paper' AND p.id = di.item_id
 LEFT JOIN tolling_taxiride r ON di.item_kind = 'taxi' AND r.id = di.item_id
-WHERE d.id = ANY(%s) AND (o.province <> d.province
+WHERE d.id = ANY(%(ids)s) AND (o.province <> d.province
     OR coalesce(s.province, t.province, a.province, p.province, r.province) IS DISTINCT FROM o.province)
 LIMIT 1
 """
 
 
-def _sellers_check(document_ids: list[int]) -> None:
+def _sellers_check(document_ids: list[int], service_dates: ServiceDates | None = None) -> None:
     """Refuse documents whose seller is of another province than their items (issue #18: a province's upload
     once named another province's operator, and its trips were invoiced in that province's number series).
     Uploads look sellers up in the uploader's province, so this never fires; it is the last line, in the
-    issuing transaction: the whole attempt rolls back and nothing is numbered."""
+    issuing transaction: the whole attempt rolls back and nothing is numbered.
+
+    ``service_dates``: the first and last service date of the items, when the caller knows them (a run's chunk):
+    only those months' partitions of segments and top-ups are then planned and probed (ADR 0010 addendum). An
+    item outside them would find no fact and be refused, never let through."""
     if not document_ids:
         return
+    first, last = service_dates if service_dates is not None else (None, None)
     with connection.cursor() as cursor:
-        cursor.execute(_SELLER_PROVINCE_SQL, [document_ids])
+        cursor.execute(_SELLER_PROVINCE_SQL, {"ids": document_ids, "first": first, "last": last})
         wrong = cursor.fetchone()
     if wrong is not None:
         log.error("issuing: document %s would be sold by another province's operator; refused", wrong[0])
@@ -327,9 +335,11 @@ def items_issue(
     by: User | None,
     action: str,
     produce: Callable[[], Written] | None = None,
+    service_dates: ServiceDates | None = None,
 ) -> Written:
     """Lock, ``build`` and write in a transaction (a savepoint inside a caller's one); on a lost race, again.
     ``produce`` instead of ``build``: a set-based writer (``grouping``) that builds and writes in the database.
+    ``service_dates``: the first and last service date of ``ids`` when the caller knows them (``_sellers_check``).
 
     The item locks make lost races rare; the partial unique index stays the guarantee and the retry its answer.
     """
@@ -342,7 +352,7 @@ def items_issue(
                 else:
                     assert build is not None
                     written = documents_write(build(), run=run, by=by)
-                _sellers_check(written.ids)
+                _sellers_check(written.ids, service_dates)
                 deliveries_queue(written.ids)
                 if by is not None and written.ids:
                     audit_record(
