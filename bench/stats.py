@@ -54,6 +54,7 @@ def _parse() -> argparse.Namespace:
     parser.add_argument("--province-user", default="jiangsu", help="the province user (default jiangsu, 32)")
     parser.add_argument("--ranges", default="31,366", help="range lengths in days (default 31,366)")
     parser.add_argument("--states", type=int, default=0, help="queries by invoice state per role (default 0)")
+    parser.add_argument("--slowest", type=int, default=1, help="slowest queries listed per role and range (default 1)")
     parser.add_argument(
         "--rollup",
         choices=["keep", "refresh", "none"],
@@ -129,7 +130,7 @@ class Timing:
     label: str
     stats_ms: list[float] = field(default_factory=list)
     drill_ms: list[float] = field(default_factory=list)
-    slowest: tuple[float, dict[str, str]] = (0.0, {})
+    queries: list[tuple[float, float, dict[str, str]]] = field(default_factory=list)  # (stats ms, drill ms, params)
     items: list[int] = field(default_factory=list)
     refused: int = 0
 
@@ -159,8 +160,7 @@ def run_one(user: Any, params: dict[str, str], rng: random.Random, timing: Timin
         timing.stats_ms.append(took)
         timing.drill_ms.append(drilled)
         timing.items.append(stats.total.get("count", 0))
-        if took > timing.slowest[0]:
-            timing.slowest = (took, params)
+        timing.queries.append((took, drilled, params))
 
 
 def _line(role: str, label: str, t: Timing, target: float | None) -> str:
@@ -233,7 +233,7 @@ def main() -> None:
                 params = random_params(rng, pool, province=province, end=end, days=days)
                 run_one(user, params, rng, timing if i >= WARMUP else None)
             print(_line(role, timing.label, timing, TARGETS_MS.get(days)))
-            slowest.append((role, days, timing.slowest))
+            slowest.append((role, days, timing.queries))
         if args.states:
             rng = random.Random(f"{args.seed}-{role}-states")
             timing = Timing("state 31 d")
@@ -245,10 +245,11 @@ def main() -> None:
                 params["group_by"] = ",".join(["state", *params["group_by"].split(",")[:1]]).strip(",")
                 run_one(user, params, rng, timing)
             print(_line(role, timing.label, timing, None))
-            slowest.append((role, 0, timing.slowest))
-    print("\nslowest query per role and range:")
-    for role, days, (took, params) in slowest:
-        print(f"  {role} {days or 'state'}: {took:.0f} ms  {params}")
+            slowest.append((role, 0, timing.queries))
+    print(f"\nslowest {args.slowest} per role and range (statistics ms, drill-down ms, parameters):")
+    for role, days, queries in slowest:
+        for took, drilled, params in sorted(queries, key=lambda q: -max(q[0], q[1]))[: args.slowest]:
+            print(f"  {role} {days or 'state'}: {took:.0f} ms, drill {drilled:.0f} ms  {params}")
 
 
 if __name__ == "__main__":
