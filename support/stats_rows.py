@@ -245,7 +245,7 @@ def drill_page(*, user: User, query: StatsQuery, page: Any) -> DrillPage:
     source: Any = ids if ids is not None else subject_rows(user, query).order_by("-id").values_list("id", flat=True)
     paginator = Paginator(source, PAGE_SIZE)
     if ids is None:  # the cell's count as the statistics counted it (the segment rollup where it serves)
-        paginator.count = row_count(user, query)  # type: ignore[misc]  # a cached_property, set before its first read
+        paginator.count = row_count(user, query)  # a cached_property: set before its first read
     current = paginator.get_page(page)
     objects = _loaded(user, query, list(current.object_list))
     return DrillPage(COLUMNS[query.subject], _rows(query, objects), current, current.paginator.count)
