@@ -33,7 +33,7 @@ from piaogen.identifiers import CardType, VehicleClass, province_label
 from piaogen.models import User
 from piaogen.money import fen_to_decimal, format_yuan, yuan_str
 from piaogen.privacy import Pii, shown
-from support.stats import DIMENSIONS, Statistics, StatsQuery, item_states, matching_ids, subject_rows
+from support.stats import DIMENSIONS, Statistics, StatsQuery, item_states, matching_ids, row_count, subject_rows
 from tolling.models import AuditCharge, Card, PaperTicket, Segment, TaxiRide, TopUp, Trip
 
 PAGE_SIZE = 50
@@ -243,14 +243,17 @@ def drill_page(*, user: User, query: StatsQuery, page: Any) -> DrillPage:
     """One page of the rows behind a cell, newest first, with the total count (the cell's count)."""
     ids = matching_ids(user, query)
     source: Any = ids if ids is not None else subject_rows(user, query).order_by("-id").values_list("id", flat=True)
-    current = Paginator(source, PAGE_SIZE).get_page(page)
+    paginator = Paginator(source, PAGE_SIZE)
+    if ids is None:  # the cell's count as the statistics counted it (the segment rollup where it serves)
+        paginator.count = row_count(user, query)  # a cached_property: set before its first read
+    current = paginator.get_page(page)
     objects = _loaded(user, query, list(current.object_list))
     return DrillPage(COLUMNS[query.subject], _rows(query, objects), current, current.paginator.count)
 
 
 def drill_count(*, user: User, query: StatsQuery) -> int:
     ids = matching_ids(user, query)
-    return len(ids) if ids is not None else subject_rows(user, query).count()
+    return len(ids) if ids is not None else row_count(user, query)
 
 
 def drill_rows(*, user: User, query: StatsQuery) -> Iterator[Row]:

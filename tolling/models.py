@@ -292,6 +292,8 @@ class Segment(models.Model):
         indexes = [
             # a card's segments by date: customer/card pages, eligibility, FIFO matching against top-ups
             models.Index(fields=["card_no", "service_date"], name="segment_card_date_idx"),
+            # a plate's segments by date: statistics and record pages filtered by a plate (ADR 0006 addendum)
+            models.Index(fields=["plate", "service_date"], name="segment_plate_date_idx"),
             # issuing runs and reports scan by business date; BRIN stays tiny as rows arrive in date order
             BrinIndex(fields=["service_date"], name="segment_date_brin"),
         ]

@@ -20,6 +20,7 @@ from support.stats.counting import (
     dimension_label,
     item_states,
     matching_ids,
+    row_count,
     statistics,
     subject_rows,
 )
@@ -55,6 +56,7 @@ __all__ = [
     "item_states",
     "matching_ids",
     "query_from",
+    "row_count",
     "state_group",
     "state_key",
     "state_matches",

@@ -288,6 +288,15 @@ def _count(user: User, rows: QuerySet[Any], query: StatsQuery) -> dict[tuple[Any
     return rolled
 
 
+def row_count(user: User, query: StatsQuery) -> int:
+    """How many rows ``subject_rows`` holds (not by invoice state): the statistics' own total — from the segment
+    rollup where it serves (``_count``), so a drill-down's count costs what its cell did — else ``COUNT(*)``."""
+    rows = subject_rows(user, query)
+    if not _rollup_covers(query):
+        return rows.count()
+    return sum(values["count"] for values in _count(user, rows, replace(query, group_by=())).values())
+
+
 def _value_columns(query: StatsQuery) -> list[str]:
     spec = query.spec
     columns = ["id", *(c for d in query.group_by if (c := _dimension_column(spec, d)) and c not in ("id",))]

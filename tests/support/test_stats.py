@@ -111,6 +111,8 @@ SEGMENT_FILTERS: dict[str, Callable[[random.Random, dict[str, Any]], str]] = {
         ["eligible", "in_document", "zero_fee", "not_yet", "topup_invoiced", "released"]
     ),
     "document_kind": lambda rng, w: rng.choice(["invoice", "receipt"]),
+    # through segment_plate_date_idx on the raw rows (the rollup has no plate)
+    "plate": lambda rng, w: rng.choice(sorted(set(Segment.objects.values_list("plate", flat=True)))),
 }
 SEGMENT_GROUPS = ["day", "month", "province", "operator", "state", "vehicle_class", "document_kind", "business_line"]
 
@@ -126,6 +128,7 @@ def _raw_segments(start: dt.date, end: dt.date, params: dict[str, str]) -> list[
             "card_type": str(s.card_type), "operator": str(s.toll_unit.operator_id), "state": state_key(states[s.pk]),
             "document_kind": "receipt" if s.toll_unit.road_nature == 2 else "invoice", "day": s.service_date,
             "month": s.service_date.replace(day=1), "business_line": "etc_trip", "fee": s.fee, "pass_id": s.pass_id,
+            "plate": s.plate,
         }  # fmt: skip
         if all(row[key] == value for key, value in params.items()):
             out.append(row)

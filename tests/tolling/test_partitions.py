@@ -148,7 +148,7 @@ def test_a_row_of_a_month_without_a_partition_waits_in_the_default_one_and_moves
     moved = Segment.objects.get(pk=segment.pk)
     assert (moved.pass_id, moved.service_date, moved.fee) == ("G2019", day, 100)
     # the moved partition has the parent's indexes and keys
-    assert _one("SELECT count(*) FROM pg_indexes WHERE tablename = 'tolling_segment_p2019_03'") == 4
+    assert _one("SELECT count(*) FROM pg_indexes WHERE tablename = 'tolling_segment_p2019_03'") == 5
     with pytest.raises(IntegrityError, match="pass_id, segment_no, service_date"), transaction.atomic():
         _trip("G2019", day)
 
