@@ -82,15 +82,24 @@ $$;
 
 -- Segments of prepaid cards `cards` (NULL: every card) any fen of which was paid from a top-up held by a live
 -- document: ineligible for ever (domain.md §4.3). Only a card with such a top-up can have one; those cards are
--- found from the partial unique index on live document items (document_item_one_live_per_item).
+-- found through the partial unique index on live document items (document_item_one_live_per_item): from the given
+-- cards' own rows when there are cards, which does not read every live item of the country.
 CREATE OR REPLACE FUNCTION invoicing_fifo_paid_by_invoiced_topups(cards varchar[])
 RETURNS SETOF bigint
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT DISTINCT m.segment_id
     FROM invoicing_fifo_matches(ARRAY(
-        SELECT DISTINCT t.card_no FROM invoicing_documentitem di
+        -- the cards given: their top-ups by topup_card_time_idx, each probed for a live item
+        SELECT t.card_no FROM tolling_topup t
+        WHERE cards IS NOT NULL AND t.card_no = ANY(cards)
+          AND EXISTS (
+            SELECT 1 FROM invoicing_documentitem di WHERE di.item_kind = 'topup' AND di.item_id = t.id AND di.live
+          )
+        UNION
+        -- every card: from the live top-up items
+        SELECT t.card_no FROM invoicing_documentitem di
         JOIN tolling_topup t ON t.id = di.item_id AND t.service_date = di.service_date  -- one partition (ADR 0010)
-        WHERE di.item_kind = 'topup' AND di.live AND (cards IS NULL OR t.card_no IN (SELECT unnest(cards)))
+        WHERE cards IS NULL AND di.item_kind = 'topup' AND di.live
     )) m
     WHERE EXISTS (
         SELECT 1 FROM invoicing_documentitem di WHERE di.item_kind = 'topup' AND di.item_id = m.topup_id AND di.live
@@ -104,9 +113,17 @@ RETURNS SETOF bigint
 LANGUAGE sql STABLE PARALLEL SAFE AS $$
     SELECT DISTINCT m.topup_id
     FROM invoicing_fifo_matches(ARRAY(
-        SELECT DISTINCT s.card_no FROM invoicing_documentitem di
+        -- the cards given: their prepaid segments by segment_card_date_idx, each probed for a live item
+        SELECT s.card_no FROM tolling_segment s
+        WHERE cards IS NOT NULL AND s.card_no = ANY(cards) AND s.card_type = 22
+          AND EXISTS (
+            SELECT 1 FROM invoicing_documentitem di WHERE di.item_kind = 'segment' AND di.item_id = s.id AND di.live
+          )
+        UNION
+        -- every card: from the live segment items (a card filter here read every item: 5.7 s for 50 cards at 10 M)
+        SELECT s.card_no FROM invoicing_documentitem di
         JOIN tolling_segment s ON s.id = di.item_id AND s.service_date = di.service_date  -- one partition (ADR 0010)
-        WHERE di.item_kind = 'segment' AND di.live AND s.card_type = 22 AND (cards IS NULL OR s.card_no IN (SELECT unnest(cards)))
+        WHERE cards IS NULL AND di.item_kind = 'segment' AND di.live AND s.card_type = 22
     )) m
     WHERE EXISTS (
         SELECT 1 FROM invoicing_documentitem di WHERE di.item_kind = 'segment' AND di.item_id = m.segment_id AND di.live
