@@ -272,10 +272,24 @@ def _card_items(card_no: str, what: str, keys: list[str]) -> tuple[list[int], li
         states = topup_states(card_no=card_no, date_from=since)
         return [], sorted(i for i, s in states.items() if s.eligible)[:MAX_ITEMS], []
     if keys:
-        rows = list(Segment.objects.filter(card_no=card_no, pass_id__in=keys).values_list("id", "pass_id"))
-        known = {pass_id for _id, pass_id in rows}
-        missing = [{"key": k, "message": _("该卡没有这次通行")} for k in keys if k not in known]
-        return [i for i, _p in rows], [], missing
+        # a key is a trip's pass id (all its segments) or ``<pass id>#<segment no>`` (that segment alone)
+        trips = [k for k in keys if "#" not in k]
+        parts = [(k, *k.rsplit("#", 1)) for k in keys if "#" in k]
+        passes = set(trips) | {p for _k, p, _n in parts}
+        rows = list(
+            Segment.objects.filter(card_no=card_no, pass_id__in=passes).values_list("id", "pass_id", "segment_no")
+        )
+        known = {pass_id for _id, pass_id, _no in rows}
+        by_no = {(pass_id, str(no)): pk for pk, pass_id, no in rows}
+        missing = [{"key": k, "message": _("该卡没有这次通行")} for k in trips if k not in known]
+        missing += [
+            {"key": _("通行%(pass_id)s第%(no)s段") % {"pass_id": p, "no": n}, "message": _("该卡没有这一段通行")}
+            for _k, p, n in parts
+            if (p, n) not in by_no
+        ]
+        chosen = {pk for pk, pass_id, _no in rows if pass_id in trips}
+        chosen |= {by_no[p, n] for _k, p, n in parts if (p, n) in by_no}
+        return sorted(chosen), [], missing
     seg_states = segment_states(card_no=card_no, date_from=since)
     return sorted(i for i, s in seg_states.items() if s.eligible)[:MAX_ITEMS], [], []
 

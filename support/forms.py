@@ -162,7 +162,7 @@ class RequestInvoicesForm(_CardKeysForm):
         label=_("通行标识或充值流水号"),
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
-        help_text=_("每行一个；留空则为该卡所有可开票的明细"),
+        help_text=_("每行一个（一次通行的某一段写作“通行标识#段号”）；留空则为该卡所有可开票的明细"),
     )
 
 

@@ -131,10 +131,15 @@ def _selected(request: HttpRequest, *, sheet: bool = False) -> tuple[dict[str, A
     what = "trips" if sheet or request.GET.get("what") != "topups" else "topups"
     chosen = [
         (kind, *value.split(":", 1))
-        for kind in ("trip", "topup")
+        for kind in ("trip", "segment", "topup")
         for value in request.GET.getlist(kind)
         if ":" in value
     ]
+    if sheet:  # a summary sheet binds whole trips: a ticked segment names its trip
+        chosen = [("trip", card, key.rsplit("#", 1)[0]) if kind == "segment" else (kind, card, key)
+                  for kind, card, key in chosen]  # fmt: skip
+    else:  # a ticked segment is an item of the trips' request (its key ``<pass id>#<segment no>``)
+        chosen = [("trip" if kind == "segment" else kind, card, key) for kind, card, key in chosen]
     if not chosen:
         return initial, []
     wanted = "trip" if what == "trips" else "topup"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -44,6 +46,28 @@ def _template(request: HttpRequest, page: str, part: str) -> str:
     )
 
 
+def _selection(request: HttpRequest, rows: Any) -> dict[str, Any]:
+    """The trips and segments ticked so far (``trip=<card>:<pass id>``, ``segment=<card>:<pass id>#<no>`` in the
+    query, carried by the pager, which submits the selection form): which are ticked on this page, which are kept as
+    hidden fields for other pages, and how many in all. The action re-checks every item on the server."""
+    trips = list(dict.fromkeys(request.GET.getlist("trip")))
+    segments = list(dict.fromkeys(request.GET.getlist("segment")))
+    on_trips = {f"{row.trip.card_no}:{row.trip.pass_id}" for row in rows}
+    on_segments = {
+        f"{row.trip.card_no}:{row.trip.pass_id}#{seg.item.segment_no}" for row in rows for seg in row.segments
+    }
+    hidden = [("trip", v) for v in trips if v not in on_trips] + [
+        ("segment", v) for v in segments if v not in on_segments
+    ]
+    return {
+        "trips": set(trips),
+        "segments": set(segments),
+        "hidden": hidden,
+        "count": len(trips) + len(segments),
+        "elsewhere": len(hidden),
+    }
+
+
 @require_GET
 @role_required(*ALL_ROLES)
 def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
@@ -59,7 +83,7 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
     return render(
         request,
         _template(request, "customer", request.GET.get("part", "")),
-        {"record": record, "customer": record.customer},
+        {"record": record, "customer": record.customer, "selection": _selection(request, record.trip_rows)},
     )
 
 
@@ -84,7 +108,9 @@ def card_detail(request: HttpRequest, card_id: int) -> HttpResponse:
     )
     _remember(request, "card", record.card.pk, record.card.card_no)
     return render(
-        request, _template(request, "card", request.GET.get("part", "")), {"record": record, "card": record.card}
+        request,
+        _template(request, "card", request.GET.get("part", "")),
+        {"record": record, "card": record.card, "selection": _selection(request, record.trip_rows)},
     )
 
 

@@ -11,9 +11,11 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from invoicing.models import SummarySheet
+from invoicing.models import DocumentItem, SummarySheet
 from piaogen.models import User
 from tests.fixtures.invoicing import CARD, OTHER_CARD, PREPAID
+from tests.fixtures.support import make_trip
+from tolling.models import Segment
 
 pytestmark = pytest.mark.django_db
 
@@ -91,3 +93,63 @@ def test_a_summary_sheet_of_ticked_trips_binds_the_invoiced_ones_and_says_why_no
     # nothing that can be bound: a form error naming each trip
     refused = client.post(url, {**data, "keys": "PZERO01", "key": str(uuid.uuid4()), "step": "preview"})
     assert "所选通行都不能汇总：通行PZERO01：尚无已开具的票据" in refused.content.decode()
+
+
+def _page_of(client: Client, url: str, params: dict[str, Any]) -> str:
+    return client.get(url, params).content.decode()
+
+
+def test_ticks_survive_paging_and_single_segments_become_their_own_request(
+    agent: User, client_for: Callable[[User], Client], records: dict[str, Any]
+) -> None:
+    """The pager submits the selection form: what was ticked on one page is carried (hidden, counted) to the next
+    and ticked again on coming back; segments are ticked one by one and the request issues exactly those."""
+    for n in range(12):
+        make_trip(records, f"PSEL{n:02d}", ("commercial", 1000 + n), ("loan", 500 + n), days=15, issue=False)
+    client = client_for(agent)
+    url = f"/customers/{records['customer'].pk}/"
+    first = _page_of(client, url, {})
+    assert 'name="trips_page" value="2"' in first and 'form="select-trips"' in first
+    on_first = sorted(set(re.findall(rf'name="segment" value="({CARD}:PSEL\d\d#\d)"', first)))
+    assert on_first, "page 1 offers the new trips' segments"
+    picked_first = on_first[0]
+    # page 2, reached by the pager with one segment ticked on page 1 (htmx and plain submit read the same query)
+    second = _page_of(client, url, {"trips_page": 2, "segment": picked_first, "what": "trips"})
+    assert f'<input type="hidden" name="segment" value="{picked_first}" form="select-trips">' in second
+    assert "已选 1 项（其中 1 项在其他页）" in second
+    on_second = sorted(set(re.findall(rf'name="segment" value="({CARD}:PSEL\d\d#\d)"', second)) - set(on_first))
+    assert on_second, "page 2 offers other segments"
+    picked_second = on_second[-1]
+    # back to page 1 with both: the first is ticked again, the second kept hidden
+    back = _page_of(client, url, {"trips_page": 1, "segment": [picked_first, picked_second]})
+    assert f'name="segment" value="{picked_first}" form="select-trips" checked' in back
+    assert f'<input type="hidden" name="segment" value="{picked_second}" form="select-trips">' in back
+    assert "已选 2 项（其中 1 项在其他页）" in back
+    # the request opened with both segments names each as <pass id>#<no>
+    action = f"/actions/customers/{records['customer'].pk}/invoices/"
+    form = client.get(action, {"what": "trips", "segment": [picked_first, picked_second]}).context["form"]
+    keys = [k.split(":", 1)[1] for k in (picked_first, picked_second)]
+    assert form.initial["card_no"] == CARD and form.initial["keys"].split("\n") == keys
+    data = {"card_no": CARD, "what": "trips", "keys": "\n".join(keys), "reason": REASON, "key": str(uuid.uuid4())}
+    assert client.post(action, {**data, "step": "preview"}).status_code == 200
+    done = client.post(action, {**data, "step": "confirm"})
+    assert done.status_code == 302, re.sub(r"<[^>]+>|\s+", " ", done.content.decode())[-3000:]
+    wanted = set()
+    for key in keys:
+        pass_id, no = key.split("#")
+        wanted.add(Segment.objects.get(card_no=CARD, pass_id=pass_id, segment_no=int(no)).pk)
+    sel_ids = set(Segment.objects.filter(pass_id__startswith="PSEL").values_list("pk", flat=True))
+    issued = set(DocumentItem.objects.filter(item_kind="segment", item_id__in=sel_ids, live=True).values_list(
+        "item_id", flat=True))  # fmt: skip
+    assert issued == wanted
+
+
+def test_an_unknown_segment_is_refused_in_words(
+    agent: User, client_for: Callable[[User], Client], records: dict[str, Any]
+) -> None:
+    make_trip(records, "PSEG01", ("commercial", 1000), ("loan", 500), days=3, issue=False)
+    action = f"/actions/customers/{records['customer'].pk}/invoices/"
+    data = {"card_no": CARD, "what": "trips", "keys": "PSEG01#2\nPSEG01#7", "reason": REASON,
+            "key": str(uuid.uuid4()), "step": "preview"}  # fmt: skip
+    text = client_for(agent).post(action, data).content.decode()
+    assert "通行PSEG01第7段" in text and "该卡没有这一段通行" in text
