@@ -15,6 +15,7 @@ from django.utils import translation
 
 from piaogen.models import Role, User
 from piaogen.services import staff_upsert
+from tests.fixtures.databases import clone_test_database
 
 # fixtures shared across test directories: modules import builders from tests.fixtures, never from a test module
 pytest_plugins = ["tests.fixtures.invoicing", "tests.fixtures.support"]
@@ -57,6 +58,21 @@ def _takes_long(item: pytest.Item) -> bool:
         or bool(db and db.kwargs.get("transaction"))
         or "transactional_db" in getattr(item, "fixturenames", ())
     )
+
+
+@pytest.fixture(scope="session")
+def django_db_createdb(
+    request: pytest.FixtureRequest, django_db_modify_db_settings: None, django_db_use_migrations: bool
+) -> bool:
+    """The worker's database is a copy of a template migrated once for all workers (tests/fixtures/databases.py),
+    made here when missing or on ``--create-db``; pytest-django then keeps it (and Django's migrate finds nothing to
+    do)."""
+    create = bool(request.config.getvalue("create_db"))
+    if not django_db_use_migrations:  # --nomigrations: pytest-django's own way
+        return create
+    connection = connections["default"]
+    clone_test_database(connection.settings_dict, connection.creation._get_test_db_name(), create=create)
+    return False
 
 
 _media_folders = itertools.count(1)
@@ -252,11 +268,7 @@ def _truncate_used_tables(alias: str) -> bool:
         leaves: dict[str, list[str]] = {}
         for parent, leaf in cursor.fetchall():
             leaves.setdefault(parent, []).append(leaf)
-        names = [
-            name
-            for table in tables
-            for name in leaves.get(table, [connection.ops.quote_name(table)])
-        ]
+        names = [name for table in tables for name in leaves.get(table, [connection.ops.quote_name(table)])]
         used = ", ".join(f"pg_relation_size('{name}') > 0 OR EXISTS (SELECT FROM {name})" for name in names)
         cursor.execute(f"SELECT ARRAY[{used}]")
         tables = [name for name, is_used in zip(names, cursor.fetchone()[0], strict=True) if is_used]
