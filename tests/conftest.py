@@ -18,7 +18,7 @@ from piaogen.services import staff_upsert
 from tests.fixtures.databases import clone_test_database
 
 # fixtures shared across test directories: modules import builders from tests.fixtures, never from a test module
-pytest_plugins = ["tests.fixtures.invoicing", "tests.fixtures.support"]
+pytest_plugins = ["tests.fixtures.invoicing", "tests.fixtures.support", "tests.fixtures.fuzz"]
 
 PASSWORD = "Piaogen-test-2026"
 
