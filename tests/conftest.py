@@ -70,8 +70,9 @@ def django_db_createdb(
     create = bool(request.config.getvalue("create_db"))
     if not django_db_use_migrations:  # --nomigrations: pytest-django's own way
         return create
-    connection = connections["default"]
-    clone_test_database(connection.settings_dict, connection.creation._get_test_db_name(), create=create)
+    settings_dict = connections["default"].settings_dict
+    test_name = settings_dict["TEST"].get("NAME") or f"test_{settings_dict['NAME']}"  # as Django names it
+    clone_test_database(settings_dict, test_name, create=create)
     return False
 
 
