@@ -15,9 +15,10 @@ from django.utils import translation
 
 from piaogen.models import Role, User
 from piaogen.services import staff_upsert
+from tests.fixtures.databases import clone_test_database
 
 # fixtures shared across test directories: modules import builders from tests.fixtures, never from a test module
-pytest_plugins = ["tests.fixtures.invoicing", "tests.fixtures.support"]
+pytest_plugins = ["tests.fixtures.invoicing", "tests.fixtures.support", "tests.fixtures.fuzz"]
 
 PASSWORD = "Piaogen-test-2026"
 
@@ -57,6 +58,22 @@ def _takes_long(item: pytest.Item) -> bool:
         or bool(db and db.kwargs.get("transaction"))
         or "transactional_db" in getattr(item, "fixturenames", ())
     )
+
+
+@pytest.fixture(scope="session")
+def django_db_createdb(
+    request: pytest.FixtureRequest, django_db_modify_db_settings: None, django_db_use_migrations: bool
+) -> bool:
+    """The worker's database is a copy of a template migrated once for all workers (tests/fixtures/databases.py),
+    made here when missing or on ``--create-db``; pytest-django then keeps it (and Django's migrate finds nothing to
+    do)."""
+    create = bool(request.config.getvalue("create_db"))
+    if not django_db_use_migrations:  # --nomigrations: pytest-django's own way
+        return create
+    settings_dict = connections["default"].settings_dict
+    test_name = settings_dict["TEST"].get("NAME") or f"test_{settings_dict['NAME']}"  # as Django names it
+    clone_test_database(settings_dict, test_name, create=create)
+    return False
 
 
 _media_folders = itertools.count(1)
@@ -233,15 +250,27 @@ def _truncate_used_tables(alias: str) -> bool:
     if alias not in _after_flush:
         return False
     connection = connections[alias]
-    names = [
-        connection.ops.quote_name(table)
+    tables = [
+        table
         for table in connection.introspection.django_table_names(only_existing=True, include_views=False)
         if table not in POST_MIGRATE_TABLES
     ]
-    used = ", ".join(f"pg_relation_size('{name}') > 0 OR EXISTS (SELECT FROM {name})" for name in names)
     with connection.cursor() as cursor:
         if _post_migrate_fingerprint(cursor) != _after_flush[alias]:
             return False
+        # a partitioned table (segments, top-ups: 41 monthly partitions each) is checked and emptied partition by
+        # partition: TRUNCATE of the parent recreates every partition and its indexes (~0.4 s), of the few with rows
+        # a few ms (nothing refers to a partitioned table, so no key needs the parent in the statement)
+        cursor.execute(
+            "SELECT parent.relname, leaf.relid::text FROM pg_class parent, pg_partition_tree(parent.oid) leaf"
+            " WHERE parent.relkind = 'p' AND leaf.isleaf AND parent.relname = ANY(%s)",
+            [tables],
+        )
+        leaves: dict[str, list[str]] = {}
+        for parent, leaf in cursor.fetchall():
+            leaves.setdefault(parent, []).append(leaf)
+        names = [name for table in tables for name in leaves.get(table, [connection.ops.quote_name(table)])]
+        used = ", ".join(f"pg_relation_size('{name}') > 0 OR EXISTS (SELECT FROM {name})" for name in names)
         cursor.execute(f"SELECT ARRAY[{used}]")
         tables = [name for name, is_used in zip(names, cursor.fetchone()[0], strict=True) if is_used]
         if tables:  # CASCADE: tables that refer to them, empty or not, as flush empties them too
