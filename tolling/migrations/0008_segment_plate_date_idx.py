@@ -35,7 +35,9 @@ def _create(apps, schema_editor) -> None:
         )
         partitions = [row[0] for row in cursor.fetchall()]
         for partition in partitions:
-            name = f"{partition}_plate_date_idx"[:63]
+            name = f"{partition}_plate_service_date_idx"[
+                :63
+            ]  # the name PostgreSQL gives it (pg_dump, bench/dataset.py)
             cursor.execute(
                 "SELECT x.indisvalid FROM pg_class c JOIN pg_index x ON x.indexrelid = c.oid WHERE c.relname = %s",
                 [name],
