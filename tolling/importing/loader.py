@@ -300,7 +300,7 @@ class Loader:
             if conflicts:
                 self._rejected_store(cursor, lines=conflicts)
             clock.lap("conflicts")
-            accepted = LOADS[self.kind](cursor, self.batch)
+            accepted = LOADS[self.kind](cursor, self.batch, outcome)
             clock.lap("insert")
             duplicate = valid - len(conflicts) - len(corrected) - accepted
             cursor.execute(
