@@ -48,10 +48,11 @@ def segments_load(cursor: Any, batch: UploadBatch, outcome: Outcome) -> int:
 
     The rows of new pass ids whose key is sent once in the chunk (nearly all of a fresh upload) cannot meet a stored
     segment (every stored segment registered its pass id, in this very statement): they are inserted first without
-    the ``ON CONFLICT`` arbiter (a plain index insert instead of a speculative one: ≈ 15 % less backend CPU for the
-    segment insert), in a savepoint; should one meet a stored key anyway (a segment stored without its trip, or a
-    concurrent upload of the same passage committing first), the savepoint rolls back and the whole chunk goes the
-    arbitrated way. The other rows (registered pass ids, keys sent twice) then go the arbitrated way."""
+    the ``ON CONFLICT`` arbiters, segments and their (new) trips alike (plain index inserts instead of speculative
+    ones: ≈ 15 % less backend CPU for the segment insert), in a savepoint; should one meet a stored key anyway (a
+    segment stored without its trip, or a concurrent upload of the same passage committing first), the savepoint
+    rolls back and the whole chunk goes the arbitrated way. The other rows (registered pass ids, keys sent twice)
+    then go the arbitrated way."""
     if not outcome.probed:
         return _segments_insert(cursor, batch, rows="", arbiter=True, params={})
     fresh = " AND NOT (k.v_pass_id = ANY(%(registered)s) OR k.line_no = ANY(%(repeated)s))"
@@ -69,8 +70,16 @@ def segments_load(cursor: Any, batch: UploadBatch, outcome: Outcome) -> int:
 
 def _segments_insert(cursor: Any, batch: UploadBatch, *, rows: str, arbiter: bool, params: dict[str, Any]) -> int:
     """Insert the valid checked rows matching ``rows`` (SQL after the validity condition) and register what they
-    name; ``arbiter``: skip a key already stored (``ON CONFLICT DO NOTHING``) instead of raising."""
+    name; ``arbiter``: skip a key already stored (``ON CONFLICT DO NOTHING``) and widen a registered trip, instead
+    of raising."""
     on_conflict = "ON CONFLICT (pass_id, segment_no, service_date) DO NOTHING" if arbiter else ""
+    widen = (
+        "ON CONFLICT (pass_id) DO UPDATE SET entry_time = least(trip.entry_time, excluded.entry_time),"
+        " exit_time = greatest(trip.exit_time, excluded.exit_time)"
+        " WHERE excluded.entry_time < trip.entry_time OR excluded.exit_time > trip.exit_time"
+        if arbiter
+        else ""  # new pass ids: their trips are new too (a trip registered meanwhile raises, and we fall back)
+    )
     cursor.execute(
         f"""
         WITH ins AS (
@@ -91,9 +100,7 @@ def _segments_insert(cursor: Any, batch: UploadBatch, *, rows: str, arbiter: boo
             SELECT pass_id, min(card_no COLLATE "C"), min(card_type), min(plate COLLATE "C"), min(plate_color),
                 min(vehicle_class), min(entry_time), max(exit_time), min(service_date)
             FROM ins GROUP BY pass_id
-            ON CONFLICT (pass_id) DO UPDATE SET entry_time = least(trip.entry_time, excluded.entry_time),
-                exit_time = greatest(trip.exit_time, excluded.exit_time)
-            WHERE excluded.entry_time < trip.entry_time OR excluded.exit_time > trip.exit_time
+            {widen}
         ), new_vehicles AS (
             INSERT INTO tolling_vehicle (plate, plate_color, vehicle_class)
             SELECT plate, plate_color, min(vehicle_class) FROM ins GROUP BY plate, plate_color
