@@ -215,13 +215,13 @@ def _birth_date(digits: str) -> dt.date | None:
 
 # --- cards, plates, vehicles ---------------------------------------------------------------------------------------
 
-_CARD_RE = re.compile(r"[0-9]{20}")
+CARD_RE = re.compile(r"[0-9]{20}")
 
 
 def validate_card_number(value: str) -> str:
     """An ETC card number: 20 digits, the first two a province code."""
     text = _clean(value)
-    if not _CARD_RE.fullmatch(text):
+    if not CARD_RE.fullmatch(text):
         raise ValidationError(_("卡号必须是20位数字"), code="card_number_format")
     if text[:2] not in PROVINCE_NAMES:
         raise ValidationError(_("卡号的前两位不是有效的省份代码"), code="card_number_province")
@@ -236,7 +236,7 @@ PLATE_PROVINCE_CHARS = "京津冀晋蒙辽吉黑沪苏浙皖闽赣鲁豫鄂湘�
 PLATE_SPECIAL_CHARS = "挂学警港澳使领应急"
 PLATE_MAX_LENGTH = 10
 
-_PLATE_CHARS_RE = re.compile(f"[{PLATE_PROVINCE_CHARS}{PLATE_SPECIAL_CHARS}A-Z0-9]+")
+PLATE_CHARS_RE = re.compile(f"[{PLATE_PROVINCE_CHARS}{PLATE_SPECIAL_CHARS}A-Z0-9]+")
 _ORDINARY_PLATE_RE = re.compile(f"[{PLATE_PROVINCE_CHARS}][A-Z][A-HJ-NP-Z0-9]{{4}}[A-HJ-NP-Z0-9挂学警港澳]")
 _NEW_ENERGY_PLATE_RE = re.compile(f"[{PLATE_PROVINCE_CHARS}][A-Z](?:[DF][A-HJ-NP-Z0-9][0-9]{{4}}|[0-9]{{5}}[DF])")
 
@@ -254,7 +254,7 @@ def validate_plate(value: str) -> str:
         raise ValidationError(_("车牌号不能超过10个字符"), code="plate_too_long")
     if " " in text:
         raise ValidationError(_("车牌号不能包含空格"), code="plate_space")
-    if not _PLATE_CHARS_RE.fullmatch(text):
+    if not PLATE_CHARS_RE.fullmatch(text):
         raise ValidationError(_("车牌号只能包含省份简称、挂学警港澳使领应急、大写字母和数字"), code="plate_chars")
     return text
 
@@ -500,13 +500,13 @@ def is_phone(value: str) -> bool:
     return _is(validate_phone, value)
 
 
-_TOLL_UNIT_RE = re.compile(r"[0-9A-Z]{16}")
+TOLL_UNIT_RE = re.compile(r"[0-9A-Z]{16}")
 
 
 def validate_toll_unit(value: str) -> str:
     """A toll unit code (收费单元编号): 16 upper-case letters or digits."""
     text = _clean(value).upper()
-    if not _TOLL_UNIT_RE.fullmatch(text):
+    if not TOLL_UNIT_RE.fullmatch(text):
         raise ValidationError(_("收费单元编号必须是16位大写字母或数字"), code="toll_unit")
     return text
 
@@ -515,13 +515,13 @@ def is_toll_unit(value: str) -> bool:
     return _is(validate_toll_unit, value)
 
 
-_PASS_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")
+PASS_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 
 def validate_pass_id(value: str) -> str:
     """A pass id (通行标识): 1–40 of A–Z a–z 0–9 _ - (case is kept)."""
     text = _clean(value)
-    if not _PASS_ID_RE.fullmatch(text):
+    if not PASS_ID_RE.fullmatch(text):
         raise ValidationError(_("通行标识必须是1–40位字母、数字、下划线或连字符"), code="pass_id")
     return text
 

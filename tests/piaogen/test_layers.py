@@ -27,25 +27,9 @@ MAY_IMPORT: dict[str, frozenset[str]] = {
 }
 """Which apps each top-level package may import (besides itself and the base)."""
 
-# TEMPORARY: private imports left to the branches that own the modules they name. The lead clears this list after
-# merging them (an entry that no longer matches fails `test_the_allow_list_is_not_stale`, so it cannot go stale).
-PRIVATE_ALLOWED: frozenset[tuple[str, str, str]] = frozenset(
-    {
-        # the ingest branch (#17, faster pipeline) owns tolling/importing/{chunks,validation,loads,conflicts}.py and
-        # the pipeline half of batches.py and loader.py
-        ("tolling/importing/batches.py", "tolling.importing.chunks", "_chunks"),
-        ("tolling/importing/batches.py", "tolling.importing.chunks", "_prefetch"),
-        ("tolling/importing/batches.py", "tolling.importing.loader", "_chunks_load"),
-        ("tolling/importing/loader.py", "tolling.importing.validation", "_cross_joins"),
-        ("tolling/importing/loader.py", "tolling.importing.validation", "_cross_rules"),
-        ("tolling/importing/loader.py", "tolling.importing.validation", "_fields"),
-        ("tolling/importing/loader.py", "tolling.importing.validation", "_problem"),
-        ("tolling/importing/validation.py", "piaogen.identifiers", "_CARD_RE"),
-        ("tolling/importing/validation.py", "piaogen.identifiers", "_PASS_ID_RE"),
-        ("tolling/importing/validation.py", "piaogen.identifiers", "_PLATE_CHARS_RE"),
-        ("tolling/importing/validation.py", "piaogen.identifiers", "_TOLL_UNIT_RE"),
-    }
-)
+# Private imports across modules that are tolerated: none (#17). A name used by another module is public; an entry
+# added here for a transition fails `test_the_allow_list_is_not_stale` once it no longer matches.
+PRIVATE_ALLOWED: frozenset[tuple[str, str, str]] = frozenset()
 
 
 def _modules() -> list[tuple[str, Path]]:

@@ -29,7 +29,7 @@ from piaogen.models import Role, User
 from piaogen.services import api_token_issue
 from tolling.contract import CONTRACT
 from tolling.errorfile import neutralise
-from tolling.importing.chunks import _chunks
+from tolling.importing.chunks import chunks_read
 from tolling.models import UploadBatch, UploadStatus
 from tolling.reading import MAX_COLUMNS, MAX_LINE_BYTES, XLSX_MAX_RATIO, FileRefused, cell_clean, table_open
 from tolling.tasks import ingest_batch
@@ -251,7 +251,7 @@ _PIECES = [
 def test_the_reader_refuses_cleanly_or_reads_rows_whatever_the_bytes(content: bytes) -> None:
     try:
         table = table_open(io.BytesIO(content), kind="segments")
-        chunks = list(_chunks(table, skip=0, size=50))
+        chunks = list(chunks_read(table, skip=0, size=50))
     except FileRefused as refused:
         assert CHINESE.search(refused.message)
     else:

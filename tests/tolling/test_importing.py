@@ -400,6 +400,20 @@ def test_identical_rows_within_the_file_and_against_the_database_are_counted_as_
     assert counts(batch) == ("done", 3, 1, 2, 0) and batch.rows_conflict == 0
 
 
+def test_a_stored_key_whose_pass_id_is_not_registered_is_still_a_duplicate_never_an_error(user: User) -> None:
+    # rows of new pass ids go in without the ON CONFLICT arbiter (loads.segments_load); a stored segment that lost its
+    # trip (the registry is what says a pass id is new) must still make its row a duplicate, not fail the batch
+    ingest(user, "segments", csv_bytes([row("segments")]))
+    Trip.objects.all().delete()
+    rows = [row("segments"), row("segments", pass_id="G3201012026112508000999")]
+
+    batch = ingest(user, "segments", csv_bytes(rows))
+
+    assert counts(batch) == ("done", 2, 1, 1, 0) and batch.rows_conflict == 0
+    assert Segment.objects.count() == 2
+    assert list(Trip.objects.values_list("pass_id", flat=True)) == ["G3201012026112508000999"]
+
+
 def test_a_changed_row_under_a_taken_key_is_a_conflict_naming_both_values_never_dropped(user: User) -> None:
     ingest(user, "segments", csv_bytes([row("segments")]))
     changed = row("segments", pay_fee="35.00", discount_fee="0", fee="35.00")

@@ -10,7 +10,7 @@ import pytest
 from ingest_fixtures import csv_bytes, ingest, row, units_create
 
 from piaogen.models import Role, User
-from tolling.importing.validation import ROW_CODE_RE, _cross_rules, _fields, row_codes
+from tolling.importing.validation import ROW_CODE_RE, cross_rules, kind_fields, row_codes
 from tolling.models import RejectedRow, UploadKind
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the loader works on connections of its own
@@ -31,9 +31,9 @@ def codes_by_line(batch_id: int) -> dict[int, list[str]]:
 @pytest.mark.django_db
 def test_every_rule_of_every_kind_has_a_code_of_the_documented_shape() -> None:
     for kind in UploadKind.values:
-        for field in _fields(kind):
+        for field in kind_fields(kind):
             assert all(ROW_CODE_RE.fullmatch(f"{field.name}.{code}") for _c, _p, code in field.rules), field.name
-        assert all(ROW_CODE_RE.fullmatch(code) for _c, _r, code in _cross_rules(kind, "32")), kind
+        assert all(ROW_CODE_RE.fullmatch(code) for _c, _r, code in cross_rules(kind, "32")), kind
     listed = dict(row_codes())
     assert {"card_no.length", "exit_time.before_entry", "fee.mismatch", "row.conflict", "row.too_many_cells"} <= set(
         listed

@@ -19,8 +19,9 @@ and then works in chunks of ``INGEST_CHUNK_ROWS`` data rows. Per chunk, in ONE t
 3. when the chunk before it has committed, ``conflicts`` rejects the valid rows whose key is taken with other values
    (in the database or earlier in the file: a conflict naming each differing column, never a silent duplicate) or,
    for segments, whose pass id belongs to another card or vehicle or whose key is another province's (one neutral
-   reason); then ``INSERT … SELECT … ON CONFLICT DO NOTHING`` loads the valid rows (first occurrence wins); what was
-   not inserted is an identical duplicate; dimension rows are upserted set-based (trips, cards, vehicles for
+   reason); then ``INSERT … SELECT … ON CONFLICT DO NOTHING`` loads the valid rows (first occurrence wins; segments of
+   new pass ids with a key of their own go in without the arbiter, falling back to it on a unique violation); what
+   was not inserted is an identical duplicate; dimension rows are upserted set-based (trips, cards, vehicles for
    segments; operators of the uploader's province for the other kinds);
 4. the batch's counters and heartbeat are updated (only if ``rows_done`` is still where this run left it: a worker
    that was taken over stops) and the transaction commits.

@@ -11,13 +11,13 @@ from django.utils.translation import gettext as _
 from piaogen.db import database_fault_is_transient
 from tolling.importing.chunks import (
     DEFAULT_CHUNK_ROWS,
-    _chunks,
-    _prefetch,
+    chunks_read,
     logger,
+    prefetch,
 )
 from tolling.importing.loader import (
     Loader,
-    _chunks_load,
+    chunks_load,
 )
 from tolling.jobs import UPLOADS
 from tolling.models import (
@@ -103,9 +103,9 @@ def _batch_run(batch: UploadBatch, chunk_rows: int, timings: dict[str, float]) -
             encoding=table.encoding, rows_total=max(table.rows_estimate, batch.rows_done)
         )
         loader = Loader(batch, table, timings)
-        chunks = _prefetch(_chunks(table, skip=batch.rows_done, size=chunk_rows))
+        chunks = prefetch(chunks_read(table, skip=batch.rows_done, size=chunk_rows))
         try:
-            outcome = _chunks_load(loader, chunks, workers=settings.PIAOGEN["INGEST_WORKERS"])
+            outcome = chunks_load(loader, chunks, workers=settings.PIAOGEN["INGEST_WORKERS"])
         finally:
             chunks.close()
         if outcome == "cancelled":

@@ -34,7 +34,7 @@ class Chunk:
     done_before: int  # data rows of the file before this chunk: the batch's rows_done when it commits
 
 
-def _chunks(table: Table, *, skip: int, size: int) -> Iterator[Chunk]:
+def chunks_read(table: Table, *, skip: int, size: int) -> Iterator[Chunk]:
     """The data rows after the first ``skip``, as COPY-ready UTF-8 CSV of ``size`` rows each.
 
     A plain record goes through as its own text behind its line number; others are re-written by csv.writer.
@@ -72,7 +72,7 @@ class _Failure:
 _DONE = object()
 
 
-def _prefetch(items: Iterator[_T], depth: int = 1) -> Generator[_T, None, None]:
+def prefetch(items: Iterator[_T], depth: int = 1) -> Generator[_T, None, None]:
     """Run ``items`` in a thread, ``depth`` ahead: Python parses while PostgreSQL loads."""
     slots: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()

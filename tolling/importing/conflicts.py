@@ -24,7 +24,7 @@ province's equal key is simply another row, so the sender learns nothing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils.translation import gettext as _
@@ -241,7 +241,7 @@ def conflicts_reject(cursor: Any, batch: UploadBatch) -> Outcome:
     the registry per row, and sorts of the whole chunk."""
     spec = SPECS.get(batch.kind)
     if spec is None:  # toll units are master data: a changed row updates the unit (loads.toll_units_load)
-        return Outcome([], [])
+        return Outcome([], [], probed=False)
     valid, key_match = _VALID, spec.match
     params: dict[str, Any] = {"province": batch.province, "taken": taken_reason()}
     rejected: set[int] = set()
@@ -316,13 +316,25 @@ def conflicts_reject(cursor: Any, batch: UploadBatch) -> Outcome:
             f" WHERE {valid} AND k.line_no = ANY(%(twice)s) AND {first} AND f.line_no < k.line_no"
             f" AND ({_differs(spec, 'f')}) RETURNING k.line_no"
         )
-    return Outcome(sorted(rejected), corrected)
+    return Outcome(
+        sorted(rejected),
+        corrected,
+        probed=spec.national,
+        registered=params.get("registered", []),
+        repeated=params["twice"],
+    )
 
 
 @dataclass(frozen=True)
 class Outcome:
     rejected: list[int]  # line numbers: conflicts, stored in the error file by the caller
     corrected: list[int]  # line numbers whose stored row this batch replaced (mode=correct)
+    # segments (``probed``): the pass ids of the chunk already registered, and the lines of keys sent more than once
+    # in it. Every other valid row has a new pass id and a key of its own in the chunk, so it cannot meet a stored
+    # row (``loads.segments_load`` inserts those without an ON CONFLICT arbiter, and falls back if one does)
+    probed: bool = False
+    registered: list[str] = field(default_factory=list)
+    repeated: list[int] = field(default_factory=list)
 
 
 def _corrections_apply(

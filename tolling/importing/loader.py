@@ -28,10 +28,10 @@ from tolling.importing.loads import (
 )
 from tolling.importing.validation import (
     ROW_CODE_RE,
-    _cross_joins,
-    _cross_rules,
-    _fields,
-    _problem,
+    column_problem,
+    cross_joins,
+    cross_rules,
+    kind_fields,
 )
 from tolling.models import (
     UploadBatch,
@@ -84,7 +84,7 @@ class Turns:
             self._cond.notify_all()
 
 
-def _chunks_load(loader: Loader, chunks: Iterator[Chunk], *, workers: int) -> str:
+def chunks_load(loader: Loader, chunks: Iterator[Chunk], *, workers: int) -> str:
     """Load the chunks on ``workers`` connections (round robin, ordered commits).
 
     Returns "done", "empty" (no data rows), "cancelled" or "lost" (another worker took the batch over).
@@ -163,7 +163,7 @@ class Loader:
         self.province = batch.province
         assert self.province in ids.PROVINCE_NAMES
         self.width = len(table.header)
-        self.fields = [f for f in _fields(self.kind) if f.name in table.fields or not f.column.required]
+        self.fields = [f for f in kind_fields(self.kind) if f.name in table.fields or not f.column.required]
         self.check_sql, self.check_params = self._check_sql()
         self.timings = timings  # seconds per phase, all chunks of this run
 
@@ -191,7 +191,7 @@ class Loader:
             valid.append(f"{v} IS NOT NULL" if field.column.required else f"({f} IS NULL OR {v} IS NOT NULL)")
             if field.column.required:
                 reasons.append(
-                    (f"{f} IS NULL", "%s::text", _problem(field.column, _("不能为空")), f"{field.name}.required")
+                    (f"{f} IS NULL", "%s::text", column_problem(field.column, _("不能为空")), f"{field.name}.required")
                 )
             for condition, problem, code in field.rules:
                 condition = condition.replace("{f}", f).replace("{v}", v)
@@ -199,7 +199,7 @@ class Loader:
                     (
                         f"{f} IS NOT NULL AND ({condition})",
                         "%s::text",
-                        _problem(field.column, problem),
+                        column_problem(field.column, problem),
                         f"{field.name}.{code}",
                     )
                 )
@@ -210,15 +210,15 @@ class Loader:
                     (
                         f"{alias}.message IS NOT NULL",
                         f"%s::text || {alias}.message",
-                        _problem(field.column, ""),
+                        column_problem(field.column, ""),
                         f"{field.name}.taxpayer_id",
                     )
                 )
                 valid.append(f"{alias}.message IS NULL")
-        for condition, reason, code in _cross_rules(self.kind, self.province):
+        for condition, reason, code in cross_rules(self.kind, self.province):
             reasons.append((condition, "%s::text", reason, code))
             valid.append(f"NOT coalesce({condition}, false)")
-        joins += _cross_joins(self.kind)
+        joins += cross_joins(self.kind)
         if any(f.name == "toll_unit" for f in self.fields):
             joins.append("LEFT JOIN tolling_tollunit tu ON tu.code = t.v_toll_unit")
             extra = ", tu.id AS toll_unit_id, tu.province AS toll_unit_province"
@@ -300,7 +300,7 @@ class Loader:
             if conflicts:
                 self._rejected_store(cursor, lines=conflicts)
             clock.lap("conflicts")
-            accepted = LOADS[self.kind](cursor, self.batch)
+            accepted = LOADS[self.kind](cursor, self.batch, outcome)
             clock.lap("insert")
             duplicate = valid - len(conflicts) - len(corrected) - accepted
             cursor.execute(

@@ -134,7 +134,7 @@ class Field:
         return f"CASE WHEN NOT ({failing}) THEN {typed} END"
 
 
-def _problem(column: Column, problem: str) -> str:
+def column_problem(column: Column, problem: str) -> str:
     return _("%(column)s：%(problem)s") % {"column": column.label, "problem": problem}
 
 
@@ -172,9 +172,9 @@ def _card(column: Column) -> Field:
         column,
         "{f}",
         [
-            (f"NOT {_shape_sql('{f}', ids._CARD_RE.pattern)}", _message(ids.validate_card_number, "x"), "length"),
+            (f"NOT {_shape_sql('{f}', ids.CARD_RE.pattern)}", _message(ids.validate_card_number, "x"), "length"),
             (
-                f"{_shape_sql('{f}', ids._CARD_RE.pattern)} AND left({{f}}, 2) NOT IN ({_texts(ids.PROVINCE_NAMES)})",
+                f"{_shape_sql('{f}', ids.CARD_RE.pattern)} AND left({{f}}, 2) NOT IN ({_texts(ids.PROVINCE_NAMES)})",
                 _message(ids.validate_card_number, "0" * 20),
                 "province",
             ),
@@ -183,7 +183,7 @@ def _card(column: Column) -> Field:
 
 
 def _plate(column: Column) -> Field:
-    chars = _sql_regex(ids._PLATE_CHARS_RE.pattern)
+    chars = _sql_regex(ids.PLATE_CHARS_RE.pattern)
     return Field(
         column,
         "upper({f})",
@@ -225,7 +225,7 @@ def _taxpayer(column: Column) -> Field:
     return Field(column, "upper({f})", [], taxpayer=True)
 
 
-def _fields(kind: str) -> list[Field]:
+def kind_fields(kind: str) -> list[Field]:
     """The per-column rules of ``kind``."""
     c = {col.name: col for col in CONTRACT[kind]}
     plate_color = _message(ids.validate_plate_color, "8")
@@ -235,13 +235,13 @@ def _fields(kind: str) -> list[Field]:
     id64 = _("最多64个字符，且不能包含空格")
     natural_key = "position(' ' IN {f}) > 0 OR char_length({f}) > 64"
     common: dict[str, Callable[[Column], Field]] = {
-        "pass_id": lambda col: _pattern(col, ids._PASS_ID_RE.pattern, pass_id),
+        "pass_id": lambda col: _pattern(col, ids.PASS_ID_RE.pattern, pass_id),
         "card_no": _card,
         "plate": _plate,
         "taxi_plate": _plate,
         "plate_color": lambda col: _code(col, PlateColor.values, plate_color),
         "vehicle_class": lambda col: _code(col, VehicleClass.values, vehicle_class),
-        "toll_unit": lambda col: _pattern(col, ids._TOLL_UNIT_RE.pattern, toll_unit, upper=True),
+        "toll_unit": lambda col: _pattern(col, ids.TOLL_UNIT_RE.pattern, toll_unit, upper=True),
         "card_type": lambda col: _code(col, CardType.values, _message(ids.validate_card_type, "1")),
         "entry_station": lambda col: _text(col, 100),
         "exit_station": lambda col: _text(col, 100),
@@ -293,24 +293,24 @@ def _fields(kind: str) -> list[Field]:
     return [common[name](col) for name, col in c.items()]
 
 
-def _cross_joins(kind: str) -> list[str]:
-    """The tables `_cross_rules` of ``kind`` read, joined to the checked rows ``t`` (toll units are joined by the
+def cross_joins(kind: str) -> list[str]:
+    """The tables `cross_rules` of ``kind`` read, joined to the checked rows ``t`` (toll units are joined by the
     loader for every kind that has the column)."""
     if kind == UploadKind.TOPUPS:
         return ["LEFT JOIN tolling_card card ON card.card_no = t.v_card_no"]  # card_no_uniq
     return []
 
 
-def _cross_rules(kind: str, province: str) -> list[tuple[str, str, str]]:
+def cross_rules(kind: str, province: str) -> list[tuple[str, str, str]]:
     """Rules across columns and against the database (toll units, province scope), as (SQL, reason, code)."""
     c = {col.name: col for col in CONTRACT[kind]}
     rules: list[tuple[str, str, str]] = []
     if "toll_unit" in c and kind != UploadKind.TOLL_UNITS:
         rules.append(
             (
-                f"{_shape_sql('t.v_toll_unit', ids._TOLL_UNIT_RE.pattern)}"
+                f"{_shape_sql('t.v_toll_unit', ids.TOLL_UNIT_RE.pattern)}"
                 f" AND (tu.id IS NULL OR tu.province <> '{province}')",
-                _problem(c["toll_unit"], _("收费单元不存在或不属于本省")),
+                column_problem(c["toll_unit"], _("收费单元不存在或不属于本省")),
                 "toll_unit.unknown",
             )
         )
@@ -319,22 +319,22 @@ def _cross_rules(kind: str, province: str) -> list[tuple[str, str, str]]:
         rules += [
             (
                 "t.v_exit_time < t.v_entry_time",
-                _problem(c["exit_time"], _("出口时间早于入口时间")),
+                column_problem(c["exit_time"], _("出口时间早于入口时间")),
                 "exit_time.before_entry",
             ),
-            ("t.v_exit_time > now()", _problem(c["exit_time"], future), "exit_time.future"),
+            ("t.v_exit_time > now()", column_problem(c["exit_time"], future), "exit_time.future"),
             (
                 "t.v_fee <> t.v_pay_fee - t.v_discount_fee",
-                _problem(c["fee"], _("实收金额必须等于应收金额减优惠金额")),
+                column_problem(c["fee"], _("实收金额必须等于应收金额减优惠金额")),
                 "fee.mismatch",
             ),
         ]
     elif kind == UploadKind.TOPUPS:
         rules += [
-            ("t.v_topped_up_at > now()", _problem(c["topped_up_at"], future), "topped_up_at.future"),
+            ("t.v_topped_up_at > now()", column_problem(c["topped_up_at"], future), "topped_up_at.future"),
             (
-                f"{_shape_sql('t.v_card_no', ids._CARD_RE.pattern)} AND left(t.v_card_no, 2) <> '{province}'",
-                _problem(
+                f"{_shape_sql('t.v_card_no', ids.CARD_RE.pattern)} AND left(t.v_card_no, 2) <> '{province}'",
+                column_problem(
                     c["card_no"], _("卡号的发行省份（前两位）必须是本省（%(province)s）") % {"province": province}
                 ),
                 "card_no.other_province",
@@ -343,37 +343,37 @@ def _cross_rules(kind: str, province: str) -> list[tuple[str, str, str]]:
             # since the contract carries no card type. Own-province cards only: no inference about other provinces.
             (
                 f"card.card_type = {int(CardType.POST_PAY)} AND left(t.v_card_no, 2) = '{province}'",
-                _problem(c["card_no"], _("该卡是记账卡（23），记账卡不能充值，只有储值卡（22）才有充值记录")),
+                column_problem(c["card_no"], _("该卡是记账卡（23），记账卡不能充值，只有储值卡（22）才有充值记录")),
                 "card_no.post_pay",
             ),
         ]
     elif kind == UploadKind.AUDIT_CHARGES:
-        rules.append(("t.v_paid_at > now()", _problem(c["paid_at"], future), "paid_at.future"))
+        rules.append(("t.v_paid_at > now()", column_problem(c["paid_at"], future), "paid_at.future"))
     elif kind == UploadKind.PAPER_TICKETS:
-        rules.append(("t.v_exit_time > now()", _problem(c["exit_time"], future), "exit_time.future"))
+        rules.append(("t.v_exit_time > now()", column_problem(c["exit_time"], future), "exit_time.future"))
     elif kind == UploadKind.TAXI_RIDES:
         rules += [
             (
                 "t.v_end_time < t.v_start_time",
-                _problem(c["end_time"], _("下车时间早于上车时间")),
+                column_problem(c["end_time"], _("下车时间早于上车时间")),
                 "end_time.before_start",
             ),
-            ("t.v_end_time > now()", _problem(c["end_time"], future), "end_time.future"),
+            ("t.v_end_time > now()", column_problem(c["end_time"], future), "end_time.future"),
         ]
     elif kind == UploadKind.TOLL_UNITS:
         rules += [
             (
                 f"t.v_province IN ({_texts(ids.PROVINCE_NAMES)}) AND t.v_province <> '{province}'",
-                _problem(c["province"], _("必须是上传者所在省份（%(province)s）") % {"province": province}),
+                column_problem(c["province"], _("必须是上传者所在省份（%(province)s）") % {"province": province}),
                 "province.not_uploader",
             ),
             # the code carries its province in characters 6–7 (路线编号 + 省份代码 + …); one reason for a code of
             # another province whether or not it exists there: no inference across provinces (issue #18)
             (
-                f"{_shape_sql('t.v_toll_unit', ids._TOLL_UNIT_RE.pattern)}"
+                f"{_shape_sql('t.v_toll_unit', ids.TOLL_UNIT_RE.pattern)}"
                 f" AND (substr(t.v_toll_unit, 6, 2) <> '{province}'"
                 f" OR (tu.id IS NOT NULL AND tu.province <> '{province}'))",
-                _problem(
+                column_problem(
                     c["toll_unit"],
                     _("编号第6–7位须为本省代码（%(province)s），即本省的收费单元") % {"province": province},
                 ),
@@ -381,12 +381,12 @@ def _cross_rules(kind: str, province: str) -> list[tuple[str, str, str]]:
             ),
             (
                 "t.v_road_nature = 1 AND t.f_tax_rate IS NULL",
-                _problem(c["tax_rate"], _("经营性路段必须填写税率")),
+                column_problem(c["tax_rate"], _("经营性路段必须填写税率")),
                 "tax_rate.required",
             ),
             (
                 "t.v_road_nature = 2 AND t.f_tax_rate IS NOT NULL",
-                _problem(c["tax_rate"], _("还贷路段不填税率")),
+                column_problem(c["tax_rate"], _("还贷路段不填税率")),
                 "tax_rate.not_allowed",
             ),
         ]
@@ -409,10 +409,10 @@ def row_codes() -> list[tuple[str, str]]:
         "row.invoiced": _("更正的行已开具在票据中，须先红冲"),
     }
     for kind in UploadKind.values:
-        for field in _fields(kind):
+        for field in kind_fields(kind):
             for condition, problem, code in field.rules:
                 if not condition.endswith("AND false"):  # a rule that never fires for this kind (zero amounts)
-                    codes.setdefault(f"{field.name}.{code}", _problem(field.column, problem))
-        for _condition, reason, code in _cross_rules(kind, "32"):
+                    codes.setdefault(f"{field.name}.{code}", column_problem(field.column, problem))
+        for _condition, reason, code in cross_rules(kind, "32"):
             codes.setdefault(code, reason)
     return sorted(codes.items())
