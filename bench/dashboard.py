@@ -43,6 +43,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -130,22 +131,34 @@ def random_filters(rng: random.Random, first: dt.date, last: dt.date, provinces:
     return query
 
 
-def time_dashboard(samples: int, seed: int) -> bool:
+def rollup_values() -> tuple[dict[str, Any], list[str], dict[str, list[int]]] | None:
+    """The document rollup's first and last day, its provinces and each province's operators (what random filters
+    are drawn from); None when the rollup is empty."""
     from django.db.models import Max, Min
 
+    from reports.models import DocumentRollup
+
+    span = DocumentRollup.objects.aggregate(first=Min("day"), last=Max("day"))
+    if span["first"] is None:
+        return None
+    provinces = sorted(set(DocumentRollup.objects.values_list("province", flat=True).distinct()))
+    operators: dict[str, list[int]] = {}
+    for province, operator in DocumentRollup.objects.values_list("province", "operator_id").distinct():
+        operators.setdefault(province, []).append(operator)
+    return span, provinces, operators
+
+
+def time_dashboard(samples: int, seed: int) -> bool:
     from reports.charts import dashboard_charts
     from reports.dashboard import dashboard_data
     from reports.filters import filters_from
     from reports.models import DocumentRollup
 
-    span = DocumentRollup.objects.aggregate(first=Min("day"), last=Max("day"))
-    if span["first"] is None:
+    found = rollup_values()
+    if found is None:
         print("no rollup rows: run without --keep-rollups first")
         return False
-    provinces = sorted(set(DocumentRollup.objects.values_list("province", flat=True).distinct()))
-    operators: dict[str, list[int]] = {}
-    for province, operator in DocumentRollup.objects.values_list("province", "operator_id").distinct():
-        operators.setdefault(province, []).append(operator)
+    span, provinces, operators = found
     rows = DocumentRollup.objects.count()
     rng = random.Random(seed)
     cases = [random_filters(rng, span["first"], span["last"], provinces, operators) for _ in range(samples + WARMUP)]
@@ -173,23 +186,17 @@ def time_dashboard(samples: int, seed: int) -> bool:
 
 
 def time_templates(samples: int, seed: int) -> bool:
-    from django.db.models import Max, Min
-
     from piaogen.models import Role, User
     from reports.api import figures_json
     from reports.catalog import REGISTRY
     from reports.filters import filters_from
-    from reports.models import DocumentRollup
     from reports.views import drill_url
 
-    span = DocumentRollup.objects.aggregate(first=Min("day"), last=Max("day"))
-    if span["first"] is None:
+    found = rollup_values()
+    if found is None:
         print("no rollup rows: run without --keep-rollups first")
         return False
-    provinces = sorted(set(DocumentRollup.objects.values_list("province", flat=True).distinct()))
-    operators: dict[str, list[int]] = {}
-    for province, operator in DocumentRollup.objects.values_list("province", "operator_id").distinct():
-        operators.setdefault(province, []).append(operator)
+    span, provinces, operators = found
     reader = User.objects.filter(role=Role.MANAGER, province="").first() or User(role=Role.MANAGER)
     print(f"report templates: {samples} random filter sets each (data function + API JSON)")
     ok = True

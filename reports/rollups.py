@@ -99,15 +99,20 @@ def _document_first_day() -> dt.date | None:
     return Document.objects.aggregate(first=Min("service_date"))["first"]
 
 
-def _document_dirty(watermark: RollupWatermark) -> tuple[set[dt.date], int]:
-    max_id = Document.objects.aggregate(top=Max("id"))["top"] or 0
+def _new_rows_days(model: type[Document] | type[Segment], watermark: RollupWatermark) -> tuple[set[dt.date], int]:
+    """The service dates of the rows added since the watermark, and the highest id they reach."""
+    max_id = model.objects.aggregate(top=Max("id"))["top"] or 0
     days = set(
-        Document.objects.filter(id__gt=watermark.last_id, id__lte=max_id)
+        model.objects.filter(id__gt=watermark.last_id, id__lte=max_id)
         .order_by()
         .values_list("service_date", flat=True)
         .distinct()
     )
     return days, max_id
+
+
+def _document_dirty(watermark: RollupWatermark) -> tuple[set[dt.date], int]:
+    return _new_rows_days(Document, watermark)
 
 
 # --- uploads -------------------------------------------------------------------------------------------------------
@@ -356,14 +361,7 @@ def _traffic_first_day() -> dt.date | None:
 
 
 def _traffic_dirty(watermark: RollupWatermark) -> tuple[set[dt.date], int]:
-    max_id = Segment.objects.aggregate(top=Max("id"))["top"] or 0
-    days = set(
-        Segment.objects.filter(id__gt=watermark.last_id, id__lte=max_id)
-        .order_by()
-        .values_list("service_date", flat=True)
-        .distinct()
-    )
-    return days, max_id
+    return _new_rows_days(Segment, watermark)
 
 
 # --- the watermark loop --------------------------------------------------------------------------------------------
