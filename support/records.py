@@ -190,6 +190,13 @@ class TripRow:
         return sum(row.item.fee for row in self.segments)
 
 
+def select_key(trip: Trip, segment: Segment | None = None) -> str:
+    """What a trips list's checkbox sends (and the pager carries): ``<card>:<pass id>`` for a trip,
+    ``<card>:<pass id>#<segment no>`` for one of its segments; ``support.actions`` reads it back."""
+    key = f"{trip.card_no}:{trip.pass_id}"
+    return key if segment is None else f"{key}#{segment.segment_no}"
+
+
 def trip_rows(user: User, trips: Sequence[Trip], *, history: bool = False) -> list[TripRow]:
     """Trips with their (scoped) segments and each segment's state: six queries for any number of trips."""
     if not trips:

@@ -135,11 +135,12 @@ def _selected(request: HttpRequest, *, sheet: bool = False) -> tuple[dict[str, A
         for value in request.GET.getlist(kind)
         if ":" in value
     ]
-    if sheet:  # a summary sheet binds whole trips: a ticked segment names its trip
-        chosen = [("trip", card, key.rsplit("#", 1)[0]) if kind == "segment" else (kind, card, key)
-                  for kind, card, key in chosen]  # fmt: skip
-    else:  # a ticked segment is an item of the trips' request (its key ``<pass id>#<segment no>``)
-        chosen = [("trip" if kind == "segment" else kind, card, key) for kind, card, key in chosen]
+    # a ticked segment is an item of the trips' request (its key ``<pass id>#<segment no>``); a summary sheet binds
+    # whole trips, so there it names its trip
+    chosen = [
+        ("trip", card, key.rsplit("#", 1)[0] if sheet else key) if kind == "segment" else (kind, card, key)
+        for kind, card, key in chosen
+    ]
     if not chosen:
         return initial, []
     wanted = "trip" if what == "trips" else "topup"

@@ -19,6 +19,7 @@ from support.records import (
     cards_for,
     customer_for,
     customer_record,
+    select_key,
     trip_for,
     trip_record,
     vehicle_cards,
@@ -52,10 +53,8 @@ def _selection(request: HttpRequest, rows: Any) -> dict[str, Any]:
     hidden fields for other pages, and how many in all. The action re-checks every item on the server."""
     trips = list(dict.fromkeys(request.GET.getlist("trip")))
     segments = list(dict.fromkeys(request.GET.getlist("segment")))
-    on_trips = {f"{row.trip.card_no}:{row.trip.pass_id}" for row in rows}
-    on_segments = {
-        f"{row.trip.card_no}:{row.trip.pass_id}#{seg.item.segment_no}" for row in rows for seg in row.segments
-    }
+    on_trips = {select_key(row.trip) for row in rows}
+    on_segments = {select_key(row.trip, seg.item) for row in rows for seg in row.segments}
     hidden = [("trip", v) for v in trips if v not in on_trips] + [
         ("segment", v) for v in segments if v not in on_segments
     ]
