@@ -275,8 +275,13 @@ def _plan(sql: str, params: list[Any]) -> str:
 
 
 def _scanned(plan: str) -> set[str]:
-    """The tables a plan reads (``… on <table> <alias>``)."""
-    return {line.split(" on ")[1].split()[0] for line in plan.splitlines() if " on " in line}
+    """The tables a plan reads (``… on <table> <alias>``); a bitmap index scan names its index there, and the
+    bitmap heap scan above it the table."""
+    return {
+        line.split(" on ")[1].split()[0]
+        for line in plan.splitlines()
+        if " on " in line and "Bitmap Index Scan" not in line
+    }
 
 
 @in_rolled_back_transaction
