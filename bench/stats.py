@@ -62,7 +62,7 @@ def _parse() -> argparse.Namespace:
         "--rollup",
         choices=["keep", "refresh", "none"],
         default="keep",
-        help="the segment rollup: as it is (default), brought up to every segment first (timed), or emptied",
+        help="the segment and document rollups: as they are (default), brought up to every row (timed), or emptied",
     )
     return parser.parse_args()
 
@@ -197,21 +197,21 @@ def main() -> None:
         cursor.execute("SELECT count(*) FROM tolling_segment")
         segments = cursor.fetchone()[0]
     users = {"agent": User.objects.get(username="agent"), "province": User.objects.get(username=args.province_user)}
-    from support.stats_rollup import SegmentRollup, SegmentRollupWatermark, segment_rollup_refresh
+    from support.stats_rollup import DOCUMENTS, SEGMENTS, rollup_refresh, rollup_watermark
 
-    if args.rollup == "none":
-        SegmentRollup.objects.all().delete()
-        SegmentRollupWatermark.objects.all().delete()
-    elif args.rollup == "refresh":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT coalesce(max(id), 0) FROM tolling_segment")
-            top = cursor.fetchone()[0]
-        started = time.perf_counter()
-        segment_rollup_refresh(upto=top)
-        print(f"segment rollup refreshed up to id {top:,} in {time.perf_counter() - started:.1f} s")
-    from support.stats_rollup import segment_rollup_watermark
-
-    print(f"segment rollup: {SegmentRollup.objects.count():,} rows up to segment id {segment_rollup_watermark():,}")
+    for rollup in (SEGMENTS, DOCUMENTS):
+        if args.rollup == "none":
+            rollup.model.objects.all().delete()
+            rollup.watermark.objects.all().delete()
+        elif args.rollup == "refresh":
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT coalesce(max(id), 0) FROM {rollup.source}")
+                top = cursor.fetchone()[0]
+            started = time.perf_counter()
+            rollup_refresh(rollup, top)
+            print(f"{rollup.source} rollup refreshed up to id {top:,} in {time.perf_counter() - started:.1f} s")
+        rows = rollup.model.objects.count()
+        print(f"{rollup.source} rollup: {rows:,} rows up to id {rollup_watermark(rollup):,}")
     roles = [r.strip() for r in args.roles.split(",") if r.strip()]
     no_drill = frozenset(s.strip() for s in args.no_drill.split(",") if s.strip())
     if no_drill:

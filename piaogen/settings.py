@@ -348,6 +348,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "rollup-reports": {"task": "reports.tasks.rollup_reports_task", "schedule": 15 * 60.0, "options": {"expires": 840}},
     # the query statistics' segment rollup (support/stats_rollup.py): only the segments above its watermark
     "rollup-segment-stats": {"task": "support.tasks.segment_rollup_task", "schedule": 60.0, "options": {"expires": 55}},
+    # … and its document rollup: only the documents above its watermark (reversals adjust it as they happen)
+    "rollup-document-stats": {
+        "task": "support.tasks.document_rollup_task",
+        "schedule": 60.0,
+        "options": {"expires": 55},
+    },
     # … and within a minute of an upload or an issuing run: only the rollups and days whose sources changed
     "rollup-reports-fresh": {
         "task": "reports.tasks.rollup_reports_fresh_task",

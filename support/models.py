@@ -259,5 +259,10 @@ class SearchEvent(models.Model):
         return f"{self.kind} {self.at:%Y-%m-%d %H:%M}"
 
 
-# the query statistics' segment rollup (support/stats_rollup.py), registered with the app's models
-from support.stats_rollup import SegmentRollup, SegmentRollupWatermark  # noqa: E402, F401
+# the query statistics' rollups (support/stats_rollup.py), registered with the app's models
+from support.stats_rollup import (  # noqa: E402, F401
+    DocumentStatsRollup,
+    DocumentStatsRollupWatermark,
+    SegmentRollup,
+    SegmentRollupWatermark,
+)

@@ -50,7 +50,12 @@ from reports.models import (
     UploadRollup,
 )
 from support.models import ActionRequest, PiiReveal, SavedFilter, SearchEvent, Ticket, TicketLink, TicketNote
-from support.stats_rollup import SegmentRollup, SegmentRollupWatermark
+from support.stats_rollup import (
+    DocumentStatsRollup,
+    DocumentStatsRollupWatermark,
+    SegmentRollup,
+    SegmentRollupWatermark,
+)
 from tolling.models import (
     AuditCharge,
     Card,
@@ -79,7 +84,8 @@ READ_ONLY: set[type[Model]] = {
     CardBinding, CardPrepaidChoice, BuyerTitle, Document, DocumentLine, DocumentItem, SummarySheet, NumberSeries,
     DocumentEvent, Delivery, IssueRun, TicketNote, PiiReveal, DocumentRollup, UploadRollup, SupportRollup,
     TrafficRollup, DeliveryRollup, UploadLateness, SearchEvent, ReportDelivery, AuditEvent, ActionRequest, ExportJob,
-    SegmentRollup, SegmentRollupWatermark, CallbackDelivery, IdempotentRequest,
+    SegmentRollup, SegmentRollupWatermark, DocumentStatsRollup, DocumentStatsRollupWatermark, CallbackDelivery,
+    IdempotentRequest,
 }  # fmt: skip
 # Changeable, but rows are only created elsewhere.
 NO_ADD: set[type[Model]] = READ_ONLY | {RollupWatermark}
@@ -201,12 +207,19 @@ def samples(maintainer: User, province_user: User) -> dict[type[Model], Model]:
                                                   card_type=23, segments=1, pay_fee=3550, discount_fee=0,
                                                   fee=3550)  # fmt: skip
     segment_watermark = SegmentRollupWatermark.objects.create(max_id=segment.pk, candidate_id=segment.pk)
+    document_stats = DocumentStatsRollup.objects.create(service_date=today, province="32", seller=document.seller,
+                                                        business_line=document.business_line, kind=document.kind,
+                                                        status=document.status, documents=1,
+                                                        amount_net=document.amount_net,
+                                                        amount_tax=document.amount_tax,
+                                                        amount_gross=document.amount_gross)  # fmt: skip
+    document_watermark = DocumentStatsRollupWatermark.objects.create(max_id=document.pk, candidate_id=document.pk)
     rows: list[Model] = [
         road, unit, rate, vehicle, card, batch, trip, segment, topup, charge, paper, ride, rejected, correction,
         customer, binding, choice, title, run, document, line, item, sheet, series, event, delivery, ticket, note,
         link, saved, reveal, document_rollup, upload_rollup, support_rollup, watermark, report, report_delivery,
         saved_view, token, audit, action, export, segment_rollup, segment_watermark, traffic_rollup, delivery_rollup,
-        lateness, search,
+        lateness, search, document_stats, document_watermark,
         maintainer,
         Group.objects.get(name=f"role:{Role.MAINTAINER}"), callback, answer,
     ]  # fmt: skip

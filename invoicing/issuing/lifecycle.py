@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable
 
 from django.conf import settings
 from django.db import transaction
@@ -30,6 +31,11 @@ from invoicing.models import (
 from invoicing.tax import TaxLine
 from piaogen.audit import audit_record
 from piaogen.models import User
+
+REVERSED: list[Callable[[int, str, str], None]] = []
+"""Called as ``hook(document_id, before, after)`` in the reversal's transaction once a document's status changed:
+apps that keep aggregates of documents (the statistics rollup, ``support.stats_rollup``) register here and adjust
+them. Invoicing imports no app above it."""
 
 # --- lifecycle ----------------------------------------------------------------------------------------------------
 
@@ -86,6 +92,8 @@ def _reverse(original: Document, *, reason: str, by: User | None) -> Document:
     ).documents()
     deliveries_queue([red.pk])  # the buyer gets the red-letter document too
     Document.objects.filter(pk=original.pk).update(status=DocumentStatus.REVERSED)
+    for hook in REVERSED:
+        hook(original.pk, DocumentStatus.ISSUED, DocumentStatus.REVERSED)
     DocumentItem.objects.filter(document=original, live=True).update(live=False)
     DocumentEvent.objects.create(
         document=original, kind="reversed", by=by, data={"red": red.pk, "red_number": str(red), "reason": reason}

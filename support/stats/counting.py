@@ -1,6 +1,6 @@
 """Counting: the rows behind a query (``subject_rows``), the groups and their measures (``statistics``) — in
-PostgreSQL, from the segment rollup where it serves (support/stats_rollup.py), or from each item's invoice state —
-and the labels of every key."""
+PostgreSQL, from the segment or document rollup where it serves (support/stats_rollup.py), or from each item's
+invoice state — and the labels of every key."""
 
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ from support.stats.subjects import (
     state_key,
     state_matches,
 )
-from support.stats_rollup import SegmentRollup, SegmentRollupWatermark, segment_rollup_watermark
+from support.stats_rollup import DOCUMENTS, SEGMENTS, Rollup, rollup_watermark
 from tolling.models import Operator, RoadNature
 
 # --- rows -----------------------------------------------------------------------------------------------------------
@@ -57,8 +57,8 @@ def _customer_cards(q: Q) -> QuerySet[Any]:
 
 
 def subject_rows(user: User, query: StatsQuery, *, base: QuerySet[Any] | None = None) -> QuerySet[Any]:
-    """The subject's rows matching every filter but the invoice state, in the user's scope. ``base``: the segment
-    rollup instead of the segments (for the filters it has, ``_rollup_covers``)."""
+    """The subject's rows matching every filter but the invoice state, in the user's scope. ``base``: the subject's
+    rollup instead of its rows (for the filters it has, ``_rollup_for``)."""
     spec = query.spec
     qs: QuerySet[Any] = scoped(base if base is not None else spec.model.objects.all(), user)  # type: ignore[attr-defined]
     if query.province:
@@ -227,10 +227,10 @@ def _sort_key(keys: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 def _count_in_sql(
-    rows: QuerySet[Any], query: StatsQuery, *, rollup: bool = False
+    rows: QuerySet[Any], query: StatsQuery, *, rollup: Rollup | None = None
 ) -> tuple[dict[tuple[Any, ...], dict[str, int]], int | None]:
-    """The groups counted by PostgreSQL; from the segment rollup (``rollup``: counts are its ``segments``), also the
-    watermark read in the same statement (None: no rows)."""
+    """The groups counted by PostgreSQL; from a rollup (counts are its count column), also the rollup's watermark
+    read in the same statement (None: no rows)."""
     spec = query.spec
     columns = [_dimension_column(spec, d) for d in query.group_by]
     if "month" in columns:
@@ -239,11 +239,11 @@ def _count_in_sql(
     aggregates: dict[str, Any] = {}
     for m in spec.measures:
         if m.column is None:
-            aggregates[m.key] = Sum("segments", default=0) if rollup else Count("id")
+            aggregates[m.key] = Sum(rollup.count, default=0) if rollup else Count("id")
         else:
             aggregates[m.key] = Sum(m.column, default=0)
-    if rollup:  # the watermark in the rollup's snapshot: exactly the segments up to it are in these rows
-        mark = SegmentRollupWatermark.objects.filter(id=1).values("max_id")
+    if rollup:  # the watermark in the rollup's snapshot: exactly the rows up to it are in these rows
+        mark = rollup.watermark.objects.filter(id=1).values("max_id")
         aggregates["watermark"] = Max(Subquery(mark, output_field=BigIntegerField()))
     result: dict[tuple[Any, ...], dict[str, int]] = {}
     watermark: int | None = None
@@ -264,22 +264,31 @@ def _count_in_sql(
     return result, watermark
 
 
-def _rollup_covers(query: StatsQuery) -> bool:
-    """The segment rollup has every filter and dimension of the query (not plate, card, customer, buyer, batch,
-    issue dates or the invoice state)."""
-    uncovered = (query.plate, query.card, query.customer, query.buyer, query.batch, query.issued_start,
-                 query.issued_end, query.state)  # fmt: skip
-    return query.subject == "segments" and "state" not in query.group_by and all(v is None for v in uncovered)
+def _rollup_for(query: StatsQuery) -> Rollup | None:
+    """The rollup that has every filter and dimension of the query, if one does: segments without plate, card,
+    customer, buyer, batch, issue dates or the invoice state; documents without travel dates, card, plate, customer
+    or buyer."""
+    if query.subject == "segments":
+        uncovered: tuple[Any, ...] = (query.plate, query.card, query.customer, query.buyer, query.batch,
+                                      query.issued_start, query.issued_end, query.state)  # fmt: skip
+        covered = "state" not in query.group_by and all(v is None for v in uncovered)
+        return SEGMENTS if covered else None
+    if query.subject == "documents":
+        uncovered = (query.start, query.end, query.card, query.plate, query.customer, query.buyer)
+        return DOCUMENTS if all(v is None for v in uncovered) else None
+    return None
 
 
 def _count(user: User, rows: QuerySet[Any], query: StatsQuery) -> dict[tuple[Any, ...], dict[str, int]]:
-    """Without the invoice state: in the database, segments from the rollup up to its watermark and raw above it
-    (``support.stats_rollup``), everything else from the raw rows."""
-    if not _rollup_covers(query):
+    """Without the invoice state: in the database, from the subject's rollup up to its watermark and raw rows above
+    it (``support.stats_rollup``) where a rollup has the query, else from the raw rows."""
+    rollup = _rollup_for(query)
+    if rollup is None:
         return _count_in_sql(rows, query)[0]
-    before = segment_rollup_watermark()  # ≤ the watermark the rollup statement sees
-    rolled, seen = _count_in_sql(subject_rows(user, query, base=SegmentRollup.objects.all()), query, rollup=True)
-    # no rollup row matched: none of the segments up to its watermark match either, so ``before`` is as good
+    before = rollup_watermark(rollup)  # ≤ the watermark the rollup statement sees
+    base = rollup.model.objects.all()
+    rolled, seen = _count_in_sql(subject_rows(user, query, base=base), query, rollup=rollup)
+    # no rollup row matched: none of the rows up to its watermark match either, so ``before`` is as good
     recent, _ = _count_in_sql(rows.filter(id__gt=seen if seen is not None else before), query)
     for keys, values in recent.items():
         if keys in rolled:
@@ -289,10 +298,10 @@ def _count(user: User, rows: QuerySet[Any], query: StatsQuery) -> dict[tuple[Any
 
 
 def row_count(user: User, query: StatsQuery) -> int:
-    """How many rows ``subject_rows`` holds (not by invoice state): the statistics' own total — from the segment
-    rollup where it serves (``_count``), so a drill-down's count costs what its cell did — else ``COUNT(*)``."""
+    """How many rows ``subject_rows`` holds (not by invoice state): the statistics' own total — from a rollup where
+    one serves (``_count``), so a drill-down's count costs what its cell did — else ``COUNT(*)``."""
     rows = subject_rows(user, query)
-    if not _rollup_covers(query):
+    if _rollup_for(query) is None:
         return rows.count()
     return sum(values["count"] for values in _count(user, rows, replace(query, group_by=())).values())
 

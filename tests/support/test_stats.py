@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.db.models import Count, Sum
 from django.test import Client
 from openpyxl import load_workbook
 
@@ -178,10 +179,38 @@ def test_every_cell_counts_the_rows_its_drill_down_lists_under_random_filters(
             assert len(page.rows) == min(cell.values["count"], 50)
 
 
-def test_document_cells_count_their_drill_downs_and_the_raw_documents(agent: User, many: dict[str, Any]) -> None:
+DOCUMENT_GROUP_COLUMNS = {"day": "service_date", "province": "province", "operator": "seller_id", "state": "status",
+                          "document_kind": "kind", "business_line": "business_line"}  # fmt: skip
+
+
+def _reverse_some(documents: list[Document], agent: User) -> None:
+    from invoicing.issuing import document_reverse
+
+    for document in documents:
+        document_reverse(document=document, reason="测试红冲", by=agent)
+
+
+@pytest.mark.parametrize("rolled", [False, True], ids=["raw", "rollup-and-raw"])
+def test_document_cells_count_their_drill_downs_and_the_raw_documents(
+    agent: User, many: dict[str, Any], rolled: bool
+) -> None:
+    """``rolled``: the document rollup holds the documents so far; then two of them are reversed (the rollup follows
+    in the reversal's transaction), a refresh runs again, and more documents and a reversal arrive above the
+    watermark."""
+    from support.stats_rollup import DocumentStatsRollup, document_rollup_refresh
+
+    if rolled:
+        document_rollup_refresh()  # records the candidate
+        assert document_rollup_refresh() == Document.objects.order_by("-id").values_list("id", flat=True).first()
+        _reverse_some(list(Document.objects.order_by("id")[:2]), agent)
+        document_rollup_refresh()  # the red documents; the reversed ones are not counted twice
+        issue_segments(segment_ids=list(Segment.objects.order_by("-id").values_list("id", flat=True)[:12]))
+        _reverse_some(list(Document.objects.order_by("-id")[:1]), agent)  # above the watermark
+        rolled_up = DocumentStatsRollup.objects.aggregate(n=Sum("documents"))["n"]
+        assert 0 < rolled_up < Document.objects.count()  # some documents counted raw
     rng = random.Random(7)
     start = days_ago(60).date().isoformat()
-    for _ in range(10):
+    for _ in range(12):
         params = {
             key: value
             for key, value in (
@@ -191,17 +220,87 @@ def test_document_cells_count_their_drill_downs_and_the_raw_documents(agent: Use
             )
             if value
         }
-        groups = rng.sample(["day", "province", "operator", "state", "document_kind", "business_line"], 2)
+        groups = rng.sample(sorted(DOCUMENT_GROUP_COLUMNS), 2)
         stats = statistics(user=agent, query=_query(agent, subject="documents", issued_start=start,
                                                      group_by=",".join(groups), **params))  # fmt: skip
         raw = Document.objects.filter(service_date__gte=start)
         for key, field in (("province", "province"), ("document_kind", "kind"), ("document_status", "status")):
             if key in params:
                 raw = raw.filter(**{field: params[key]})
+        expected: dict[tuple[Any, ...], list[int]] = defaultdict(lambda: [0, 0])
+        for row in raw.values(*(DOCUMENT_GROUP_COLUMNS[g] for g in groups), "amount_tax"):
+            counted = expected[tuple(row[DOCUMENT_GROUP_COLUMNS[g]] for g in groups)]
+            counted[0] += 1
+            counted[1] += row["amount_tax"]
+        got = {cell.keys: [cell.values["count"], cell.values["amount_tax"]] for cell in stats.cells}
+        assert got == dict(expected), (params, groups)
         assert stats.total["count"] == raw.count()
         assert stats.total["amount_gross"] == sum(d.amount_gross for d in raw)
         for cell in stats.cells:
             assert drill_count(user=agent, query=cell.query) == cell.values["count"]
+    if rolled:  # reversed documents moved from "issued" to "reversed" in the rollup itself
+        assert _rolled_statuses() == _raw_statuses_to_watermark()
+        assert _rolled_statuses()["reversed"] >= 2
+
+
+def _rolled_statuses() -> dict[str, int]:
+    from support.stats_rollup import DocumentStatsRollup
+
+    return dict(DocumentStatsRollup.objects.values("status").annotate(n=Sum("documents")).values_list("status", "n"))
+
+
+def _raw_statuses_to_watermark() -> dict[str, int]:
+    from support.stats_rollup import DOCUMENTS
+
+    rows = Document.objects.filter(id__lte=DOCUMENTS.watermark.objects.get().max_id)
+    return dict(rows.values("status").annotate(n=Count("id")).values_list("status", "n"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reversal_racing_the_document_refresh_is_counted_once(agent: User, many: dict[str, Any]) -> None:
+    """A refresh that read a document before its reversal committed: the reversal waits for the refresh's watermark
+    and moves the document in the rollup itself."""
+    import threading
+
+    from django.db import connections, transaction
+
+    from support.stats_rollup import document_rollup_refresh
+
+    document_rollup_refresh()  # records the candidate: every document so far
+    reversed_before = Document.objects.filter(status="reversed").count()
+    target = Document.objects.filter(status="issued").order_by("id").first()
+    assert target is not None
+    refreshed = threading.Event()
+    release = threading.Event()
+
+    def refresh_holding_the_watermark() -> None:
+        try:
+            with transaction.atomic():
+                document_rollup_refresh()  # rolls the document up as issued and locks the watermark row
+                refreshed.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=refresh_holding_the_watermark)
+    worker.start()
+    assert refreshed.wait(10)
+
+    def reverse() -> None:
+        try:
+            _reverse_some([target], agent)
+        finally:
+            connections.close_all()
+
+    reverser = threading.Thread(target=reverse)
+    reverser.start()
+    reverser.join(0.5)
+    assert reverser.is_alive()  # waiting for the refresh's watermark
+    release.set()
+    worker.join(10)
+    reverser.join(10)
+    assert _rolled_statuses() == _raw_statuses_to_watermark()
+    assert _rolled_statuses()["reversed"] == reversed_before + 1
 
 
 # --- the page -------------------------------------------------------------------------------------------------------
@@ -416,11 +515,14 @@ def test_segment_statistics_read_the_rollup_below_its_watermark_and_raw_segments
 def test_the_rollup_task_runs_the_refresh_and_beat_schedules_it(many: dict[str, Any]) -> None:
     from django.conf import settings
 
-    from support.tasks import segment_rollup_task
+    from support.tasks import document_rollup_task, segment_rollup_task
 
     assert settings.CELERY_BEAT_SCHEDULE["rollup-segment-stats"]["task"] == "support.tasks.segment_rollup_task"
+    assert settings.CELERY_BEAT_SCHEDULE["rollup-document-stats"]["task"] == "support.tasks.document_rollup_task"
     segment_rollup_task()
     assert segment_rollup_task() == Segment.objects.order_by("-id").values_list("id", flat=True).first()
+    document_rollup_task()
+    assert document_rollup_task() == Document.objects.order_by("-id").values_list("id", flat=True).first()
 
 
 def test_invoices_of_a_company_per_month_this_year_with_their_tax(
