@@ -83,6 +83,7 @@ def test_earlier_items_get_the_first_title_and_later_titles_apply_forward_only(
                             reason=REASON, by=None)  # fmt: skip
     after = segment(world, fee=500, card_no=NEW_CARD, days=0)
     after.exit_time = timezone.now() + dt.timedelta(seconds=1)  # after the new title's start
+    after.entry_time = after.exit_time - dt.timedelta(minutes=5)  # (noon today is ahead of the exit before noon)
     after.save()
 
     states = segment_states(segment_ids=[before.pk, after.pk], today=dt.date(2100, 1, 1))
