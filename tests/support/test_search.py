@@ -338,9 +338,22 @@ def test_punctuation_alone_is_not_read_as_a_name() -> None:
     assert recognise("张三!") != []  # a name with a stray mark still is
 
 
+def test_a_mark_at_either_end_of_a_name_is_dropped_and_a_stray_mark_inside_makes_it_garbage() -> None:
+    # the rule (support.recognise.name_text): marks at the ends are typos, marks inside a name are the few that
+    # company and person names hold; anything else inside is not a name
+    assert [(r.kind, r.value) for r in recognise("！张三!")] == [(Kind.NAME, "张三")]
+    assert recognise("zzz!!garbage") == []
+    assert recognise("abc@def") == []
+    for name in ("南京某某（集团）有限公司", "A&B Co.", "St. John's", "中国石化-江苏", "阿卜杜·热合曼"):
+        assert [r.kind for r in recognise(name)][-1:] == [Kind.NAME], name
+
+
 def test_the_page_says_garbage_was_not_recognised(agent: User, client_for: Callable[[User], Client]) -> None:
-    body = client_for(agent).get(reverse("search"), {"q": "@@##!!"}).content.decode()
-    assert "无法识别输入的内容" in body
+    for garbage in ("@@##!!", "zzz!!garbage"):
+        body = client_for(agent).get(reverse("search"), {"q": garbage}).content.decode()
+        assert "无法识别输入的内容" in body, garbage
+    body = client_for(agent).get(reverse("search"), {"q": "张三!"}).content.decode()
+    assert "无法识别输入的内容" not in body
 
 
 def test_the_province_scope_hint_is_shown_to_province_users_only(
