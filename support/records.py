@@ -197,6 +197,11 @@ def select_key(trip: Trip, segment: Segment | None = None) -> str:
     return key if segment is None else f"{key}#{segment.segment_no}"
 
 
+def topup_key(topup: TopUp) -> str:
+    """What a top-ups list's checkbox sends (and the pagers carry): ``<card>:<top-up id>``."""
+    return f"{topup.card_no}:{topup.topup_id}"
+
+
 def trip_rows(user: User, trips: Sequence[Trip], *, history: bool = False) -> list[TripRow]:
     """Trips with their (scoped) segments and each segment's state: six queries for any number of trips."""
     if not trips:
@@ -219,6 +224,11 @@ def trip_rows(user: User, trips: Sequence[Trip], *, history: bool = False) -> li
     for seg in segments:
         by_pass[seg.pass_id].append(ItemRow(seg, states.get(seg.pk), held_by=held.get(seg.pk, [])))
     return [TripRow(trip, by_pass.get(trip.pass_id, [])) for trip in trips]
+
+
+def _topup_page(qs: QuerySet[TopUp], number: Any) -> Page[TopUp]:
+    """One page of top-ups, newest first (LIST_LIMIT a page), and the count of all."""
+    return Paginator(qs.order_by("-topped_up_at", "-pk"), LIST_LIMIT).get_page(number)
 
 
 def _topup_rows(topups: list[TopUp]) -> list[ItemRow]:
@@ -354,7 +364,8 @@ class CustomerRecord:
     titles: list[TitleRow]
     trips: Page[Trip]
     trip_rows: list[TripRow]
-    topups: list[ItemRow]
+    topups: list[ItemRow]  # the page's
+    topups_page: Page[TopUp]
     documents: list[Document]  # the page's
     documents_page: Page[Document]
     sheets: list[SummarySheet]
@@ -517,7 +528,13 @@ def _summary(value: Any) -> str:
 
 
 def customer_record(
-    *, user: User, customer: Customer, trips_page: Any = 1, documents_page: Any = 1, timeline_page: Any = 1
+    *,
+    user: User,
+    customer: Customer,
+    trips_page: Any = 1,
+    documents_page: Any = 1,
+    timeline_page: Any = 1,
+    topups_page: Any = 1,
 ) -> CustomerRecord:
     """Everything the customer page shows, in a fixed number of queries."""
     revealed = pii_revealed(user=user, customer=customer)
@@ -530,7 +547,7 @@ def customer_record(
     titles = _titles(user, customer, revealed=revealed)
     page = _page(_binding_trips(user, visible), trips_page)
     card_nos = list(cards)
-    topups = list(scoped(TopUp.objects.filter(card_no__in=card_nos), user).order_by("-topped_up_at")[:LIST_LIMIT])
+    topups = _topup_page(scoped(TopUp.objects.filter(card_no__in=card_nos), user), topups_page)
     vehicles = [(card.vehicle.plate, card.vehicle.plate_color) for card in cards.values() if card.vehicle]
     vehicle_q = Q(pk__in=[])
     for plate, color in vehicles:
@@ -548,7 +565,8 @@ def customer_record(
         titles=titles,
         trips=page,
         trip_rows=trip_rows(user, list(page.object_list)),
-        topups=_topup_rows(topups),
+        topups=_topup_rows(list(topups.object_list)),
+        topups_page=topups,
         documents=list(documents.object_list),
         documents_page=documents,
         sheets=list(
@@ -628,7 +646,8 @@ class CardRecord:
     bindings: list[CardBinding]
     binding_rows: list[BindingRow]  # the bindings with what each brought in (those that reached back)
     prepaid_choices: list[CardPrepaidChoice]  # newest first; empty: never chosen (per trip)
-    topups: list[ItemRow]
+    topups: list[ItemRow]  # the page's
+    topups_page: Page[TopUp]
     trips: Page[Trip]
     trip_rows: list[TripRow]
     documents: list[Document]  # the page's
@@ -636,7 +655,9 @@ class CardRecord:
     batches: set[int]
 
 
-def card_record(*, user: User, card: Card, trips_page: Any = 1, documents_page: Any = 1) -> CardRecord:
+def card_record(
+    *, user: User, card: Card, trips_page: Any = 1, documents_page: Any = 1, topups_page: Any = 1
+) -> CardRecord:
     bindings = list(
         CardBinding.objects.filter(card_no=card.card_no)
         .select_related("customer")
@@ -644,7 +665,7 @@ def card_record(*, user: User, card: Card, trips_page: Any = 1, documents_page: 
     )
     current = next((b.customer for b in bindings if b.unbound_at is None), None)
     revealed = current is not None and pii_revealed(user=user, customer=current)
-    topups = list(scoped(TopUp.objects.filter(card_no=card.card_no), user).order_by("-topped_up_at")[:LIST_LIMIT])
+    topups = _topup_page(scoped(TopUp.objects.filter(card_no=card.card_no), user), topups_page)
     page = _page(
         trips_for(user).filter(card_no=card.card_no).order_by("-service_date", "-exit_time", "-pk"), trips_page
     )
@@ -662,10 +683,11 @@ def card_record(*, user: User, card: Card, trips_page: Any = 1, documents_page: 
         bindings=bindings,
         binding_rows=[BindingRow(b, card, brought_in(user, b)) for b in bindings],
         prepaid_choices=prepaid_choice_history(card.card_no) if card.card_type == CardType.PREPAID else [],
-        topups=_topup_rows(topups),
+        topups=_topup_rows(list(topups.object_list)),
+        topups_page=topups,
         trips=page,
         trip_rows=rows,
         documents=list(documents.object_list),
         documents_page=documents,
-        batches=_visible_batches(user, [t.batch_id for t in topups]),
+        batches=_visible_batches(user, [t.batch_id for t in topups.object_list]),
     )
