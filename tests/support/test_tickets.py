@@ -3,6 +3,8 @@ with its filters (shared with the API), overdue highlighting, saved personal and
 
 from __future__ import annotations
 
+import re
+
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
@@ -323,3 +325,13 @@ def test_the_unfiltered_list_is_the_open_queue_and_its_filter_says_so(
     assert [t.subject for t in default.context["tickets"]] == ["待办"]
     assert '<option value="true" selected>未关闭</option>' in default.content.decode()  # not 全部 over an open list
     assert sorted(t.subject for t in every.context["tickets"]) == ["已办", "待办"]
+
+
+def test_the_ticket_page_offers_unassigned_in_words(
+    agent: User, client_for: Callable[[User], Client], customer: Customer
+) -> None:
+    ticket = ticket_open(category="other", subject="咨询", customer=customer, by=agent)
+    for url in (f"/tickets/{ticket.pk}/", "/tickets/new/"):
+        body = client_for(agent).get(url).content.decode()
+        assert "---------" not in body, url
+        assert re.search(r'<option value=""( selected)?>未分配</option>', body), url
