@@ -3,9 +3,8 @@ with its filters (shared with the API), overdue highlighting, saved personal and
 
 from __future__ import annotations
 
-import re
-
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Any
 
