@@ -403,9 +403,9 @@ def _card_bind(target: Target, data: dict[str, Any], user: User) -> Outcome:
         customer=customer, card_no=data["card_no"], holder=_holder(data), reason=data["reason"], by=user
     )
     return Outcome(
-        summary=_("卡%(card_no)s已绑定客户%(customer)s") % {"card_no": binding.card_no, "customer": customer.pk},
+        summary=_("卡%(card_no)s已绑定客户%(customer)s") % {"card_no": binding.card_no, "customer": customer.name},
         plan=_("将把卡%(card_no)s绑定到客户%(customer)s（自确认时起）")
-        % {"card_no": binding.card_no, "customer": customer.pk},
+        % {"card_no": binding.card_no, "customer": customer.name},
         binding=_binding_json(binding),
         links=[("card", binding.card_no), ("customer", str(customer.pk))],
     )
@@ -415,9 +415,9 @@ def _card_unbind(target: Target, data: dict[str, Any], user: User) -> Outcome:
     binding = card_unbind(card_no=target.obj.card_no, holder=_holder(data), reason=data["reason"], by=user)
     return Outcome(
         summary=_("卡%(card_no)s已解绑（客户%(customer)s）")
-        % {"card_no": binding.card_no, "customer": binding.customer_id},
+        % {"card_no": binding.card_no, "customer": binding.customer.name},
         plan=_("将解绑卡%(card_no)s（客户%(customer)s），此前的通行仍归该客户")
-        % {"card_no": binding.card_no, "customer": binding.customer_id},
+        % {"card_no": binding.card_no, "customer": binding.customer.name},
         binding=_binding_json(binding),
         links=[("card", binding.card_no), ("customer", str(binding.customer_id))],
     )
@@ -479,14 +479,14 @@ def _claim(target: Target, data: dict[str, Any], user: User) -> Outcome:
     return Outcome(
         summary=_("已为客户%(customer)s开具%(kind)s%(number)s的票据%(documents)s（抬头：%(title)s）")
         % {
-            "customer": customer.pk,
+            "customer": customer.name,
             "kind": label,
             "number": item.number.strip(),
             "documents": _("、").join(str(d) for d in documents),
             "title": buyer,
         },
         plan=_("将为客户%(customer)s开具%(kind)s%(number)s的票据（抬头：%(title)s）")
-        % {"customer": customer.pk, "kind": label, "number": item.number.strip(), "title": buyer},
+        % {"customer": customer.name, "kind": label, "number": item.number.strip(), "title": buyer},
         documents=[document_json(d, new=True) for d in documents],
         title={"id": documents[0].title_id, "name": buyer, "tax_id": documents[0].buyer_tax_id},
         links=[("customer", str(customer.pk)), *(("document", str(d.pk)) for d in documents)],
