@@ -42,6 +42,7 @@ def test_an_agent_requests_invoices_for_segments_ticked_on_two_pages(
     first_value = first.get_attribute("value")
     assert first_value
     first.check()
+    expect(trips.locator(".selection-count")).to_have_text("已选 1 项")  # counted as it is ticked
     trips.get_by_role("button", name="下一页").click()
     expect(trips).to_contain_text("第 2 / 2 页")
     expect(trips).to_contain_text("已选 1 项（其中 1 项在其他页）")
