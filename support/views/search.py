@@ -18,7 +18,7 @@ from support.search import search, search_event_record
 def search_view(request: HttpRequest) -> HttpResponse:
     user = request.user
     assert isinstance(user, User)
-    form = SearchForm(request.GET)
+    form = SearchForm(request.GET, user=user)
     filters = form.search_filters()
     query = form.cleaned_data.get("q", "") if form.is_valid() else ""
     group, page = request.GET.get("group", ""), request.GET.get("page", "1")

@@ -356,6 +356,15 @@ def test_the_page_says_garbage_was_not_recognised(agent: User, client_for: Calla
     assert "无法识别输入的内容" not in body
 
 
+def test_a_province_user_is_offered_their_province_only(
+    jiangsu: User, agent: User, client_for: Callable[[User], Client]
+) -> None:
+    province = client_for(jiangsu).get(reverse("search"), {"q": "不存在的单位名称"}).content.decode()
+    national = client_for(agent).get(reverse("search"), {"q": "不存在的单位名称"}).content.decode()
+    assert '<option value="" selected>江苏</option>' in province and "北京</option>" not in province
+    assert "全部省份" in national and "北京</option>" in national
+
+
 def test_the_province_scope_hint_is_shown_to_province_users_only(
     records: dict[str, Any], agent: User, jiangsu: User, client_for: Callable[[User], Client]
 ) -> None:
