@@ -149,6 +149,7 @@ KEY_LABELS = {
     "new": gettext_lazy("新票据"),
     "number": gettext_lazy("号码"),
     "numbers": gettext_lazy("票据号码"),
+    "one_document": gettext_lazy("仅用于一张换票"),
     "pass_ids": gettext_lazy("通行标识"),
     "red": gettext_lazy("红字票据"),
     "red_number": gettext_lazy("红字票据号码"),
@@ -308,6 +309,11 @@ def _text(value: Any) -> str:
     if isinstance(value, dict):
         return "；".join(f"{KEY_LABELS.get(k, k)}：{_text(v)}" for k, v in sorted(value.items()))
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def plain_text(value: Any) -> str:
+    """A value of an audit event in words (lists joined, dates in Beijing time), for lines of text."""
+    return _text(value)
 
 
 def province_label(code: str) -> str:

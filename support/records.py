@@ -519,12 +519,30 @@ def _document_name(code: str, number: str) -> str:
     return f"{code}{number}" if code else number  # as Document.__str__
 
 
+# what an audit event's "after" holds that a timeline line does not show: internal ids (the line's other entries —
+# the document events, the action's own line — name those records by number)
+_TIMELINE_HIDDEN = {"action", "customer", "documents", "items", "link", "links", "new", "red", "reveal", "title",
+                    "version"}  # fmt: skip
+TIMELINE_SUMMARY_ITEMS = 4
+
+
 def _summary(value: Any) -> str:
+    """An audit event's "after" in words: the action's own summary when it wrote one, else its values by label
+    (``票据号码：…；名称：…``), never keys, ids or JSON."""
+    from support.audit import KEY_LABELS, plain_text  # support.audit reads this module's selectors
+
     if not value:
         return ""
-    if isinstance(value, dict):
-        return ", ".join(f"{key}={item}" for key, item in list(value.items())[:4])
-    return str(value)[:120]
+    if not isinstance(value, dict):
+        return plain_text(value)[:120]
+    if value.get("summary"):
+        return str(value["summary"])
+    shown = [
+        (key, item) for key, item in sorted(value.items()) if key not in _TIMELINE_HIDDEN and item not in ("", None)
+    ]
+    return "；".join(f"{KEY_LABELS.get(key, key)}：{plain_text(item)}" for key, item in shown[:TIMELINE_SUMMARY_ITEMS])[
+        :200
+    ]
 
 
 def customer_record(

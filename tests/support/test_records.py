@@ -398,3 +398,22 @@ def test_the_customer_timeline_pages_with_its_count_of_grouped_lines(
     assert second.count("<li>") == min(total - TIMELINE_LIMIT, TIMELINE_LIMIT)
     assert "来电44" not in second and "来电00" in second
     assert f"共 {total} 条" in second
+
+
+def test_the_customer_timeline_tells_what_an_action_did_in_words(
+    records: dict[str, Any], agent: User, client_for: Callable[[User], Client]
+) -> None:
+    from piaogen.audit import audit_record
+
+    customer = records["customer"]
+    audit_record(actor=agent, action="support.request_invoices", obj=customer, reason="客户来电",
+                 after={"summary": "已为卡32010000000000000003开具1张票据", "action": 8,
+                        "links": [["card", "32010000000000000003"], ["document", "2620"]]})  # fmt: skip
+    audit_record(actor=agent, action="buyer_title.add", obj=customer, reason="更正",
+                 after={"title": 383, "name": "某某公司", "tax_id": "", "one_document": True})  # fmt: skip
+
+    timeline = customer_page(records, client_for(agent)).split('id="customer-timeline"', 1)[1]
+    assert "客服：申请开票 · 客户来电 · 已为卡32010000000000000003开具1张票据" in timeline
+    assert "新增抬头版本 · 更正 · 名称：某某公司；仅用于一张换票：是" in timeline
+    for raw in ("links=", "action=", "[[", "title=", "383", "one_document"):
+        assert raw not in timeline, raw
