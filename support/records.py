@@ -540,9 +540,8 @@ def _summary(value: Any) -> str:
     shown = [
         (key, item) for key, item in sorted(value.items()) if key not in _TIMELINE_HIDDEN and item not in ("", None)
     ]
-    return "；".join(f"{KEY_LABELS.get(key, key)}：{plain_text(item)}" for key, item in shown[:TIMELINE_SUMMARY_ITEMS])[
-        :200
-    ]
+    text = "；".join(f"{KEY_LABELS.get(key, key)}：{plain_text(item)}" for key, item in shown[:TIMELINE_SUMMARY_ITEMS])
+    return text[:200]
 
 
 def customer_record(
