@@ -368,8 +368,10 @@ class CustomerRecord:
     topups_page: Page[TopUp]
     documents: list[Document]  # the page's
     documents_page: Page[Document]
-    sheets: list[SummarySheet]
-    audit_charges: list[ItemRow]
+    sheets: list[SummarySheet]  # the page's
+    sheets_page: Page[SummarySheet]
+    audit_charges: list[ItemRow]  # the page's
+    charges_page: Page[AuditCharge]
     tickets: list[Ticket]
     timeline: Timeline
 
@@ -552,6 +554,8 @@ def customer_record(
     documents_page: Any = 1,
     timeline_page: Any = 1,
     topups_page: Any = 1,
+    sheets_page: Any = 1,
+    charges_page: Any = 1,
 ) -> CustomerRecord:
     """Everything the customer page shows, in a fixed number of queries."""
     revealed = pii_revealed(user=user, customer=customer)
@@ -569,7 +573,12 @@ def customer_record(
     vehicle_q = Q(pk__in=[])
     for plate, color in vehicles:
         vehicle_q |= Q(plate=plate, plate_color=color)  # audit_charge_vehicle_idx
-    charges = list(scoped(AuditCharge.objects.filter(vehicle_q), user).order_by("-paid_at")[:LIST_LIMIT])
+    charges = Paginator(
+        scoped(AuditCharge.objects.filter(vehicle_q), user).order_by("-paid_at", "-pk"), LIST_LIMIT
+    ).get_page(charges_page)
+    sheets = Paginator(
+        sheet_pass_ids_for(user, sheets_for(user).filter(customer=customer)).order_by("-issued_at", "-pk"), LIST_LIMIT
+    ).get_page(sheets_page)
     all_documents = documents_for(user).filter(customer=customer)
     documents = _document_page(all_documents, documents_page)
     return CustomerRecord(
@@ -586,10 +595,10 @@ def customer_record(
         topups_page=topups,
         documents=list(documents.object_list),
         documents_page=documents,
-        sheets=list(
-            sheet_pass_ids_for(user, sheets_for(user).filter(customer=customer)).order_by("-issued_at")[:LIST_LIMIT]
-        ),
-        audit_charges=_charge_rows(user, charges),
+        sheets=list(sheets.object_list),
+        sheets_page=sheets,
+        audit_charges=_charge_rows(user, list(charges.object_list)),
+        charges_page=charges,
         tickets=list(tickets_for(user).filter(customer=customer).order_by("-created_at")[:LIST_LIMIT]),
         timeline=customer_timeline(
             user, customer, all_documents, bindings, [row.title for row in titles], page=timeline_page

@@ -93,6 +93,8 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
         documents_page=request.GET.get("documents_page", 1),
         timeline_page=request.GET.get("timeline_page", 1),
         topups_page=_page_number(request, "topups"),
+        sheets_page=request.GET.get("sheets_page", 1),
+        charges_page=request.GET.get("charges_page", 1),
     )
     _remember(request, "customer", record.customer.pk, record.customer.name)
     return render(

@@ -5,6 +5,7 @@ Also the customer and trip API."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -125,7 +126,7 @@ def test_the_customer_page_makes_the_same_number_of_queries_however_many_trips(
     with CaptureQueriesContext(connection) as after:
         customer_page(records, client)
     assert len(after.captured_queries) == len(before.captured_queries)
-    assert len(after.captured_queries) <= 41  # 41: the top-ups are paged (their count)
+    assert len(after.captured_queries) <= 43  # top-ups, summary sheets and back-charges are paged (their counts)
 
 
 # --- trip -------------------------------------------------------------------------------------------------------
@@ -417,3 +418,23 @@ def test_the_customer_timeline_tells_what_an_action_did_in_words(
     assert "新增抬头版本 · 更正 · 名称：某某公司；仅用于一张换票：是" in timeline
     for raw in ("links=", "action=", "[[", "title=", "383", "one_document"):
         assert raw not in timeline, raw
+
+
+def test_every_list_on_the_customer_page_pages_with_a_count_and_keeps_the_other_lists_pages(
+    records: dict[str, Any], agent: User, client_for: Callable[[User], Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import support.records
+
+    monkeypatch.setattr(support.records, "LIST_LIMIT", 1)
+    client = client_for(agent)
+    body = customer_page(records, client, trips_page=2, topup="32010000000000000001:T1")
+    documents = body.split('id="documents"', 1)[1].split("</section>", 1)[0]
+    assert "第 1/" in documents
+    # the documents' next page keeps the trips' page and the carried tick
+    assert "trips_page=2" in documents and "documents_page=2" in documents and "topup=" in documents
+    for anchor, param in (("sheets", "sheets_page"), ("charges", "charges_page")):
+        section = body.split(f'id="{anchor}"', 1)[1].split("</section>", 1)[0]
+        count = re.search(r'<span class="badge">(\d+)</span>', section)
+        assert count, anchor
+        if int(count[1]) > 1:
+            assert f"{param}=2" in section and f"共 {count[1]} 条" in section, anchor
