@@ -138,6 +138,16 @@ def _plate_prefix(text: str) -> str | None:
     return compact if _PLATE_PREFIX.fullmatch(compact[1:]) else None
 
 
+def short_plate_prefix(query: str) -> bool:
+    """The start of a plate too short to search by (``苏A``, ``苏A1``): the page says how much to type."""
+    compact = normalize(query).replace(" ", "").upper()
+    return (
+        2 <= len(compact) < MIN_PLATE_PREFIX
+        and compact[0] in PLATE_PROVINCE_CHARS
+        and bool(re.fullmatch(r"[A-Z][A-Z0-9]*", compact[1:]))
+    )
+
+
 @dataclass(frozen=True)
 class Reading:
     kind: str

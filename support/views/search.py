@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET
 from piaogen.access import ALL_ROLES, role_required
 from piaogen.models import User
 from support.filters import SearchForm
-from support.recognise import Kind, recognise
+from support.recognise import MIN_PLATE_PREFIX, Kind, recognise, short_plate_prefix
 from support.search import search, search_event_record
 
 
@@ -40,5 +40,13 @@ def search_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "support/search.html",
-        {"form": form, "result": result, "query": query, "params": params.urlencode(), "plate": plate},
+        {
+            "form": form,
+            "result": result,
+            "query": query,
+            "params": params.urlencode(),
+            "plate": plate,
+            "short_plate": result is not None and short_plate_prefix(query),
+            "min_plate_prefix": MIN_PLATE_PREFIX,
+        },
     )

@@ -381,6 +381,17 @@ def test_the_start_of_a_plate_from_four_characters_is_read_as_a_plate_prefix() -
     assert [r.kind for r in recognise("苏A12345")] == [Kind.PLATE]  # a whole plate stays a plate
 
 
+def test_a_plate_start_too_short_to_search_says_how_much_to_type(
+    agent: User, client_for: Callable[[User], Client]
+) -> None:
+    for short in ("苏A", "苏a1"):
+        body = client_for(agent).get(reverse("search"), {"q": short}).content.decode()
+        assert "按车牌开头查找请至少输入 4 个字符（如 苏A12）" in body, short
+    body = client_for(agent).get(reverse("search"), {"q": "苏A12"}).content.decode()
+    assert "按车牌开头查找请至少输入" not in body
+    assert "按车牌开头查找请至少输入" not in client_for(agent).get(reverse("search"), {"q": "张三"}).content.decode()
+
+
 def test_a_plate_prefix_finds_the_cards_and_customers_of_matching_vehicles_in_scope(
     records: dict[str, Any], agent: User, make_staff: Callable[..., User]
 ) -> None:
