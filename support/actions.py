@@ -49,9 +49,10 @@ from piaogen.access import scoped
 from piaogen.audit import audit_record
 from piaogen.models import Role, User
 from piaogen.money import parse_yuan
-from piaogen.privacy import Pii, mask_json, shown
+from piaogen.privacy import Pii, mask_json, revealed, shown
 from piaogen.templatetags.console import tax_rate as tax_rate_label
 from support.models import ActionKind, ActionRequest, Ticket, TicketLink, TicketNote
+from support.privacy import pii_revealed
 from tolling.models import Card, Segment, TopUp
 
 ACTORS = (Role.AGENT, Role.MAINTAINER)
@@ -198,6 +199,10 @@ def _resend_preview(target: Target, data: dict[str, Any], user: User) -> Outcome
     address = (data.get("address") or delivery_address(document=document)).strip()
     if not address:
         raise IssuingError(_("没有收票邮箱：请先在抬头或客户资料中填写邮箱"), code="no_address")
+    # the preview (never stored) shows the whole address while the agent has the customer's data revealed
+    address = revealed(
+        address, reveal=document.customer is not None and pii_revealed(user=user, customer=document.customer)
+    )
     return Outcome(
         summary=_("将把票据%(number)s发送至%(address)s") % {"number": document, "address": shown(Pii.EMAIL, address)},
         documents=[document_json(document)],
