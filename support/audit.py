@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from invoicing.eligibility import BEIJING
-from piaogen.identifiers import PROVINCE_LABELS
+from piaogen.identifiers import province_label
 from piaogen.models import AUDIT_ACTION_LABELS, AuditEvent, Role, User
 from support.models import TicketLink
 from support.privacy import mask_pii
@@ -316,8 +316,8 @@ def plain_text(value: Any) -> str:
     return _text(value)
 
 
-def province_label(code: str) -> str:
-    return str(PROVINCE_LABELS.get(code, code)) if code else "—"
+def event_province(code: str) -> str:
+    return province_label(code) if code else "—"
 
 
 def _json(value: Any) -> str:

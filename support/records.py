@@ -468,7 +468,9 @@ def customer_timeline(
         TimelineEntry(
             at=event.at,
             kind=_("操作"),
-            text=" · ".join(x for x in (event.action_label, event.reason, _summary(mask_pii(event.after))) if x),
+            text=" · ".join(
+                x for x in (event.action_label, event.reason, _summary(event.object_type, mask_pii(event.after))) if x
+            ),
             by=event.actor_name,
         )
         for event in AuditEvent.objects.filter(objects).order_by("-at")[:TIMELINE_SCAN]
@@ -528,22 +530,19 @@ _TIMELINE_HIDDEN = {"action", "customer", "documents", "items", "link", "links",
 TIMELINE_SUMMARY_ITEMS = 4
 
 
-def _summary(value: Any) -> str:
-    """An audit event's "after" in words: the action's own summary when it wrote one, else its values by label
-    (``票据号码：…；名称：…``), never keys, ids or JSON."""
-    from support.audit import KEY_LABELS, plain_text  # support.audit reads this module's selectors
+def _summary(object_type: str, value: Any) -> str:
+    """An audit event's "after" in words: the action's own summary when it wrote one, else its values by label, a
+    choice by its label (``票据号码：…；状态：已红冲``), never keys, ids or JSON."""
+    from support.audit import change_items  # support.audit reads this module's selectors
 
     if not value:
         return ""
-    if not isinstance(value, dict):
-        return plain_text(value)[:120]
-    if value.get("summary"):
+    if isinstance(value, dict) and value.get("summary"):
         return str(value["summary"])
-    shown = [
-        (key, item) for key, item in sorted(value.items()) if key not in _TIMELINE_HIDDEN and item not in ("", None)
-    ]
-    text = "；".join(f"{KEY_LABELS.get(key, key)}：{plain_text(item)}" for key, item in shown[:TIMELINE_SUMMARY_ITEMS])
-    return text[:200]
+    if isinstance(value, dict):
+        value = {key: item for key, item in value.items() if key not in _TIMELINE_HIDDEN and item not in ("", None)}
+    items = change_items(object_type, value)[:TIMELINE_SUMMARY_ITEMS]
+    return _("；").join(f"{label}{_('：')}{text}" if label else str(text) for label, text in items)[:200]
 
 
 def customer_record(

@@ -25,9 +25,9 @@ from support.audit import (
     audit_csv_lines,
     audit_events,
     change_items,
+    event_province,
     object_type_label,
     object_url,
-    province_label,
 )
 from support.forms import PiiRevealForm
 from support.privacy import (
@@ -66,7 +66,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
                 "object_label": object_type_label(event.object_type),
                 "object_url": object_url(event.object_type, event.object_id),
                 "object": names.get(event.object_type, event.object_id) if event.object_type in OBJECT_PAGES else "",
-                "province": province_label(event.province),
+                "province": event_province(event.province),
                 "before": change_items(event.object_type, event.before, names),
                 "after": change_items(event.object_type, event.after, names),
             }

@@ -415,7 +415,7 @@ def test_the_customer_timeline_tells_what_an_action_did_in_words(
 
     timeline = customer_page(records, client_for(agent)).split('id="customer-timeline"', 1)[1]
     assert "客服：申请开票 · 客户来电 · 已为卡32010000000000000003开具1张票据" in timeline
-    assert "新增抬头版本 · 更正 · 名称：某某公司；仅用于一张换票：是" in timeline
+    assert "新增抬头版本 · 更正 · 姓名/名称：某某公司；仅用于一张换票：是" in timeline
     for raw in ("links=", "action=", "[[", "title=", "383", "one_document"):
         assert raw not in timeline, raw
 
