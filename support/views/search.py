@@ -10,7 +10,7 @@ from piaogen.access import ALL_ROLES, role_required
 from piaogen.models import User
 from support.filters import SearchForm
 from support.recognise import MIN_PLATE_PREFIX, Kind, recognise, short_plate_prefix
-from support.search import search, search_event_record
+from support.search import NAME_SUBSTRING, search, search_event_record
 
 
 @require_GET
@@ -47,6 +47,9 @@ def search_view(request: HttpRequest) -> HttpResponse:
             "params": params.urlencode(),
             "plate": plate,
             "short_plate": result is not None and short_plate_prefix(query),
+            # a name of two characters is found by its start only (support.search.name_match): say so
+            "short_name": result is not None
+            and any(r.kind == Kind.NAME and len(r.value.replace(" ", "")) < NAME_SUBSTRING for r in recognise(query)),
             "min_plate_prefix": MIN_PLATE_PREFIX,
         },
     )

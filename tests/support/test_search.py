@@ -392,6 +392,13 @@ def test_a_plate_start_too_short_to_search_says_how_much_to_type(
     assert "按车牌开头查找请至少输入" not in client_for(agent).get(reverse("search"), {"q": "张三"}).content.decode()
 
 
+def test_a_two_character_name_says_it_is_found_by_its_start(agent: User, client_for: Callable[[User], Client]) -> None:
+    hint = "两个字的名称按开头查找"
+    assert hint in client_for(agent).get(reverse("search"), {"q": "科技"}).content.decode()
+    assert hint not in client_for(agent).get(reverse("search"), {"q": "某某科技"}).content.decode()
+    assert hint not in client_for(agent).get(reverse("search"), {"q": "苏A12"}).content.decode()
+
+
 def test_a_plate_prefix_finds_the_cards_and_customers_of_matching_vehicles_in_scope(
     records: dict[str, Any], agent: User, make_staff: Callable[..., User]
 ) -> None:
