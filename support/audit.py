@@ -305,9 +305,9 @@ def _text(value: Any) -> str:
     if isinstance(value, str | int | float):
         return str(value)
     if isinstance(value, list):
-        return "、".join(_text(item) for item in value) or "—"
+        return _("、").join(_text(item) for item in value) or "—"
     if isinstance(value, dict):
-        return "；".join(f"{KEY_LABELS.get(k, k)}：{_text(v)}" for k, v in sorted(value.items()))
+        return _("；").join(str(KEY_LABELS.get(k, k)) + _("：") + _text(v) for k, v in sorted(value.items()))
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
