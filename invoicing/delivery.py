@@ -251,12 +251,15 @@ def delivery_send(
     if not address:
         raise DeliveryError(_("没有收票邮箱：请先在抬头或客户资料中填写邮箱"), code="no_address")
     if is_demo_address(address):
-        raise DeliveryError(_("演示数据的邮箱不能投递：%(address)s"), code="demo_address", params={"address": address})
+        # masked: the message reaches pages and the audit trail, and the address may be the customer's on file
+        raise DeliveryError(
+            _("演示数据的邮箱不能投递：%(address)s"), code="demo_address", params={"address": mask_text(address)}
+        )
     try:
         validate_email(address)
     except ValidationError as error:
         raise DeliveryError(
-            _("邮箱格式不正确：%(address)s"), code="bad_address", params={"address": address}
+            _("邮箱格式不正确：%(address)s"), code="bad_address", params={"address": mask_text(address)}
         ) from error
     delivery, created = _delivery_create(document=document, sheet=sheet, address=address, by=by)
     return delivery_attempt(delivery=delivery, by=by) if created else delivery

@@ -93,7 +93,7 @@ def shown(kind: Pii | str, value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, Revealed):
-        return str(value)
+        return value  # still marked: a page that shows it again (``|pii``) shows it whole too
     text = str(value)
     return MASKS[Pii(kind)](text) if text else ""
 

@@ -49,9 +49,10 @@ from piaogen.access import scoped
 from piaogen.audit import audit_record
 from piaogen.models import Role, User
 from piaogen.money import parse_yuan
-from piaogen.privacy import Pii, mask_json, shown
+from piaogen.privacy import Pii, mask_json, revealed, shown
 from piaogen.templatetags.console import tax_rate as tax_rate_label
 from support.models import ActionKind, ActionRequest, Ticket, TicketLink, TicketNote
+from support.privacy import pii_revealed
 from tolling.models import Card, Segment, TopUp
 
 ACTORS = (Role.AGENT, Role.MAINTAINER)
@@ -198,6 +199,10 @@ def _resend_preview(target: Target, data: dict[str, Any], user: User) -> Outcome
     address = (data.get("address") or delivery_address(document=document)).strip()
     if not address:
         raise IssuingError(_("没有收票邮箱：请先在抬头或客户资料中填写邮箱"), code="no_address")
+    # the preview (never stored) shows the whole address while the agent has the customer's data revealed
+    address = revealed(
+        address, reveal=document.customer is not None and pii_revealed(user=user, customer=document.customer)
+    )
     return Outcome(
         summary=_("将把票据%(number)s发送至%(address)s") % {"number": document, "address": shown(Pii.EMAIL, address)},
         documents=[document_json(document)],
@@ -403,9 +408,9 @@ def _card_bind(target: Target, data: dict[str, Any], user: User) -> Outcome:
         customer=customer, card_no=data["card_no"], holder=_holder(data), reason=data["reason"], by=user
     )
     return Outcome(
-        summary=_("卡%(card_no)s已绑定客户%(customer)s") % {"card_no": binding.card_no, "customer": customer.pk},
+        summary=_("卡%(card_no)s已绑定客户%(customer)s") % {"card_no": binding.card_no, "customer": customer.name},
         plan=_("将把卡%(card_no)s绑定到客户%(customer)s（自确认时起）")
-        % {"card_no": binding.card_no, "customer": customer.pk},
+        % {"card_no": binding.card_no, "customer": customer.name},
         binding=_binding_json(binding),
         links=[("card", binding.card_no), ("customer", str(customer.pk))],
     )
@@ -415,9 +420,9 @@ def _card_unbind(target: Target, data: dict[str, Any], user: User) -> Outcome:
     binding = card_unbind(card_no=target.obj.card_no, holder=_holder(data), reason=data["reason"], by=user)
     return Outcome(
         summary=_("卡%(card_no)s已解绑（客户%(customer)s）")
-        % {"card_no": binding.card_no, "customer": binding.customer_id},
+        % {"card_no": binding.card_no, "customer": binding.customer.name},
         plan=_("将解绑卡%(card_no)s（客户%(customer)s），此前的通行仍归该客户")
-        % {"card_no": binding.card_no, "customer": binding.customer_id},
+        % {"card_no": binding.card_no, "customer": binding.customer.name},
         binding=_binding_json(binding),
         links=[("card", binding.card_no), ("customer", str(binding.customer_id))],
     )
@@ -479,14 +484,14 @@ def _claim(target: Target, data: dict[str, Any], user: User) -> Outcome:
     return Outcome(
         summary=_("已为客户%(customer)s开具%(kind)s%(number)s的票据%(documents)s（抬头：%(title)s）")
         % {
-            "customer": customer.pk,
+            "customer": customer.name,
             "kind": label,
             "number": item.number.strip(),
             "documents": _("、").join(str(d) for d in documents),
             "title": buyer,
         },
         plan=_("将为客户%(customer)s开具%(kind)s%(number)s的票据（抬头：%(title)s）")
-        % {"customer": customer.pk, "kind": label, "number": item.number.strip(), "title": buyer},
+        % {"customer": customer.name, "kind": label, "number": item.number.strip(), "title": buyer},
         documents=[document_json(d, new=True) for d in documents],
         title={"id": documents[0].title_id, "name": buyer, "tax_id": documents[0].buyer_tax_id},
         links=[("customer", str(customer.pk)), *(("document", str(d.pk)) for d in documents)],

@@ -3,6 +3,8 @@ list filters of `/api/v1/customers/` and `/api/v1/trips/` (each filter says whic
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
@@ -33,6 +35,13 @@ class SearchForm(forms.Form):
         label=_("业务线"), choices=[("", _("全部业务线")), *BusinessLine.choices], required=False
     )
     state = forms.ChoiceField(label=_("状态"), choices=STATE_CHOICES, required=False)
+
+    def __init__(self, *args: Any, user: User | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        province = user.province_scope if user is not None else None
+        if province:  # a province user searches their province only: the select offers nothing else
+            label = dict(Province.choices).get(province, province)
+            self.fields["province"].choices = [("", label)]  # type: ignore[attr-defined]
 
     def search_filters(self) -> SearchFilters:
         data = self.cleaned_data if self.is_valid() else {}

@@ -323,7 +323,9 @@ class TicketForm(forms.Form):
     )
     subject = forms.CharField(label=_("主题"), max_length=200)
     description = forms.CharField(label=_("描述"), required=False, widget=forms.Textarea(attrs={"rows": 4}))
-    assignee = forms.ModelChoiceField(label=_("处理人"), queryset=User.objects.none(), required=False)
+    assignee = forms.ModelChoiceField(
+        label=_("处理人"), queryset=User.objects.none(), required=False, empty_label=_("未分配")
+    )
     customer = forms.IntegerField(widget=forms.HiddenInput, required=False)
     object_type = forms.CharField(widget=forms.HiddenInput, required=False, max_length=32)
     object_key = forms.CharField(widget=forms.HiddenInput, required=False, max_length=64)
@@ -335,7 +337,9 @@ class TicketForm(forms.Form):
 
 class TicketUpdateForm(forms.Form):
     status = forms.ChoiceField(label=_("状态"), choices=TicketStatus.choices)
-    assignee = forms.ModelChoiceField(label=_("处理人"), queryset=User.objects.none(), required=False)
+    assignee = forms.ModelChoiceField(
+        label=_("处理人"), queryset=User.objects.none(), required=False, empty_label=_("未分配")
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

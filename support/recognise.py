@@ -78,6 +78,20 @@ _COLOR_WORDS = sorted(
 _SPACES = re.compile(r"\s+")
 _BATCH = re.compile(r"(?:#|批次|BATCH)\s*([0-9]{1,12})", re.IGNORECASE)
 _TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# what a name may hold between its words: brackets, the middle dot of transliterated names, and the marks company
+# names use (A&B, St. John's, 某某（集团）有限公司); any other mark inside the text makes it unrecognised
+NAME_MARKS = frozenset("()（）·.&-'’、,，")
+
+
+def name_text(text: str) -> str | None:
+    """The text as a customer or company name, or None: a stray mark at either end is dropped (``张三!`` is 张三), a
+    mark inside must be one of NAME_MARKS (``zzz!!garbage`` is not a name), and at least MIN_NAME_LENGTH letters or
+    digits remain (punctuation alone is not a name)."""
+    name = text.strip("".join(ch for ch in set(text) if not (ch.isalnum() or ch.isspace() or ch in NAME_MARKS)))
+    name = name.strip(" ")
+    if any(not (ch.isalnum() or ch == " " or ch in NAME_MARKS) for ch in name):
+        return None
+    return name if sum(ch.isalnum() for ch in name) >= MIN_NAME_LENGTH else None
 
 
 def normalize(query: str) -> str:
@@ -122,6 +136,16 @@ def _plate_prefix(text: str) -> str | None:
     if len(compact) < MIN_PLATE_PREFIX or compact[0] not in PLATE_PROVINCE_CHARS:
         return None
     return compact if _PLATE_PREFIX.fullmatch(compact[1:]) else None
+
+
+def short_plate_prefix(query: str) -> bool:
+    """The start of a plate too short to search by (``苏A``, ``苏A1``): the page says how much to type."""
+    compact = normalize(query).replace(" ", "").upper()
+    return (
+        2 <= len(compact) < MIN_PLATE_PREFIX
+        and compact[0] in PLATE_PROVINCE_CHARS
+        and bool(re.fullmatch(r"[A-Z][A-Z0-9]*", compact[1:]))
+    )
 
 
 @dataclass(frozen=True)
@@ -190,7 +214,7 @@ def recognise(query: str) -> list[Reading]:
         if compact != upper:  # pass ids are case-sensitive; ticket and flow numbers are usually upper case
             readings += [Reading(Kind.PAPER_TICKET, upper), Reading(Kind.PASS_ID, upper[:40])]
     latin_word = compact.isascii() and compact.isalpha() and len(compact) >= 3  # e.g. a romanised company name
-    wordy = sum(ch.isalnum() for ch in text) >= MIN_NAME_LENGTH  # punctuation alone is not a name: unrecognised
-    if not digits and wordy and (latin_word or not _TOKEN.fullmatch(compact)):
-        readings.append(Reading(Kind.NAME, text))
+    name = name_text(text)
+    if not digits and name and (latin_word or not _TOKEN.fullmatch(compact)):
+        readings.append(Reading(Kind.NAME, name))
     return readings

@@ -197,6 +197,11 @@ def select_key(trip: Trip, segment: Segment | None = None) -> str:
     return key if segment is None else f"{key}#{segment.segment_no}"
 
 
+def topup_key(topup: TopUp) -> str:
+    """What a top-ups list's checkbox sends (and the pagers carry): ``<card>:<top-up id>``."""
+    return f"{topup.card_no}:{topup.topup_id}"
+
+
 def trip_rows(user: User, trips: Sequence[Trip], *, history: bool = False) -> list[TripRow]:
     """Trips with their (scoped) segments and each segment's state: six queries for any number of trips."""
     if not trips:
@@ -219,6 +224,11 @@ def trip_rows(user: User, trips: Sequence[Trip], *, history: bool = False) -> li
     for seg in segments:
         by_pass[seg.pass_id].append(ItemRow(seg, states.get(seg.pk), held_by=held.get(seg.pk, [])))
     return [TripRow(trip, by_pass.get(trip.pass_id, [])) for trip in trips]
+
+
+def _topup_page(qs: QuerySet[TopUp], number: Any) -> Page[TopUp]:
+    """One page of top-ups, newest first (LIST_LIMIT a page), and the count of all."""
+    return Paginator(qs.order_by("-topped_up_at", "-pk"), LIST_LIMIT).get_page(number)
 
 
 def _topup_rows(topups: list[TopUp]) -> list[ItemRow]:
@@ -354,11 +364,14 @@ class CustomerRecord:
     titles: list[TitleRow]
     trips: Page[Trip]
     trip_rows: list[TripRow]
-    topups: list[ItemRow]
+    topups: list[ItemRow]  # the page's
+    topups_page: Page[TopUp]
     documents: list[Document]  # the page's
     documents_page: Page[Document]
-    sheets: list[SummarySheet]
-    audit_charges: list[ItemRow]
+    sheets: list[SummarySheet]  # the page's
+    sheets_page: Page[SummarySheet]
+    audit_charges: list[ItemRow]  # the page's
+    charges_page: Page[AuditCharge]
     tickets: list[Ticket]
     timeline: Timeline
 
@@ -455,7 +468,9 @@ def customer_timeline(
         TimelineEntry(
             at=event.at,
             kind=_("操作"),
-            text=" · ".join(x for x in (event.action_label, event.reason, _summary(mask_pii(event.after))) if x),
+            text=" · ".join(
+                x for x in (event.action_label, event.reason, _summary(event.object_type, mask_pii(event.after))) if x
+            ),
             by=event.actor_name,
         )
         for event in AuditEvent.objects.filter(objects).order_by("-at")[:TIMELINE_SCAN]
@@ -508,16 +523,38 @@ def _document_name(code: str, number: str) -> str:
     return f"{code}{number}" if code else number  # as Document.__str__
 
 
-def _summary(value: Any) -> str:
+# what an audit event's "after" holds that a timeline line does not show: internal ids (the line's other entries —
+# the document events, the action's own line — name those records by number)
+_TIMELINE_HIDDEN = {"action", "customer", "documents", "items", "link", "links", "new", "red", "reveal", "title",
+                    "version"}  # fmt: skip
+TIMELINE_SUMMARY_ITEMS = 4
+
+
+def _summary(object_type: str, value: Any) -> str:
+    """An audit event's "after" in words: the action's own summary when it wrote one, else its values by label, a
+    choice by its label (``票据号码：…；状态：已红冲``), never keys, ids or JSON."""
+    from support.audit import change_items  # support.audit reads this module's selectors
+
     if not value:
         return ""
+    if isinstance(value, dict) and value.get("summary"):
+        return str(value["summary"])
     if isinstance(value, dict):
-        return ", ".join(f"{key}={item}" for key, item in list(value.items())[:4])
-    return str(value)[:120]
+        value = {key: item for key, item in value.items() if key not in _TIMELINE_HIDDEN and item not in ("", None)}
+    items = change_items(object_type, value)[:TIMELINE_SUMMARY_ITEMS]
+    return _("；").join(f"{label}{_('：')}{text}" if label else str(text) for label, text in items)[:200]
 
 
 def customer_record(
-    *, user: User, customer: Customer, trips_page: Any = 1, documents_page: Any = 1, timeline_page: Any = 1
+    *,
+    user: User,
+    customer: Customer,
+    trips_page: Any = 1,
+    documents_page: Any = 1,
+    timeline_page: Any = 1,
+    topups_page: Any = 1,
+    sheets_page: Any = 1,
+    charges_page: Any = 1,
 ) -> CustomerRecord:
     """Everything the customer page shows, in a fixed number of queries."""
     revealed = pii_revealed(user=user, customer=customer)
@@ -530,12 +567,17 @@ def customer_record(
     titles = _titles(user, customer, revealed=revealed)
     page = _page(_binding_trips(user, visible), trips_page)
     card_nos = list(cards)
-    topups = list(scoped(TopUp.objects.filter(card_no__in=card_nos), user).order_by("-topped_up_at")[:LIST_LIMIT])
+    topups = _topup_page(scoped(TopUp.objects.filter(card_no__in=card_nos), user), topups_page)
     vehicles = [(card.vehicle.plate, card.vehicle.plate_color) for card in cards.values() if card.vehicle]
     vehicle_q = Q(pk__in=[])
     for plate, color in vehicles:
         vehicle_q |= Q(plate=plate, plate_color=color)  # audit_charge_vehicle_idx
-    charges = list(scoped(AuditCharge.objects.filter(vehicle_q), user).order_by("-paid_at")[:LIST_LIMIT])
+    charges = Paginator(
+        scoped(AuditCharge.objects.filter(vehicle_q), user).order_by("-paid_at", "-pk"), LIST_LIMIT
+    ).get_page(charges_page)
+    sheets = Paginator(
+        sheet_pass_ids_for(user, sheets_for(user).filter(customer=customer)).order_by("-issued_at", "-pk"), LIST_LIMIT
+    ).get_page(sheets_page)
     all_documents = documents_for(user).filter(customer=customer)
     documents = _document_page(all_documents, documents_page)
     return CustomerRecord(
@@ -548,13 +590,14 @@ def customer_record(
         titles=titles,
         trips=page,
         trip_rows=trip_rows(user, list(page.object_list)),
-        topups=_topup_rows(topups),
+        topups=_topup_rows(list(topups.object_list)),
+        topups_page=topups,
         documents=list(documents.object_list),
         documents_page=documents,
-        sheets=list(
-            sheet_pass_ids_for(user, sheets_for(user).filter(customer=customer)).order_by("-issued_at")[:LIST_LIMIT]
-        ),
-        audit_charges=_charge_rows(user, charges),
+        sheets=list(sheets.object_list),
+        sheets_page=sheets,
+        audit_charges=_charge_rows(user, list(charges.object_list)),
+        charges_page=charges,
         tickets=list(tickets_for(user).filter(customer=customer).order_by("-created_at")[:LIST_LIMIT]),
         timeline=customer_timeline(
             user, customer, all_documents, bindings, [row.title for row in titles], page=timeline_page
@@ -628,7 +671,8 @@ class CardRecord:
     bindings: list[CardBinding]
     binding_rows: list[BindingRow]  # the bindings with what each brought in (those that reached back)
     prepaid_choices: list[CardPrepaidChoice]  # newest first; empty: never chosen (per trip)
-    topups: list[ItemRow]
+    topups: list[ItemRow]  # the page's
+    topups_page: Page[TopUp]
     trips: Page[Trip]
     trip_rows: list[TripRow]
     documents: list[Document]  # the page's
@@ -636,7 +680,9 @@ class CardRecord:
     batches: set[int]
 
 
-def card_record(*, user: User, card: Card, trips_page: Any = 1, documents_page: Any = 1) -> CardRecord:
+def card_record(
+    *, user: User, card: Card, trips_page: Any = 1, documents_page: Any = 1, topups_page: Any = 1
+) -> CardRecord:
     bindings = list(
         CardBinding.objects.filter(card_no=card.card_no)
         .select_related("customer")
@@ -644,7 +690,7 @@ def card_record(*, user: User, card: Card, trips_page: Any = 1, documents_page: 
     )
     current = next((b.customer for b in bindings if b.unbound_at is None), None)
     revealed = current is not None and pii_revealed(user=user, customer=current)
-    topups = list(scoped(TopUp.objects.filter(card_no=card.card_no), user).order_by("-topped_up_at")[:LIST_LIMIT])
+    topups = _topup_page(scoped(TopUp.objects.filter(card_no=card.card_no), user), topups_page)
     page = _page(
         trips_for(user).filter(card_no=card.card_no).order_by("-service_date", "-exit_time", "-pk"), trips_page
     )
@@ -662,10 +708,11 @@ def card_record(*, user: User, card: Card, trips_page: Any = 1, documents_page: 
         bindings=bindings,
         binding_rows=[BindingRow(b, card, brought_in(user, b)) for b in bindings],
         prepaid_choices=prepaid_choice_history(card.card_no) if card.card_type == CardType.PREPAID else [],
-        topups=_topup_rows(topups),
+        topups=_topup_rows(list(topups.object_list)),
+        topups_page=topups,
         trips=page,
         trip_rows=rows,
         documents=list(documents.object_list),
         documents_page=documents,
-        batches=_visible_batches(user, [t.batch_id for t in topups]),
+        batches=_visible_batches(user, [t.batch_id for t in topups.object_list]),
     )

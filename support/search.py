@@ -79,6 +79,7 @@ GROUP_LIMIT = 20
 """At most this many hits per record type; ``HitGroup.more`` says there were more."""
 
 NAME_CANDIDATES = 500
+NAME_SUBSTRING = 3  # characters from which a name is found by any part of it; shorter, by its start
 """Name search ranks at most this many index candidates by similarity (bounded work for common words)."""
 
 
@@ -283,7 +284,7 @@ def name_match(text: str) -> Q:
     """Names containing ``text``, through an index: from 3 characters a case-insensitive substring (trigram GIN:
     customer_name_trgm, buyer_title_name_trgm); 2 characters (a short Chinese name such as 张伟, which has no
     whole trigram) as a prefix through the btree name indexes of invoicing migration 0003_search_names."""
-    if len(text) >= 3:
+    if len(text) >= NAME_SUBSTRING:
         return Q(_ILike(F("name"), f"%{_like_escape(text)}%"))
     return Q(name__startswith=text)
 

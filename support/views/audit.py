@@ -19,10 +19,13 @@ from piaogen.access import role_required, scoped
 from piaogen.models import AuditEvent, User
 from support.audit import (
     AUDIT_READERS,
+    OBJECT_PAGES,
     AuditFilter,
+    Names,
     audit_csv_lines,
     audit_events,
     change_items,
+    event_province,
     object_type_label,
     object_url,
 )
@@ -55,16 +58,21 @@ def _filtered(request: HttpRequest) -> tuple[AuditFilter, QuerySet[AuditEvent]]:
 def audit_list(request: HttpRequest) -> HttpResponse:
     filterset, events = _filtered(request)
     page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
-    rows = [
-        {
-            "event": event,
-            "object_label": object_type_label(event.object_type),
-            "object_url": object_url(event.object_type, event.object_id),
-            "before": change_items(event.object_type, event.before),
-            "after": change_items(event.object_type, event.after),
-        }
-        for event in page.object_list
-    ]
+    names = Names()
+    for _pass in range(2):  # the first pass learns which records the page names, the second shows them by name
+        rows = [
+            {
+                "event": event,
+                "object_label": object_type_label(event.object_type),
+                "object_url": object_url(event.object_type, event.object_id),
+                "object": names.get(event.object_type, event.object_id) if event.object_type in OBJECT_PAGES else "",
+                "province": event_province(event.province),
+                "before": change_items(event.object_type, event.before, names),
+                "after": change_items(event.object_type, event.after, names),
+            }
+            for event in page.object_list
+        ]
+        names.resolve(_user(request))
     query = request.GET.copy()
     query.pop("page", None)
     return render(

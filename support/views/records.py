@@ -20,6 +20,7 @@ from support.records import (
     customer_for,
     customer_record,
     select_key,
+    topup_key,
     trip_for,
     trip_record,
     vehicle_cards,
@@ -47,23 +48,37 @@ def _template(request: HttpRequest, page: str, part: str) -> str:
     )
 
 
-def _selection(request: HttpRequest, rows: Any) -> dict[str, Any]:
-    """The trips and segments ticked so far (``trip=<card>:<pass id>``, ``segment=<card>:<pass id>#<no>`` in the
-    query, carried by the pager, which submits the selection form): which are ticked on this page, which are kept as
-    hidden fields for other pages, and how many in all. The action re-checks every item on the server."""
+def _page_number(request: HttpRequest, name: str) -> str:
+    """A list's page: its own pager's button (``<list>_page``), else the page the other list's pager carried
+    (``<list>_at``, a hidden field of the selection form), else the first."""
+    return request.GET.get(f"{name}_page") or request.GET.get(f"{name}_at") or "1"
+
+
+def _selection(request: HttpRequest, rows: Any, topups: Any) -> dict[str, Any]:
+    """The trips, segments and top-ups ticked so far (``trip=<card>:<pass id>``, ``segment=<card>:<pass id>#<no>``,
+    ``topup=<card>:<top-up id>`` in the query, carried by the pagers, which submit the page's one selection form):
+    which are ticked on this page, which are kept as hidden fields for other pages, and how many in all — for the
+    trips list and the top-ups list each. The action re-checks every item on the server."""
     trips = list(dict.fromkeys(request.GET.getlist("trip")))
     segments = list(dict.fromkeys(request.GET.getlist("segment")))
+    chosen_topups = list(dict.fromkeys(request.GET.getlist("topup")))
     on_trips = {select_key(row.trip) for row in rows}
     on_segments = {select_key(row.trip, seg.item) for row in rows for seg in row.segments}
+    on_topups = {topup_key(row.item) for row in topups}
     hidden = [("trip", v) for v in trips if v not in on_trips] + [
         ("segment", v) for v in segments if v not in on_segments
     ]
+    hidden_topups = [("topup", v) for v in chosen_topups if v not in on_topups]
     return {
         "trips": set(trips),
         "segments": set(segments),
         "hidden": hidden,
         "count": len(trips) + len(segments),
         "elsewhere": len(hidden),
+        "topups": set(chosen_topups),
+        "topups_hidden": hidden_topups,
+        "topups_count": len(chosen_topups),
+        "topups_elsewhere": len(hidden_topups),
     }
 
 
@@ -74,15 +89,22 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
     record = customer_record(
         user=user,
         customer=customer_for(user, customer_id),
-        trips_page=request.GET.get("trips_page", 1),
+        trips_page=_page_number(request, "trips"),
         documents_page=request.GET.get("documents_page", 1),
         timeline_page=request.GET.get("timeline_page", 1),
+        topups_page=_page_number(request, "topups"),
+        sheets_page=request.GET.get("sheets_page", 1),
+        charges_page=request.GET.get("charges_page", 1),
     )
     _remember(request, "customer", record.customer.pk, record.customer.name)
     return render(
         request,
         _template(request, "customer", request.GET.get("part", "")),
-        {"record": record, "customer": record.customer, "selection": _selection(request, record.trip_rows)},
+        {
+            "record": record,
+            "customer": record.customer,
+            "selection": _selection(request, record.trip_rows, record.topups),
+        },
     )
 
 
@@ -102,14 +124,15 @@ def card_detail(request: HttpRequest, card_id: int) -> HttpResponse:
     record = card_record(
         user=user,
         card=card_for(user, card_id),
-        trips_page=request.GET.get("trips_page", 1),
+        trips_page=_page_number(request, "trips"),
         documents_page=request.GET.get("documents_page", 1),
+        topups_page=_page_number(request, "topups"),
     )
     _remember(request, "card", record.card.pk, record.card.card_no)
     return render(
         request,
         _template(request, "card", request.GET.get("part", "")),
-        {"record": record, "card": record.card, "selection": _selection(request, record.trip_rows)},
+        {"record": record, "card": record.card, "selection": _selection(request, record.trip_rows, record.topups)},
     )
 
 

@@ -9,8 +9,8 @@ from django.views.decorators.http import require_GET
 from piaogen.access import ALL_ROLES, role_required
 from piaogen.models import User
 from support.filters import SearchForm
-from support.recognise import Kind, recognise
-from support.search import search, search_event_record
+from support.recognise import MIN_PLATE_PREFIX, Kind, recognise, short_plate_prefix
+from support.search import NAME_SUBSTRING, search, search_event_record
 
 
 @require_GET
@@ -18,7 +18,7 @@ from support.search import search, search_event_record
 def search_view(request: HttpRequest) -> HttpResponse:
     user = request.user
     assert isinstance(user, User)
-    form = SearchForm(request.GET)
+    form = SearchForm(request.GET, user=user)
     filters = form.search_filters()
     query = form.cleaned_data.get("q", "") if form.is_valid() else ""
     group, page = request.GET.get("group", ""), request.GET.get("page", "1")
@@ -40,5 +40,16 @@ def search_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "support/search.html",
-        {"form": form, "result": result, "query": query, "params": params.urlencode(), "plate": plate},
+        {
+            "form": form,
+            "result": result,
+            "query": query,
+            "params": params.urlencode(),
+            "plate": plate,
+            "short_plate": result is not None and short_plate_prefix(query),
+            # a name of two characters is found by its start only (support.search.name_match): say so
+            "short_name": result is not None
+            and any(r.kind == Kind.NAME and len(r.value.replace(" ", "")) < NAME_SUBSTRING for r in recognise(query)),
+            "min_plate_prefix": MIN_PLATE_PREFIX,
+        },
     )

@@ -9,7 +9,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
@@ -64,8 +64,9 @@ def ticket_list(request: HttpRequest) -> HttpResponse:
     queryset = tickets_for(user).select_related("assignee", "customer").order_by("due_at", "id")
     query = request.GET.copy()
     query.pop("page", None)
-    filterset = TicketFilter(query or None, queryset=queryset, request=request)
-    # no filter: the open queue; an invalid filter shows its errors over the open queue
+    # no filter: the open queue, and the form says so (是否关闭: 未关闭); an invalid filter shows its errors over the
+    # open queue
+    filterset = TicketFilter(query or QueryDict("open=true"), queryset=queryset, request=request)
     tickets = filterset.qs if filterset.is_bound and filterset.is_valid() else queryset.open()  # type: ignore[attr-defined]
     page = Paginator(tickets, PAGE_SIZE).get_page(request.GET.get("page"))
     rows = list(page.object_list)

@@ -617,3 +617,6 @@ def test_a_corrected_title_becomes_the_customers_title_only_when_chosen(
     assert new.buyer_name == "南京某某科技有限公司"  # the reissued document has the corrected title either way
     title = title_in_force(card_no=CARD, at=timezone.now())
     assert title is not None and title.name == in_force_after
+    # the customer page tells the one-invoice title from the account's default
+    page = agent_client.get(f"/customers/{world['customer'].pk}/").content.decode()
+    assert ("<td>仅用于一张换票</td>" in page) is (not as_default)

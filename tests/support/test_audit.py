@@ -7,6 +7,7 @@ import csv
 import datetime as dt
 import io
 from collections.abc import Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -159,3 +160,31 @@ def test_an_unknown_object_type_shows_as_it_is_without_a_link(
     row = client_for(agent).get("/audit/").context["rows"][0]
 
     assert (row["object_label"], row["object_url"], row["after"]) == ("nowhere.thing", "", [("k", "1")])
+
+
+def test_an_actions_event_names_its_records_with_links_and_reads_in_words(
+    agent: User, client_for: Callable[[User], Client], world: dict[str, Any], issued: Any
+) -> None:
+    """A support action's event (what ``support.actions.action_confirm`` writes) shows the customer, documents and
+    cards it names by name or number with links, the province by name, and no action code, key or JSON."""
+    customer, document = world["customer"], issued
+    audit_record(
+        actor=agent, action="support.request_invoices", obj=customer, province="32", reason="客户来电",
+        before={"cards": ["32010000000000000003"], "customer": customer.pk, "titles": 1},
+        after={"summary": "已开具1张票据", "action": 1,
+               "links": [["card", "32010000000000000003"], ["document", str(document.pk)]]},
+    )  # fmt: skip
+    audit_record(actor=agent, action="document.reverse", obj=document, after={"red": document.pk})
+
+    body = client_for(agent).get("/audit/").content.decode()
+
+    assert f'<a href="/customers/{customer.pk}/">客户 {customer.name}</a>' in body
+    assert f'<a href="/documents/{document.pk}/">票据 数电发票 {document}</a>' in body
+    assert f'<dt>红字票据</dt><dd><a href="/documents/{document.pk}/">数电发票 {document}</a></dd>' in body
+    assert "<dt>关联记录</dt>" in body and "ETC卡 32010000000000000003" in body
+    assert "<dt>抬头数</dt><dd>1</dd>" in body and "<td>江苏</td>" in body
+    for raw in (">support.request_invoices", "<code>", "[[", "&quot;", "<dt>links</dt>", "<dt>summary</dt>"):
+        assert raw not in body, raw
+    # the filters are selects by label; the URL keeps the code
+    assert '<option value="support.request_invoices">客服：申请开票</option>' in body
+    assert '<option value="invoicing.customer">客户</option>' in body

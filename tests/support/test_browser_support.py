@@ -63,11 +63,26 @@ def test_an_agent_explains_a_trip_and_reissues_an_invoice_with_a_corrected_title
     assert ActionRequest.objects.count() == 1
     assert AuditEvent.objects.filter(action="support.reissue", actor=agent).count() == 1
 
-    # 4. the new document, with its lineage back to the original
+    # 4. the audit trail of the action names the documents by number, with links, in words
+    page.locator("main").get_by_role("link", name="审计记录").click()
+    trail = page.locator("table.audit")
+    expect(trail).to_contain_text("客服：换票")
+    expect(trail.get_by_role("link", name=f"数电发票 {new}").first).to_be_visible()
+    for raw in ("support.reissue", "links", "[[", "invoicing.document"):
+        expect(trail).not_to_contain_text(raw)
+    page.go_back()
+
+    # 5. the new document, with its lineage back to the original
     page.get_by_role("link", name=str(new)).click()
     expect(page).to_have_url(re.compile(rf"/documents/{new.pk}/"))
     expect(page.locator("main")).to_contain_text(CORRECT_TITLE)
     expect(page.locator("main")).to_contain_text(str(invoice))
+
+    # 6. the customer keeps their title: the corrected one was for this invoice only
+    page.goto(f"{live_server.url}/customers/{records['customer'].pk}/")
+    titles = page.locator("#customer-titles")
+    expect(titles.locator("tr", has_text=CORRECT_TITLE)).to_contain_text("仅用于一张换票")
+    expect(titles.locator("tr", has_text=CORRECT_TITLE)).not_to_contain_text("当前生效")
 
 
 def _invoice_of(pass_id: str) -> Document:

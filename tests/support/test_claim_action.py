@@ -48,6 +48,10 @@ def test_the_preview_shows_the_document_and_writes_nothing(agent_client: Client,
     assert response.status_code == 200
     preview = response.context["preview"]
     assert ticket.ticket_no in preview["plan"] and preview["totals"]["amount_gross"] == 3500
+    customer = world["customer"]
+    assert f"将为客户{customer.name}开具" in preview["plan"]  # by name, not the internal id
+    assert f"客户{customer.pk}" not in preview["plan"]
+    assert f"客户 {customer.name}（{customer.pk}）" not in response.content.decode()  # nor the page's header
     assert "¥35.00" in response.content.decode()
     assert Document.objects.count() == 0 and ActionRequest.objects.count() == 0
 

@@ -18,6 +18,7 @@ from invoicing.delivery import delivery_send
 from invoicing.issuing import issue_segments
 from invoicing.models import BuyerTitle, Document
 from piaogen.models import Role, User
+from support.models import ActionRequest
 from support.privacy import pii_reveal
 from tests.fixtures.invoicing import segment
 
@@ -138,3 +139,37 @@ def test_the_action_api_masks_its_preview_and_its_result(person: dict[str, Any],
     assert preview.status_code == 200 and done.status_code == 201
     assert done.json()["result"]["title"]["tax_id"] == MASKED_TAX_ID
     assert _leaks(preview.content.decode()) == [] and _leaks(done.content.decode()) == []
+
+
+def test_a_resend_refused_for_the_address_on_file_masks_it_in_the_message(
+    person: dict[str, Any], agent: User, client_for: Callable[[User], Client]
+) -> None:
+    demo = "fp408110@demo.invalid"  # the demo's addresses are never sent to: the refusal names the address
+    BuyerTitle.objects.filter(pk=person["title"].pk).update(email=demo)
+    client = client_for(agent)
+    url = f"/actions/documents/{person['document'].pk}/resend/"
+    key = str(uuid.uuid4())
+
+    client.post(url, {"reason": "客户未收到", "key": key, "step": "preview"})
+    done = client.post(url, {"reason": "客户未收到", "key": key, "step": "confirm"}, follow=True)
+
+    body = done.content.decode()
+    assert "演示数据的邮箱不能投递：f*******@demo.invalid" in body
+    assert demo not in body
+    assert demo not in client.get("/audit/").content.decode()
+
+
+def test_the_resend_preview_shows_the_whole_address_while_the_customer_is_revealed(
+    person: dict[str, Any], agent: User, client_for: Callable[[User], Client]
+) -> None:
+    pii_reveal(user=agent, customer=person["customer"], reason="客户来电核对收票邮箱")
+    client = client_for(agent)
+    url = f"/actions/documents/{person['document'].pk}/resend/"
+    key = str(uuid.uuid4())
+
+    preview = client.post(url, {"reason": "客户未收到", "key": key, "step": "preview"}).content.decode()
+    done = client.post(url, {"reason": "客户未收到", "key": key, "step": "confirm"}, follow=True)
+
+    assert f"发送至{TITLE_EMAIL}" in preview and f"收件邮箱：{TITLE_EMAIL}" in preview
+    assert TITLE_EMAIL not in str(ActionRequest.objects.get().result)  # what is stored stays masked
+    assert done.status_code == 200

@@ -13,9 +13,9 @@ from django.test import Client
 
 from invoicing.models import DocumentItem, SummarySheet
 from piaogen.models import User
-from tests.fixtures.invoicing import CARD, OTHER_CARD, PREPAID
+from tests.fixtures.invoicing import CARD, OTHER_CARD, PREPAID, topup
 from tests.fixtures.support import make_trip
-from tolling.models import Segment
+from tolling.models import Segment, TopUp
 
 pytestmark = pytest.mark.django_db
 
@@ -27,21 +27,21 @@ def test_the_customer_and_card_pages_let_an_agent_tick_trips_and_top_ups(
 ) -> None:
     client = client_for(agent)
     customer = client.get(f"/customers/{records['customer'].pk}/").content.decode()
-    assert f'name="trip" value="{CARD}:PINVOICED01" form="select-trips"' in customer
-    assert re.search(rf'name="topup" value="{PREPAID}:[^"]+" form="select-topups"', customer)
+    assert f'name="trip" value="{CARD}:PINVOICED01" form="select-records"' in customer
+    assert re.search(rf'name="topup" value="{PREPAID}:[^"]+" form="select-records"', customer)
     assert f'formaction="/actions/customers/{records["customer"].pk}/sheet/"' in customer
     card = client.get(f"/cards/{records['cards']['post'].pk}/").content.decode()
-    assert f'name="trip" value="{CARD}:PINVOICED01" form="select-trips"' in card
+    assert f'name="trip" value="{CARD}:PINVOICED01" form="select-records"' in card
     # the next page of trips (htmx) keeps its checkboxes
     paged = client.get(f"/customers/{records['customer'].pk}/", {"part": "trips"}, HTTP_HX_REQUEST="true")
-    assert 'form="select-trips"' in paged.content.decode()
+    assert 'form="select-records"' in paged.content.decode()
 
 
 def test_readers_get_no_checkboxes(
     manager: User, client_for: Callable[[User], Client], records: dict[str, Any]
 ) -> None:
     page = client_for(manager).get(f"/customers/{records['customer'].pk}/").content.decode()
-    assert 'name="trip"' not in page and "select-trips" not in page
+    assert 'name="trip"' not in page and "select-records" not in page
 
 
 def test_ticked_trips_pre_fill_the_request_and_other_cards_are_explained(
@@ -109,21 +109,21 @@ def test_ticks_survive_paging_and_single_segments_become_their_own_request(
     client = client_for(agent)
     url = f"/customers/{records['customer'].pk}/"
     first = _page_of(client, url, {})
-    assert 'name="trips_page" value="2"' in first and 'form="select-trips"' in first
+    assert 'name="trips_page" value="2"' in first and 'form="select-records"' in first
     on_first = sorted(set(re.findall(rf'name="segment" value="({CARD}:PSEL\d\d#\d)"', first)))
     assert on_first, "page 1 offers the new trips' segments"
     picked_first = on_first[0]
     # page 2, reached by the pager with one segment ticked on page 1 (htmx and plain submit read the same query)
     second = _page_of(client, url, {"trips_page": 2, "segment": picked_first, "what": "trips"})
-    assert f'<input type="hidden" name="segment" value="{picked_first}" form="select-trips">' in second
+    assert f'<input type="hidden" name="segment" value="{picked_first}" form="select-records">' in second
     assert "已选 1 项（其中 1 项在其他页）" in second
     on_second = sorted(set(re.findall(rf'name="segment" value="({CARD}:PSEL\d\d#\d)"', second)) - set(on_first))
     assert on_second, "page 2 offers other segments"
     picked_second = on_second[-1]
     # back to page 1 with both: the first is ticked again, the second kept hidden
     back = _page_of(client, url, {"trips_page": 1, "segment": [picked_first, picked_second]})
-    assert f'name="segment" value="{picked_first}" form="select-trips" checked' in back
-    assert f'<input type="hidden" name="segment" value="{picked_second}" form="select-trips">' in back
+    assert f'name="segment" value="{picked_first}" form="select-records" checked' in back
+    assert f'<input type="hidden" name="segment" value="{picked_second}" form="select-records">' in back
     assert "已选 2 项（其中 1 项在其他页）" in back
     # the request opened with both segments names each as <pass id>#<no>
     action = f"/actions/customers/{records['customer'].pk}/invoices/"
@@ -153,3 +153,40 @@ def test_an_unknown_segment_is_refused_in_words(
             "key": str(uuid.uuid4()), "step": "preview"}  # fmt: skip
     text = client_for(agent).post(action, data).content.decode()
     assert "通行PSEG01第7段" in text and "该卡没有这一段通行" in text
+
+
+def test_top_ups_page_with_a_count_and_their_ticks_survive_paging_either_list_without_javascript(
+    agent: User, client_for: Callable[[User], Client], records: dict[str, Any], world: dict[str, Any]
+) -> None:
+    """Both lists' pagers submit the page's one selection form (plain GET, no htmx): the top-ups ticked on one page
+    of top-ups are carried to the next, and paging the trips keeps the top-ups' ticks and page (and back)."""
+    for n in range(25):  # two pages of top-ups
+        topup(world, amount=1000 + n)
+    for n in range(12):  # two pages of trips
+        make_trip(records, f"PTU{n:02d}", ("commercial", 1000 + n), days=15, issue=False)
+    client = client_for(agent)
+    url = f"/customers/{records['customer'].pk}/"
+    first = _page_of(client, url, {})
+    total = TopUp.objects.filter(card_no=PREPAID).count()
+    assert total > 20
+    assert f"第 1/2 页，共 {total} 条" in first and 'name="topups_page" value="2"' in first
+    ticked = re.findall(rf'name="topup" value="({PREPAID}:[^"]+)" form="select-records"', first)
+    assert len(ticked) == 20
+    # the top-ups' pager, with one top-up ticked on page 1 and the trips on their page 2
+    second = _page_of(client, url, {"topups_page": 2, "topup": ticked[0], "trips_at": 2})
+    assert f'<input type="hidden" name="topup" value="{ticked[0]}" form="select-records">' in second
+    assert "已选 1 笔充值（其中 1 笔在其他页）" in second
+    assert "第 2 / 2 页" in second  # the trips stayed on their page
+    assert f"第 2/2 页，共 {total} 条" in second
+    # the trips' pager, with a top-up ticked: the top-ups stay on their page 2 and the tick stays
+    paged = _page_of(client, url, {"trips_page": 1, "topups_at": 2, "topup": ticked[0]})
+    assert f"第 2/2 页，共 {total} 条" in paged and "已选 1 笔充值（其中 1 笔在其他页）" in paged
+    back = _page_of(client, url, {"topups_page": 1, "trips_at": 1, "topup": ticked[0]})
+    assert f'name="topup" value="{ticked[0]}" form="select-records" checked' in back
+    assert "已选 1 笔充值" in back and "其中 1 笔在其他页" not in back
+    # the button says which action: the top-ups' button sends what=topups
+    assert 'form="select-records" name="what" value="topups"' in back
+    form = client.get(
+        f"/actions/customers/{records['customer'].pk}/invoices/", {"what": "topups", "topup": ticked[0]}
+    ).context["form"]
+    assert (form.initial["what"], form.initial["keys"]) == ("topups", ticked[0].split(":", 1)[1])

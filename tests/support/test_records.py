@@ -5,6 +5,7 @@ Also the customer and trip API."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -125,7 +126,7 @@ def test_the_customer_page_makes_the_same_number_of_queries_however_many_trips(
     with CaptureQueriesContext(connection) as after:
         customer_page(records, client)
     assert len(after.captured_queries) == len(before.captured_queries)
-    assert len(after.captured_queries) <= 40
+    assert len(after.captured_queries) <= 43  # top-ups, summary sheets and back-charges are paged (their counts)
 
 
 # --- trip -------------------------------------------------------------------------------------------------------
@@ -398,3 +399,42 @@ def test_the_customer_timeline_pages_with_its_count_of_grouped_lines(
     assert second.count("<li>") == min(total - TIMELINE_LIMIT, TIMELINE_LIMIT)
     assert "来电44" not in second and "来电00" in second
     assert f"共 {total} 条" in second
+
+
+def test_the_customer_timeline_tells_what_an_action_did_in_words(
+    records: dict[str, Any], agent: User, client_for: Callable[[User], Client]
+) -> None:
+    from piaogen.audit import audit_record
+
+    customer = records["customer"]
+    audit_record(actor=agent, action="support.request_invoices", obj=customer, reason="客户来电",
+                 after={"summary": "已为卡32010000000000000003开具1张票据", "action": 8,
+                        "links": [["card", "32010000000000000003"], ["document", "2620"]]})  # fmt: skip
+    audit_record(actor=agent, action="buyer_title.add", obj=customer, reason="更正",
+                 after={"title": 383, "name": "某某公司", "tax_id": "", "one_document": True})  # fmt: skip
+
+    timeline = customer_page(records, client_for(agent)).split('id="customer-timeline"', 1)[1]
+    assert "客服：申请开票 · 客户来电 · 已为卡32010000000000000003开具1张票据" in timeline
+    assert "新增抬头版本 · 更正 · 姓名/名称：某某公司；仅用于一张换票：是" in timeline
+    for raw in ("links=", "action=", "[[", "title=", "383", "one_document"):
+        assert raw not in timeline, raw
+
+
+def test_every_list_on_the_customer_page_pages_with_a_count_and_keeps_the_other_lists_pages(
+    records: dict[str, Any], agent: User, client_for: Callable[[User], Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import support.records
+
+    monkeypatch.setattr(support.records, "LIST_LIMIT", 1)
+    client = client_for(agent)
+    body = customer_page(records, client, trips_page=2, topup="32010000000000000001:T1")
+    documents = body.split('id="documents"', 1)[1].split("</section>", 1)[0]
+    assert "第 1/" in documents
+    # the documents' next page keeps the trips' page and the carried tick
+    assert "trips_page=2" in documents and "documents_page=2" in documents and "topup=" in documents
+    for anchor, param in (("sheets", "sheets_page"), ("charges", "charges_page")):
+        section = body.split(f'id="{anchor}"', 1)[1].split("</section>", 1)[0]
+        count = re.search(r'<span class="badge">(\d+)</span>', section)
+        assert count, anchor
+        if int(count[1]) > 1:
+            assert f"{param}=2" in section and f"共 {count[1]} 条" in section, anchor

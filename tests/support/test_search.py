@@ -338,9 +338,31 @@ def test_punctuation_alone_is_not_read_as_a_name() -> None:
     assert recognise("张三!") != []  # a name with a stray mark still is
 
 
+def test_a_mark_at_either_end_of_a_name_is_dropped_and_a_stray_mark_inside_makes_it_garbage() -> None:
+    # the rule (support.recognise.name_text): marks at the ends are typos, marks inside a name are the few that
+    # company and person names hold; anything else inside is not a name
+    assert [(r.kind, r.value) for r in recognise("！张三!")] == [(Kind.NAME, "张三")]
+    assert recognise("zzz!!garbage") == []
+    assert recognise("abc@def") == []
+    for name in ("南京某某（集团）有限公司", "A&B Co.", "St. John's", "中国石化-江苏", "阿卜杜·热合曼"):
+        assert [r.kind for r in recognise(name)][-1:] == [Kind.NAME], name
+
+
 def test_the_page_says_garbage_was_not_recognised(agent: User, client_for: Callable[[User], Client]) -> None:
-    body = client_for(agent).get(reverse("search"), {"q": "@@##!!"}).content.decode()
-    assert "无法识别输入的内容" in body
+    for garbage in ("@@##!!", "zzz!!garbage"):
+        body = client_for(agent).get(reverse("search"), {"q": garbage}).content.decode()
+        assert "无法识别输入的内容" in body, garbage
+    body = client_for(agent).get(reverse("search"), {"q": "张三!"}).content.decode()
+    assert "无法识别输入的内容" not in body
+
+
+def test_a_province_user_is_offered_their_province_only(
+    jiangsu: User, agent: User, client_for: Callable[[User], Client]
+) -> None:
+    province = client_for(jiangsu).get(reverse("search"), {"q": "不存在的单位名称"}).content.decode()
+    national = client_for(agent).get(reverse("search"), {"q": "不存在的单位名称"}).content.decode()
+    assert '<option value="" selected>江苏</option>' in province and "北京</option>" not in province
+    assert "全部省份" in national and "北京</option>" in national
 
 
 def test_the_province_scope_hint_is_shown_to_province_users_only(
@@ -357,6 +379,24 @@ def test_the_start_of_a_plate_from_four_characters_is_read_as_a_plate_prefix() -
     assert [(r.kind, r.value) for r in recognise("苏a12")] == [(Kind.PLATE_PREFIX, "苏A12")]
     assert all(r.kind != Kind.PLATE_PREFIX for r in recognise("苏A1"))  # too short to be useful
     assert [r.kind for r in recognise("苏A12345")] == [Kind.PLATE]  # a whole plate stays a plate
+
+
+def test_a_plate_start_too_short_to_search_says_how_much_to_type(
+    agent: User, client_for: Callable[[User], Client]
+) -> None:
+    for short in ("苏A", "苏a1"):
+        body = client_for(agent).get(reverse("search"), {"q": short}).content.decode()
+        assert "按车牌开头查找请至少输入 4 个字符（如 苏A12）" in body, short
+    body = client_for(agent).get(reverse("search"), {"q": "苏A12"}).content.decode()
+    assert "按车牌开头查找请至少输入" not in body
+    assert "按车牌开头查找请至少输入" not in client_for(agent).get(reverse("search"), {"q": "张三"}).content.decode()
+
+
+def test_a_two_character_name_says_it_is_found_by_its_start(agent: User, client_for: Callable[[User], Client]) -> None:
+    hint = "两个字的名称按开头查找"
+    assert hint in client_for(agent).get(reverse("search"), {"q": "科技"}).content.decode()
+    assert hint not in client_for(agent).get(reverse("search"), {"q": "某某科技"}).content.decode()
+    assert hint not in client_for(agent).get(reverse("search"), {"q": "苏A12"}).content.decode()
 
 
 def test_a_plate_prefix_finds_the_cards_and_customers_of_matching_vehicles_in_scope(

@@ -4,6 +4,7 @@ with its filters (shared with the API), overdue highlighting, saved personal and
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -307,3 +308,29 @@ def test_a_record_page_names_its_tickets_and_counts_them_all(
     assert '<span class="badge">3</span>' in body
     assert f'href="/tickets/{tickets[-1].pk}/">咨询2</a>' in body  # by its subject, not its id
     assert "查看相关工单" in body  # the rest in the ticket list
+
+
+def test_the_unfiltered_list_is_the_open_queue_and_its_filter_says_so(
+    agent: User, client_for: Callable[[User], Client], customer: Customer
+) -> None:
+    ticket_open(category="other", subject="待办", customer=customer, by=agent)
+    closed = ticket_open(category="other", subject="已办", customer=customer, by=agent)
+    Ticket.objects.filter(pk=closed.pk).update(status=TicketStatus.CLOSED)
+    client = client_for(agent)
+
+    default = client.get("/tickets/")
+    every = client.get("/tickets/", {"open": ""})
+
+    assert [t.subject for t in default.context["tickets"]] == ["待办"]
+    assert '<option value="true" selected>未关闭</option>' in default.content.decode()  # not 全部 over an open list
+    assert sorted(t.subject for t in every.context["tickets"]) == ["已办", "待办"]
+
+
+def test_the_ticket_page_offers_unassigned_in_words(
+    agent: User, client_for: Callable[[User], Client], customer: Customer
+) -> None:
+    ticket = ticket_open(category="other", subject="咨询", customer=customer, by=agent)
+    for url in (f"/tickets/{ticket.pk}/", "/tickets/new/"):
+        body = client_for(agent).get(url).content.decode()
+        assert "---------" not in body, url
+        assert re.search(r'<option value=""( selected)?>未分配</option>', body), url
