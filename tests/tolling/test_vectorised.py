@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.db import connection, transaction
 from django.test import override_settings
 from ingest_fixtures import OTHER_UNIT, UNIT, UNIT_LOAN, batch_make, csv_bytes, ingest, row, units_create
@@ -20,6 +21,16 @@ from tolling.models import RejectedRow, Segment, Trip, UploadBatch
 from tolling.reading import table_open
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _settings() -> dict[str, Any]:
+    return dict(settings.PIAOGEN)
+
+
+@pytest.fixture(autouse=True)
+def vectorised() -> Iterator[None]:
+    with override_settings(PIAOGEN={**_settings(), "INGEST_VECTORISED": True}):
+        yield
 
 
 @pytest.fixture
@@ -71,7 +82,7 @@ def _rows() -> list[dict[str, str] | list[str]]:
         {"segment_no": "34", "entry_station": "站" * 100, "exit_station": "站" * 100},
         {"segment_no": "35", "entry_station": "站" * 101},
         {"segment_no": "36", "entry_station": ""},
-        {"segment_no": "37", "entry_station": "南京,\"东\"站"},
+        {"segment_no": "37", "entry_station": '南京,"东"站'},
         {"segment_no": "38", "exit_station": " 无锡 "},
         {"segment_no": "1"},  # the key of the first row again: a duplicate in the file
         {"segment_no": "39", "card_no": "32011901230000654321"},  # the pass id with another card
@@ -83,7 +94,7 @@ def _rows() -> list[dict[str, str] | list[str]]:
 
 
 def _checked(cursor: Any) -> dict[int, tuple[Any, ...]]:
-    cursor.execute(f"SELECT * FROM {CHECKED} ORDER BY line_no")
+    cursor.execute(f"SELECT * FROM {CHECKED} ORDER BY line_no")  # noqa: S608 — a constant name
     return {r[0]: tuple(r) for r in cursor.fetchall()}
 
 
@@ -137,12 +148,6 @@ def test_an_upload_gives_the_same_rows_counts_and_error_file_with_and_without_th
             Trip.objects.all().delete()
     assert results[0] == results[1]
     assert results[1][0][1] > 10 and results[1][0][3] > 10
-
-
-def _settings() -> dict[str, Any]:
-    from django.conf import settings
-
-    return dict(settings.PIAOGEN)
 
 
 def test_a_chunk_polars_cannot_read_is_checked_wholly_in_sql(user: User) -> None:

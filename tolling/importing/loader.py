@@ -173,7 +173,7 @@ class Loader:
         self.fields = [f for f in kind_fields(self.kind) if f.name in table.fields or not f.column.required]
         self.check_sql, self.check_params = self._check_sql()
         # rows certainly valid are recognised and typed in the worker (polars); the SQL checks the others
-        vectorised = settings.PIAOGEN.get("INGEST_VECTORISED", True) and supported(self.kind, table)
+        vectorised = settings.PIAOGEN.get("INGEST_VECTORISED", False) and supported(self.kind, table)
         self.precheck = Precheck(table, self.province) if vectorised else None
         self.check_some_sql = self.check_sql.replace(
             f"FROM {STAGING} s OFFSET 0", f"FROM {STAGING} s WHERE s.line_no = ANY(%s::int[]) OFFSET 0"
