@@ -44,6 +44,7 @@ from tolling.models import (
 from tolling.reading import Table
 
 BEIJING = ZoneInfo(TIMEZONE)
+CLOCK_MARGIN = dt.timedelta(minutes=5)  # rows that end later than this before the chunk are left to the SQL check
 
 # --- loading chunks on two connections ---------------------------------------------------------------------------
 
@@ -305,7 +306,8 @@ class Loader:
     def chunk_load(self, chunk: Chunk, turns: Turns) -> None:
         """Load one chunk and record its counts, in one transaction; its fact inserts wait for its turn."""
         clock = _Clock(self.timings)
-        now = dt.datetime.now(BEIJING).replace(tzinfo=None)  # no later than the transaction's now()
+        # no later than the transaction's now(), even with the database server's clock a little behind the worker's
+        now = (dt.datetime.now(BEIJING) - CLOCK_MARGIN).replace(tzinfo=None)
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SET LOCAL jit = off")  # compiling the wide checking expressions costs more than it saves
             with cursor.copy(f"COPY {STAGING} FROM STDIN (FORMAT csv)") as copy:

@@ -11,9 +11,9 @@ conflict found later needs them).
 
 Rules covered, per segment column (``validation.kind_fields`` and ``cross_rules``): shapes and lengths, code lists,
 card province prefixes, the toll unit's existence and province (from the units map the loader reads in the chunk's
-transaction), exit not before entry, exit not after ``now`` (a time taken before the transaction begins, so no later
-than its ``now()``), fee = pay fee − discount, and no more cells than the header. A chunk this pass cannot read (a
-parse error, a kind it does not cover) is checked wholly in SQL.
+transaction), exit not before entry, exit not after ``now`` (a time taken before the transaction begins, less
+``loader.CLOCK_MARGIN``, so no later than its ``now()``), fee = pay fee − discount, and as many cells as the header.
+A chunk this pass cannot read (a parse error, a kind it does not cover) is checked wholly in SQL.
 """
 
 from __future__ import annotations
