@@ -433,6 +433,10 @@ PIAOGEN = {
     "PARTITION_RETENTION_MONTHS": env.int("PIAOGEN_PARTITION_RETENTION_MONTHS", default=36),
     # connections loading chunks at once: one inserts (in file order) while the others stage and check the next
     "INGEST_WORKERS": env.int("PIAOGEN_INGEST_WORKERS", default=2),
+    # segments: rows certainly valid are recognised and typed in the worker (polars), the SQL checks only the others;
+    # off by default: it halves the check's database CPU but not the upload's time (the serial insert bounds it) and
+    # adds ≈ 150 MB to the worker (docs/benchmarks.md § Ingest, #15 third pass)
+    "INGEST_VECTORISED": env.bool("PIAOGEN_INGEST_VECTORISED", default=False),
     "PII_REVEAL_MINUTES": env.int("PIAOGEN_PII_REVEAL_MINUTES", default=15),
     # reports: days before today a rollup keeps recomputing (late data); drill-down exports above this many rows
     # run in the background (queue `reports`)

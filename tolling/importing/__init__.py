@@ -2,7 +2,9 @@
 
 Modules: ``batches`` (claim, process, finish, cancel), ``chunks`` (reading rows into chunks, read-ahead),
 ``loader`` (staging by COPY, checks in SQL, two connections taking turns), ``validation`` (the per-kind checks as
-SQL), ``conflicts`` (keys taken with other values), ``loads`` (the per-kind ``INSERT … SELECT``). Import from
+SQL), ``conflicts`` (keys taken with other values), ``loads`` (the per-kind ``INSERT … SELECT``), ``vectorised`` (with
+``INGEST_VECTORISED``: segment rows certainly valid recognised and typed by polars in the worker, the SQL checking
+only the others, so every reason stays the SQL's; off by default, docs/benchmarks.md § Ingest). Import from
 ``tolling.importing``: public names are re-exported.
 
 ``batch_process(batch_id=…)`` claims a batch with a conditional UPDATE (queued, or running with a stale heartbeat:
