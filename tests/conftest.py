@@ -15,6 +15,7 @@ from django.utils import translation
 
 from piaogen.models import Role, User
 from piaogen.services import staff_upsert
+from tests.fixtures import shared
 from tests.fixtures.databases import clone_test_database
 
 # fixtures shared across test directories: modules import builders from tests.fixtures, never from a test module
@@ -74,6 +75,26 @@ def django_db_createdb(
     test_name = settings_dict["TEST"].get("NAME") or f"test_{settings_dict['NAME']}"  # as Django names it
     clone_test_database(settings_dict, test_name, create=create)
     return False
+
+
+@pytest.fixture
+def _shared_worlds(request: pytest.FixtureRequest, django_db_setup: None, django_db_blocker: Any) -> None:
+    shared.prepare(request.node, django_db_blocker)
+
+
+@pytest.fixture
+def _django_db_helper(_shared_worlds: None, _django_db_helper: None) -> None:
+    """pytest-django's, after the shared worlds the test asks for are built (tests/fixtures/shared.py): the test's
+    transaction is then a savepoint in theirs."""
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item: pytest.Item, nextitem: pytest.Item | None) -> Any:
+    result = yield
+    from pytest_django.plugin import blocking_manager_key
+
+    shared.release(nextitem, item.config.stash[blocking_manager_key])
+    return result
 
 
 _media_folders = itertools.count(1)
