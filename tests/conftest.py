@@ -15,13 +15,12 @@ from django.utils import translation
 
 from piaogen.models import Role, User
 from piaogen.services import staff_upsert
-from tests.fixtures import shared
+from tests.fixtures import PASSWORD, shared
 from tests.fixtures.databases import clone_test_database
 
 # fixtures shared across test directories: modules import builders from tests.fixtures, never from a test module
 pytest_plugins = ["tests.fixtures.invoicing", "tests.fixtures.support", "tests.fixtures.fuzz"]
 
-PASSWORD = "Piaogen-test-2026"
 
 # live_server + Playwright's sync API run Django code from an event loop thread
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
