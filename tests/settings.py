@@ -19,3 +19,5 @@ from piaogen.settings import *  # noqa: E402, F403
 from piaogen.settings import CACHES  # noqa: E402
 
 CACHES["default"]["KEY_PREFIX"] = f"piaogen-{_prefix}"
+# a fast hasher for every user a test makes, those of worlds built outside a test too (tests/fixtures/shared.py)
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -36,6 +36,7 @@ from invoicing.models import (
 )
 from piaogen.audit import audit_record
 from piaogen.models import ApiToken, AuditEvent, CallbackDelivery, IdempotentRequest, Role, User
+from piaogen.services import staff_upsert
 from reports.models import (
     DeliveryRollup,
     DocumentRollup,
@@ -56,6 +57,8 @@ from support.stats_rollup import (
     SegmentRollup,
     SegmentRollupWatermark,
 )
+from tests.fixtures import PASSWORD
+from tests.fixtures.shared import shared_world
 from tolling.models import (
     AuditCharge,
     Card,
@@ -104,9 +107,11 @@ def maintainer_client(maintainer: User, client_for: Callable[[User], Client]) ->
     return client_for(maintainer)
 
 
-@pytest.fixture
-def samples(maintainer: User, province_user: User) -> dict[type[Model], Model]:
+@shared_world
+def samples() -> dict[type[Model], Model]:
     """One row of every registered model, linked the way real data is."""
+    maintainer = staff_upsert(username=f"{Role.MAINTAINER}", role=Role.MAINTAINER, province="", password=PASSWORD)
+    province_user = staff_upsert(username=f"{Role.PROVINCE}32", role=Role.PROVINCE, province="32", password=PASSWORD)
     now = timezone.now()
     today = timezone.localdate()
     road = Operator.objects.create(kind="road", tax_id="91320000134752200W", name="江苏交通控股", province="32")

@@ -16,7 +16,10 @@ import pytest
 from invoicing.issuing import document_reverse, issue_segments
 from invoicing.models import BuyerTitle, CardBinding, Customer, Document
 from piaogen.models import Role, User
+from piaogen.services import staff_upsert
 from support.models import SearchEvent, Ticket
+from tests.fixtures import PASSWORD
+from tests.fixtures.shared import shared_world
 from tolling.models import Operator, OperatorKind, RoadNature, Segment, TollUnit, TollUnitRate, UploadBatch
 
 BJ = ZoneInfo("Asia/Shanghai")
@@ -64,8 +67,8 @@ def _segment(unit: TollUnit, *, card_no: str, exit_time: dt.datetime, fee: int, 
     )  # fmt: skip
 
 
-@pytest.fixture
-def world(db: None, make_staff: Callable[..., User]) -> dict[str, Any]:
+@shared_world
+def world() -> dict[str, Any]:
     """Documents on three days in two provinces, one reversal, two upload batches and three tickets."""
     js, zj = _province("32", "江苏"), _province("33", "浙江")
     documents: list[Document] = []
@@ -87,13 +90,13 @@ def world(db: None, make_staff: Callable[..., User]) -> dict[str, Any]:
             # issuing stamps today's date: place each batch on its day, as if issued then
             Document.objects.filter(pk__in=[d.pk for d in issued]).update(service_date=day)
             documents.extend(issued)
-    reverser = make_staff(Role.AGENT, username="reverser")
+    reverser = staff_upsert(username="reverser", role=Role.AGENT, province="", password=PASSWORD)
     first_js = Document.objects.filter(province="32").order_by("pk").first()
     assert first_js is not None
     red = document_reverse(document=first_js, reason="客户申请", by=reverser)
     Document.objects.filter(pk=red.pk).update(service_date=DAYS[1])
 
-    uploader = make_staff(Role.PROVINCE, "32", username="uploader32")
+    uploader = staff_upsert(username="uploader32", role=Role.PROVINCE, province="32", password=PASSWORD)
     for status, accepted, rejected in (("done", 100, 2), ("failed", 0, 0)):
         batch = UploadBatch.objects.create(
             kind="segments", province="32", uploaded_by=uploader, file_name=f"{status}.csv", file_size=10,
@@ -112,6 +115,15 @@ def world(db: None, make_staff: Callable[..., User]) -> dict[str, Any]:
     for user, kind, day in ((reverser, "plate", DAYS[0]), (reverser, "card", DAYS[1]), (uploader, "plate", DAYS[1])):
         SearchEvent.objects.create(user=user, kind=kind, province=user.province_scope or "", at=at(day, 11), results=1)
     return {"32": js, "33": zj, "documents": documents, "red": red}
+
+
+@shared_world(on=world)
+def rolled_up(world: dict[str, Any]) -> dict[str, Any]:
+    """The world with every rollup refreshed (as of ``TODAY``)."""
+    from reports.rollups import rollups_refresh_all
+
+    rollups_refresh_all(today=TODAY)
+    return world
 
 
 @pytest.fixture

@@ -27,18 +27,12 @@ from piaogen.models import Role, User
 from reports.catalog import REGISTRY, Drill, ReportData, Tile
 from reports.charts import template_charts
 from reports.filters import ReportFilters, filters_from
-from reports.rollups import rollups_refresh_all, rollups_refresh_changed
+from reports.rollups import rollups_refresh_changed
 from reports.rows import narrowing, rows_for
 from tolling.models import Operator
 
 SLUGS = sorted(REGISTRY)
 CODE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$")  # upload.create, etc_trip, not_received…
-
-
-@pytest.fixture
-def rolled_up(world: dict[str, Any]) -> dict[str, Any]:
-    rollups_refresh_all(today=TODAY)
-    return world
 
 
 def charts(response: Any) -> dict[str, Any]:
