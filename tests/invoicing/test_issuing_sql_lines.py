@@ -7,7 +7,10 @@ that order, a group over ``SAFE_LINES_PER_INVOICE`` lines split); and the groupi
 from __future__ import annotations
 
 import datetime as dt
+import random
 import re
+import threading
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
@@ -15,9 +18,18 @@ import pytest
 from django.db import connection, transaction
 
 from invoicing.eligibility import beijing_today
-from invoicing.issuing import IssuingError, issue_audit_charges, issue_paper_tickets, issue_taxi_rides
+from invoicing.issuing import IssuingError, grouping, issue_audit_charges, issue_paper_tickets, issue_taxi_rides
 from invoicing.issuing.grouping import SQL_DIR
-from invoicing.models import BusinessLine, BuyerTitle, Customer, Document, DocumentKind, ItemKind
+from invoicing.models import (
+    BusinessLine,
+    BuyerTitle,
+    Customer,
+    Document,
+    DocumentItem,
+    DocumentKind,
+    ItemKind,
+    NumberSeries,
+)
 from invoicing.tax import SAFE_LINES_PER_INVOICE
 from piaogen.models import User
 from tests.fixtures import issuing
@@ -438,6 +450,87 @@ def test_more_lines_than_one_document_may_hold_are_split_over_documents_in_line_
         92,
         8,
     )
+
+
+# --- exactly once -------------------------------------------------------------------------------------------------
+
+
+def test_a_lost_race_on_back_charges_is_retried_without_the_taken_charge(
+    w: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker whose eligibility read is stale (another worker issued one of its charges since) fails on the
+    partial unique index, rolls the attempt back (numbers included) and tries again without that charge."""
+    taken = charge(w, "nine", 10900, 3)
+    free = charge(w, "nine", 2180, 3, plate="苏C00001")
+    (first,) = issue_audit_charges(charge_ids=[taken])
+    real = grouping.statement
+    calls: list[str] = []
+
+    def stale_once(name: str, **values: Any) -> tuple[str, list[Any]]:
+        sql, params = real(name, **values)
+        calls.append(name)
+        if len(calls) > 1:
+            return sql, params
+        # the first read still sees ``taken`` as free: its blockers as they were before ``first`` was issued
+        columns = "id, card_no, paid_at, amount, service_date, nature, seller, rate, customer_id, title_id"
+        return f"SELECT {columns}, '{{}}'::text[] AS blockers FROM ({sql}) st", params  # noqa: S608  (our statement)
+
+    monkeypatch.setattr(grouping, "statement", stale_once)
+
+    (second,) = issue_audit_charges(charge_ids=[taken, free])
+
+    assert calls == ["audit_charge_states.sql"] * 2
+    assert (second.amount_gross, second.amount_net, second.amount_tax) == (2180, 2000, 180)
+    assert list(DocumentItem.objects.filter(item_id=taken, live=True).values_list("document_id", flat=True)) == [
+        first.pk
+    ]
+    assert sorted(Document.objects.values_list("number", flat=True)) == [digital(1)[1], digital(2)[1]]
+    assert NumberSeries.objects.get().next_value == 3  # the failed attempt's number went back
+
+
+@pytest.mark.django_db(transaction=True)
+def test_four_threads_claiming_overlapping_items_issue_each_exactly_once(w: dict[str, Any]) -> None:
+    charges = [charge(w, "nine", 100 + n, 3 + n % 5, plate=f"苏A{n % 7:05d}") for n in range(60)]
+    tickets = [ticket(w, "nine" if n % 3 else "loan", 200 + n, 3 + n % 5, 11 if n % 2 else 1) for n in range(60)]
+    rides = [ride(w, "taxi3" if n % 2 else "taxi9", 300 + n, 4, f"苏A T{n % 5:04d}") for n in range(60)]
+    title, rng = w["title"], random.Random(3)
+    calls: list[tuple[Callable[..., list[Document]], str, list[int], dict[str, Any]]] = [
+        (issue_audit_charges, "charge_ids", charges, {}),
+        (issue_paper_tickets, "ticket_ids", tickets, {"title": title, "today": D(2026, 11, 20)}),
+        (issue_taxi_rides, "ride_ids", rides, {"title": title}),
+    ]
+    plans = [[list(ids)] + [rng.sample(ids, k=40) for _ in range(3)] for _issue, _key, ids, _extra in calls]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def work(thread: int) -> None:
+        try:
+            barrier.wait()
+            for (issue, key, _ids, extra), plan in zip(calls, plans, strict=True):
+                ids = plan[thread]
+                for start in range(0, len(ids), 10):
+                    issue(**{key: ids[start : start + 10]}, **extra)
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+
+    assert errors == []
+    for kind, ids in ((ItemKind.AUDIT_CHARGE, charges), (ItemKind.PAPER_TICKET, tickets), (ItemKind.TAXI_RIDE, rides)):
+        live = list(DocumentItem.objects.filter(item_kind=kind, live=True).values_list("item_id", flat=True))
+        assert sorted(live) == sorted(ids), f"every {kind} in exactly one live document"
+    numbers = [int(n) for n in Document.objects.filter(code="").values_list("number", flat=True)]
+    receipts = [int(n) for n in Document.objects.exclude(code="").values_list("number", flat=True)]
+    assert sorted(n % 10**15 for n in numbers) == list(range(1, len(numbers) + 1))  # gapless, each once
+    assert sorted(receipts) == list(range(1, len(receipts) + 1))
+    gross = sum(Document.objects.values_list("amount_gross", flat=True))
+    assert gross == sum(range(100, 160)) + sum(range(200, 260)) + sum(range(300, 360))
 
 
 # --- the grouping statements, as they stand -------------------------------------------------------------------
