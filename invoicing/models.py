@@ -437,8 +437,9 @@ class Document(models.Model):
 class DocumentLine(models.Model):
     """A printed line: items aggregated by plate and date range, with the tax split done on the line.
 
-    No database foreign key to the document (a fact → fact reference, scale-notes rule 3): the writer
-    (``invoicing.issuing.writing.documents_write``) inserts a document, its lines and its items in one transaction, and
+    No database foreign key to the document (a fact → fact reference, scale-notes rule 3): the writers
+    (``invoicing.issuing.grouping``'s statements, ``invoicing.issuing.writing.documents_write``) insert a document,
+    its lines and its items in one transaction, and
     ``tests/invoicing/test_issuing_consistency.py`` checks that every line and item points at an existing document.
     """
 

@@ -4,12 +4,10 @@ the statements in ``sql/``."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
-from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -21,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from invoicing.models import BuyerTitle, DocumentKind
+from invoicing.statements import statement_load
 from tolling.models import RoadNature
 
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -137,22 +136,13 @@ def in_array(ids: Iterable[int]) -> RawSQL:
 # --- the statements in sql/ ---------------------------------------------------------------------------------------
 
 SQL_DIR = Path(__file__).resolve().parent / "sql"
-_PARAMETER = re.compile(r"%\((\w+)\)s")
-_COMMENT = re.compile(r"--[^\n]*")  # the statements hold no string with two hyphens in it
-
-
-@cache
-def _statement(name: str) -> tuple[str, tuple[str, ...]]:
-    text = _COMMENT.sub("", (SQL_DIR / name).read_text())
-    return _PARAMETER.sub("%s", text), tuple(_PARAMETER.findall(text))
 
 
 def statement(name: str, **values: Any) -> tuple[str, list[Any]]:
     """The statement of ``sql/<name>`` without its comments, its named parameters (``%(name)s``, so the file can
     be read and run as it is) bound in order as positional ones: ``(sql, params)`` to run, or to nest in a larger
-    statement beside other positional parameters."""
-    sql, names = _statement(name)
-    return sql, [values[n] for n in names]
+    statement beside other positional parameters (``invoicing.statements``)."""
+    return statement_load(SQL_DIR / name, **values)
 
 
 @contextmanager

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -70,6 +71,11 @@ def _reasons(blockers: Sequence[str]) -> tuple[Reason, ...]:
     return tuple(Reason(b) for b in blockers)
 
 
+def _road(nature: int, rate: Decimal | None) -> dict[str, Any]:
+    """What the road of a toll item decides (domain.md §2): its document kind and rate, none on a loan road."""
+    return {"document_kind": document_kind_for(nature), "tax_rate": None if nature == RoadNature.LOAN else rate}
+
+
 def segment_states(
     *,
     segment_ids: Sequence[int] | None = None,
@@ -100,9 +106,8 @@ def segment_states(
             seg_id,
             _reasons(blockers),
             amount=fee,
-            document_kind=document_kind_for(nature),
+            **_road(nature, rate),
             seller_id=seller_id,
-            tax_rate=None if nature == RoadNature.LOAN else rate,
             invoiceable_on=service_date + after,
             customer_id=customer_id,
             title=titles.get(title_id) if title_id is not None else None,
@@ -158,9 +163,8 @@ def audit_charge_states(*, charge_ids: Sequence[int]) -> dict[int, ItemState]:
             charge_id,
             _reasons(blockers),
             amount=amount,
-            document_kind=document_kind_for(nature),
+            **_road(nature, rate),
             seller_id=seller_id,
-            tax_rate=None if nature == RoadNature.LOAN else rate,
             invoiceable_on=service_date,
             customer_id=customer_id,
             title=titles.get(title_id) if title_id is not None else None,
@@ -180,9 +184,8 @@ def paper_ticket_states(*, ticket_ids: Sequence[int], today: dt.date | None = No
             ticket_id,
             _reasons(blockers),
             amount=amount,
-            document_kind=document_kind_for(nature),
+            **_road(nature, rate),
             seller_id=seller_id,
-            tax_rate=None if nature == RoadNature.LOAN else rate,
             invoiceable_on=service_date + after,
         )
     return states

@@ -1,25 +1,29 @@
-"""Issuing documents (domain.md §2–§4): trips and top-ups into 数电 invoices and fiscal e-receipts, red-letter
-reversal (红冲), title exchange (换票), the chunked daily run and the monthly merge (ADR 0003).
+"""Issuing documents (domain.md §2–§4): trips, top-ups, back-charges, paper tickets and taxi rides into 数电
+invoices and fiscal e-receipts, red-letter reversal (红冲), title exchange (换票), the chunked daily run and the
+monthly merge (ADR 0003).
 
-Modules: ``grouping`` (segments — per trip and the monthly merge — grouped, split and written in one set of SQL
-statements), ``drafts`` (top-ups, back-charges, paper tickets and taxi rides grouped in memory), ``writing``
-(numbers through ``numbering.document_numbers``, COPY, item locks, the retry, the automatic delivery after commit),
-``items`` (``issue_*`` for given items), ``lifecycle`` (``document_reverse``, ``document_reissue``), ``runs`` (daily
-and monthly runs, heartbeat, take-over). Import from
-``invoicing.issuing``: every public name is re-exported here.
+Modules: ``grouping`` (trips — per trip and the monthly merge —, back-charges, paper tickets and taxi rides grouped,
+split and written by the statements of ``sql/``: the one home of grouping), ``drafts`` (documents built in memory:
+one per top-up, and ``lifecycle``'s red and reissued copies), ``writing`` (drafts written by COPY, item locks, the
+retry, the automatic delivery after commit), ``items`` (``issue_*`` for given items), ``lifecycle``
+(``document_reverse``, ``document_reissue``), ``runs`` (daily and monthly runs, heartbeat, take-over). Numbers come
+from ``numbering.document_numbers`` on every path. Import from ``invoicing.issuing``: every public name is
+re-exported here.
 
-How a call issues (``issue_segments``, ``issue_topups``):
+How a call issues (``issue_segments``, ``issue_audit_charges``, ``issue_paper_tickets``, ``issue_taxi_rides``):
 
-1. eligibility is re-read inside the transaction (``invoicing.eligibility``, the one place for the rules): the
-   caller's ids are a wish, never trusted;
-2. items are grouped into documents by (kind, seller, buyer title version, rate) (§4.7) and, within a document,
-   into lines by (plate, vehicle type) with the date range; the tax is split per line after aggregation
-   (``tax.tax_lines``) and checked (``tax.check_invoice``); a group with more lines than
-   ``tax.SAFE_LINES_PER_INVOICE`` is split over several documents;
+1. eligibility is re-read inside the transaction (the item kind's statement of ``eligibility/sql/``, the one place
+   for the rules), nested in the kind's row statement ``sql/<kind>_rows.sql``: the caller's ids are a wish, never
+   trusted;
+2. ``sql/lines.sql`` groups the items into documents by (kind, seller, buyer title version, rate) (§4.7) and,
+   within a document, into lines by (plate, vehicle type) with the date range; the tax is split per line after
+   aggregation; a group with more lines than ``tax.SAFE_LINES_PER_INVOICE`` is split over several documents;
 3. numbers are taken late, one block per series for the whole call, series in the fixed order of ADR 0002
    (digital, then fiscal, each by province);
-4. documents, lines, items and "issued" events are written with ``COPY`` (ids drawn from the sequences first): no
-   model instances and no per-value SQL compilation, ≈ 10× faster than ``bulk_create`` (docs/benchmarks.md).
+4. documents, lines, items and "issued" events are inserted from the work tables (ids drawn from the sequences).
+
+Top-ups (one document each) and red and reissued documents are drafts in memory, written by ``COPY``
+(``writing.documents_write``), their tax split by ``tax.TaxLine`` and checked by ``tax.check_invoice``.
 
 Exactly once: the partial unique index ``document_item_one_live_per_item`` refuses a second live item. When a
 concurrent worker issued some of the same items first, the insert fails, the attempt's savepoint rolls back (its

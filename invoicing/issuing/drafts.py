@@ -1,14 +1,13 @@
-"""Building documents in memory: items grouped into drafts per (kind, seller, buyer title version, rate)
-(domain.md §4.7), lines by (plate, vehicle type) with the date range, the tax split per line."""
+"""Documents built in memory (``Draft``, written by ``writing.documents_write``): one per top-up, and the red
+and reissued copies of ``lifecycle``. Every other item kind is grouped into documents in SQL (``grouping``)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_noop as _  # printed on documents: Chinese whatever the console's language
@@ -24,8 +23,8 @@ from invoicing.models import (
     DocumentStatus,
     ItemKind,
 )
-from invoicing.tax import SAFE_LINES_PER_INVOICE, TaxLine
-from tolling.models import AuditCharge, Operator, PaperTicket, TaxiRide, TopUp
+from invoicing.tax import TaxLine
+from tolling.models import Operator, TopUp
 
 ITEM_TOLL = "*经营租赁*通行费"
 ITEM_FISCAL = "车辆通行费"
@@ -94,39 +93,12 @@ def vehicle_type(vehicle_class: int) -> str:
 
 
 _tax_line = lru_cache(maxsize=1 << 16)(TaxLine.of)
-"""``TaxLine.of`` (the split of domain.md §3, ``invoicing.tax``) memoized: a line's split depends only on (gross,
-rate), toll amounts repeat, and a run splits ≈ 1 line per document (``TaxLine`` is immutable)."""
-
-
-def _lines(rows: list[tuple[tuple[str, str], ItemRow]], rate: Decimal | None, item_name: str) -> list[LineDraft]:
-    """Aggregate items into lines by (plate, vehicle type) with their date range, then split the tax per line —
-    what ``tax.tax_lines`` does, inlined: this runs once per document of a run, where most lines hold one item."""
-    grouped: dict[tuple[str, str], list[ItemRow]] = {}
-    for key, item in rows:
-        found = grouped.get(key)
-        if found is None:
-            grouped[key] = [item]
-        else:
-            found.append(item)
-    lines = []
-    for (plate, kind), items in grouped.items():
-        if len(items) == 1:
-            gross, first, last = items[0].amount, items[0].service_date, items[0].service_date
-        else:
-            gross = sum(i.amount for i in items)
-            first, last = min(i.service_date for i in items), max(i.service_date for i in items)
-        lines.append(LineDraft(item_name, plate, kind, first, last, _tax_line(gross, rate), items))
-    return lines
-
-
-def group_order(group: tuple[tuple[Any, ...], Any]) -> tuple[Any, ...]:
-    """Drafts in a fixed order (kind, seller, title, rate; None first) so numbers follow the same order each run."""
-    kind, seller_id, title_id, rate = group[0]
-    return (kind, seller_id, title_id, rate is not None, rate or 0)
+"""``TaxLine.of`` (the split of domain.md §3, ``invoicing.tax``) memoized: a top-up's split depends only on its
+amount, amounts repeat, and a run splits one line per top-up (``TaxLine`` is immutable)."""
 
 
 def topup_drafts(states: dict[int, ItemState]) -> list[Draft]:
-    """One non-taxable invoice per top-up from its card issuer."""
+    """One non-taxable invoice per top-up from its card issuer: one line, the top-up, its date its period."""
     rows = (
         TopUp.objects.filter(id__in=in_array(states))
         .order_by("id")
@@ -146,85 +118,7 @@ def topup_drafts(states: dict[int, ItemState]) -> list[Draft]:
                 title=state.title,
                 customer_id=state.title.customer_id,
                 rate=None,
-                lines=_lines([(("", ""), item)], None, ITEM_TOPUP),
+                lines=[LineDraft(ITEM_TOPUP, "", "", service_date, service_date, _tax_line(amount, None), [item])],
             )
         )
     return drafts
-
-
-# --- back-charges, paper tickets, taxi rides ----------------------------------------------------------------------
-
-_LineKey = tuple[str, str]  # (plate, vehicle type)
-
-
-def _grouped_drafts(
-    business_line: str, rows: list[tuple[ItemState, BuyerTitle, _LineKey, str, ItemRow]]
-) -> list[Draft]:
-    """Documents per (kind, seller, title version, rate) like segments (§4.7), lines by (plate, vehicle type) with
-    the date range; ``rows``: (state, buyer title, line key, item name for an invoice, item). Fiscal receipts carry
-    ``车辆通行费``."""
-    groups: dict[tuple[Any, ...], list[tuple[_LineKey, ItemRow]]] = defaultdict(list)
-    names: dict[tuple[Any, ...], str] = {}
-    titles: dict[int, BuyerTitle] = {}
-    for state, title, line_key, item_name, item in rows:
-        assert state.document_kind is not None and state.seller_id is not None
-        key = (state.document_kind, state.seller_id, title.pk, state.tax_rate)
-        groups[key].append((line_key, item))
-        names[key] = ITEM_FISCAL if state.document_kind == DocumentKind.FISCAL_RECEIPT else item_name
-        titles[title.pk] = title
-    sellers = Operator.objects.in_bulk({key[1] for key in groups})
-    drafts = []
-    for key, items in sorted(groups.items(), key=group_order):
-        kind, seller_id, title_id, rate = key
-        lines = _lines(items, rate, names[key])
-        for start in range(0, len(lines), SAFE_LINES_PER_INVOICE):
-            drafts.append(
-                Draft(
-                    kind=kind,
-                    business_line=business_line,
-                    seller=sellers[seller_id],
-                    title=titles[title_id],
-                    customer_id=titles[title_id].customer_id,
-                    rate=rate,
-                    lines=lines[start : start + SAFE_LINES_PER_INVOICE],
-                )
-            )
-    return drafts
-
-
-def audit_charge_drafts(states: dict[int, ItemState], title: BuyerTitle | None = None) -> list[Draft]:
-    """Back-charges like segments of the underpaid toll unit, buyer the title in force at payment for the card
-    (or a claim's ``title``). A back-charge carries no vehicle class: its line has the plate and no 类型."""
-    rows = AuditCharge.objects.filter(id__in=in_array(states)).order_by("id")
-    out = []
-    for charge_id, plate, service_date, card_no, amount in rows.values_list(
-        "id", "plate", "service_date", "card_no", "amount"
-    ):
-        state = states[charge_id]
-        buyer = title or state.title
-        assert buyer is not None  # eligible: a title in force
-        item = ItemRow(ItemKind.AUDIT_CHARGE, charge_id, amount, service_date, card_no)
-        out.append((state, buyer, (plate, ""), ITEM_TOLL, item))
-    return _grouped_drafts(BusinessLine.AUDIT, out)
-
-
-def paper_ticket_drafts(states: dict[int, ItemState], title: BuyerTitle) -> list[Draft]:
-    """Paper tickets like segments of their toll unit; the buyer is the claiming customer's ``title``."""
-    rows = PaperTicket.objects.filter(id__in=in_array(states)).order_by("id")
-    out = []
-    for ticket_id, plate, vehicle_class, service_date, amount in rows.values_list(
-        "id", "plate", "vehicle_class", "service_date", "amount"
-    ):
-        item = ItemRow(ItemKind.PAPER_TICKET, ticket_id, amount, service_date, "")
-        out.append((states[ticket_id], title, (plate, vehicle_type(vehicle_class)), ITEM_TOLL, item))
-    return _grouped_drafts(BusinessLine.PAPER, out)
-
-
-def taxi_ride_drafts(states: dict[int, ItemState], title: BuyerTitle) -> list[Draft]:
-    """Taxi rides from their company at its rate, item ``*运输服务*客运服务费``, lines by taxi plate."""
-    rows = TaxiRide.objects.filter(id__in=in_array(states)).order_by("id")
-    out = []
-    for ride_id, taxi_plate, service_date, amount in rows.values_list("id", "taxi_plate", "service_date", "amount"):
-        item = ItemRow(ItemKind.TAXI_RIDE, ride_id, amount, service_date, "")
-        out.append((states[ride_id], title, (taxi_plate, ""), ITEM_TAXI, item))
-    return _grouped_drafts(BusinessLine.TAXI, out)

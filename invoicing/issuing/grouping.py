@@ -1,20 +1,19 @@
-"""Issuing trips (segments), per trip and in the monthly merge: eligibility, grouping, the tax split and the
-inserts run in PostgreSQL; Python only takes the numbers (``numbering.document_numbers``, the one place for them)
-and passes them in. This is the one home of segment grouping: no Python form of it exists. Top-ups, back-charges,
-paper tickets and taxi rides (few items, a claim's title) are grouped in memory by ``drafts`` by the same rule
-(§4.7) and written by ``writing.documents_write``:
+"""Grouping items into documents and writing them, in PostgreSQL, for trips (per trip and the monthly merge),
+back-charges, paper tickets and taxi rides: the statements of ``sql/`` (whole, named statements a reader can open
+and run), run in order in the issuing attempt's transaction. Python only chooses the item kind's row statement,
+takes the numbers (``numbering.document_numbers``, the one place for them) and passes them in. This is the one home
+of grouping (domain.md §4.7): no Python form of it exists. Top-ups are one document each (``drafts.topup_drafts``).
 
-- eligible segments: ``eligibility.eligible_segment_rows_sql`` (the rules of ``segment_states``, one statement);
-- one document per (kind, seller, buyer title version, rate) (domain.md §4.7), in the order of
-  ``drafts.group_order``; lines by (plate, vehicle type) with the date range, in the order of their first
-  segment; a group of more than ``tax.SAFE_LINES_PER_INVOICE`` lines is split into documents of that many lines;
-- the tax split per line, after aggregation: ``net = round_half_up(gross / (1 + r))`` in fen, ``tax = gross − net``
-  — PostgreSQL's ``round(numeric)`` rounds halves away from zero, which is half up for the non-negative amounts
-  issued here; ``tests/invoicing/test_issuing_consistency.py`` compares it with ``tax.split_gross`` for every
-  amount up to ¥2,000 at each rate. ``tax.check_invoice`` cannot fail for documents of at most
-  ``SAFE_LINES_PER_INVOICE`` lines (proved in ``invoicing.tax``), so it is not run again here;
-- numbers late, one block per series for the whole chunk, series in the order of ADR 0002;
-- documents, lines, items and the "issued" events in the same transaction, ids from the sequences.
+1. ``<kind>_rows.sql`` — the call's eligible items (the item kind's eligibility statement, nested) with their
+   grouping keys: document kind, seller, buyer title version, rate, plate, vehicle type (temp table ``issue_rows``);
+2. ``lines.sql`` — the grouping: one document per (kind, seller, buyer title version, rate), lines by (plate,
+   vehicle type) with the date range, a group of more than ``tax.SAFE_LINES_PER_INVOICE`` lines split, the tax split
+   per line after aggregation (``issue_lines``);
+3. ``documents.sql`` — one row per document with its totals and its place in its number series (``issue_docs``);
+4. ``series_counts.sql`` — how many numbers each series needs; numbers taken late, one block per series, series
+   in the order of ADR 0002;
+5. – 8. ``insert_documents.sql``, ``insert_lines.sql``, ``insert_items.sql``, ``insert_events.sql`` — the rows, ids
+   from the sequences, in the same transaction.
 
 Work tables are temporary (``ON COMMIT DROP``, rolled back with the attempt's savepoint) and not analysed: the
 planner sizes a fresh table from its pages, which is enough for these hash joins (ANALYZE cost more than it saved).
@@ -26,124 +25,97 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from django.db import connection
 from django.utils import timezone
 
-from invoicing.eligibility import BEIJING, ServiceDates, document_kind_for, eligible_segment_rows_sql
-from invoicing.issuing.drafts import ITEM_FISCAL, ITEM_TOLL, vehicle_type
+from invoicing.eligibility import (
+    BEIJING,
+    ServiceDates,
+    document_kind_for,
+    eligible_segment_rows_sql,
+    id_list,
+    statement,
+    trip_cutoff,
+)
+from invoicing.issuing.drafts import ITEM_FISCAL, ITEM_TAXI, ITEM_TOLL, vehicle_type
 from invoicing.issuing.writing import Written
-from invoicing.models import BusinessLine, DocumentKind, DocumentStatus, IssueRun, ItemKind
+from invoicing.models import BusinessLine, BuyerTitle, DocumentKind, DocumentStatus, IssueRun, ItemKind
 from invoicing.numbering import document_numbers
+from invoicing.statements import Statement, statement_load
 from invoicing.tax import SAFE_LINES_PER_INVOICE
 from piaogen.identifiers import VehicleClass
 from piaogen.models import User
 from tolling.models import RoadNature
 
-# the document kind of each road nature and the printed 类型 of each vehicle class come in as tables made by
-# ``eligibility.document_kind_for`` and ``drafts.vehicle_type`` (the rules' one home; both columns have a CHECK
-# constraint on the enum's values, so every row finds its entry)
-_ROWS_SQL = """
-CREATE TEMP TABLE issue_rows ON COMMIT DROP AS
-SELECT e.i AS id, e.card_no, e.service_date, e.fee, e.plate, e.seller, e.title_id, k.kind,
-    CASE WHEN e.nature = %s THEN NULL ELSE e.rate END AS rate, v.vtype
-FROM ({eligible}) e
-JOIN unnest(%s::int[], %s::varchar[]) AS k(nature, kind) ON k.nature = e.nature
-JOIN unnest(%s::int[], %s::varchar[]) AS v(class, vtype) ON v.class = e.vehicle_class
-"""
+SQL_DIR = Path(__file__).resolve().parent / "sql"
 
-# grp: the document group in the order of drafts.group_order; part: the document within the group (lines split by
-# SAFE_LINES_PER_INVOICE); lines in the order of their first segment
-_LINES_SQL = """
-CREATE TEMP TABLE issue_lines ON COMMIT DROP AS
-SELECT l.*, l.rank / %s AS part, l.rank %% %s + 1 AS line_no,
-    CASE WHEN l.rate IS NULL THEN l.gross ELSE round(l.gross / (1 + l.rate))::bigint END AS net,
-    nextval(pg_get_serial_sequence('invoicing_documentline', 'id')) AS line_id
-FROM (
-    SELECT kind, seller, title_id, rate, plate, vtype, sum(fee)::bigint AS gross,
-        min(service_date) AS date_from, max(service_date) AS date_to, min(card_no) AS card_min,
-        max(card_no) AS card_max, count(*) AS items,
-        dense_rank() OVER (ORDER BY kind, seller, title_id, rate NULLS FIRST) AS grp,
-        row_number() OVER (PARTITION BY kind, seller, title_id, rate ORDER BY min(id)) - 1 AS rank
-    FROM issue_rows
-    GROUP BY kind, seller, title_id, rate, plate, vtype
-) l
-"""
-
-# n: the document's place in its number series; ids drawn in document order
-_DOCS_SQL = """
-CREATE TEMP TABLE issue_docs ON COMMIT DROP AS
-SELECT nextval(pg_get_serial_sequence('invoicing_document', 'id')) AS id, d.*
-FROM (
-    SELECT l.grp, l.part, min(l.kind) AS kind, min(l.seller) AS seller, min(l.title_id) AS title_id,
-        min(l.rate) AS rate, min(o.province) AS province, sum(l.gross)::bigint AS gross, sum(l.net)::bigint AS net,
-        min(l.date_from) AS period_start, max(l.date_to) AS period_end,
-        CASE WHEN min(l.card_min) = max(l.card_max) THEN min(l.card_min) ELSE '' END AS card_no,
-        sum(l.items)::bigint AS items,
-        row_number() OVER (PARTITION BY min(l.kind), min(o.province) ORDER BY l.grp, l.part) AS n
-    FROM issue_lines l JOIN tolling_operator o ON o.id = l.seller
-    GROUP BY l.grp, l.part
-    ORDER BY l.grp, l.part
-) d
-"""
-
-_INSERT_DOCUMENTS_SQL = """
-WITH s AS (
-        SELECT * FROM unnest(%s::varchar[], %s::varchar[], %s::varchar[], %s::int[]) AS s(kind, province, code, off)
-    ),
-    nums AS (SELECT * FROM unnest(string_to_array(%s, ',')) WITH ORDINALITY AS u(number, pos))
-INSERT INTO invoicing_document (id, kind, business_line, status, code, number, issued_at, service_date, province,
-    seller_id, seller_name, seller_tax_id, customer_id, title_id, buyer_name, buyer_tax_id, card_no, tax_rate,
-    amount_net, amount_tax, amount_gross, period_start, period_end, is_merged, original_id, replaces_id, remarks,
-    pdf, run_id)
-SELECT d.id, d.kind, %s, %s, s.code, nums.number, %s, %s, d.province, d.seller, o.name, o.tax_id,
-    t.customer_id, d.title_id, t.name, t.tax_id, d.card_no, d.rate, d.net, d.gross - d.net, d.gross,
-    d.period_start, d.period_end, %s, NULL, NULL, '', '', %s
-FROM issue_docs d JOIN s ON s.kind = d.kind AND s.province = d.province JOIN nums ON nums.pos = s.off + d.n
-JOIN tolling_operator o ON o.id = d.seller JOIN invoicing_buyertitle t ON t.id = d.title_id
-RETURNING id, code || number
-"""
-
-_INSERT_LINES_SQL = """
-INSERT INTO invoicing_documentline (id, document_id, line_no, item_name, plate, vehicle_type, date_from, date_to,
-    tax_rate, amount_net, amount_tax, amount_gross, service_date, card_no)
-SELECT l.line_id, d.id, l.line_no, CASE WHEN l.kind = %s THEN %s ELSE %s END, l.plate, l.vtype, l.date_from,
-    l.date_to, l.rate, l.net, l.gross - l.net, l.gross, %s, d.card_no
-FROM issue_lines l JOIN issue_docs d ON d.grp = l.grp AND d.part = l.part
-"""
-
-_INSERT_ITEMS_SQL = """
-INSERT INTO invoicing_documentitem (document_id, line_id, item_kind, item_id, service_date, card_no, amount, live)
-SELECT d.id, l.line_id, %s, r.id, r.service_date, r.card_no, r.fee, true
-FROM issue_rows r
-JOIN issue_lines l ON l.kind = r.kind AND l.seller = r.seller AND l.title_id = r.title_id
-    AND coalesce(l.rate, -1) = coalesce(r.rate, -1) AND l.plate = r.plate AND l.vtype = r.vtype
-JOIN issue_docs d ON d.grp = l.grp AND d.part = l.part
-"""
-
-_INSERT_EVENTS_SQL = """
-INSERT INTO invoicing_documentevent (document_id, kind, at, by_id, data)
-SELECT d.id, 'issued', %s, %s, %s::jsonb || jsonb_build_object('items', d.items) FROM issue_docs d
-"""
+LINE_OF_ITEMS: dict[str, tuple[str, str]] = {
+    ItemKind.SEGMENT: (BusinessLine.ETC_TRIP, ITEM_TOLL),
+    ItemKind.AUDIT_CHARGE: (BusinessLine.AUDIT, ITEM_TOLL),
+    ItemKind.PAPER_TICKET: (BusinessLine.PAPER, ITEM_TOLL),
+    ItemKind.TAXI_RIDE: (BusinessLine.TAXI, ITEM_TAXI),
+}
+"""Per kind of item grouped here: its documents' business line and the item name of their lines (a fiscal receipt's
+lines carry ``ITEM_FISCAL`` whatever the kind)."""
 
 
-def segment_documents_write(
-    ids: list[int],
-    *,
-    run: IssueRun | None,
-    by: User | None,
-    today: dt.date | None,
-    merged: bool = False,
-    service_dates: ServiceDates | None = None,
-) -> Written:
-    """Issue the eligible ones of ``ids`` set-based (see the module docstring); inside ``writing.items_issue``'s
-    attempt, after the item locks. Returns what was written in document order, like ``writing.documents_write``.
-    ``service_dates``: the first and last service date of ``ids`` when the caller knows them (a run), see
-    ``eligible_segment_rows_sql``."""
+def _sql(name: str, *, states: Statement | None = None, **values: Any) -> Statement:
+    return statement_load(SQL_DIR / name, states=states, **values)
+
+
+def _road_values() -> dict[str, Any]:
+    """The document kind of each road nature (``eligibility.document_kind_for``) as the row statements take it."""
+    natures = list(RoadNature.values)
+    return {
+        "loan": RoadNature.LOAN.value,
+        "natures": natures,
+        "kinds": [str(document_kind_for(nature)) for nature in natures],
+    }
+
+
+def _vehicle_values() -> dict[str, Any]:
+    """The printed 类型 of each vehicle class (``drafts.vehicle_type``) as the row statements take it."""
+    classes = list(VehicleClass.values)
+    return {"classes": classes, "vehicle_types": [vehicle_type(vehicle_class) for vehicle_class in classes]}
+
+
+def segment_rows(ids: Sequence[int], *, today: dt.date | None, service_dates: ServiceDates | None = None) -> Statement:
+    """``sql/segment_rows.sql`` for the eligible ones of segments ``ids`` (``eligible_segment_rows_sql``)."""
     bounds = {"service_dates": service_dates} if service_dates is not None else {}
-    eligible, params = eligible_segment_rows_sql(segment_ids=ids, today=today, **bounds)
-    fiscal = DocumentKind.FISCAL_RECEIPT.value
+    eligible = eligible_segment_rows_sql(segment_ids=ids, today=today, **bounds)
+    return _sql("segment_rows.sql", states=eligible, **_road_values(), **_vehicle_values())
+
+
+def audit_charge_rows(ids: Sequence[int], *, title: BuyerTitle | None = None) -> Statement:
+    """``sql/audit_charge_rows.sql`` for back-charges ``ids``; ``title``: a claim's buyer, used instead."""
+    states = statement("audit_charge_states.sql", ids=id_list(ids), date_to=None, province=None)
+    return _sql("audit_charge_rows.sql", states=states, title=title.pk if title else None, **_road_values())
+
+
+def paper_ticket_rows(ids: Sequence[int], *, title: BuyerTitle, today: dt.date | None) -> Statement:
+    """``sql/paper_ticket_rows.sql`` for paper tickets ``ids`` claimed by ``title``; day 7 on Beijing ``today``."""
+    states = statement("paper_ticket_states.sql", ids=id_list(ids), cutoff=trip_cutoff(today))
+    values = {**_road_values(), **_vehicle_values()}
+    return _sql("paper_ticket_rows.sql", states=states, title=title.pk, **values)
+
+
+def taxi_ride_rows(ids: Sequence[int], *, title: BuyerTitle) -> Statement:
+    """``sql/taxi_ride_rows.sql`` for taxi rides ``ids`` claimed by ``title``."""
+    states = statement("taxi_ride_states.sql", ids=id_list(ids))
+    return _sql("taxi_ride_rows.sql", states=states, title=title.pk, kind=DocumentKind.DIGITAL_INVOICE.value)
+
+
+def documents_group_write(
+    item_kind: str, rows: Statement, *, run: IssueRun | None, by: User | None, merged: bool = False
+) -> Written:
+    """Group the items ``rows`` chooses (a ``<kind>_rows.sql`` statement) and write their documents (see the module
+    docstring); inside ``writing.items_issue``'s attempt, after the item locks. Returns what was written in
+    document order, like ``writing.documents_write``. ``merged``: the monthly merge's documents (``is_merged``)."""
+    business_line, item_name = LINE_OF_ITEMS[item_kind]
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS pg_temp.issue_rows, pg_temp.issue_lines, pg_temp.issue_docs")
         cursor.execute("SET LOCAL jit = off")  # see eligibility.jit_off: inside items_issue's transaction already
@@ -151,52 +123,46 @@ def segment_documents_write(
         # the same hash of every live item; serial was faster on the 2-core machine (median 206 against 249 ms a
         # chunk of 5,000, busy) and costs a third of the CPU. Until the transaction ends, like the JIT setting.
         cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        natures, classes = list(RoadNature.values), list(VehicleClass.values)
-        nature_kinds = [str(document_kind_for(nature)) for nature in natures]
-        types = [vehicle_type(vehicle_class) for vehicle_class in classes]
-        rows_params = [RoadNature.LOAN.value, *params, natures, nature_kinds, classes, types]
-        cursor.execute(_ROWS_SQL.replace("{eligible}", eligible), rows_params)
+        cursor.execute(*rows)
         if cursor.rowcount == 0:
             return Written([], [])
-        cursor.execute(_LINES_SQL, [SAFE_LINES_PER_INVOICE, SAFE_LINES_PER_INVOICE])
-        cursor.execute(_DOCS_SQL)
-        cursor.execute("SELECT kind, province, count(*) FROM issue_docs GROUP BY kind, province")
+        cursor.execute(*_sql("lines.sql", lines_per_document=SAFE_LINES_PER_INVOICE))
+        cursor.execute(*_sql("documents.sql"))
+        cursor.execute(*_sql("series_counts.sql"))
         counts = {(kind, province): count for kind, province, count in cursor.fetchall()}
 
         now = timezone.now()
         issued_on = timezone.localdate(now, timezone=BEIJING)
-        kinds: list[str] = []
-        provinces: list[str] = []
-        codes: list[str] = []
+        series: dict[str, Any] = {"series_kinds": [], "series_provinces": [], "series_codes": []}
         offsets: list[int] = []
         numbers: list[str] = []
         for (kind, province), (code, taken) in document_numbers(counts=counts, issued_on=issued_on).items():
-            kinds.append(kind)
-            provinces.append(province)
-            codes.append(code)
+            series["series_kinds"].append(kind)
+            series["series_provinces"].append(province)
+            series["series_codes"].append(code)
             offsets.append(len(numbers))
             numbers.extend(taken)
 
         run_id = run.pk if run is not None else None
-        extra = json.dumps({"run": run_id} if run is not None else {})
         cursor.execute(
-            _INSERT_DOCUMENTS_SQL,
-            [
-                kinds,
-                provinces,
-                codes,
-                offsets,
-                ",".join(numbers),  # digits only
-                BusinessLine.ETC_TRIP.value,
-                DocumentStatus.ISSUED.value,
-                now,
-                issued_on,
-                merged,
-                run_id,
-            ],
+            *_sql(
+                "insert_documents.sql",
+                **series,
+                series_offsets=offsets,
+                numbers=",".join(numbers),  # digits only
+                business_line=business_line,
+                status=DocumentStatus.ISSUED.value,
+                issued_at=now,
+                issued_on=issued_on,
+                merged=merged,
+                run=run_id,
+            )
         )
         written: list[tuple[Any, ...]] = sorted(cursor.fetchall())  # ids were drawn in document order
-        cursor.execute(_INSERT_LINES_SQL, [fiscal, ITEM_FISCAL, ITEM_TOLL, issued_on])
-        cursor.execute(_INSERT_ITEMS_SQL, [ItemKind.SEGMENT.value])  # the partial unique index decides races here
-        cursor.execute(_INSERT_EVENTS_SQL, [now, by.pk if by is not None else None, extra])
+        fiscal = DocumentKind.FISCAL_RECEIPT.value
+        line_names: dict[str, Any] = {"fiscal": fiscal, "fiscal_item_name": ITEM_FISCAL, "item_name": item_name}
+        cursor.execute(*_sql("insert_lines.sql", **line_names, issued_on=issued_on))
+        cursor.execute(*_sql("insert_items.sql", item_kind=item_kind))  # the partial unique index decides races
+        data = json.dumps({"run": run_id} if run is not None else {})
+        cursor.execute(*_sql("insert_events.sql", at=now, by=by.pk if by is not None else None, data=data))
     return Written([row[0] for row in written], [row[1] for row in written])

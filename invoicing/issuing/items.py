@@ -10,21 +10,22 @@ from django.utils.translation import gettext_lazy as _
 from invoicing.eligibility import (
     Reason,
     ServiceDates,
-    audit_charge_states,
     issuing_today,
-    paper_ticket_states,
     taxi_ride_states,
     topup_states,
 )
 from invoicing.issuing.drafts import (
     Draft,
     IssuingError,
-    audit_charge_drafts,
-    paper_ticket_drafts,
-    taxi_ride_drafts,
     topup_drafts,
 )
-from invoicing.issuing.grouping import segment_documents_write
+from invoicing.issuing.grouping import (
+    audit_charge_rows,
+    documents_group_write,
+    paper_ticket_rows,
+    segment_rows,
+    taxi_ride_rows,
+)
 from invoicing.issuing.writing import (
     Written,
     items_issue,
@@ -35,6 +36,7 @@ from invoicing.models import (
     IssueRun,
     ItemKind,
 )
+from invoicing.tax import TAX_RATES
 from piaogen.models import User
 
 
@@ -53,7 +55,8 @@ def issue_segments_written(
     today = issuing_today(today)
 
     def produce() -> Written:
-        return segment_documents_write(ids, run=run, by=by, today=today, merged=merged, service_dates=service_dates)
+        rows = segment_rows(ids, today=today, service_dates=service_dates)
+        return documents_group_write(ItemKind.SEGMENT, rows, run=run, by=by, merged=merged)
 
     if not ids:
         return Written([], [])
@@ -108,17 +111,12 @@ def issue_topups(*, topup_ids: Sequence[int], run: IssueRun | None = None, by: U
 def issue_audit_charges_written(
     ids: list[int], *, run: IssueRun | None, by: User | None, title: BuyerTitle | None = None
 ) -> Written:
-    def build() -> list[Draft]:
-        states = audit_charge_states(charge_ids=ids)
-        if title is None:
-            return audit_charge_drafts({i: s for i, s in states.items() if s.eligible})
-        # a claim brings the buyer: a charge with no buyer of its own (no card, or no title then) is eligible too
-        claimable = {i: s for i, s in states.items() if s.eligible or s.blockers == (Reason.NO_BUYER,)}
-        return audit_charge_drafts(claimable, title=title)
+    def produce() -> Written:
+        return documents_group_write(ItemKind.AUDIT_CHARGE, audit_charge_rows(ids, title=title), run=run, by=by)
 
     if not ids:
         return Written([], [])
-    return items_issue(ItemKind.AUDIT_CHARGE, ids, build, run=run, by=by, action="document.issue")
+    return items_issue(ItemKind.AUDIT_CHARGE, ids, None, run=run, by=by, action="document.issue", produce=produce)
 
 
 def issue_audit_charges(
@@ -143,32 +141,49 @@ def issue_paper_tickets(
     without a rate in force are skipped."""
     ids = list(ticket_ids)
 
-    def build() -> list[Draft]:
-        states = paper_ticket_states(ticket_ids=ids, today=today)
-        return paper_ticket_drafts({i: s for i, s in states.items() if s.eligible}, title)
+    def produce() -> Written:
+        rows = paper_ticket_rows(ids, title=title, today=today)
+        return documents_group_write(ItemKind.PAPER_TICKET, rows, run=None, by=by)
 
     if not ids:
         return []
-    return items_issue(ItemKind.PAPER_TICKET, ids, build, run=None, by=by, action="document.issue").documents()
+    return items_issue(
+        ItemKind.PAPER_TICKET, ids, None, run=None, by=by, action="document.issue", produce=produce
+    ).documents()
+
+
+def _taxi_rates_check(ids: list[int]) -> None:
+    """Refuse the whole call when a ride's company has no rate set, or one no toll or taxi document is issued at
+    (``tax.TAX_RATES``: the tax split's tolerances are proved for those)."""
+    states = taxi_ride_states(ride_ids=ids)
+    no_rate = sorted(i for i, s in states.items() if s.reason == Reason.NO_RATE)
+    if no_rate:
+        raise IssuingError(
+            _("出租车公司未设置税率，不能开票（行程%(rides)s）"),
+            code="no_rate",
+            params={"rides": ", ".join(str(i) for i in no_rate)},
+        )
+    unknown = sorted(i for i, s in states.items() if s.eligible and s.tax_rate not in TAX_RATES)
+    if unknown:
+        raise IssuingError(
+            _("出租车公司的税率不是3%%、5%%或9%%，不能开票（行程%(rides)s）"),
+            code="unsupported_rate",
+            params={"rides": ", ".join(str(i) for i in unknown)},
+        )
 
 
 def issue_taxi_rides(*, ride_ids: Sequence[int], title: BuyerTitle, by: User | None = None) -> list[Document]:
     """Issue the taxi rides to ``title``: one invoice per (company, rate) from the taxi company at its rate. A ride
-    whose company has no rate set refuses the whole call (``IssuingError``); rides already in a live document are
-    skipped."""
+    whose company has no rate set, or a rate outside ``tax.TAX_RATES``, refuses the whole call (``IssuingError``);
+    rides already in a live document are skipped."""
     ids = list(ride_ids)
 
-    def build() -> list[Draft]:
-        states = taxi_ride_states(ride_ids=ids)
-        no_rate = sorted(i for i, s in states.items() if s.reason == Reason.NO_RATE)
-        if no_rate:
-            raise IssuingError(
-                _("出租车公司未设置税率，不能开票（行程%(rides)s）"),
-                code="no_rate",
-                params={"rides": ", ".join(str(i) for i in no_rate)},
-            )
-        return taxi_ride_drafts({i: s for i, s in states.items() if s.eligible}, title)
+    def produce() -> Written:
+        _taxi_rates_check(ids)
+        return documents_group_write(ItemKind.TAXI_RIDE, taxi_ride_rows(ids, title=title), run=None, by=by)
 
     if not ids:
         return []
-    return items_issue(ItemKind.TAXI_RIDE, ids, build, run=None, by=by, action="document.issue").documents()
+    return items_issue(
+        ItemKind.TAXI_RIDE, ids, None, run=None, by=by, action="document.issue", produce=produce
+    ).documents()

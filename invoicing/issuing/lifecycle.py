@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -69,20 +70,30 @@ def _copy_lines(original: Document, *, sign: int) -> list[LineDraft]:
     return lines
 
 
+def _draft_from(original: Document, title: BuyerTitle, lines: list[LineDraft], **fields: Any) -> Draft:
+    """A document of ``original``'s kind, business line, seller and rate, to ``title``, with ``lines``."""
+    return Draft(
+        kind=original.kind,
+        business_line=original.business_line,
+        seller=original.seller,
+        title=title,
+        rate=original.tax_rate,
+        lines=lines,
+        **fields,
+    )
+
+
 def _reverse(original: Document, *, reason: str, by: User | None) -> Document:
     """Red-letter document for a locked, issued original; releases its items."""
     assert original.title is not None
     red_lines = _copy_lines(original, sign=-1)
     for line in red_lines:
         line.items = []  # the red document mirrors the lines; the items stay with the original
-    draft = Draft(
-        kind=original.kind,
-        business_line=original.business_line,
-        seller=original.seller,
-        title=original.title,
+    draft = _draft_from(
+        original,
+        original.title,
+        red_lines,
         customer_id=original.customer_id,
-        rate=original.tax_rate,
-        lines=red_lines,
         original_id=original.pk,
         status=DocumentStatus.RED,
         remarks=f"对应正数发票：{original}",  # printed on the document: Chinese whatever the console's language
@@ -148,14 +159,11 @@ def document_reissue(*, document: Document, title: BuyerTitle, reason: str, by: 
     if original.customer_id is not None and title.customer_id != original.customer_id:
         raise IssuingError(_("新抬头不属于该票据的客户"), code="foreign_title")
     red = _reverse(original, reason=reason, by=by)
-    draft = Draft(
-        kind=original.kind,
-        business_line=original.business_line,
-        seller=original.seller,
-        title=title,
+    draft = _draft_from(
+        original,
+        title,
+        _copy_lines(original, sign=1),
         customer_id=title.customer_id,
-        rate=original.tax_rate,
-        lines=_copy_lines(original, sign=1),
         replaces_id=original.pk,
         is_merged=original.is_merged,
     )
