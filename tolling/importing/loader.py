@@ -9,7 +9,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -37,11 +37,13 @@ from tolling.importing.validation import (
     cross_rules,
     kind_fields,
 )
-from tolling.importing.vectorised import CHECKED_COLUMNS, Precheck, supported
 from tolling.models import (
     UploadBatch,
 )
 from tolling.reading import Table
+
+if TYPE_CHECKING:
+    from tolling.importing.vectorised import Precheck
 
 BEIJING = ZoneInfo(TIMEZONE)
 CLOCK_MARGIN = dt.timedelta(minutes=5)  # rows that end later than this before the chunk are left to the SQL check
@@ -174,8 +176,13 @@ class Loader:
         self.fields = [f for f in kind_fields(self.kind) if f.name in table.fields or not f.column.required]
         self.check_sql, self.check_params = self._check_sql()
         # rows certainly valid are recognised and typed in the worker (polars); the SQL checks the others
-        vectorised = settings.PIAOGEN.get("INGEST_VECTORISED", False) and supported(self.kind, table)
-        self.precheck = Precheck(table, self.province) if vectorised else None
+        self.precheck: Precheck | None = None
+        if settings.PIAOGEN.get("INGEST_VECTORISED", False):
+            # imported only with the lever on: polars alone adds ≈ 37 MB to the worker
+            from tolling.importing.vectorised import Precheck, supported
+
+            if supported(self.kind, table):
+                self.precheck = Precheck(table, self.province)
         self.check_some_sql = self.check_sql.replace(
             f"FROM {STAGING} s OFFSET 0", f"FROM {STAGING} s WHERE s.line_no = ANY(%s::int[]) OFFSET 0"
         )
@@ -287,6 +294,8 @@ class Loader:
             return
         certain, doubtful, _count = split
         cursor.execute(self.check_some_sql, [*self.check_params, doubtful])
+        from tolling.importing.vectorised import CHECKED_COLUMNS  # loaded with the lever (``__init__``)
+
         with cursor.copy(f"COPY {CHECKED} ({', '.join(CHECKED_COLUMNS)}) FROM STDIN (FORMAT csv)") as copy:
             copy.write(certain)
 
