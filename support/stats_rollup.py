@@ -204,10 +204,6 @@ def rollup_watermark(rollup: Rollup) -> int:
     return row or 0
 
 
-def segment_rollup_watermark() -> int:
-    return rollup_watermark(SEGMENTS)
-
-
 @transaction.atomic
 def rollup_refresh(rollup: Rollup, upto: int | None = None) -> int:
     """Add the rows above the watermark to the rollup and move the watermark; returns the new watermark.

@@ -244,7 +244,7 @@ def drill_page(*, user: User, query: StatsQuery, page: Any) -> DrillPage:
     ids = matching_ids(user, query)
     source: Any = ids if ids is not None else subject_rows(user, query).order_by("-id").values_list("id", flat=True)
     paginator = Paginator(source, PAGE_SIZE)
-    if ids is None:  # the cell's count as the statistics counted it (the segment rollup where it serves)
+    if ids is None:  # the cell's count as the statistics counted it (a rollup where one serves)
         paginator.count = row_count(user, query)  # a cached_property: set before its first read
     current = paginator.get_page(page)
     objects = _loaded(user, query, list(current.object_list))

@@ -286,8 +286,7 @@ def _count(user: User, rows: QuerySet[Any], query: StatsQuery) -> dict[tuple[Any
     if rollup is None:
         return _count_in_sql(rows, query)[0]
     before = rollup_watermark(rollup)  # ≤ the watermark the rollup statement sees
-    base = rollup.model.objects.all()
-    rolled, seen = _count_in_sql(subject_rows(user, query, base=base), query, rollup=rollup)
+    rolled, seen = _count_in_sql(subject_rows(user, query, base=rollup.model.objects.all()), query, rollup=rollup)
     # no rollup row matched: none of the rows up to its watermark match either, so ``before`` is as good
     recent, _ = _count_in_sql(rows.filter(id__gt=seen if seen is not None else before), query)
     for keys, values in recent.items():
