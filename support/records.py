@@ -677,11 +677,33 @@ class CardRecord:
     trip_rows: list[TripRow]
     documents: list[Document]  # the page's
     documents_page: Page[Document]
+    audit_charges: list[ItemRow]  # the page's
+    charges_page: Page[AuditCharge]
     batches: set[int]
 
 
+def card_charges(user: User, card: Card) -> QuerySet[AuditCharge]:
+    """The card's audit back-charges the user may see: those recorded on the card, and those on its vehicle recorded
+    without a card (a back-charge names a vehicle always, a card only when known: domain.md §4.13) — through
+    audit_charge_vehicle_idx. A card without a vehicle: those recorded on the card."""
+    charges = AuditCharge.objects.all()
+    if card.vehicle is not None:
+        charges = charges.filter(
+            plate=card.vehicle.plate, plate_color=card.vehicle.plate_color, card_no__in=[card.card_no, ""]
+        )
+    else:
+        charges = charges.filter(card_no=card.card_no)
+    return scoped(charges, user).order_by("-paid_at", "-pk")
+
+
 def card_record(
-    *, user: User, card: Card, trips_page: Any = 1, documents_page: Any = 1, topups_page: Any = 1
+    *,
+    user: User,
+    card: Card,
+    trips_page: Any = 1,
+    documents_page: Any = 1,
+    topups_page: Any = 1,
+    charges_page: Any = 1,
 ) -> CardRecord:
     bindings = list(
         CardBinding.objects.filter(card_no=card.card_no)
@@ -698,6 +720,7 @@ def card_record(
     documents = _document_page(
         documents_for(user).filter(card_no=card.card_no), documents_page, ("-service_date", "-issued_at", "-pk")
     )
+    charges = Paginator(card_charges(user, card), LIST_LIMIT).get_page(charges_page)
     return CardRecord(
         card=card,
         customer=current,
@@ -714,5 +737,7 @@ def card_record(
         trip_rows=rows,
         documents=list(documents.object_list),
         documents_page=documents,
+        audit_charges=_charge_rows(user, list(charges.object_list)),
+        charges_page=charges,
         batches=_visible_batches(user, [t.batch_id for t in topups.object_list]),
     )
