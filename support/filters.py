@@ -8,6 +8,7 @@ from typing import Any
 import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
+from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from invoicing.models import BusinessLine, Customer, CustomerKind, DocumentStatus, SheetStatus
@@ -54,12 +55,15 @@ class SearchForm(forms.Form):
         # type (kept in the URL from an earlier search) is dropped and said so, not applied to records without it
         groups = state_groups(str(self.data.get("q", "")))
         self.state_applies = bool(groups)
-        self.fields["state"].choices = state_choices(groups) if groups else [("", _("全部状态"))]  # type: ignore[attr-defined]
+        state = self.fields["state"]
+        assert isinstance(state, forms.ChoiceField)
+        state.choices = state_choices(groups) if groups else [("", _("全部状态"))]
         offered = {value for group in groups for value, _label in STATES[group]}
         self.state_ignored = bool(self.data.get("state")) and self.data.get("state") not in offered
         if self.state_ignored:
-            self.data = self.data.copy()
-            self.data.pop("state")
+            data = self.data.copy() if isinstance(self.data, QueryDict) else dict(self.data)
+            data.pop("state")
+            self.data = data
 
     def search_filters(self) -> SearchFilters:
         data = self.cleaned_data if self.is_valid() else {}
