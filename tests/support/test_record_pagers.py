@@ -14,6 +14,7 @@ from django.test import Client
 from piaogen.models import User
 from support.tickets import ticket_open
 from tests.fixtures.invoicing import CARD
+from tests.fixtures.support import make_trip
 
 pytestmark = pytest.mark.django_db
 
@@ -61,6 +62,8 @@ def test_a_page_opened_by_a_pager_keeps_the_ticks_and_every_other_lists_page(
     records: dict[str, Any], agent: User, client_for: Callable[[User], Client], short_lists: None
 ) -> None:
     customer = records["customer"]
+    for n in range(10):  # two pages of trips
+        make_trip(records, f"PPAGER{n:02d}", ("commercial", 100 + n), days=15, issue=False)
     ticked = f"{CARD}:{records['invoiced'].pass_id}"
     # the documents' next page, submitted with a tick of the trips' second page and the trips' page
     body = (
@@ -84,6 +87,8 @@ def test_paging_the_trips_keeps_the_documents_page(
     records: dict[str, Any], agent: User, client_for: Callable[[User], Client], short_lists: None
 ) -> None:
     customer = records["customer"]
+    for n in range(10):  # two pages of trips
+        make_trip(records, f"PPAGER{n:02d}", ("commercial", 100 + n), days=15, issue=False)
     response = client_for(agent).get(f"/customers/{customer.pk}/", {"trips_page": 2, "documents_at": 2})
     assert response.context["record"].documents_page.number == 2
     assert response.context["record"].trips.number == 2
