@@ -588,9 +588,7 @@ def _as_planned(result: dict[str, Any]) -> dict[str, Any]:
     """A rolled-back action's documents relabelled by what confirming will change: the new ones, and those whose
     state it changes (read again after the rollback); a document it leaves as it is keeps its state."""
     documents = result.get("documents") or []
-    now = dict(
-        Document.objects.filter(pk__in=[d["id"] for d in documents if not d["new"]]).values_list("pk", "status")
-    )
+    now = dict(Document.objects.filter(pk__in=[d["id"] for d in documents if not d["new"]]).values_list("pk", "status"))
     for document in documents:
         if document["new"] or now.get(document["id"], document["status"]) != document["status"]:
             document["status_label"] = _planned_status(document["status"], new=document["new"])

@@ -75,4 +75,3 @@ def test_the_result_page_says_what_was_done(
     )
     page = response.content.decode()
     assert "已红冲" in page and "红字" in page and "将红冲" not in page
-

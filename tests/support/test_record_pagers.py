@@ -58,6 +58,7 @@ def test_every_list_pager_on_the_customer_page_submits_the_selection_form(
     for param in ("documents_page", "timeline_page", "topups_page", "sheets_page", "charges_page"):
         assert f"{param}=2" not in body  # no link that would drop the ticks made and not yet sent
 
+
 def test_a_page_opened_by_a_pager_keeps_the_ticks_and_every_other_lists_page(
     records: dict[str, Any], agent: User, client_for: Callable[[User], Client], short_lists: None
 ) -> None:
@@ -66,11 +67,8 @@ def test_a_page_opened_by_a_pager_keeps_the_ticks_and_every_other_lists_page(
         make_trip(records, f"PPAGER{n:02d}", ("commercial", 100 + n), days=15, issue=False)
     ticked = f"{CARD}:{records['invoiced'].pass_id}"
     # the documents' next page, submitted with a tick of the trips' second page and the trips' page
-    body = (
-        client_for(agent)
-        .get(f"/customers/{customer.pk}/", {"documents_page": 2, "trips_at": 2, "trip": ticked, "timeline_at": 2})
-        .content.decode()
-    )
+    query: dict[str, str | int] = {"documents_page": 2, "trips_at": 2, "trip": ticked, "timeline_at": 2}
+    body = client_for(agent).get(f"/customers/{customer.pk}/", query).content.decode()
     assert "第 2/" in section(body, "documents")
     assert 'name="documents_at" value="2" form="select-records"' in body  # kept for the other pagers
     assert 'name="trips_at" value="2" form="select-records"' in body

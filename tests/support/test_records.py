@@ -432,7 +432,8 @@ def test_every_list_on_the_customer_page_pages_with_a_count_and_keeps_the_other_
     documents = body.split('id="documents"', 1)[1].split("</section>", 1)[0]
     assert "第 1/" in documents
     # the documents' next page submits the selection form, which holds the trips' page and the carried tick
-    assert 'form="select-records" formaction="/customers/' in documents and 'name="documents_page" value="2"' in documents
+    assert 'form="select-records" formaction="/customers/' in documents
+    assert 'name="documents_page" value="2"' in documents
     assert 'name="trips_at" value="1" form="select-records"' in body  # one page of trips: the last is the first
     assert 'name="topup" value="32010000000000000001:T1" form="select-records"' in body  # ticked or kept hidden
     for anchor, param in (("sheets", "sheets_page"), ("charges", "charges_page")):
