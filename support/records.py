@@ -255,12 +255,6 @@ def _with_lineage(qs: QuerySet[Document]) -> QuerySet[Document]:
     )
 
 
-def _documents(qs: QuerySet[Document], order: tuple[str, ...] = ("-issued_at", "-pk")) -> list[Document]:
-    """Documents with their lineage (original, replaced, reversals, reissues) and deliveries, newest first (the
-    order follows the index that serves the page: document_customer_idx, or document_card_date_idx by date)."""
-    return list(_with_lineage(qs).order_by(*order)[:LIST_LIMIT])
-
-
 def _document_page(
     qs: QuerySet[Document], number: Any, order: tuple[str, ...] = ("-issued_at", "-pk")
 ) -> Page[Document]:
@@ -614,9 +608,12 @@ class TripRecord:
     row: TripRow
     card: Card | None
     customer: Customer | None  # whose card it was at the time of the trip
-    documents: list[Document]
-    sheets: list[SummarySheet]
-    audit_charges: list[ItemRow]
+    documents: list[Document]  # the page's
+    documents_page: Page[Document]
+    sheets: list[SummarySheet]  # the page's
+    sheets_page: Page[SummarySheet]
+    audit_charges: list[ItemRow]  # the page's
+    charges_page: Page[AuditCharge]
     batches: set[int]
     topup_invoiced: bool
 
@@ -626,7 +623,11 @@ def _holder_at(card_no: str, at: dt.datetime) -> Customer | None:
     return binding.customer if binding else None
 
 
-def trip_record(*, user: User, trip: Trip) -> TripRecord:
+def trip_record(
+    *, user: User, trip: Trip, documents_page: Any = 1, sheets_page: Any = 1, charges_page: Any = 1
+) -> TripRecord:
+    """The trip page: its segments with their states and history, and its documents, summary sheets and
+    back-charges, each a page at a time with the count of all."""
     row = trip_rows(user, [trip], history=True)[0]
     # FIFO: which top-ups paid each segment, when a segment is ineligible because a top-up was invoiced
     topup_invoiced = any(seg.state and Reason.TOPUP_INVOICED in seg.state.blockers for seg in row.segments)
@@ -637,21 +638,27 @@ def trip_record(*, user: User, trip: Trip) -> TripRecord:
         for seg in row.segments:
             seg.paid_by = [topups[m.topup_id] for m in matches if m.segment_id == seg.item.pk and m.topup_id in topups]
     doc_ids = {item.document_id for seg in row.segments for item in seg.held_by}
-    documents = _documents(documents_for(user).filter(pk__in=doc_ids))
-    sheets = list(
+    documents = _document_page(documents_for(user).filter(pk__in=doc_ids), documents_page)
+    sheets = Paginator(
         sheets_for(user)
         .filter(card_no=trip.card_no, pass_ids__contains=[trip.pass_id])  # summary_sheet_card_idx
-        .order_by("-issued_at")[:LIST_LIMIT]
-    )
-    charges = list(scoped(AuditCharge.objects.filter(pass_id=trip.pass_id), user).order_by("-paid_at")[:LIST_LIMIT])
+        .order_by("-issued_at", "-pk"),
+        LIST_LIMIT,
+    ).get_page(sheets_page)
+    charges = Paginator(
+        scoped(AuditCharge.objects.filter(pass_id=trip.pass_id), user).order_by("-paid_at", "-pk"), LIST_LIMIT
+    ).get_page(charges_page)
     return TripRecord(
         trip=trip,
         row=row,
         card=cards_for(user).filter(card_no=trip.card_no).first(),
         customer=_holder_at(trip.card_no, trip.exit_time),
-        documents=documents,
-        sheets=sheets,
-        audit_charges=_charge_rows(user, charges),
+        documents=list(documents.object_list),
+        documents_page=documents,
+        sheets=list(sheets.object_list),
+        sheets_page=sheets,
+        audit_charges=_charge_rows(user, list(charges.object_list)),
+        charges_page=charges,
         batches=_visible_batches(user, (seg.item.batch_id for seg in row.segments)),
         topup_invoiced=topup_invoiced,
     )

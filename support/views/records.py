@@ -122,7 +122,13 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
 @role_required(*ALL_ROLES)
 def trip_detail(request: HttpRequest, trip_id: int) -> HttpResponse:
     user = _user(request)
-    record = trip_record(user=user, trip=trip_for(user, trip_id))
+    record = trip_record(
+        user=user,
+        trip=trip_for(user, trip_id),
+        documents_page=_page_number(request, "documents"),
+        sheets_page=_page_number(request, "sheets"),
+        charges_page=_page_number(request, "charges"),
+    )
     _remember(request, "trip", record.trip.pk, record.trip.pass_id)
     return render(request, "support/trip.html", {"record": record, "trip": record.trip})
 

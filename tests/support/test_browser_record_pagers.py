@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from invoicing.issuing import issue_audit_charges
 from piaogen.models import User
 from tests.fixtures.claims import audit_charge
 from tests.fixtures.invoicing import CARD
@@ -39,9 +40,18 @@ def test_a_tick_survives_paging_the_documents_and_the_timeline(
     page: Page, live_server: Any, agent: User, records: dict[str, Any], short_lists: None
 ) -> None:
     make_trip(records, "PPAGE01", ("commercial", 1234), days=15, issue=False)
+    # a back-charge with long ids, invoiced (its state names a 20-digit document number): the list fits the page
+    make_trip(records, "P00032012610110007638", ("commercial", 900), days=15)
+    long = audit_charge(records, card_no=CARD, pass_id="P00032012610110007638", charge_id="AC322610160000074", days=0)
+    issue_audit_charges(charge_ids=[long.pk])
     log_in(page, live_server, agent)
     page.goto(f"{live_server.url}/customers/{records['customer'].pk}/")
 
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")  # no list overflows the page
+    expect(page.locator("#charges")).to_contain_text("AC322610160000074")
+    expect(page.locator("#charges")).to_contain_text("已在票据")
+    table, panel = page.locator("#charges table").bounding_box(), page.locator("#charges").bounding_box()
+    assert table and panel and table["x"] + table["width"] <= panel["x"] + panel["width"]
     trips = page.locator("#customer-trips")
     box = trips.locator(f'input[name="trip"][value="{CARD}:PPAGE01"]')
     box.check()
