@@ -73,3 +73,22 @@ def test_a_province_user_sees_only_their_provinces_back_charges_of_a_card(
     assert client_for(jiangsu).get(f"/cards/{card.pk}/").status_code == 404
     own = charges_section(client_for(jiangsu).get(f"/cards/{records['cards']['post'].pk}/").content.decode())
     assert "AC0001" in own and "ACBJ0001" not in own
+
+
+def test_the_card_pages_back_charges_cost_the_same_queries_however_many_there_are(
+    records: dict[str, Any], agent: User, client_for: Callable[[User], Client]
+) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = client_for(agent)
+    url = f"/cards/{records['cards']['post'].pk}/"
+    client.get(url)  # warm the session and caches
+    with CaptureQueriesContext(connection) as before:
+        client.get(url)
+    invoiced = [audit_charge(records, card_no=CARD, charge_id=f"ACQ{n}", days=n + 2) for n in range(5)]
+    issue_audit_charges(charge_ids=[c.pk for c in invoiced[:2]])
+    with CaptureQueriesContext(connection) as after:
+        html = charges_section(client.get(url).content.decode())
+    assert '<span class="badge">6</span>' in html
+    assert len(after.captured_queries) == len(before.captured_queries)
