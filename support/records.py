@@ -566,8 +566,12 @@ def customer_record(
     vehicle_q = Q(pk__in=[])
     for plate, color in vehicles:
         vehicle_q |= Q(plate=plate, plate_color=color)  # audit_charge_vehicle_idx
+    # the back-charges on the customer's vehicles recorded on one of their cards (any province's: the charge's own
+    # province scopes it) or on no card, as on the card page (card_charges); not those recorded on someone else's
+    # card for the same vehicle (vehicles change hands)
+    theirs = Q(card_no="") | Q(card_no__in=CardBinding.objects.filter(customer=customer).values("card_no"))
     charges = Paginator(
-        scoped(AuditCharge.objects.filter(vehicle_q), user).order_by("-paid_at", "-pk"), LIST_LIMIT
+        scoped(AuditCharge.objects.filter(vehicle_q).filter(theirs), user).order_by("-paid_at", "-pk"), LIST_LIMIT
     ).get_page(charges_page)
     sheets = Paginator(
         sheet_pass_ids_for(user, sheets_for(user).filter(customer=customer)).order_by("-issued_at", "-pk"), LIST_LIMIT

@@ -92,3 +92,18 @@ def test_the_card_pages_back_charges_cost_the_same_queries_however_many_there_ar
         html = charges_section(client.get(url).content.decode())
     assert '<span class="badge">6</span>' in html
     assert len(after.captured_queries) == len(before.captured_queries)
+
+
+def test_the_customer_page_leaves_out_back_charges_recorded_on_someone_elses_card(
+    records: dict[str, Any], agent: User, client_for: Callable[[User], Client]
+) -> None:
+    from invoicing.models import CardBinding, Customer
+    from tests.fixtures.invoicing import days_ago
+
+    other = Customer.objects.create(name="李四", phone="13800000002")
+    CardBinding.objects.create(customer=other, card_no="32010000000000000077", bound_at=days_ago(100))
+    audit_charge(records, card_no="32010000000000000077", charge_id="ACLISI01")  # 李四's card, 张三's old vehicle
+    audit_charge(records, charge_id="ACNOCARD1")  # on the vehicle, no card recorded
+    html = charges_section(client_for(agent).get(f"/customers/{records['customer'].pk}/").content.decode())
+    assert "AC0001" in html and "ACNOCARD1" in html and "ACLISI01" not in html
+    assert '<span class="badge">2</span>' in html
