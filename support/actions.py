@@ -574,8 +574,30 @@ class _RolledBack(Exception):
     """Raised inside a preview's savepoint so that everything the service wrote is undone."""
 
 
+def _planned_status(status: str, *, new: bool) -> str:
+    """A preview's document state as what confirming will do: a document it will issue is 将开具 (a red-letter one
+    将开具红字票据), one it will reverse 将红冲 — never 已开具 for what does not exist yet."""
+    if new:
+        return _("将开具红字票据") if status == DocumentStatus.RED else _("将开具")
+    if status == DocumentStatus.REVERSED:
+        return _("将红冲")
+    return _("将变为%(status)s") % {"status": DocumentStatus(status).label}
+
+
+def _as_planned(result: dict[str, Any]) -> dict[str, Any]:
+    """A rolled-back action's documents relabelled by what confirming will change: the new ones, and those whose
+    state it changes (read again after the rollback); a document it leaves as it is keeps its state."""
+    documents = result.get("documents") or []
+    now = dict(Document.objects.filter(pk__in=[d["id"] for d in documents if not d["new"]]).values_list("pk", "status"))
+    for document in documents:
+        if document["new"] or now.get(document["id"], document["status"]) != document["status"]:
+            document["status_label"] = _planned_status(document["status"], new=document["new"])
+    return result
+
+
 def action_preview(*, kind: str, target: Target, data: dict[str, Any], user: User) -> dict[str, Any]:
-    """What confirming would do, computed by the same service in a savepoint that is always rolled back."""
+    """What confirming would do, computed by the same service in a savepoint that is always rolled back; the
+    documents' states say what will happen (``_as_planned``)."""
     if kind == ActionKind.RESEND:
         return _resend_preview(target, data, user).as_json()
     result: dict[str, Any] = {}
@@ -585,7 +607,7 @@ def action_preview(*, kind: str, target: Target, data: dict[str, Any], user: Use
             raise _RolledBack
     except _RolledBack:
         pass
-    return result
+    return _as_planned(result)
 
 
 def _concerned_province(target: Target, data: dict[str, Any]) -> str:

@@ -8,20 +8,29 @@ from typing import Any
 import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
+from django.http import QueryDict
 from django.utils.translation import gettext_lazy as _
 
 from invoicing.models import BusinessLine, Customer, CustomerKind, DocumentStatus, SheetStatus
 from piaogen.identifiers import Province, fold_fullwidth
 from piaogen.models import User
-from support.search import SearchFilters
+from support.search import GROUP_LABELS, Group, SearchFilters, state_groups
 from tolling.models import Trip, UploadStatus
 
-STATE_CHOICES = [
-    ("", _("全部状态")),
-    (_("票据"), DocumentStatus.choices),
-    (_("汇总单"), [(value, label) for value, label in SheetStatus.choices if value not in DocumentStatus.values]),
-    (_("上传批次"), UploadStatus.choices),
-]
+STATES = {
+    Group.DOCUMENT: DocumentStatus.choices,
+    Group.SHEET: SheetStatus.choices,
+    Group.BATCH: UploadStatus.choices,
+}
+"""The states of each record type that has one (``support.search.STATE_READINGS``), as their Chinese labels."""
+
+
+def state_choices(groups: list[str]) -> list[Any]:
+    """The state filter's options for a search that can find ``groups``: one type's states as they are, several
+    types' each under the type's name (an 8-digit number is a document number or a batch id)."""
+    if len(groups) == 1:
+        return [("", _("全部状态")), *STATES[groups[0]]]
+    return [("", _("全部状态")), *((GROUP_LABELS[group], STATES[group]) for group in groups)]
 
 
 class SearchForm(forms.Form):
@@ -34,7 +43,7 @@ class SearchForm(forms.Form):
     business_line = forms.ChoiceField(
         label=_("业务线"), choices=[("", _("全部业务线")), *BusinessLine.choices], required=False
     )
-    state = forms.ChoiceField(label=_("状态"), choices=STATE_CHOICES, required=False)
+    state = forms.ChoiceField(label=_("状态"), choices=[], required=False)
 
     def __init__(self, *args: Any, user: User | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -42,6 +51,19 @@ class SearchForm(forms.Form):
         if province:  # a province user searches their province only: the select offers nothing else
             label = dict(Province.choices).get(province, province)
             self.fields["province"].choices = [("", label)]  # type: ignore[attr-defined]
+        # the state filter offers the states of what the text can find (none: no filter), and a state of another
+        # type (kept in the URL from an earlier search) is dropped and said so, not applied to records without it
+        groups = state_groups(str(self.data.get("q", "")))
+        self.state_applies = bool(groups)
+        state = self.fields["state"]
+        assert isinstance(state, forms.ChoiceField)
+        state.choices = state_choices(groups) if groups else [("", _("全部状态"))]
+        offered = {value for group in groups for value, _label in STATES[group]}
+        self.state_ignored = bool(self.data.get("state")) and self.data.get("state") not in offered
+        if self.state_ignored:
+            data = self.data.copy() if isinstance(self.data, QueryDict) else dict(self.data)
+            data.pop("state")
+            self.data = data
 
     def search_filters(self) -> SearchFilters:
         data = self.cleaned_data if self.is_valid() else {}

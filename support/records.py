@@ -255,12 +255,6 @@ def _with_lineage(qs: QuerySet[Document]) -> QuerySet[Document]:
     )
 
 
-def _documents(qs: QuerySet[Document], order: tuple[str, ...] = ("-issued_at", "-pk")) -> list[Document]:
-    """Documents with their lineage (original, replaced, reversals, reissues) and deliveries, newest first (the
-    order follows the index that serves the page: document_customer_idx, or document_card_date_idx by date)."""
-    return list(_with_lineage(qs).order_by(*order)[:LIST_LIMIT])
-
-
 def _document_page(
     qs: QuerySet[Document], number: Any, order: tuple[str, ...] = ("-issued_at", "-pk")
 ) -> Page[Document]:
@@ -572,8 +566,12 @@ def customer_record(
     vehicle_q = Q(pk__in=[])
     for plate, color in vehicles:
         vehicle_q |= Q(plate=plate, plate_color=color)  # audit_charge_vehicle_idx
+    # the back-charges on the customer's vehicles recorded on one of their cards (any province's: the charge's own
+    # province scopes it) or on no card, as on the card page (card_charges); not those recorded on someone else's
+    # card for the same vehicle (vehicles change hands)
+    theirs = Q(card_no="") | Q(card_no__in=CardBinding.objects.filter(customer=customer).values("card_no"))
     charges = Paginator(
-        scoped(AuditCharge.objects.filter(vehicle_q), user).order_by("-paid_at", "-pk"), LIST_LIMIT
+        scoped(AuditCharge.objects.filter(vehicle_q).filter(theirs), user).order_by("-paid_at", "-pk"), LIST_LIMIT
     ).get_page(charges_page)
     sheets = Paginator(
         sheet_pass_ids_for(user, sheets_for(user).filter(customer=customer)).order_by("-issued_at", "-pk"), LIST_LIMIT
@@ -614,9 +612,12 @@ class TripRecord:
     row: TripRow
     card: Card | None
     customer: Customer | None  # whose card it was at the time of the trip
-    documents: list[Document]
-    sheets: list[SummarySheet]
-    audit_charges: list[ItemRow]
+    documents: list[Document]  # the page's
+    documents_page: Page[Document]
+    sheets: list[SummarySheet]  # the page's
+    sheets_page: Page[SummarySheet]
+    audit_charges: list[ItemRow]  # the page's
+    charges_page: Page[AuditCharge]
     batches: set[int]
     topup_invoiced: bool
 
@@ -626,7 +627,11 @@ def _holder_at(card_no: str, at: dt.datetime) -> Customer | None:
     return binding.customer if binding else None
 
 
-def trip_record(*, user: User, trip: Trip) -> TripRecord:
+def trip_record(
+    *, user: User, trip: Trip, documents_page: Any = 1, sheets_page: Any = 1, charges_page: Any = 1
+) -> TripRecord:
+    """The trip page: its segments with their states and history, and its documents, summary sheets and
+    back-charges, each a page at a time with the count of all."""
     row = trip_rows(user, [trip], history=True)[0]
     # FIFO: which top-ups paid each segment, when a segment is ineligible because a top-up was invoiced
     topup_invoiced = any(seg.state and Reason.TOPUP_INVOICED in seg.state.blockers for seg in row.segments)
@@ -637,21 +642,27 @@ def trip_record(*, user: User, trip: Trip) -> TripRecord:
         for seg in row.segments:
             seg.paid_by = [topups[m.topup_id] for m in matches if m.segment_id == seg.item.pk and m.topup_id in topups]
     doc_ids = {item.document_id for seg in row.segments for item in seg.held_by}
-    documents = _documents(documents_for(user).filter(pk__in=doc_ids))
-    sheets = list(
+    documents = _document_page(documents_for(user).filter(pk__in=doc_ids), documents_page)
+    sheets = Paginator(
         sheets_for(user)
         .filter(card_no=trip.card_no, pass_ids__contains=[trip.pass_id])  # summary_sheet_card_idx
-        .order_by("-issued_at")[:LIST_LIMIT]
-    )
-    charges = list(scoped(AuditCharge.objects.filter(pass_id=trip.pass_id), user).order_by("-paid_at")[:LIST_LIMIT])
+        .order_by("-issued_at", "-pk"),
+        LIST_LIMIT,
+    ).get_page(sheets_page)
+    charges = Paginator(
+        scoped(AuditCharge.objects.filter(pass_id=trip.pass_id), user).order_by("-paid_at", "-pk"), LIST_LIMIT
+    ).get_page(charges_page)
     return TripRecord(
         trip=trip,
         row=row,
         card=cards_for(user).filter(card_no=trip.card_no).first(),
         customer=_holder_at(trip.card_no, trip.exit_time),
-        documents=documents,
-        sheets=sheets,
-        audit_charges=_charge_rows(user, charges),
+        documents=list(documents.object_list),
+        documents_page=documents,
+        sheets=list(sheets.object_list),
+        sheets_page=sheets,
+        audit_charges=_charge_rows(user, list(charges.object_list)),
+        charges_page=charges,
         batches=_visible_batches(user, (seg.item.batch_id for seg in row.segments)),
         topup_invoiced=topup_invoiced,
     )
@@ -677,11 +688,33 @@ class CardRecord:
     trip_rows: list[TripRow]
     documents: list[Document]  # the page's
     documents_page: Page[Document]
+    audit_charges: list[ItemRow]  # the page's
+    charges_page: Page[AuditCharge]
     batches: set[int]
 
 
+def card_charges(user: User, card: Card) -> QuerySet[AuditCharge]:
+    """The card's audit back-charges the user may see: those recorded on the card, and those on its vehicle recorded
+    without a card (a back-charge names a vehicle always, a card only when known: domain.md §4.13) — through
+    audit_charge_vehicle_idx. A card without a vehicle: those recorded on the card."""
+    charges = AuditCharge.objects.all()
+    if card.vehicle is not None:
+        charges = charges.filter(
+            plate=card.vehicle.plate, plate_color=card.vehicle.plate_color, card_no__in=[card.card_no, ""]
+        )
+    else:
+        charges = charges.filter(card_no=card.card_no)
+    return scoped(charges, user).order_by("-paid_at", "-pk")
+
+
 def card_record(
-    *, user: User, card: Card, trips_page: Any = 1, documents_page: Any = 1, topups_page: Any = 1
+    *,
+    user: User,
+    card: Card,
+    trips_page: Any = 1,
+    documents_page: Any = 1,
+    topups_page: Any = 1,
+    charges_page: Any = 1,
 ) -> CardRecord:
     bindings = list(
         CardBinding.objects.filter(card_no=card.card_no)
@@ -698,6 +731,7 @@ def card_record(
     documents = _document_page(
         documents_for(user).filter(card_no=card.card_no), documents_page, ("-service_date", "-issued_at", "-pk")
     )
+    charges = Paginator(card_charges(user, card), LIST_LIMIT).get_page(charges_page)
     return CardRecord(
         card=card,
         customer=current,
@@ -714,5 +748,7 @@ def card_record(
         trip_rows=rows,
         documents=list(documents.object_list),
         documents_page=documents,
+        audit_charges=_charge_rows(user, list(charges.object_list)),
+        charges_page=charges,
         batches=_visible_batches(user, [t.batch_id for t in topups.object_list]),
     )

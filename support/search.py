@@ -110,10 +110,27 @@ GROUP_LABELS = {
 }
 GROUP_ORDER = list(GROUP_LABELS)
 
+STATE_READINGS = {
+    Group.DOCUMENT: {Kind.DIGITAL_INVOICE, Kind.LEGACY_INVOICE, Kind.FISCAL_RECEIPT, Kind.DOCUMENT_NUMBER,
+                     Kind.TAXPAYER_ID},
+    Group.SHEET: {Kind.SUMMARY_SHEET},
+    Group.BATCH: {Kind.BATCH},
+}  # fmt: skip
+"""The record types that have a state (their ``status``), and the readings that find them. A state filter applies
+to these only: the others (customers, cards, trips…) have no state to match, so a state filter leaves them out."""
+
+
+def state_groups(query: str) -> list[str]:
+    """The record types with a state that searching ``query`` can find, in display order: the states the search
+    page's state filter offers (``support.filters.SearchForm``)."""
+    kinds = {reading.kind for reading in recognise(query)} if query.strip() else set()
+    return [group for group in GROUP_ORDER if STATE_READINGS.get(group, set()) & kinds]
+
 
 @dataclass(frozen=True)
 class SearchFilters:
-    """Narrow the hits: each filter applies to the record types that have the field (documents: all of them)."""
+    """Narrow the hits: each filter applies to the record types that have the field (documents: all of them); a
+    state keeps only the types that have one (``STATE_READINGS``)."""
 
     province: str = ""
     date_from: dt.date | None = None
@@ -319,6 +336,8 @@ class _Search:
     # record types ---------------------------------------------------------------------------------------------
 
     def customers(self, condition: Q, *, detail: str = "", exact: bool = True) -> None:
+        if self.filters.state:  # no state to match (STATE_READINGS)
+            return
         qs = self._narrow(customers_for(self.user).filter(condition), province="province").order_by("pk")
         rows, more = _limited(offset=self.offset(Group.CUSTOMER), qs=qs)
         self.out.add((self._customer_hit(c, detail=detail, exact=exact) for c in rows), more=more)
@@ -336,6 +355,8 @@ class _Search:
         )
 
     def cards(self, condition: Q) -> None:
+        if self.filters.state:  # no state to match (STATE_READINGS)
+            return
         qs = self._narrow(cards_for(self.user).filter(condition), province="province")
         owner = CardBinding.objects.filter(card_no=OuterRef("card_no"), unbound_at__isnull=True).values("customer_id")
         rows, more = _limited(
@@ -371,6 +392,8 @@ class _Search:
         self.customers(Q(pk__in=ids), detail=str(_("绑定该卡")))
 
     def trips(self, condition: Q) -> None:
+        if self.filters.state:  # no state to match (STATE_READINGS)
+            return
         if not self._line_allows(BusinessLine.ETC_TRIP):
             return
         qs = self._narrow(trips_for(self.user).filter(condition), date="service_date")
@@ -450,6 +473,8 @@ class _Search:
         }
 
     def topups(self, condition: Q) -> None:
+        if self.filters.state:  # no state to match (STATE_READINGS)
+            return
         if not self._line_allows(BusinessLine.ETC_TOPUP):
             return
         qs = self._narrow(scoped(TopUp.objects.filter(condition), self.user), province="province", date="service_date")
@@ -472,6 +497,8 @@ class _Search:
         )
 
     def audit_charges(self, condition: Q, *, customer_id: int | None = None) -> None:
+        if self.filters.state:  # no state to match (STATE_READINGS)
+            return
         if not self._line_allows(BusinessLine.AUDIT):
             return
         qs = self._narrow(
@@ -504,6 +531,8 @@ class _Search:
         )
 
     def paper_tickets(self, condition: Q) -> None:
+        if self.filters.state:  # no state to match (STATE_READINGS)
+            return
         if not self._line_allows(BusinessLine.PAPER):
             return
         qs = self._narrow(
@@ -544,6 +573,8 @@ class _Search:
 
     def names(self, text: str) -> None:
         """Customers by name and by buyer title, ranked by trigram similarity among bounded index candidates."""
+        if self.filters.state:  # no state to match (STATE_READINGS)
+            return
         match = name_match(text)
         candidates = self._narrow(customers_for(self.user).filter(match), province="province")
         ranked = (

@@ -7,6 +7,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from piaogen.access import ALL_ROLES, role_required
@@ -49,9 +50,16 @@ def _template(request: HttpRequest, page: str, part: str) -> str:
 
 
 def _page_number(request: HttpRequest, name: str) -> str:
-    """A list's page: its own pager's button (``<list>_page``), else the page the other list's pager carried
-    (``<list>_at``, a hidden field of the selection form), else the first."""
+    """A list's page: its own pager's button or link (``<list>_page``), else the page another list's pager carried
+    (``<list>_at``, a hidden field of the selection form: _list_pager.html, trip_rows.html), else the first."""
     return request.GET.get(f"{name}_page") or request.GET.get(f"{name}_at") or "1"
+
+
+def _select_form(user: User, customer: object | None) -> str:
+    """The id of the page's one selection form (_record_select.html) when the user may act for the account the page
+    shows, else "": the trips' and top-ups' checkboxes belong to it, and so do every list's pagers, which submit it
+    so that ticks not yet sent survive paging any list."""
+    return "select-records" if customer is not None and user.role in (Role.AGENT, Role.MAINTAINER) else ""
 
 
 def _selection(request: HttpRequest, rows: Any, topups: Any) -> dict[str, Any]:
@@ -90,11 +98,11 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
         user=user,
         customer=customer_for(user, customer_id),
         trips_page=_page_number(request, "trips"),
-        documents_page=request.GET.get("documents_page", 1),
-        timeline_page=request.GET.get("timeline_page", 1),
+        documents_page=_page_number(request, "documents"),
+        timeline_page=_page_number(request, "timeline"),
         topups_page=_page_number(request, "topups"),
-        sheets_page=request.GET.get("sheets_page", 1),
-        charges_page=request.GET.get("charges_page", 1),
+        sheets_page=_page_number(request, "sheets"),
+        charges_page=_page_number(request, "charges"),
     )
     _remember(request, "customer", record.customer.pk, record.customer.name)
     return render(
@@ -104,6 +112,8 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
             "record": record,
             "customer": record.customer,
             "selection": _selection(request, record.trip_rows, record.topups),
+            "select_form": _select_form(user, record.customer),
+            "record_url": reverse("customer-detail", args=[record.customer.pk]),
         },
     )
 
@@ -112,7 +122,13 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
 @role_required(*ALL_ROLES)
 def trip_detail(request: HttpRequest, trip_id: int) -> HttpResponse:
     user = _user(request)
-    record = trip_record(user=user, trip=trip_for(user, trip_id))
+    record = trip_record(
+        user=user,
+        trip=trip_for(user, trip_id),
+        documents_page=_page_number(request, "documents"),
+        sheets_page=_page_number(request, "sheets"),
+        charges_page=_page_number(request, "charges"),
+    )
     _remember(request, "trip", record.trip.pk, record.trip.pass_id)
     return render(request, "support/trip.html", {"record": record, "trip": record.trip})
 
@@ -125,14 +141,21 @@ def card_detail(request: HttpRequest, card_id: int) -> HttpResponse:
         user=user,
         card=card_for(user, card_id),
         trips_page=_page_number(request, "trips"),
-        documents_page=request.GET.get("documents_page", 1),
+        documents_page=_page_number(request, "documents"),
         topups_page=_page_number(request, "topups"),
+        charges_page=_page_number(request, "charges"),
     )
     _remember(request, "card", record.card.pk, record.card.card_no)
     return render(
         request,
         _template(request, "card", request.GET.get("part", "")),
-        {"record": record, "card": record.card, "selection": _selection(request, record.trip_rows, record.topups)},
+        {
+            "record": record,
+            "card": record.card,
+            "selection": _selection(request, record.trip_rows, record.topups),
+            "select_form": _select_form(user, record.customer),
+            "record_url": reverse("card-detail", args=[record.card.pk]),
+        },
     )
 
 

@@ -334,7 +334,7 @@ def test_the_customer_page_pages_documents_with_their_count(
     client = client_for(agent)
     first = customer_page(records, client)
     documents = first.split('id="documents"', 1)[1].split("</section>", 1)[0]
-    assert "第 1/" in documents and "documents_page=2" in documents
+    assert "第 1/" in documents and 'name="documents_page" value="2"' in documents  # the selection form's pager
     if total is not None:
         assert f"共 {total} 条" in documents
     second = customer_page(records, client, documents_page=2)
@@ -351,7 +351,7 @@ def test_the_card_page_pages_documents_with_their_count(
     card = Card.objects.get(card_no=records["invoice"].card_no)
     body = page(client_for(agent), "card-detail", card.pk)
     documents = body.split('id="documents"', 1)[1].split("</section>", 1)[0]
-    assert "第 1/" in documents and "documents_page=2" in documents
+    assert "第 1/" in documents and 'name="documents_page" value="2"' in documents
 
 
 def test_repeated_document_events_are_grouped_on_the_timeline() -> None:
@@ -394,7 +394,7 @@ def test_the_customer_timeline_pages_with_its_count_of_grouped_lines(
     first = response.content.decode().split('id="customer-timeline"', 1)[1]
     assert f"data-timeline-count>{total}<" in first
     assert first.count("<li>") == TIMELINE_LIMIT
-    assert "timeline_page=2" in first and "来电44" in first
+    assert 'name="timeline_page" value="2"' in first and "来电44" in first
     second = customer_page(records, client, timeline_page=2).split('id="customer-timeline"', 1)[1]
     assert second.count("<li>") == min(total - TIMELINE_LIMIT, TIMELINE_LIMIT)
     assert "来电44" not in second and "来电00" in second
@@ -431,11 +431,14 @@ def test_every_list_on_the_customer_page_pages_with_a_count_and_keeps_the_other_
     body = customer_page(records, client, trips_page=2, topup="32010000000000000001:T1")
     documents = body.split('id="documents"', 1)[1].split("</section>", 1)[0]
     assert "第 1/" in documents
-    # the documents' next page keeps the trips' page and the carried tick
-    assert "trips_page=2" in documents and "documents_page=2" in documents and "topup=" in documents
+    # the documents' next page submits the selection form, which holds the trips' page and the carried tick
+    assert 'form="select-records" formaction="/customers/' in documents
+    assert 'name="documents_page" value="2"' in documents
+    assert 'name="trips_at" value="1" form="select-records"' in body  # one page of trips: the last is the first
+    assert 'name="topup" value="32010000000000000001:T1" form="select-records"' in body  # ticked or kept hidden
     for anchor, param in (("sheets", "sheets_page"), ("charges", "charges_page")):
         section = body.split(f'id="{anchor}"', 1)[1].split("</section>", 1)[0]
         count = re.search(r'<span class="badge">(\d+)</span>', section)
         assert count, anchor
         if int(count[1]) > 1:
-            assert f"{param}=2" in section and f"共 {count[1]} 条" in section, anchor
+            assert f'name="{param}" value="2"' in section and f"共 {count[1]} 条" in section, anchor

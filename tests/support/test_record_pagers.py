@@ -1,0 +1,110 @@
+"""Every list on a record page pages without losing the ticks: for a user who may act, each pager (documents, summary
+sheets, back-charges, timeline, top-ups, trips) is a button of the page's one selection form, so the ticks not yet
+sent go along; every list's page rides along as its ``<list>_at`` field. Readers keep plain links."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from piaogen.models import User
+from support.tickets import ticket_open
+from tests.fixtures.invoicing import CARD
+from tests.fixtures.support import make_trip
+
+pytestmark = pytest.mark.django_db
+
+
+def section(body: str, anchor: str) -> str:
+    return body.split(f'id="{anchor}"', 1)[1].split("</section>", 1)[0]
+
+
+def pager_buttons(html: str, param: str) -> list[str]:
+    """The (value, formaction) of each pager button of ``param`` that submits the selection form."""
+    return re.findall(
+        rf'<button type="submit" class="pager-link" form="select-records" formaction="([^"]+)" name="{param}" '
+        rf'value="(\d+)">',
+        html,
+    )
+
+
+@pytest.fixture
+def short_lists(monkeypatch: pytest.MonkeyPatch) -> None:
+    import support.records
+
+    monkeypatch.setattr(support.records, "LIST_LIMIT", 1)
+    monkeypatch.setattr(support.records, "TIMELINE_LIMIT", 1)
+
+
+def test_every_list_pager_on_the_customer_page_submits_the_selection_form(
+    records: dict[str, Any], agent: User, client_for: Callable[[User], Client], short_lists: None
+) -> None:
+    customer = records["customer"]
+    ticket_open(category="other", subject="来电一", customer=customer, by=agent)
+    ticket_open(category="other", subject="来电二", customer=customer, by=agent)
+    body = client_for(agent).get(f"/customers/{customer.pk}/").content.decode()
+    url = f"/customers/{customer.pk}/"
+    assert pager_buttons(section(body, "documents"), "documents_page") == [(f"{url}#documents", "2")]
+    timeline = body.split('id="customer-timeline"', 1)[1]
+    assert pager_buttons(timeline, "timeline_page") == [(f"{url}#customer-timeline", "2")]
+    for anchor, param in (("topups", "topups_page"), ("sheets", "sheets_page"), ("charges", "charges_page")):
+        html = section(body, anchor)
+        count = int(re.search(r'<span class="badge">(\d+)</span>', html)[1])  # type: ignore[index]
+        assert pager_buttons(html, param) == ([(f"{url}#{anchor}", "2")] if count > 1 else []), anchor
+    for param in ("documents_page", "timeline_page", "topups_page", "sheets_page", "charges_page"):
+        assert f"{param}=2" not in body  # no link that would drop the ticks made and not yet sent
+
+
+def test_a_page_opened_by_a_pager_keeps_the_ticks_and_every_other_lists_page(
+    records: dict[str, Any], agent: User, client_for: Callable[[User], Client], short_lists: None
+) -> None:
+    customer = records["customer"]
+    for n in range(10):  # two pages of trips
+        make_trip(records, f"PPAGER{n:02d}", ("commercial", 100 + n), days=15, issue=False)
+    ticked = f"{CARD}:{records['invoiced'].pass_id}"
+    # the documents' next page, submitted with a tick of the trips' second page and the trips' page
+    query: dict[str, str | int] = {"documents_page": 2, "trips_at": 2, "trip": ticked, "timeline_at": 2}
+    body = client_for(agent).get(f"/customers/{customer.pk}/", query).content.decode()
+    assert "第 2/" in section(body, "documents")
+    assert 'name="documents_at" value="2" form="select-records"' in body  # kept for the other pagers
+    assert 'name="trips_at" value="2" form="select-records"' in body
+    assert 'name="timeline_at" value="2" form="select-records"' in body
+    trips = body.split('id="customer-trips"', 1)[1].split("</section>", 1)[0]
+    assert "第 2 / " in trips
+    on_page = f'name="trip" value="{ticked}" form="select-records" checked' in trips
+    kept = f'type="hidden" name="trip" value="{ticked}" form="select-records"' in trips
+    assert on_page != kept  # ticked where it shows, else carried as a hidden field
+    assert "已选 1 项" in trips
+
+
+def test_paging_the_trips_keeps_the_documents_page(
+    records: dict[str, Any], agent: User, client_for: Callable[[User], Client], short_lists: None
+) -> None:
+    customer = records["customer"]
+    for n in range(10):  # two pages of trips
+        make_trip(records, f"PPAGER{n:02d}", ("commercial", 100 + n), days=15, issue=False)
+    response = client_for(agent).get(f"/customers/{customer.pk}/", {"trips_page": 2, "documents_at": 2})
+    assert response.context["record"].documents_page.number == 2
+    assert response.context["record"].trips.number == 2
+
+
+def test_the_card_pages_pagers_submit_the_form_when_the_card_is_bound(
+    records: dict[str, Any], agent: User, client_for: Callable[[User], Client], short_lists: None
+) -> None:
+    card = records["cards"]["post"]
+    body = client_for(agent).get(f"/cards/{card.pk}/").content.decode()
+    assert pager_buttons(section(body, "documents"), "documents_page") == [(f"/cards/{card.pk}/#documents", "2")]
+
+
+def test_readers_page_with_links_that_keep_the_query(
+    records: dict[str, Any], manager: User, client_for: Callable[[User], Client], short_lists: None
+) -> None:
+    customer = records["customer"]
+    body = client_for(manager).get(f"/customers/{customer.pk}/", {"trips_page": 2}).content.decode()
+    documents = section(body, "documents")
+    assert "select-records" not in body
+    assert re.search(r'<a href="\?[^"]*trips_page=2[^"]*documents_page=2[^"]*#documents">', documents)
