@@ -12,6 +12,7 @@ from piaogen.db import database_fault_is_transient
 from tolling.importing.chunks import (
     DEFAULT_CHUNK_ROWS,
     chunks_read,
+    large_buffers_mapped,
     logger,
     prefetch,
 )
@@ -71,6 +72,7 @@ def batch_process(*, batch_id: int, chunk_rows: int | None = None, timings: dict
     if batch is None:
         return
     size = chunk_rows or settings.PIAOGEN.get("INGEST_CHUNK_ROWS", DEFAULT_CHUNK_ROWS)
+    large_buffers_mapped()
     with translation.override(settings.LANGUAGE_CODE):
         try:
             _batch_run(batch, size, timings if timings is not None else {})

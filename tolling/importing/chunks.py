@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import ctypes
+import functools
 import io
 import itertools
 import logging
@@ -21,6 +23,28 @@ STAGING = "ingest_stg"
 CHECKED = "ingest_chk"
 BAD_VALUES = "ingest_bad"
 TIMEZONE = "Asia/Shanghai"
+
+
+# --- memory --------------------------------------------------------------------------------------------------------
+
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter (malloc.h)
+
+
+@functools.cache
+def large_buffers_mapped() -> bool:
+    """Keep the chunks' buffers (≈ 16 MB each) in their own memory maps, returned to the system when freed.
+
+    glibc raises its mmap threshold to the size of every mapped block freed, up to 32 MB: after the first chunk the
+    next ones come from the heap, whose freed space the following chunks only partly reuse, so a worker's memory
+    grew with the file (a 10 M-row file: 317 MB at the end against 237 MB at 1 M). A fixed 1 MB threshold (which
+    also turns the raising off) kept it at 235 MB over 10 M rows (docs/benchmarks.md § Ingest). Once per process;
+    False where the C library has no ``mallopt`` (not glibc).
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (AttributeError, OSError):
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, 1 << 20))
 
 
 # --- reading into chunks -------------------------------------------------------------------------------------------
