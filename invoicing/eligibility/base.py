@@ -18,7 +18,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from invoicing.models import BuyerTitle, DocumentKind
+from invoicing.models import BuyerTitle, DocumentKind, ItemKind
 from invoicing.statements import statement_load
 from tolling.models import RoadNature
 
@@ -41,6 +41,10 @@ class Reason(models.TextChoices):
 
 #: reasons that never go away by waiting (only a reversal of the holding document could change them)
 FINAL_REASONS = frozenset({Reason.IN_DOCUMENT, Reason.ZERO_FEE, Reason.TOPUP_INVOICED, Reason.TRIPS_INVOICED})
+
+#: items a holder claims by their printed number (invoicing.claims), which brings the buyer: without a bound card
+#: they wait for that claim, not for a binding
+CLAIMED_BY_NUMBER = frozenset({ItemKind.AUDIT_CHARGE, ItemKind.PAPER_TICKET, ItemKind.TAXI_RIDE})
 
 
 class TopUpMode(models.TextChoices):
@@ -100,6 +104,8 @@ class ItemState:
             return str(_("未到可开票日：%(date)s起可开票") % {"date": self.invoiceable_on.isoformat()})
         if self.reason == Reason.ELIGIBLE and self.released_from is not None:
             return str(_("可开票（原票据%(number)s已红冲）") % {"number": self.released_from})
+        if self.reason == Reason.NO_BUYER and self.item_kind in CLAIMED_BY_NUMBER:
+            return str(_("尚无购买方：按号码申请开票后开具"))
         return str(self.reason.label)
 
 

@@ -19,7 +19,7 @@ from rest_framework.test import APIClient
 from invoicing import claims, tasks
 from invoicing.claims import ClaimError, ClaimItem, ClaimKind, ClaimRefused, NewTitle, invoice_claim
 from invoicing.customers import CustomerError
-from invoicing.eligibility import beijing_today
+from invoicing.eligibility import audit_charge_states, beijing_today
 from invoicing.issuing import issue_audit_charges
 from invoicing.models import (
     BusinessLine,
@@ -196,6 +196,8 @@ def charge_item(number: str, plate: str = "苏A12345") -> ClaimItem:
 def test_a_back_charge_without_a_card_is_claimable(world: dict[str, Any]) -> None:
     charge = audit_charge(world, amount=5000)
     assert issue_audit_charges(charge_ids=[charge.pk]) == []  # no card: no one to issue it to
+    # what the agent's pages say of it: it waits for a claim by its number, not for a card binding
+    assert audit_charge_states(charge_ids=[charge.pk])[charge.pk].message() == "尚无购买方：按号码申请开票后开具"
 
     (doc,) = claim(world, charge_item(charge.charge_id, "苏a12345"))
 
