@@ -78,7 +78,7 @@ def django_db_createdb(
 
 @pytest.fixture
 def _shared_worlds(request: pytest.FixtureRequest, django_db_setup: None, django_db_blocker: Any) -> None:
-    shared.prepare(request.node, django_db_blocker)
+    shared.prepare(request, django_db_blocker)
 
 
 @pytest.fixture
