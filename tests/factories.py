@@ -1,10 +1,12 @@
 """factory_boy factories for the core models: the defaults make a valid Jiangsu (32) row, sequences keep natural keys
-unique, and each related row is made when none is given (``SegmentFactory()`` makes its toll unit and operator).
+unique, and each related row is made when none is given (``SegmentFactory.create()`` makes its toll unit and operator).
 
-    road = OperatorFactory(name="江苏宁沪高速公路股份有限公司")
-    unit = TollUnitFactory(operator=road, rate=Decimal("0.03"))   # with a tax rate from 2020-01-01
-    SegmentFactory(toll_unit=unit, exit_time=days_ago(20), fee=1234)
-    UploadBatchFactory(uploaded_by=user, errors="行号\\n")          # stored files: the test's own media folder
+    road = OperatorFactory.create(name="江苏宁沪高速公路股份有限公司")
+    unit = TollUnitFactory.create(operator=road, rate=Decimal("0.03"))   # with a tax rate from 2020-01-01
+    SegmentFactory.create(toll_unit=unit, exit_time=days_ago(20), fee=1234)
+    UploadBatchFactory.create(uploaded_by=user, errors="行号\\n")   # stored files: the test's own media folder
+
+(``.create()`` rather than calling the class: mypy then knows it is the model.)
 
 Composite state (issued documents, tickets, claims) is built through the real services on top of these, never by
 hand: a factory makes the facts a service starts from. ``DocumentFactory`` is for pages that only show a document.
@@ -53,7 +55,7 @@ def beijing_date(moment: dt.datetime) -> dt.date:
     return moment.astimezone(BJ).date()
 
 
-class OperatorFactory(factory.django.DjangoModelFactory):
+class OperatorFactory(factory.django.DjangoModelFactory[Operator]):
     """A road operator of Jiangsu; ``kind=OperatorKind.CARD_ISSUER`` for an issuer (the one a top-up names)."""
 
     class Meta:
@@ -65,7 +67,7 @@ class OperatorFactory(factory.django.DjangoModelFactory):
     province = "32"
 
 
-class TollUnitFactory(factory.django.DjangoModelFactory):
+class TollUnitFactory(factory.django.DjangoModelFactory[TollUnit]):
     """A commercial toll unit in its operator's province; ``rate=Decimal("0.03")`` adds its tax rate from
     2020-01-01 (a loan road has none)."""
 
@@ -80,12 +82,12 @@ class TollUnitFactory(factory.django.DjangoModelFactory):
     road_nature = RoadNature.COMMERCIAL
 
     @factory.post_generation
-    def rate(self, create: bool, extracted: Decimal | None, **kwargs: Any) -> None:
+    def rate(unit: TollUnit, create: bool, extracted: Decimal | None, **kwargs: Any) -> None:
         if create and extracted is not None:
-            TollUnitRate.objects.create(toll_unit=self, tax_rate=extracted, valid_from=dt.date(2020, 1, 1))
+            TollUnitRate.objects.create(toll_unit=unit, tax_rate=extracted, valid_from=dt.date(2020, 1, 1))
 
 
-class CustomerFactory(factory.django.DjangoModelFactory):
+class CustomerFactory(factory.django.DjangoModelFactory[Customer]):
     class Meta:
         model = Customer
 
@@ -93,7 +95,7 @@ class CustomerFactory(factory.django.DjangoModelFactory):
     phone = factory.Sequence(lambda n: f"137{n:08d}")
 
 
-class CardBindingFactory(factory.django.DjangoModelFactory):
+class CardBindingFactory(factory.django.DjangoModelFactory[CardBinding]):
     class Meta:
         model = CardBinding
 
@@ -102,7 +104,7 @@ class CardBindingFactory(factory.django.DjangoModelFactory):
     bound_at = factory.LazyFunction(lambda: NOON - dt.timedelta(days=400))
 
 
-class BuyerTitleFactory(factory.django.DjangoModelFactory):
+class BuyerTitleFactory(factory.django.DjangoModelFactory[BuyerTitle]):
     """The account's default title (no card named), a person's, in the customer's name."""
 
     class Meta:
@@ -114,7 +116,7 @@ class BuyerTitleFactory(factory.django.DjangoModelFactory):
     valid_from = factory.LazyFunction(lambda: NOON - dt.timedelta(days=400))
 
 
-class CardFactory(factory.django.DjangoModelFactory):
+class CardFactory(factory.django.DjangoModelFactory[Card]):
     class Meta:
         model = Card
 
@@ -123,7 +125,7 @@ class CardFactory(factory.django.DjangoModelFactory):
     province = factory.LazyAttribute(lambda card: card.card_no[:2])
 
 
-class SegmentFactory(factory.django.DjangoModelFactory):
+class SegmentFactory(factory.django.DjangoModelFactory[Segment]):
     """One charged segment of a trip (exit an hour after entry, service date the Beijing date of the exit), paid in
     full (``pay_fee`` = ``fee`` + ``discount_fee``), in its toll unit's province."""
 
@@ -149,7 +151,7 @@ class SegmentFactory(factory.django.DjangoModelFactory):
     pay_fee = factory.LazyAttribute(lambda segment: segment.fee + segment.discount_fee)
 
 
-class TopUpFactory(factory.django.DjangoModelFactory):
+class TopUpFactory(factory.django.DjangoModelFactory[TopUp]):
     """A top-up of a prepaid card at its issuer, in the issuer's province."""
 
     class Meta:
@@ -164,7 +166,7 @@ class TopUpFactory(factory.django.DjangoModelFactory):
     province = factory.SelfAttribute("issuer.province")
 
 
-class UploadBatchFactory(factory.django.DjangoModelFactory):
+class UploadBatchFactory(factory.django.DjangoModelFactory[UploadBatch]):
     """A finished segments upload with its stored file (``content``); ``errors="…"`` adds an error file with that
     text (a byte-order mark first, as the loader writes it)."""
 
@@ -185,12 +187,12 @@ class UploadBatchFactory(factory.django.DjangoModelFactory):
     status = UploadStatus.DONE
 
     @factory.post_generation
-    def errors(self, create: bool, extracted: str | None, **kwargs: Any) -> None:
+    def errors(batch: UploadBatch, create: bool, extracted: str | None, **kwargs: Any) -> None:
         if extracted is not None:
-            self.error_file.save("errors.csv", ContentFile(("\ufeff" + extracted).encode()), save=create)
+            batch.error_file.save("errors.csv", ContentFile(("\ufeff" + extracted).encode()), save=create)
 
 
-class DocumentFactory(factory.django.DjangoModelFactory):
+class DocumentFactory(factory.django.DjangoModelFactory[Document]):
     """An issued digital invoice of ¥100.00 at 3 % with one line, sold by ``seller`` as it is named now — for pages
     that show a document; documents a test reasons about are issued through ``invoicing.issuing``."""
 
@@ -214,10 +216,11 @@ class DocumentFactory(factory.django.DjangoModelFactory):
     amount_gross = 10000
 
     @factory.post_generation
-    def lines(self, create: bool, extracted: Any, **kwargs: Any) -> None:
+    def lines(document: Document, create: bool, extracted: Any, **kwargs: Any) -> None:
         """One line for the whole amount (``lines=False``: none)."""
         if create and extracted is not False:
             DocumentLine.objects.create(
-                document=self, line_no=1, item_name="*经营租赁*通行费", plate="苏A12345", tax_rate=self.tax_rate,
-                amount_net=self.amount_net, amount_tax=self.amount_tax, amount_gross=self.amount_gross,
+                document=document, line_no=1, item_name="*经营租赁*通行费", plate="苏A12345",
+                tax_rate=document.tax_rate, amount_net=document.amount_net, amount_tax=document.amount_tax,
+                amount_gross=document.amount_gross,
             )  # fmt: skip

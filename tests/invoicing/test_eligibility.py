@@ -82,10 +82,10 @@ def at(day: int, hour: int = 12, minute: int = 0, month: int = 11) -> dt.datetim
 
 @pytest.fixture
 def world(db: None) -> dict[str, Any]:
-    road = OperatorFactory(tax_id="91320000000000001X", name="苏高速")
-    issuer = OperatorFactory(kind=OperatorKind.CARD_ISSUER, tax_id="91320000000000002X", name="苏通卡")
-    commercial = TollUnitFactory(code="G0001320010010A0", name="宁沪1", operator=road, rate=Decimal("0.09"))
-    loan = TollUnitFactory(code="G0001320010020A0", name="还贷1", operator=road, road_nature=RoadNature.LOAN)
+    road = OperatorFactory.create(tax_id="91320000000000001X", name="苏高速")
+    issuer = OperatorFactory.create(kind=OperatorKind.CARD_ISSUER, tax_id="91320000000000002X", name="苏通卡")
+    commercial = TollUnitFactory.create(code="G0001320010010A0", name="宁沪1", operator=road, rate=Decimal("0.09"))
+    loan = TollUnitFactory.create(code="G0001320010020A0", name="还贷1", operator=road, road_nature=RoadNature.LOAN)
     TollUnitRate.objects.create(toll_unit=commercial, tax_rate=Decimal("0.03"), valid_from=dt.date(2026, 11, 15))
     return {"road": road, "issuer": issuer, "commercial": commercial, "loan": loan}
 
@@ -114,7 +114,7 @@ def segment(
 
 
 def topup(world: dict[str, Any], *, when: dt.datetime, amount: int, card_no: str = CARD) -> TopUp:
-    return TopUpFactory(
+    return TopUpFactory.create(
         topup_id=f"T{next(_seq)}", card_no=card_no, amount=amount, topped_up_at=when, issuer=world["issuer"]
     )
 
@@ -162,15 +162,15 @@ def _item_date(kind: str, item_id: int) -> dt.date:
 
 
 def customer(name: str, phone: str) -> Customer:
-    return CustomerFactory(name=name, phone=phone)
+    return CustomerFactory.create(name=name, phone=phone)
 
 
 def title(who: Customer, name: str, valid_from: dt.datetime, card_no: str = "") -> BuyerTitle:
-    return BuyerTitleFactory(customer=who, card_no=card_no, name=name, valid_from=valid_from)
+    return BuyerTitleFactory.create(customer=who, card_no=card_no, name=name, valid_from=valid_from)
 
 
 def bind(who: Customer, card_no: str, bound_at: dt.datetime, unbound_at: dt.datetime | None = None) -> CardBinding:
-    return CardBindingFactory(customer=who, card_no=card_no, bound_at=bound_at, unbound_at=unbound_at)
+    return CardBindingFactory.create(customer=who, card_no=card_no, bound_at=bound_at, unbound_at=unbound_at)
 
 
 @pytest.fixture

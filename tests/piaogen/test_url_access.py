@@ -143,11 +143,11 @@ def object_id(make_staff: Callable[..., User]) -> int:
     """One object of province 32 behind every id-taking URL: an upload batch with an error file, and a document
     and a summary sheet with the same id."""
     uploader = make_staff(Role.PROVINCE, "32", username="uploader")
-    batch = UploadBatchFactory(uploaded_by=uploader, rows_rejected=1, errors="行号\n")
+    batch = UploadBatchFactory.create(uploaded_by=uploader, rows_rejected=1, errors="行号\n")
     # The same id names a document and a summary sheet of province 32, so the document and sheet URLs answer as
     # for a real row the province user may see (200), not a 404 that would hide a missing scope check.
-    seller = OperatorFactory(tax_id="91320000000000001X", name="江苏宁沪高速公路股份有限公司")
-    document = DocumentFactory(id=batch.pk, number="26321000000000000001", seller=seller)
+    seller = OperatorFactory.create(tax_id="91320000000000001X", name="江苏宁沪高速公路股份有限公司")
+    document = DocumentFactory.create(id=batch.pk, number="26321000000000000001", seller=seller)
     sheet = SummarySheet.objects.create(
         id=batch.pk,
         number="3220261100000001",

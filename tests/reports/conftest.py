@@ -42,15 +42,19 @@ def at(day: dt.date, hour: int = 12) -> dt.datetime:
 
 
 def _province(province: str, prefix: str) -> dict[str, Any]:
-    road = OperatorFactory(tax_id=f"9{province}0000000000001X", name=f"{prefix}高速公路股份有限公司", province=province)
-    bridge = OperatorFactory(tax_id=f"9{province}0000000000003X", name=f"{prefix}大桥有限公司", province=province)
+    road = OperatorFactory.create(
+        tax_id=f"9{province}0000000000001X", name=f"{prefix}高速公路股份有限公司", province=province
+    )
+    bridge = OperatorFactory.create(
+        tax_id=f"9{province}0000000000003X", name=f"{prefix}大桥有限公司", province=province
+    )
     units = {}
     for name, operator, nature, rate in (
         ("commercial", road, RoadNature.COMMERCIAL, Decimal("0.03")),
         ("bridge", bridge, RoadNature.COMMERCIAL, Decimal("0.05")),
         ("loan", road, RoadNature.LOAN, None),
     ):
-        units[name] = TollUnitFactory(
+        units[name] = TollUnitFactory.create(
             code=f"G00{province}{next(_seq):011d}", name=f"{prefix}{name}", operator=operator, road_nature=nature,
             rate=rate,
         )  # fmt: skip
@@ -58,7 +62,7 @@ def _province(province: str, prefix: str) -> dict[str, Any]:
 
 
 def _segment(unit: TollUnit, *, card_no: str, exit_time: dt.datetime, fee: int, vehicle_class: int) -> Segment:
-    return SegmentFactory(
+    return SegmentFactory.create(
         pass_id=f"P{next(_seq):020d}", card_no=card_no, card_type=23, vehicle_class=vehicle_class, toll_unit=unit,
         exit_time=exit_time, entry_station="甲", exit_station="乙", fee=fee,
     )  # fmt: skip
@@ -71,9 +75,9 @@ def world() -> dict[str, Any]:
     documents: list[Document] = []
     for province, units in (("32", js), ("33", zj)):
         card = f"{province}010000000000000{next(_seq):03d}"[:20]
-        who = CustomerFactory(name=f"客户{province}", phone=f"1380000{next(_seq):04d}")
-        CardBindingFactory(customer=who, card_no=card, bound_at=at(dt.date(2026, 9, 1)))
-        BuyerTitleFactory(customer=who, valid_from=at(dt.date(2026, 9, 1)))
+        who = CustomerFactory.create(name=f"客户{province}", phone=f"1380000{next(_seq):04d}")
+        CardBindingFactory.create(customer=who, card_no=card, bound_at=at(dt.date(2026, 9, 1)))
+        BuyerTitleFactory.create(customer=who, valid_from=at(dt.date(2026, 9, 1)))
         for n, day in enumerate(DAYS):
             trip_day = day - dt.timedelta(days=10)
             segs = [
