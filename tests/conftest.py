@@ -290,7 +290,9 @@ def _truncate_used_tables(alias: str) -> bool:
         for parent, leaf in cursor.fetchall():
             leaves.setdefault(parent, []).append(leaf)
         names = [name for table in tables for name in leaves.get(table, [connection.ops.quote_name(table)])]
-        used = ", ".join(f"pg_relation_size('{name}') > 0 OR EXISTS (SELECT FROM {name})" for name in names)
+        # a row takes a page of its table's main fork, and TRUNCATE leaves none: the size alone tells (a stat() each;
+        # an EXISTS per table as well cost ~5–20 ms a test to plan)
+        used = ", ".join(f"pg_relation_size('{name}') > 0" for name in names)
         cursor.execute(f"SELECT ARRAY[{used}]")
         tables = [name for name, is_used in zip(names, cursor.fetchone()[0], strict=True) if is_used]
         # a table many others refer to (users: 28 tables; operators: every top-up partition) is emptied with
