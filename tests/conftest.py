@@ -26,18 +26,16 @@ pytest_plugins = ["tests.fixtures.invoicing", "tests.fixtures.support", "tests.f
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
-SLOW_MARKERS = ("browser", "integration", "servers")
-
-
 @pytest.hookimpl(tryfirst=True)  # before -m deselects
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Mark what needs more than this process and PostgreSQL, whatever its module says, so that `bin/test --fast`
     (``-m "not browser and not integration and not servers"``) leaves it out: a Playwright browser, a real Celery
     worker, or servers of the test's own (a streaming replica, pgbouncer).
 
-    Under pytest-xdist (`--dist loadfile`: a module stays on one worker), the modules that take long — those with such
-    tests or with transactional ones — are handed out first and the many short ones fill in after them, so that no
-    worker is left alone with a long module at the end."""
+    Under pytest-xdist (`--dist loadfile`: a module stays on one worker), the modules that take long are handed out
+    first — those with real workers or servers of their own (the longest: tens of seconds), then browser journeys,
+    then transactional tests — and the many short ones fill in after them, so that no worker is left alone with a
+    long module at the end (bin/test keeps this order: `--no-loadscope-reorder`)."""
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
         if "browser" in fixtures:
@@ -46,18 +44,32 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.integration)
         if "replica_port" in fixtures or "pgbouncer_port" in fixtures:
             item.add_marker(pytest.mark.servers)
+
+
+class _LongModulesFirst:
+    @pytest.hookimpl(trylast=True)  # after pytest's own grouping by higher-scoped fixtures, which moves modules
+    def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
+        rank: dict[Any, int] = {}
+        for item in items:
+            rank[item.path] = min(rank.get(item.path, 3), _rank(item))
+        items.sort(key=lambda item: rank[item.path])  # stable: each module keeps its order
+
+
+def pytest_configure(config: pytest.Config) -> None:
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        long_modules = {item.path for item in items if _takes_long(item)}
-        items.sort(key=lambda item: item.path not in long_modules)  # stable: each module keeps its order
+        config.pluginmanager.register(_LongModulesFirst(), "piaogen-long-modules-first")
 
 
-def _takes_long(item: pytest.Item) -> bool:
+def _rank(item: pytest.Item) -> int:
+    """0: a real worker or servers of its own, 1: a browser, 2: transactional, 3: the rest."""
+    if item.get_closest_marker("integration") or item.get_closest_marker("servers"):
+        return 0
+    if item.get_closest_marker("browser"):
+        return 1
     db = item.get_closest_marker("django_db")
-    return (
-        any(item.get_closest_marker(name) for name in SLOW_MARKERS)
-        or bool(db and db.kwargs.get("transaction"))
-        or "transactional_db" in getattr(item, "fixturenames", ())
-    )
+    if (db and db.kwargs.get("transaction")) or "transactional_db" in getattr(item, "fixturenames", ()):
+        return 2
+    return 3
 
 
 @pytest.fixture(scope="session")
@@ -78,7 +90,7 @@ def django_db_createdb(
 
 @pytest.fixture
 def _shared_worlds(request: pytest.FixtureRequest, django_db_setup: None, django_db_blocker: Any) -> None:
-    shared.prepare(request.node, django_db_blocker)
+    shared.prepare(request, django_db_blocker)
 
 
 @pytest.fixture
@@ -290,7 +302,9 @@ def _truncate_used_tables(alias: str) -> bool:
         for parent, leaf in cursor.fetchall():
             leaves.setdefault(parent, []).append(leaf)
         names = [name for table in tables for name in leaves.get(table, [connection.ops.quote_name(table)])]
-        used = ", ".join(f"pg_relation_size('{name}') > 0 OR EXISTS (SELECT FROM {name})" for name in names)
+        # a row takes a page of its table's main fork, and TRUNCATE leaves none: the size alone tells (a stat() each;
+        # an EXISTS per table as well cost ~5–20 ms a test to plan)
+        used = ", ".join(f"pg_relation_size('{name}') > 0" for name in names)
         cursor.execute(f"SELECT ARRAY[{used}]")
         tables = [name for name, is_used in zip(names, cursor.fetchone()[0], strict=True) if is_used]
         # a table many others refer to (users: 28 tables; operators: every top-up partition) is emptied with

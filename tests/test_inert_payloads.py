@@ -31,12 +31,15 @@ from invoicing.models import Document
 from invoicing.pdf import document_pdf_bytes, summary_sheet_pdf_bytes
 from invoicing.sheets import summary_sheet_issue
 from piaogen.models import Role, User
+from piaogen.services import staff_upsert
 from reports.models import ReportFrequency, ScheduledReport
 from reports.rollups import document_rollup_rebuild_day
 from reports.scheduling import last_finished_period, scheduled_report_deliver
 from support.models import Ticket, TicketCategory
 from support.tickets import ticket_open
+from tests.fixtures import PASSWORD, invoicing
 from tests.fixtures.invoicing import CARD, segment
+from tests.fixtures.shared import shared_world
 from tolling.contract import CONTRACT
 from tolling.models import Card, Trip, UploadBatch
 from tolling.services import upload_create
@@ -96,13 +99,14 @@ def assert_formula_safe(cell: str, payload: str) -> None:
         assert cell == "'" + payload
 
 
-@pytest.fixture(params=PAYLOADS, ids=["script", "img-onerror", "hyperlink", "dde", "at-sum", "minus"])
+# module scope: pytest runs each payload's tests one after another, and each payload's world is built once for them
+@pytest.fixture(scope="module", params=PAYLOADS, ids=["script", "img-onerror", "hyperlink", "dde", "at-sum", "minus"])
 def payload(request: Any) -> str:
     return str(request.param)
 
 
-@pytest.fixture
-def hostile(world: dict[str, Any], payload: str, make_staff: Callable[..., User]) -> dict[str, Any]:
+@shared_world(on=invoicing.world)
+def hostile(world: dict[str, Any], payload: str) -> dict[str, Any]:
     """The world with the payload as customer name, buyer title, operator name and ticket subject; one issued
     document sold by that operator to that title."""
     world["customer"].name = payload
@@ -113,7 +117,7 @@ def hostile(world: dict[str, Any], payload: str, make_staff: Callable[..., User]
     world["road"].save(update_fields=["name"])
     charge = segment(world, fee=1234)
     (document,) = issue_segments(segment_ids=[charge.pk])
-    agent = make_staff(Role.AGENT)
+    agent = staff_upsert(username=Role.AGENT, role=Role.AGENT, province="", password=PASSWORD)
     ticket = ticket_open(
         category=TicketCategory.values[0], subject=payload, description=payload, by=agent, customer=world["customer"]
     )

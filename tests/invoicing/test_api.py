@@ -22,7 +22,9 @@ from invoicing.models import (
     SummarySheet,
 )
 from piaogen.models import Role, User
+from tests.fixtures import invoicing
 from tests.fixtures.invoicing import CARD, OTHER_CARD, days_ago, segment, trip
+from tests.fixtures.shared import shared_world
 
 DOCUMENTS = "/api/v1/documents/"
 REQUESTS = "/api/v1/invoice-requests/"
@@ -39,7 +41,7 @@ def api(make_staff: Callable[..., User]) -> Callable[..., APIClient]:
     return make
 
 
-@pytest.fixture
+@shared_world(on=invoicing.world)
 def documents(world: dict[str, Any]) -> dict[str, Document]:
     """One document sold in Jiangsu (32) and one sold in Beijing (11)."""
     (jiangsu,) = issue_segments(segment_ids=[segment(world, fee=10000).pk])

@@ -27,6 +27,7 @@ from piaogen.identifiers import (
 )
 from piaogen.models import User
 from piaogen.money import parse_yuan
+from tests.fixtures.shared import shared_world
 from tolling.demo import (
     SEGMENT_CSV_HEADER,
     generate_trips,
@@ -54,8 +55,8 @@ TODAY = dt.date(2026, 11, 20)
 SEGMENTS = 2_000
 
 
-@pytest.fixture
-def seeded(db: None) -> dict[str, int]:
+@shared_world
+def seeded() -> dict[str, int]:
     return demo_seed(segments=SEGMENTS, seed=7, today=TODAY)
 
 

@@ -43,6 +43,15 @@ from invoicing.models import (
     ItemKind,
     PrepaidChoice,
 )
+from tests.factories import (
+    BuyerTitleFactory,
+    CardBindingFactory,
+    CustomerFactory,
+    OperatorFactory,
+    SegmentFactory,
+    TollUnitFactory,
+    TopUpFactory,
+)
 from tolling.models import (
     AuditCharge,
     AuditReason,
@@ -53,7 +62,6 @@ from tolling.models import (
     RoadNature,
     Segment,
     TaxiRide,
-    TollUnit,
     TollUnitRate,
     TopUp,
 )
@@ -74,19 +82,10 @@ def at(day: int, hour: int = 12, minute: int = 0, month: int = 11) -> dt.datetim
 
 @pytest.fixture
 def world(db: None) -> dict[str, Any]:
-    road = Operator.objects.create(
-        kind=OperatorKind.ROAD_OPERATOR, tax_id="91320000000000001X", name="苏高速", province="32"
-    )
-    issuer = Operator.objects.create(
-        kind=OperatorKind.CARD_ISSUER, tax_id="91320000000000002X", name="苏通卡", province="32"
-    )
-    commercial = TollUnit.objects.create(
-        code="G0001320010010A0", name="宁沪1", province="32", operator=road, road_nature=RoadNature.COMMERCIAL
-    )
-    loan = TollUnit.objects.create(
-        code="G0001320010020A0", name="还贷1", province="32", operator=road, road_nature=RoadNature.LOAN
-    )
-    TollUnitRate.objects.create(toll_unit=commercial, tax_rate=Decimal("0.09"), valid_from=dt.date(2020, 1, 1))
+    road = OperatorFactory.create(tax_id="91320000000000001X", name="苏高速")
+    issuer = OperatorFactory.create(kind=OperatorKind.CARD_ISSUER, tax_id="91320000000000002X", name="苏通卡")
+    commercial = TollUnitFactory.create(code="G0001320010010A0", name="宁沪1", operator=road, rate=Decimal("0.09"))
+    loan = TollUnitFactory.create(code="G0001320010020A0", name="还贷1", operator=road, road_nature=RoadNature.LOAN)
     TollUnitRate.objects.create(toll_unit=commercial, tax_rate=Decimal("0.03"), valid_from=dt.date(2026, 11, 15))
     return {"road": road, "issuer": issuer, "commercial": commercial, "loan": loan}
 
@@ -102,40 +101,21 @@ def segment(
     discount: int = 0,
     save: bool = True,
 ) -> Segment:
-    n = next(_seq)
-    seg = Segment(
-        pass_id=f"P{n:020d}",
-        segment_no=1,
-        service_date=exit_time.astimezone(BJ).date(),
+    return (SegmentFactory.create if save else SegmentFactory.build)(
+        pass_id=f"P{next(_seq):020d}",
         card_no=card_no,
         card_type=card_type,
-        plate="苏A12345",
-        plate_color=0,
-        vehicle_class=1,
         toll_unit=world[unit],
         province="32",
-        entry_time=exit_time - dt.timedelta(hours=1),
         exit_time=exit_time,
-        entry_station="南京",
-        exit_station="苏州",
-        pay_fee=fee + discount,
         discount_fee=discount,
         fee=fee,
     )
-    if save:
-        seg.save()
-    return seg
 
 
 def topup(world: dict[str, Any], *, when: dt.datetime, amount: int, card_no: str = CARD) -> TopUp:
-    return TopUp.objects.create(
-        topup_id=f"T{next(_seq)}",
-        service_date=when.astimezone(BJ).date(),
-        card_no=card_no,
-        amount=amount,
-        topped_up_at=when,
-        issuer=world["issuer"],
-        province="32",
+    return TopUpFactory.create(
+        topup_id=f"T{next(_seq)}", card_no=card_no, amount=amount, topped_up_at=when, issuer=world["issuer"]
     )
 
 
@@ -182,15 +162,15 @@ def _item_date(kind: str, item_id: int) -> dt.date:
 
 
 def customer(name: str, phone: str) -> Customer:
-    return Customer.objects.create(name=name, phone=phone)
+    return CustomerFactory.create(name=name, phone=phone)
 
 
 def title(who: Customer, name: str, valid_from: dt.datetime, card_no: str = "") -> BuyerTitle:
-    return BuyerTitle.objects.create(customer=who, card_no=card_no, kind="person", name=name, valid_from=valid_from)
+    return BuyerTitleFactory.create(customer=who, card_no=card_no, name=name, valid_from=valid_from)
 
 
 def bind(who: Customer, card_no: str, bound_at: dt.datetime, unbound_at: dt.datetime | None = None) -> CardBinding:
-    return CardBinding.objects.create(customer=who, card_no=card_no, bound_at=bound_at, unbound_at=unbound_at)
+    return CardBindingFactory.create(customer=who, card_no=card_no, bound_at=bound_at, unbound_at=unbound_at)
 
 
 @pytest.fixture

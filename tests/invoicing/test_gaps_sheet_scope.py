@@ -17,7 +17,9 @@ from invoicing.models import Document, SummarySheet
 from invoicing.selectors import sheets_for
 from invoicing.sheets import summary_sheet_issue
 from piaogen.models import Role, User
+from tests.fixtures import invoicing
 from tests.fixtures.invoicing import CARD, OTHER_CARD, trip
+from tests.fixtures.shared import shared_world
 
 SHEETS = "/api/v1/summary-sheets/"
 
@@ -26,7 +28,7 @@ def documents_of(sheet: SummarySheet, province: str) -> list[int]:
     return sorted(sheet.documents.filter(province=province).values_list("pk", flat=True))
 
 
-@pytest.fixture
+@shared_world(on=invoicing.world)
 def sheets(world: dict[str, Any]) -> dict[str, SummarySheet]:
     """``jiangsu``: a Jiangsu card's trip on Jiangsu roads only; ``crossing``: a Jiangsu card's trip through
     Jiangsu and Beijing; ``beijing_only``: a Jiangsu card's trip on Beijing roads only (its sheet is numbered in

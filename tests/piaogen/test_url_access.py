@@ -7,24 +7,22 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterator
-from decimal import Decimal
 
 import pytest
 import url_access_reports
 import url_access_stats
 import url_access_support
 from django.core.cache import cache
-from django.core.files.base import ContentFile
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from drf_spectacular.generators import SchemaGenerator
 from url_access_table import ANON, NO_ROLE, OTHER_PROVINCE, ROLES, STAFF, everyone, staff_only
 
-from invoicing.models import BusinessLine, Document, DocumentKind, DocumentLine, SummarySheet
+from invoicing.models import SummarySheet
 from piaogen.access import ALL_ROLES
 from piaogen.models import Role, User
 from piaogen.tasks import HEARTBEAT_CACHE_KEY
-from tolling.models import Operator, OperatorKind, UploadBatch
+from tests.factories import DocumentFactory, OperatorFactory, UploadBatchFactory
 
 # url name → role → expected status for a GET
 EXPECTED: dict[str, dict[str, int]] = {
@@ -145,45 +143,11 @@ def object_id(make_staff: Callable[..., User]) -> int:
     """One object of province 32 behind every id-taking URL: an upload batch with an error file, and a document
     and a summary sheet with the same id."""
     uploader = make_staff(Role.PROVINCE, "32", username="uploader")
-    batch = UploadBatch(
-        kind="segments",
-        province="32",
-        uploaded_by=uploader,
-        file_name="a.csv",
-        file_size=1,
-        sha256="0" * 64,
-        status="done",
-        rows_rejected=1,
-    )
-    batch.file.save("a.csv", ContentFile(b"x"), save=False)
-    batch.error_file.save("errors.csv", ContentFile("\ufeff行号\n".encode()), save=False)
-    batch.save()
+    batch = UploadBatchFactory.create(uploaded_by=uploader, rows_rejected=1, errors="行号\n")
     # The same id names a document and a summary sheet of province 32, so the document and sheet URLs answer as
     # for a real row the province user may see (200), not a 404 that would hide a missing scope check.
-    seller = Operator.objects.create(
-        kind=OperatorKind.ROAD_OPERATOR, tax_id="91320000000000001X", name="江苏宁沪高速公路股份有限公司", province="32"
-    )
-    document = Document.objects.create(
-        id=batch.pk,
-        kind=DocumentKind.DIGITAL_INVOICE,
-        business_line=BusinessLine.ETC_TRIP,
-        number="26321000000000000001",
-        service_date=dt.date(2026, 11, 20),
-        province="32",
-        seller=seller,
-        seller_name=seller.name,
-        seller_tax_id=seller.tax_id,
-        buyer_name="张三",
-        card_no="32010000000000000001",
-        tax_rate=Decimal("0.03"),
-        amount_net=9709,
-        amount_tax=291,
-        amount_gross=10000,
-    )
-    DocumentLine.objects.create(
-        document=document, line_no=1, item_name="*经营租赁*通行费", plate="苏A12345", tax_rate=Decimal("0.03"),
-        amount_net=9709, amount_tax=291, amount_gross=10000,
-    )  # fmt: skip
+    seller = OperatorFactory.create(tax_id="91320000000000001X", name="江苏宁沪高速公路股份有限公司")
+    document = DocumentFactory.create(id=batch.pk, number="26321000000000000001", seller=seller)
     sheet = SummarySheet.objects.create(
         id=batch.pk,
         number="3220261100000001",

@@ -14,13 +14,21 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from invoicing.issuing import document_reverse, issue_segments
-from invoicing.models import BuyerTitle, CardBinding, Customer, Document
+from invoicing.models import Document
 from piaogen.models import Role, User
 from piaogen.services import staff_upsert
 from support.models import SearchEvent, Ticket
+from tests.factories import (
+    BuyerTitleFactory,
+    CardBindingFactory,
+    CustomerFactory,
+    OperatorFactory,
+    SegmentFactory,
+    TollUnitFactory,
+)
 from tests.fixtures import PASSWORD
 from tests.fixtures.shared import shared_world
-from tolling.models import Operator, OperatorKind, RoadNature, Segment, TollUnit, TollUnitRate, UploadBatch
+from tolling.models import RoadNature, Segment, TollUnit, UploadBatch
 
 BJ = ZoneInfo("Asia/Shanghai")
 TODAY = dt.date(2026, 11, 20)
@@ -34,36 +42,29 @@ def at(day: dt.date, hour: int = 12) -> dt.datetime:
 
 
 def _province(province: str, prefix: str) -> dict[str, Any]:
-    road = Operator.objects.create(
-        kind=OperatorKind.ROAD_OPERATOR, tax_id=f"9{province}0000000000001X", name=f"{prefix}高速公路股份有限公司",
-        province=province,
-    )  # fmt: skip
-    bridge = Operator.objects.create(
-        kind=OperatorKind.ROAD_OPERATOR, tax_id=f"9{province}0000000000003X", name=f"{prefix}大桥有限公司",
-        province=province,
-    )  # fmt: skip
+    road = OperatorFactory.create(
+        tax_id=f"9{province}0000000000001X", name=f"{prefix}高速公路股份有限公司", province=province
+    )
+    bridge = OperatorFactory.create(
+        tax_id=f"9{province}0000000000003X", name=f"{prefix}大桥有限公司", province=province
+    )
     units = {}
     for name, operator, nature, rate in (
         ("commercial", road, RoadNature.COMMERCIAL, Decimal("0.03")),
         ("bridge", bridge, RoadNature.COMMERCIAL, Decimal("0.05")),
         ("loan", road, RoadNature.LOAN, None),
     ):
-        unit = TollUnit.objects.create(
-            code=f"G00{province}{next(_seq):011d}", name=f"{prefix}{name}", province=province, operator=operator,
-            road_nature=nature,
+        units[name] = TollUnitFactory.create(
+            code=f"G00{province}{next(_seq):011d}", name=f"{prefix}{name}", operator=operator, road_nature=nature,
+            rate=rate,
         )  # fmt: skip
-        if rate is not None:
-            TollUnitRate.objects.create(toll_unit=unit, tax_rate=rate, valid_from=dt.date(2020, 1, 1))
-        units[name] = unit
     return {"road": road, "bridge_operator": bridge, **units}
 
 
 def _segment(unit: TollUnit, *, card_no: str, exit_time: dt.datetime, fee: int, vehicle_class: int) -> Segment:
-    return Segment.objects.create(
-        pass_id=f"P{next(_seq):020d}", segment_no=1, service_date=exit_time.date(), card_no=card_no, card_type=23,
-        plate="苏A12345", plate_color=0, vehicle_class=vehicle_class, toll_unit=unit, province=unit.province,
-        entry_time=exit_time - dt.timedelta(hours=1), exit_time=exit_time, entry_station="甲", exit_station="乙",
-        pay_fee=fee, discount_fee=0, fee=fee,
+    return SegmentFactory.create(
+        pass_id=f"P{next(_seq):020d}", card_no=card_no, card_type=23, vehicle_class=vehicle_class, toll_unit=unit,
+        exit_time=exit_time, entry_station="甲", exit_station="乙", fee=fee,
     )  # fmt: skip
 
 
@@ -74,11 +75,9 @@ def world() -> dict[str, Any]:
     documents: list[Document] = []
     for province, units in (("32", js), ("33", zj)):
         card = f"{province}010000000000000{next(_seq):03d}"[:20]
-        who = Customer.objects.create(name=f"客户{province}", phone=f"1380000{next(_seq):04d}")
-        CardBinding.objects.create(customer=who, card_no=card, bound_at=at(dt.date(2026, 9, 1)))
-        BuyerTitle.objects.create(
-            customer=who, kind="person", name=f"客户{province}", valid_from=at(dt.date(2026, 9, 1))
-        )
+        who = CustomerFactory.create(name=f"客户{province}", phone=f"1380000{next(_seq):04d}")
+        CardBindingFactory.create(customer=who, card_no=card, bound_at=at(dt.date(2026, 9, 1)))
+        BuyerTitleFactory.create(customer=who, valid_from=at(dt.date(2026, 9, 1)))
         for n, day in enumerate(DAYS):
             trip_day = day - dt.timedelta(days=10)
             segs = [

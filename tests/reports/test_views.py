@@ -11,7 +11,7 @@ from typing import Any
 
 import openpyxl
 import pytest
-from conftest import DAYS, REPORT_QUERY, TODAY
+from conftest import DAYS, REPORT_QUERY
 from django.db import connection
 from django.db.models import Sum
 from django.test import Client, override_settings
@@ -22,13 +22,7 @@ from invoicing.models import Document
 from piaogen.models import AuditEvent, Role, User
 from reports.exports import export_job_run
 from reports.models import DocumentRollup, ExportJob, ExportStatus, RollupWatermark
-from reports.rollups import rollup_refresh, rollups_refresh_all
-
-
-@pytest.fixture
-def rolled_up(world: dict[str, Any]) -> dict[str, Any]:
-    rollups_refresh_all(today=TODAY)
-    return world
+from reports.rollups import rollup_refresh
 
 
 def charts(response: Any) -> dict[str, Any]:
