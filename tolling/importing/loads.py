@@ -106,6 +106,10 @@ def _segments_insert(cursor: Any, batch: UploadBatch, *, rows: str, arbiter: boo
             SELECT plate, plate_color, min(vehicle_class) FROM ins GROUP BY plate, plate_color
             ON CONFLICT (plate, plate_color) DO NOTHING
             RETURNING id, plate, plate_color
+        ), new_vehicle_ids AS MATERIALIZED (
+            -- one lookup object, built once: joined as a CTE, new_vehicles was scanned whole for every new card (the
+            -- planner guesses a dozen rows for a CTE and loops): quadratic in a chunk of new cards and vehicles
+            SELECT coalesce(jsonb_object_agg(plate || '/' || plate_color, id), '{{}}') AS ids FROM new_vehicles
         ), new_cards AS (
             SELECT DISTINCT ON (i.card_no COLLATE "C") i.card_no, i.card_type, i.plate, i.plate_color FROM ins i
             WHERE NOT EXISTS (SELECT 1 FROM tolling_card c WHERE c.card_no = i.card_no)
@@ -113,9 +117,9 @@ def _segments_insert(cursor: Any, batch: UploadBatch, *, rows: str, arbiter: boo
         ), cards AS (
             INSERT INTO tolling_card (card_no, card_type, province, vehicle_id, holder_name, holder_id_type,
                 holder_id_no, holder_phone, created_at)
-            SELECT n.card_no, n.card_type, left(n.card_no, 2), coalesce(nv.id, v.id), '', '', '', '', now()
-            FROM new_cards n
-            LEFT JOIN new_vehicles nv ON nv.plate = n.plate AND nv.plate_color = n.plate_color
+            SELECT n.card_no, n.card_type, left(n.card_no, 2),
+                coalesce((nv.ids ->> (n.plate || '/' || n.plate_color))::bigint, v.id), '', '', '', '', now()
+            FROM new_cards n CROSS JOIN new_vehicle_ids nv
             LEFT JOIN tolling_vehicle v ON v.plate = n.plate AND v.plate_color = n.plate_color
             ON CONFLICT (card_no) DO NOTHING
         )
