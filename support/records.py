@@ -68,8 +68,7 @@ TIMELINE_SCAN = 1_000  # newest rows read from each timeline source: the timelin
 GROUP_NAMES = 5  # a grouped timeline line names its first documents
 EVENTS_PER_DOCUMENT = 4  # issued, delivered, reversed, reissued: the bound of the document-event read
 TIMELINE_DOCUMENTS = 200  # the timeline reads the events of the customer's newest documents, not of thousands
-BINDING_LIMIT = 50
-TITLE_LIMIT = 50
+BINDING_LIMIT = 50  # a card's bindings on its page
 
 
 # --- scope ------------------------------------------------------------------------------------------------------
@@ -354,8 +353,10 @@ class CustomerRecord:
     phone: str
     id_no: str
     email: str
-    bindings: list[BindingRow]
-    titles: list[TitleRow]
+    bindings: list[BindingRow]  # the page's
+    bindings_page: Page[CardBinding]
+    titles: list[TitleRow]  # the page's
+    titles_page: Page[BuyerTitle]
     trips: Page[Trip]
     trip_rows: list[TripRow]
     topups: list[ItemRow]  # the page's
@@ -368,10 +369,6 @@ class CustomerRecord:
     charges_page: Page[AuditCharge]
     tickets: list[Ticket]
     timeline: Timeline
-
-    @property
-    def active_cards(self) -> list[str]:
-        return [row.binding.card_no for row in self.bindings if row.binding.unbound_at is None]
 
 
 def titles_for(user: User) -> QuerySet[BuyerTitle]:
@@ -391,23 +388,27 @@ def bindings_for(user: User) -> QuerySet[CardBinding]:
     return bindings if province is None else bindings.filter(card_no__startswith=province)
 
 
-def _titles(user: User, customer: Customer, *, revealed: bool) -> list[TitleRow]:
-    """Every title version the user may see, newest first per card (blank card: the account's default), marking
-    the one in force."""
-    now = timezone.now()
-    titles = list(titles_for(user).filter(customer=customer).order_by("card_no", "-valid_from")[:TITLE_LIMIT])
-    seen: set[str] = set()
-    rows = []
-    for title in titles:
-        in_force = title.valid_from <= now and title.card_no not in seen and not title.one_document
-        if in_force:
-            seen.add(title.card_no)
-        rows.append(TitleRow(title, in_force, reveal_for(Pii.TAX_ID, title.tax_id, revealed=revealed)))
-    return rows
+def _titles(user: User, customer: Customer, number: Any, *, revealed: bool) -> tuple[list[TitleRow], Page[BuyerTitle]]:
+    """A page of the title versions the user may see, newest first per card (blank card: the account's default),
+    marking the one in force: per card, the newest already valid that is not for one document only."""
+    titles = titles_for(user).filter(customer=customer)
+    page = Paginator(titles.order_by("card_no", "-valid_from", "-pk"), LIST_LIMIT).get_page(number)
+    in_force = set(
+        titles.filter(valid_from__lte=timezone.now(), one_document=False)
+        .order_by("card_no", "-valid_from", "-pk")
+        .distinct("card_no")
+        .values_list("pk", flat=True)
+    )
+    rows = [
+        TitleRow(title, title.pk in in_force, reveal_for(Pii.TAX_ID, title.tax_id, revealed=revealed))
+        for title in page.object_list
+    ]
+    return rows, page
 
 
 def _binding_trips(user: User, bindings: list[CardBinding]) -> QuerySet[Trip]:
-    """The trips made on the customer's cards while they were bound to them (cards change hands)."""
+    """The trips made on the customer's cards while they were bound to them (cards change hands): one index range
+    per binding."""
     period = Q(pk__in=[])
     for binding in bindings:
         during = Q(card_no=binding.card_no, exit_time__gte=binding.covers_since)
@@ -430,12 +431,18 @@ class Timeline:
         return list(self.page.object_list)
 
 
+def _ids_as_text(rows: QuerySet[Any]) -> list[str]:
+    """The rows' ids as the audit trail stores them (text): a list, which the audit index can look up inside the
+    OR of the timeline's sources (a subquery there becomes a filter over the whole trail)."""
+    return [str(pk) for pk in rows.order_by().values_list("pk", flat=True)]
+
+
 def customer_timeline(
     user: User,
     customer: Customer,
     documents: QuerySet[Document],
     bindings: list[CardBinding],
-    titles: list[BuyerTitle],
+    titles: QuerySet[BuyerTitle],
     page: Any = 1,
 ) -> Timeline:
     """One timeline of everything done: audit trail, document events, deliveries and tickets (five queries), the
@@ -456,7 +463,7 @@ def customer_timeline(
         account
         | Q(object_type="invoicing.document", object_id__in=doc_ids)
         | Q(object_type="invoicing.cardbinding", object_id__in=[str(b.pk) for b in bindings])
-        | Q(object_type="invoicing.buyertitle", object_id__in=[str(t.pk) for t in titles])
+        | Q(object_type="invoicing.buyertitle", object_id__in=_ids_as_text(titles))
     )
     audit = [
         TimelineEntry(
@@ -549,20 +556,33 @@ def customer_record(
     topups_page: Any = 1,
     sheets_page: Any = 1,
     charges_page: Any = 1,
+    cards_page: Any = 1,
+    titles_page: Any = 1,
 ) -> CustomerRecord:
     """Everything the customer page shows, in a fixed number of queries."""
     revealed = pii_revealed(user=user, customer=customer)
-    bindings = list(bindings_for(user).filter(customer=customer).order_by("-bound_at")[:BINDING_LIMIT])
-    cards = {
+    # every binding of a card the user may see (a province user: their province's cards), paged for the list; the
+    # trips, top-ups and back-charges below are those of all of them, not of the page's
+    bindings = bindings_for(user).filter(customer=customer, card_no__in=cards_for(user).values("card_no"))
+    bindings_page = Paginator(bindings.order_by("-bound_at", "-pk"), LIST_LIMIT).get_page(cards_page)
+    shown_cards = {
         card.card_no: card
-        for card in cards_for(user).filter(card_no__in=[b.card_no for b in bindings]).select_related("vehicle")
+        for card in cards_for(user)
+        .filter(card_no__in=[b.card_no for b in bindings_page.object_list])
+        .select_related("vehicle")
     }
-    visible = [b for b in bindings if b.card_no in cards]  # a province user sees their province's cards only
-    titles = _titles(user, customer, revealed=revealed)
-    page = _page(_binding_trips(user, visible), trips_page)
-    card_nos = list(cards)
+    titles, titles_paged = _titles(user, customer, titles_page, revealed=revealed)
+    every = list(bindings.only("pk", "card_no", "bound_at", "covers_from", "unbound_at"))  # all, not the page's
+    page = _page(_binding_trips(user, every), trips_page)
+    card_nos = sorted({b.card_no for b in every})
     topups = _topup_page(scoped(TopUp.objects.filter(card_no__in=card_nos), user), topups_page)
-    vehicles = [(card.vehicle.plate, card.vehicle.plate_color) for card in cards.values() if card.vehicle]
+    vehicles = sorted(
+        set(
+            cards_for(user)
+            .filter(card_no__in=card_nos, vehicle__isnull=False)
+            .values_list("vehicle__plate", "vehicle__plate_color")
+        )
+    )
     vehicle_q = Q(pk__in=[])
     for plate, color in vehicles:
         vehicle_q |= Q(plate=plate, plate_color=color)  # audit_charge_vehicle_idx
@@ -584,8 +604,10 @@ def customer_record(
         phone=reveal_for(Pii.PHONE, customer.phone, revealed=revealed),
         id_no=reveal_for(Pii.ID_NO, customer.id_no, revealed=revealed),
         email=reveal_for(Pii.EMAIL, customer.email, revealed=revealed),
-        bindings=[BindingRow(b, cards.get(b.card_no), brought_in(user, b)) for b in visible],
+        bindings=[BindingRow(b, shown_cards.get(b.card_no), brought_in(user, b)) for b in bindings_page.object_list],
+        bindings_page=bindings_page,
         titles=titles,
+        titles_page=titles_paged,
         trips=page,
         trip_rows=trip_rows(user, list(page.object_list)),
         topups=_topup_rows(list(topups.object_list)),
@@ -598,7 +620,7 @@ def customer_record(
         charges_page=charges,
         tickets=list(tickets_for(user).filter(customer=customer).order_by("-created_at")[:LIST_LIMIT]),
         timeline=customer_timeline(
-            user, customer, all_documents, bindings, [row.title for row in titles], page=timeline_page
+            user, customer, all_documents, every, titles_for(user).filter(customer=customer), page=timeline_page
         ),
     )
 

@@ -103,6 +103,8 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
         topups_page=_page_number(request, "topups"),
         sheets_page=_page_number(request, "sheets"),
         charges_page=_page_number(request, "charges"),
+        cards_page=_page_number(request, "cards"),
+        titles_page=_page_number(request, "titles"),
     )
     _remember(request, "customer", record.customer.pk, record.customer.name)
     return render(

@@ -108,3 +108,44 @@ def test_readers_page_with_links_that_keep_the_query(
     documents = section(body, "documents")
     assert "select-records" not in body
     assert re.search(r'<a href="\?[^"]*trips_page=2[^"]*documents_page=2[^"]*#documents">', documents)
+
+
+def test_the_customer_pages_its_cards_and_titles_with_counts_and_lists_the_trips_of_every_bound_card(
+    records: dict[str, Any], agent: User, client_for: Callable[[User], Client], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fleet's cards are not cut at a page: the cards and titles list page with their counts, and the trips,
+    top-ups and back-charges are those of every card the customer had bound, whatever page of cards is shown."""
+    import support.records
+    from invoicing.models import BuyerTitle, CardBinding
+    from support.records import customer_record
+
+    customer = records["customer"]
+    whole = customer_record(user=agent, customer=customer)
+    monkeypatch.setattr(support.records, "LIST_LIMIT", 1)
+    url = f"/customers/{customer.pk}/"
+    client = client_for(agent)
+    body = client.get(url).content.decode()
+
+    cards = section(body, "customer-cards")
+    bound = CardBinding.objects.filter(customer=customer).count()
+    assert bound == len(whole.bindings) > 1
+    assert f'<span class="badge">{bound}</span>' in cards and f"共 {bound} 条" in cards
+    assert pager_buttons(cards, "cards_page") == [(f"{url}#customer-cards", "2")]
+    assert cards.count('href="/cards/') == 1
+    last = section(client.get(url, {"cards_page": bound}).content.decode(), "customer-cards")
+    assert cards.split('href="/cards/')[1][:8] != last.split('href="/cards/')[1][:8]  # another card
+
+    paged = customer_record(user=agent, customer=customer)
+    assert paged.trips.paginator.count == whole.trips.paginator.count > 0
+    assert paged.topups_page.paginator.count == whole.topups_page.paginator.count > 0
+    assert paged.charges_page.paginator.count == whole.charges_page.paginator.count > 0
+
+    titles = BuyerTitle.objects.filter(customer=customer).count()
+    assert titles > 1
+    pages = [
+        section(client.get(url, {"titles_page": n}).content.decode(), "customer-titles") for n in range(1, titles + 1)
+    ]
+    assert f"共 {titles} 条" in pages[0]
+    # the title in force is marked on whichever page it falls, once per card (and the account's default)
+    in_force = sum(page.count("当前生效") for page in pages)
+    assert in_force == sum(row.in_force for row in whole.titles) > 0
