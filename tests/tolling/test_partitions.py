@@ -243,6 +243,61 @@ def test_a_segment_key_sent_again_with_another_date_is_a_conflict_not_a_second_r
     assert Segment.objects.count() == 1 and Segment.objects.get().service_date == month_start(today, -1)
 
 
+def test_two_uploads_racing_with_one_passage_on_two_dates_store_it_once(user: User) -> None:
+    """ADR 0010 decision 3's race: upload A has stored the passage but not committed when upload B, with the same
+    key on another date, checks its keys (and finds nothing); B's insert then waits on the trip's unique pass id,
+    and when A commits, B checks its keys again and rejects the row as a conflict instead of storing it twice."""
+    import threading
+    import time
+
+    import psycopg
+
+    today = timezone.localdate()
+    first = ingest(user, "segments", csv_bytes([_segment_row(month_start(today, -1))]))
+    assert first.rows_accepted == 1
+    settings = connection.settings_dict
+    held = psycopg.connect(
+        host=settings["HOST"], port=settings["PORT"], user=settings["USER"], dbname=settings["NAME"]
+    )  # upload A's chunk: its rows taken out, then written again in a transaction left open
+    held.execute("CREATE TEMP TABLE a_trips AS SELECT * FROM tolling_trip")
+    held.execute("CREATE TEMP TABLE a_segments AS SELECT * FROM tolling_segment")
+    held.execute("DELETE FROM tolling_segment")
+    held.execute("DELETE FROM tolling_trip")
+    held.commit()
+    held.execute("INSERT INTO tolling_trip SELECT * FROM a_trips")
+    held.execute("INSERT INTO tolling_segment SELECT * FROM a_segments")
+
+    result: dict[str, Any] = {}
+
+    def upload_b() -> None:
+        try:
+            result["batch"] = ingest(user, "segments", csv_bytes([_segment_row(today)]))
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=upload_b)
+    thread.start()
+    deadline = time.monotonic() + 60
+    with connection.cursor() as cursor:
+        waiting = 0
+        while not waiting:  # B's insert waits for A's pass id
+            assert thread.is_alive() and time.monotonic() < deadline, "upload B did not wait for A"
+            cursor.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+            )
+            waiting = cursor.fetchone()[0]
+            time.sleep(0.05)
+    held.commit()  # A commits
+    held.close()
+    thread.join(60)
+
+    again = result["batch"]
+    assert (again.status, again.rows_accepted, again.rows_rejected, again.rows_conflict) == ("done", 0, 1, 1)
+    [reasons] = RejectedRow.objects.filter(batch=again).values_list("reasons", flat=True)
+    assert reasons[0].startswith("冲突") and "出口时间" in reasons[0]
+    assert Segment.objects.count() == 1 and Segment.objects.get().service_date == month_start(today, -1)
+
+
 def test_a_segment_key_twice_in_one_file_with_two_dates_keeps_the_first(user: User) -> None:
     today = timezone.localdate()
     rows = [_segment_row(month_start(today, -1)), _segment_row(today)]

@@ -4,6 +4,7 @@
 # ruff: noqa: S608
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import queue
 import threading
@@ -29,6 +30,7 @@ from tolling.importing.chunks import (
 from tolling.importing.conflicts import conflicts_reject
 from tolling.importing.loads import (
     LOADS,
+    RegisteredMeanwhile,
 )
 from tolling.importing.validation import (
     ROW_CODE_RE,
@@ -46,6 +48,7 @@ if TYPE_CHECKING:
     from tolling.importing.vectorised import Precheck
 
 BEIJING = ZoneInfo(TIMEZONE)
+KEY_CHECKS = 3  # tries of a chunk's key check and load when concurrent uploads register its pass ids meanwhile
 CLOCK_MARGIN = dt.timedelta(minutes=5)  # rows that end later than this before the chunk are left to the SQL check
 
 # --- loading chunks on two connections ---------------------------------------------------------------------------
@@ -335,13 +338,21 @@ class Loader:
             if cursor.fetchone()[0]:
                 raise _Cancelled
             # in the turn: every earlier chunk has committed, so a key taken earlier in the file is seen
-            outcome = conflicts_reject(cursor, self.batch)
-            conflicts, corrected = outcome.rejected, outcome.corrected
-            if conflicts:
-                self._rejected_store(cursor, lines=conflicts)
-            clock.lap("conflicts")
-            accepted = LOADS[self.kind](cursor, self.batch, outcome)
-            clock.lap("insert")
+            for attempt in range(1, KEY_CHECKS + 1):
+                try:
+                    with transaction.atomic():  # a savepoint: the key check and the load are tried again together
+                        outcome = conflicts_reject(cursor, self.batch)
+                        if attempt == KEY_CHECKS:
+                            outcome = dataclasses.replace(outcome, probed=False)  # the arbitrated way, whatever comes
+                        conflicts, corrected = outcome.rejected, outcome.corrected
+                        if conflicts:
+                            self._rejected_store(cursor, lines=conflicts)
+                        clock.lap("conflicts")
+                        accepted = LOADS[self.kind](cursor, self.batch, outcome)
+                        clock.lap("insert")
+                    break
+                except RegisteredMeanwhile:  # a concurrent upload registered one of our pass ids: check again
+                    logger.info("batch %s: pass ids registered meanwhile, keys checked again", self.batch.pk)
             duplicate = valid - len(conflicts) - len(corrected) - accepted
             cursor.execute(
                 "UPDATE tolling_uploadbatch SET rows_done = rows_done + %s, rows_accepted = rows_accepted + %s,"

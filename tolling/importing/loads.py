@@ -40,6 +40,10 @@ def _beijing_date(expression: str) -> str:
     return f"({expression} AT TIME ZONE '{TIMEZONE}')::date"
 
 
+class RegisteredMeanwhile(Exception):
+    """A pass id new at the key check was registered by a concurrent upload before this chunk's insert."""
+
+
 def segments_load(cursor: Any, batch: UploadBatch, outcome: Outcome) -> int:
     """Segments (first occurrence of a natural key wins), then trips (widened), vehicles and cards they name.
 
@@ -49,10 +53,13 @@ def segments_load(cursor: Any, batch: UploadBatch, outcome: Outcome) -> int:
     The rows of new pass ids whose key is sent once in the chunk (nearly all of a fresh upload) cannot meet a stored
     segment (every stored segment registered its pass id, in this very statement): they are inserted first without
     the ``ON CONFLICT`` arbiters, segments and their (new) trips alike (plain index inserts instead of speculative
-    ones: ≈ 15 % less backend CPU for the segment insert), in a savepoint; should one meet a stored key anyway (a
-    segment stored without its trip, or a concurrent upload of the same passage committing first), the savepoint
-    rolls back and the whole chunk goes the arbitrated way. The other rows (registered pass ids, keys sent twice)
-    then go the arbitrated way."""
+    ones: ≈ 15 % less backend CPU for the segment insert), in a savepoint. Should one meet a stored key anyway, the
+    savepoint rolls back and ``RegisteredMeanwhile`` asks the caller to check the chunk's keys again: a concurrent
+    upload of the same passage committed first (its trip's unique pass id is what stopped us), and the key check
+    must now see its segments — a key of it sent again on another date is a conflict, which no unique index
+    catches across partitions (ADR 0010 decision 3). Without a probe (``outcome.probed`` false: the caller's last
+    try) the whole chunk goes the arbitrated way. The other rows (registered pass ids, keys sent twice) then go the
+    arbitrated way."""
     if not outcome.probed:
         return _segments_insert(cursor, batch, rows="", arbiter=True, params={})
     fresh = " AND NOT (k.v_pass_id = ANY(%(registered)s) OR k.line_no = ANY(%(repeated)s))"
@@ -61,7 +68,7 @@ def segments_load(cursor: Any, batch: UploadBatch, outcome: Outcome) -> int:
         with transaction.atomic():
             accepted = _segments_insert(cursor, batch, rows=fresh, arbiter=False, params=params)
     except IntegrityError:
-        return _segments_insert(cursor, batch, rows="", arbiter=True, params={})
+        raise RegisteredMeanwhile from None
     if outcome.registered or outcome.repeated:
         rest = " AND (k.v_pass_id = ANY(%(registered)s) OR k.line_no = ANY(%(repeated)s))"
         accepted += _segments_insert(cursor, batch, rows=rest, arbiter=True, params=params)
