@@ -23,12 +23,14 @@ Apps describe their kinds with a ``JobKind`` and ``register`` them in ``AppConfi
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from django.db import models, transaction
+from django.db import DatabaseError, connection, models, transaction
 from django.db.models import F, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
@@ -126,6 +128,35 @@ class JobKind:
         ):
             raise TakenOver
         return now
+
+    @contextmanager
+    def beating(self, pk: int, beat: dt.datetime) -> Iterator[Callable[[], dt.datetime]]:
+        """Keep the job's heartbeat fresh from a thread of its own (and its own connection) while the block runs a
+        step that cannot beat itself — one long statement, e.g. selecting a run's work — so that a slow step is not
+        taken for a dead worker. Yields a function giving the heartbeat last written: the token for the next
+        ``beat``. If another worker took the job meanwhile, the thread stops, and that next ``beat`` raises
+        ``TakenOver``."""
+        written = [beat]
+        stop = threading.Event()
+
+        def keep() -> None:
+            try:
+                with connection.cursor() as cursor:  # never wait long for the row (a test's open transaction holds it)
+                    cursor.execute("SET lock_timeout = '2s'")
+                while not stop.wait(max(int(self.stale_seconds()) / 3, 0.5)):
+                    written.append(self.beat(pk, written[-1]))
+            except (TakenOver, DatabaseError):
+                pass  # taken over, or the database is away: the block's owner finds out at its next beat
+            finally:
+                connection.close()
+
+        thread = threading.Thread(target=keep, name=f"{self.name}-{pk}-heartbeat", daemon=True)
+        thread.start()
+        try:
+            yield lambda: written[-1]
+        finally:
+            stop.set()
+            thread.join()
 
     def end(self, pk: int, beat: dt.datetime, status: str, **fields: Any) -> bool:
         """Finish the job (``done``, ``failed``…) if this worker still owns it; False when it does not."""

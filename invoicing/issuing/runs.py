@@ -166,8 +166,9 @@ def _execute(run_id: int, plan: Callable[[IssueRun], _Work]) -> IssueRun:
         return IssueRun.objects.get(pk=run_id)
     run = IssueRun.objects.get(pk=run_id)
     try:
-        work = plan(run)  # selecting the work must take less than ISSUE_STALE_SECONDS, or another worker takes over
-        beat = RUNS.beat(run_id, beat, items_total=F("items_done") + sum(len(c) for _f, c in work))
+        with RUNS.beating(run_id, beat) as last:  # selecting the work may take longer than ISSUE_STALE_SECONDS
+            work = plan(run)
+        beat = RUNS.beat(run_id, last(), items_total=F("items_done") + sum(len(c) for _f, c in work))
         for issue, chunk in work:
             with transaction.atomic():  # the chunk's documents, its progress and the heartbeat commit together
                 written = issue(chunk)

@@ -100,3 +100,33 @@ def test_a_maintainer_retries_a_failed_upload_once_from_the_monitor_and_it_is_au
     assert sent == []
     event = AuditEvent.objects.get(action="upload.retry")
     assert event.actor == maintainer and event.object_id == str(failed.pk) and event.province == "32"
+
+
+@pytest.mark.django_db(transaction=True)  # the heartbeat thread has a connection of its own: it sees committed rows
+def test_a_long_step_keeps_the_heartbeat_fresh_and_a_takeover_still_stops_its_owner(
+    uploader: User, settings: Any
+) -> None:
+    """``beating``: a step that cannot beat itself (one long statement) is not taken for a dead worker; a worker that
+    took the job over meanwhile keeps it, and the slow owner's next beat raises."""
+    import time
+
+    settings.PIAOGEN = {**settings.PIAOGEN, "INGEST_STALE_SECONDS": 1}  # the thread beats every 0.5 s
+    job = batch(uploader, UploadStatus.QUEUED)
+    claimed = UPLOADS.claim(job.pk)
+    assert claimed is not None
+
+    with UPLOADS.beating(job.pk, claimed) as last:
+        deadline = time.monotonic() + 30
+        while last() == claimed:  # the long step runs; the thread beats for it
+            assert time.monotonic() < deadline, "no heartbeat written"
+            time.sleep(0.1)
+    assert UploadBatch.objects.get(pk=job.pk).heartbeat_at == last() > claimed
+    token = UPLOADS.beat(job.pk, last(), rows_done=5)  # the owner goes on with the latest token
+
+    with UPLOADS.beating(job.pk, token) as last:
+        UploadBatch.objects.filter(pk=job.pk).update(heartbeat_at=LONG_AGO)  # the owner looked dead…
+        other = UPLOADS.claim(job.pk)  # …and another worker took the job over
+        time.sleep(1.2)  # the thread's next beat finds the job taken and stops
+    assert other is not None and UploadBatch.objects.get(pk=job.pk).heartbeat_at == other
+    with pytest.raises(jobs.TakenOver):
+        UPLOADS.beat(job.pk, last())
