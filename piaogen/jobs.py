@@ -141,10 +141,12 @@ class JobKind:
 
         def keep() -> None:
             try:
-                with connection.cursor() as cursor:  # never wait long for the row (a test's open transaction holds it)
-                    cursor.execute("SET lock_timeout = '2s'")
                 while not stop.wait(max(int(self.stale_seconds()) / 3, 0.5)):
-                    written.append(self.beat(pk, written[-1]))
+                    with transaction.atomic(), connection.cursor() as cursor:
+                        # never wait long for the row (a test's open transaction may hold it); LOCAL: behind
+                        # pgbouncer a session setting would stay on the server connection for other clients
+                        cursor.execute("SET LOCAL lock_timeout = '2s'")
+                        written.append(self.beat(pk, written[-1]))
             except (TakenOver, DatabaseError):
                 pass  # taken over, or the database is away: the block's owner finds out at its next beat
             finally:
