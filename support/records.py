@@ -406,7 +406,7 @@ def _titles(user: User, customer: Customer, number: Any, *, revealed: bool) -> t
     return rows, page
 
 
-def _binding_trips(user: User, bindings: list[CardBinding]) -> QuerySet[Trip]:
+def _binding_trips(user: User, bindings: Sequence[CardBinding]) -> QuerySet[Trip]:
     """The trips made on the customer's cards while they were bound to them (cards change hands): one index range
     per binding."""
     period = Q(pk__in=[])
@@ -441,7 +441,7 @@ def customer_timeline(
     user: User,
     customer: Customer,
     documents: QuerySet[Document],
-    bindings: list[CardBinding],
+    bindings: Sequence[CardBinding],
     titles: QuerySet[BuyerTitle],
     page: Any = 1,
 ) -> Timeline:
@@ -572,7 +572,15 @@ def customer_record(
         .select_related("vehicle")
     }
     titles, titles_paged = _titles(user, customer, titles_page, revealed=revealed)
-    every = list(bindings.only("pk", "card_no", "bound_at", "covers_from", "unbound_at"))  # all, not the page's
+    # all the bindings, not the page's: those of cards the user may see for the trips, top-ups and back-charges, and
+    # every one for the timeline (as before paging: its events are the account's, whether or not the card has a row)
+    every_binding = list(
+        bindings_for(user)
+        .filter(customer=customer)
+        .annotate(known=Exists(cards_for(user).filter(card_no=OuterRef("card_no"))))
+        .only("pk", "card_no", "bound_at", "covers_from", "unbound_at")
+    )
+    every = [b for b in every_binding if b.known]
     page = _page(_binding_trips(user, every), trips_page)
     card_nos = sorted({b.card_no for b in every})
     topups = _topup_page(scoped(TopUp.objects.filter(card_no__in=card_nos), user), topups_page)
@@ -620,7 +628,7 @@ def customer_record(
         charges_page=charges,
         tickets=list(tickets_for(user).filter(customer=customer).order_by("-created_at")[:LIST_LIMIT]),
         timeline=customer_timeline(
-            user, customer, all_documents, every, titles_for(user).filter(customer=customer), page=timeline_page
+            user, customer, all_documents, every_binding, titles_for(user).filter(customer=customer), page=timeline_page
         ),
     )
 
