@@ -78,6 +78,12 @@ def no_replica() -> Iterator[None]:
 def replica(replica_alias: None, replica_port: int, settings: Any) -> Iterator[int]:
     settings.PIAOGEN_REPLICA_CHECK_SECONDS = 0  # look at the replica at every request
     settings.PIAOGEN_REPLICA_MAX_LAG_SECONDS = 60
+    # a replica just started is not usable until its WAL receiver streams (before, with no transaction replayed yet,
+    # its lag reads as infinite): on a slow machine the first test met that window (CI failed on it once)
+    deadline = time.monotonic() + 60
+    while not (state := routers.replica_state(fresh=True)) or not state.usable:
+        assert time.monotonic() < deadline, state and state.detail
+        time.sleep(0.1)
     routers._state = None
     try:
         yield replica_port
