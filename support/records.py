@@ -354,7 +354,7 @@ class CustomerRecord:
     id_no: str
     email: str
     bindings: list[BindingRow]  # the page's
-    bindings_page: Page[CardBinding]
+    bindings_page: Page[CardBinding]  # of the bindings of cards the user may see
     titles: list[TitleRow]  # the page's
     titles_page: Page[BuyerTitle]
     trips: Page[Trip]
@@ -388,22 +388,28 @@ def bindings_for(user: User) -> QuerySet[CardBinding]:
     return bindings if province is None else bindings.filter(card_no__startswith=province)
 
 
-def _titles(user: User, customer: Customer, number: Any, *, revealed: bool) -> tuple[list[TitleRow], Page[BuyerTitle]]:
+def _titles(
+    user: User, customer: Customer, number: Any, *, revealed: bool
+) -> tuple[list[TitleRow], Page[BuyerTitle], list[str]]:
     """A page of the title versions the user may see, newest first per card (blank card: the account's default),
-    marking the one in force: per card, the newest already valid that is not for one document only."""
-    titles = titles_for(user).filter(customer=customer)
-    page = Paginator(titles.order_by("card_no", "-valid_from", "-pk"), LIST_LIMIT).get_page(number)
-    in_force = set(
-        titles.filter(valid_from__lte=timezone.now(), one_document=False)
-        .order_by("card_no", "-valid_from", "-pk")
-        .distinct("card_no")
-        .values_list("pk", flat=True)
-    )
+    marking the one in force — per card, the newest already valid that is not for one document only, on whichever
+    page it falls — and the ids of all versions (the timeline's)."""
+    titles = titles_for(user).filter(customer=customer).order_by("card_no", "-valid_from", "-pk")
+    now = timezone.now()
+    in_force: set[int] = set()
+    seen: set[str] = set()
+    ids = []
+    for pk, card_no, valid_from, one_document in titles.values_list("pk", "card_no", "valid_from", "one_document"):
+        ids.append(str(pk))  # as the audit trail stores object ids
+        if valid_from <= now and card_no not in seen and not one_document:
+            in_force.add(pk)
+            seen.add(card_no)
+    page = Paginator(titles, LIST_LIMIT).get_page(number)
     rows = [
         TitleRow(title, title.pk in in_force, reveal_for(Pii.TAX_ID, title.tax_id, revealed=revealed))
         for title in page.object_list
     ]
-    return rows, page
+    return rows, page, ids
 
 
 def _binding_trips(user: User, bindings: Sequence[CardBinding]) -> QuerySet[Trip]:
@@ -431,18 +437,12 @@ class Timeline:
         return list(self.page.object_list)
 
 
-def _ids_as_text(rows: QuerySet[Any]) -> list[str]:
-    """The rows' ids as the audit trail stores them (text): a list, which the audit index can look up inside the
-    OR of the timeline's sources (a subquery there becomes a filter over the whole trail)."""
-    return [str(pk) for pk in rows.order_by().values_list("pk", flat=True)]
-
-
 def customer_timeline(
     user: User,
     customer: Customer,
     documents: QuerySet[Document],
     bindings: Sequence[CardBinding],
-    titles: QuerySet[BuyerTitle],
+    title_ids: list[str],
     page: Any = 1,
 ) -> Timeline:
     """One timeline of everything done: audit trail, document events, deliveries and tickets (five queries), the
@@ -463,7 +463,7 @@ def customer_timeline(
         account
         | Q(object_type="invoicing.document", object_id__in=doc_ids)
         | Q(object_type="invoicing.cardbinding", object_id__in=[str(b.pk) for b in bindings])
-        | Q(object_type="invoicing.buyertitle", object_id__in=_ids_as_text(titles))
+        | Q(object_type="invoicing.buyertitle", object_id__in=title_ids)
     )
     audit = [
         TimelineEntry(
@@ -561,26 +561,24 @@ def customer_record(
 ) -> CustomerRecord:
     """Everything the customer page shows, in a fixed number of queries."""
     revealed = pii_revealed(user=user, customer=customer)
-    # every binding of a card the user may see (a province user: their province's cards), paged for the list; the
-    # trips, top-ups and back-charges below are those of all of them, not of the page's
-    bindings = bindings_for(user).filter(customer=customer, card_no__in=cards_for(user).values("card_no"))
-    bindings_page = Paginator(bindings.order_by("-bound_at", "-pk"), LIST_LIMIT).get_page(cards_page)
+    # every binding the user may see, newest first: those of cards the user may see (a province user: their
+    # province's) are listed a page at a time, and their trips, top-ups and back-charges are all shown, not the
+    # page's; the timeline reads every one (its events are the account's, whether or not the card has a row)
+    every_binding = list(
+        bindings_for(user)
+        .filter(customer=customer)
+        .annotate(known=Exists(cards_for(user).filter(card_no=OuterRef("card_no"))))
+        .order_by("-bound_at", "-pk")
+    )
+    every: list[CardBinding] = [b for b in every_binding if b.known]
+    bindings_page = Paginator(every, LIST_LIMIT).get_page(cards_page)
     shown_cards = {
         card.card_no: card
         for card in cards_for(user)
         .filter(card_no__in=[b.card_no for b in bindings_page.object_list])
         .select_related("vehicle")
     }
-    titles, titles_paged = _titles(user, customer, titles_page, revealed=revealed)
-    # all the bindings, not the page's: those of cards the user may see for the trips, top-ups and back-charges, and
-    # every one for the timeline (as before paging: its events are the account's, whether or not the card has a row)
-    every_binding = list(
-        bindings_for(user)
-        .filter(customer=customer)
-        .annotate(known=Exists(cards_for(user).filter(card_no=OuterRef("card_no"))))
-        .only("pk", "card_no", "bound_at", "covers_from", "unbound_at")
-    )
-    every = [b for b in every_binding if b.known]
+    titles, titles_paged, title_ids = _titles(user, customer, titles_page, revealed=revealed)
     page = _page(_binding_trips(user, every), trips_page)
     card_nos = sorted({b.card_no for b in every})
     topups = _topup_page(scoped(TopUp.objects.filter(card_no__in=card_nos), user), topups_page)
@@ -627,9 +625,7 @@ def customer_record(
         audit_charges=_charge_rows(user, list(charges.object_list)),
         charges_page=charges,
         tickets=list(tickets_for(user).filter(customer=customer).order_by("-created_at")[:LIST_LIMIT]),
-        timeline=customer_timeline(
-            user, customer, all_documents, every_binding, titles_for(user).filter(customer=customer), page=timeline_page
-        ),
+        timeline=customer_timeline(user, customer, all_documents, every_binding, title_ids, page=timeline_page),
     )
 
 
