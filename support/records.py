@@ -68,7 +68,6 @@ TIMELINE_SCAN = 1_000  # newest rows read from each timeline source: the timelin
 GROUP_NAMES = 5  # a grouped timeline line names its first documents
 EVENTS_PER_DOCUMENT = 4  # issued, delivered, reversed, reissued: the bound of the document-event read
 TIMELINE_DOCUMENTS = 200  # the timeline reads the events of the customer's newest documents, not of thousands
-BINDING_LIMIT = 50  # a card's bindings on its page
 
 
 # --- scope ------------------------------------------------------------------------------------------------------
@@ -104,15 +103,33 @@ def segments_for(user: User) -> QuerySet[Segment]:
     return scoped(Segment.objects.all(), user)
 
 
-def vehicle_cards(user: User, plate: str) -> list[Card]:
-    """The cards of a plate's vehicles (every plate colour) the user may see, with their current holder."""
+@dataclass
+class VehicleRecord:
+    plate: str
+    cards: Page[Any]  # cards with their current holder (``holder_id``)
+    audit_charges: list[ItemRow]  # the page's
+    charges_page: Page[AuditCharge]
+
+
+def vehicle_record(*, user: User, plate: str, cards_page: Any = 1, charges_page: Any = 1) -> VehicleRecord:
+    """A plate's vehicles (every plate colour) as the user may see them: their cards with the current holder, and
+    their audit back-charges — those recorded without a card too, which no card's page reaches when the vehicle has
+    no card in the user's scope (a back-charge names a vehicle always, a card only when known: domain.md §4.13)."""
     holder = CardBinding.objects.filter(card_no=OuterRef("card_no"), unbound_at__isnull=True).values("customer_id")
-    return list(
+    cards = (
         cards_for(user)
         .filter(vehicle__plate=plate)  # vehicle_plate_color_uniq, then the cards' vehicle_id
         .select_related("vehicle")
         .annotate(holder_id=Subquery(holder[:1]))
-        .order_by("card_no")[:LIST_LIMIT]
+        .order_by("card_no", "pk")
+    )
+    charges = scoped(AuditCharge.objects.filter(plate=plate), user).order_by("-paid_at", "-pk")  # its vehicle index
+    charges_paged = Paginator(charges, LIST_LIMIT).get_page(charges_page)
+    return VehicleRecord(
+        plate=plate,
+        cards=Paginator(cards, LIST_LIMIT).get_page(cards_page),
+        audit_charges=_charge_rows(user, list(charges_paged.object_list)),
+        charges_page=charges_paged,
     )
 
 
@@ -705,8 +722,8 @@ class CardRecord:
     holder_name: str
     holder_id_no: str
     holder_phone: str
-    bindings: list[CardBinding]
-    binding_rows: list[BindingRow]  # the bindings with what each brought in (those that reached back)
+    bindings_page: Page[CardBinding]
+    binding_rows: list[BindingRow]  # the page's bindings with what each brought in (those that reached back)
     prepaid_choices: list[CardPrepaidChoice]  # newest first; empty: never chosen (per trip)
     topups: list[ItemRow]  # the page's
     topups_page: Page[TopUp]
@@ -741,13 +758,13 @@ def card_record(
     documents_page: Any = 1,
     topups_page: Any = 1,
     charges_page: Any = 1,
+    bindings_page: Any = 1,
 ) -> CardRecord:
-    bindings = list(
-        CardBinding.objects.filter(card_no=card.card_no)
-        .select_related("customer")
-        .order_by("-bound_at")[:BINDING_LIMIT]
-    )
-    current = next((b.customer for b in bindings if b.unbound_at is None), None)
+    history = CardBinding.objects.filter(card_no=card.card_no).select_related("customer").order_by("-bound_at", "-pk")
+    bindings = Paginator(history, LIST_LIMIT).get_page(bindings_page)
+    # the binding in force is the newest (a card has one holder at a time): on the first page, or read on its own
+    newest = bindings[0] if bindings.number == 1 and bindings.object_list else history.first()
+    current = newest.customer if newest is not None and newest.unbound_at is None else None
     revealed = current is not None and pii_revealed(user=user, customer=current)
     topups = _topup_page(scoped(TopUp.objects.filter(card_no=card.card_no), user), topups_page)
     page = _page(
@@ -765,8 +782,8 @@ def card_record(
         holder_name=reveal_for(Pii.NAME, card.holder_name, revealed=revealed),
         holder_id_no=reveal_for(Pii.ID_NO, card.holder_id_no, revealed=revealed),
         holder_phone=reveal_for(Pii.PHONE, card.holder_phone, revealed=revealed),
-        bindings=bindings,
-        binding_rows=[BindingRow(b, card, brought_in(user, b)) for b in bindings],
+        bindings_page=bindings,
+        binding_rows=[BindingRow(b, card, brought_in(user, b)) for b in bindings.object_list],
         prepaid_choices=prepaid_choice_history(card.card_no) if card.card_type == CardType.PREPAID else [],
         topups=_topup_rows(list(topups.object_list)),
         topups_page=topups,

@@ -516,10 +516,10 @@ class _Search:
                     pk=c.pk,
                     title=c.charge_id,
                     detail=f"{c.plate} · {c.get_reason_display()} · ¥{c.amount / 100:.2f}",
-                    url=(
+                    url=(  # the original trip, else the card, else the vehicle's page (its back-charges)
                         reverse("trip-detail", args=[trips[c.pass_id]])
                         if c.pass_id in trips
-                        else urls.get(c.card_no, "")
+                        else urls.get(c.card_no) or reverse("vehicle-detail", args=[c.plate])
                     ),
                     province=c.province,
                     date=c.service_date,

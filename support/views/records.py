@@ -24,7 +24,7 @@ from support.records import (
     topup_key,
     trip_for,
     trip_record,
-    vehicle_cards,
+    vehicle_record,
 )
 from support.workspace import remember_record
 
@@ -146,6 +146,7 @@ def card_detail(request: HttpRequest, card_id: int) -> HttpResponse:
         documents_page=_page_number(request, "documents"),
         topups_page=_page_number(request, "topups"),
         charges_page=_page_number(request, "charges"),
+        bindings_page=_page_number(request, "bindings"),
     )
     _remember(request, "card", record.card.pk, record.card.card_no)
     return render(
@@ -173,10 +174,20 @@ def _plate(raw: str) -> str:
 @require_GET
 @role_required(*ALL_ROLES)
 def vehicle_detail(request: HttpRequest, plate: str) -> HttpResponse:
-    """A plate's page: its cards in the user's scope and its monthly statistics (the fragment below)."""
+    """A plate's page: its cards and back-charges in the user's scope and its monthly statistics (the fragment
+    below)."""
     user = _user(request)
-    plate = _plate(plate)
-    return render(request, "support/vehicle.html", {"plate": plate, "cards": vehicle_cards(user, plate)})
+    record = vehicle_record(
+        user=user,
+        plate=_plate(plate),
+        cards_page=_page_number(request, "cards"),
+        charges_page=_page_number(request, "charges"),
+    )
+    return render(
+        request,
+        "support/vehicle.html",
+        {"record": record, "plate": record.plate, "record_url": reverse("vehicle-detail", args=[record.plate])},
+    )
 
 
 @require_GET

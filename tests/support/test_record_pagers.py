@@ -4,6 +4,7 @@ sent go along; every list's page rides along as its ``<list>_at`` field. Readers
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Callable
 from typing import Any
@@ -149,3 +150,68 @@ def test_the_customer_pages_its_cards_and_titles_with_counts_and_lists_the_trips
     # the title in force is marked on whichever page it falls, once per card (and the account's default)
     in_force = sum(page.count("当前生效") for page in pages)
     assert in_force == sum(row.in_force for row in whole.titles) > 0
+
+
+def test_the_card_pages_its_bindings_with_a_count_and_names_the_holder_in_force_on_every_page(
+    records: dict[str, Any], agent: User, client_for: Callable[[User], Client], short_lists: None
+) -> None:
+    """A card passed from holder to holder is not cut at a page of its binding history: the list pages with its
+    count, and the page's head names the holder in force whichever page of the history is shown."""
+    from invoicing.models import CardBinding
+    from tests.factories import CardBindingFactory, CustomerFactory
+
+    card = records["cards"]["post"]
+    current = CardBinding.objects.get(card_no=card.card_no, unbound_at__isnull=True)
+    for n, name in enumerate(("李四", "王五"), start=1):  # two earlier holders, the older further back
+        start = current.bound_at - dt.timedelta(days=100 * n)
+        CardBindingFactory.create(
+            customer=CustomerFactory.create(name=name),
+            card_no=card.card_no,
+            bound_at=start,
+            unbound_at=start + dt.timedelta(days=50),
+        )
+    url = f"/cards/{card.pk}/"
+    client = client_for(agent)
+
+    bodies = [client.get(url, {"bindings_page": n}).content.decode() for n in (1, 2, 3)]
+
+    lists = [section(body, "card-bindings") for body in bodies]
+    assert all('<span class="badge">3</span>' in html and "共 3 条" in html for html in lists)
+    assert [re.findall(r'href="/customers/\d+/">([^<]+)</a>', html) for html in lists] == [["张三"], ["李四"], ["王五"]]
+    assert pager_buttons(lists[0], "bindings_page") == [(f"{url}#card-bindings", "2")]
+    holder = f'当前绑定 <a href="/customers/{current.customer_id}/">张三</a>'
+    assert all(holder in body for body in bodies)
+
+
+def test_a_back_charge_of_a_vehicle_without_a_card_is_found_and_listed_on_the_vehicles_page(
+    records: dict[str, Any], agent: User, client_for: Callable[[User], Client], short_lists: None
+) -> None:
+    """A back-charge names a vehicle always and a card only when known: one recorded without a card, on a vehicle
+    with no card at all, is reached from the search through the vehicle's page, which lists and pages the plate's
+    back-charges with their count."""
+    from tests.fixtures.invoicing import days_ago
+    from tolling.models import AuditCharge, AuditReason
+
+    for n in (1, 2):
+        AuditCharge.objects.create(
+            charge_id=f"ACNOCARD{n}",
+            service_date=dt.date.today(),
+            plate="苏E77777",
+            plate_color=0,
+            toll_unit=records["charge"].toll_unit,
+            province="32",
+            reason=AuditReason.CLASS,
+            amount=800 + n,
+            paid_at=days_ago(n),
+        )
+    client = client_for(agent)
+    url = "/vehicles/%E8%8B%8FE77777/"
+    found = client.get("/search/", {"q": "ACNOCARD1"})  # the one hit: straight to its page
+    assert found.status_code == 302 and found["Location"] == url
+
+    pages = [section(client.get(url, {"charges_page": n}).content.decode(), "charges") for n in (1, 2)]
+
+    assert all('<span class="badge">2</span>' in html and "共 2 条" in html for html in pages)
+    assert ["ACNOCARD1" in html for html in pages] == [True, False]  # the newest first
+    assert "ACNOCARD2" in pages[1] and "¥8.02" in pages[1]
+    assert 'href="?charges_page=2#charges"' in pages[0]  # nobody to act for: a plain link
