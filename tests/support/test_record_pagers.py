@@ -215,3 +215,5 @@ def test_a_back_charge_of_a_vehicle_without_a_card_is_found_and_listed_on_the_ve
     assert ["ACNOCARD1" in html for html in pages] == [True, False]  # the newest first
     assert "ACNOCARD2" in pages[1] and "¥8.02" in pages[1]
     assert 'href="?charges_page=2#charges"' in pages[0]  # nobody to act for: a plain link
+    cards = section(client.get("/vehicles/苏A12345/").content.decode(), "vehicle-cards")  # three cards, one a page
+    assert '<span class="badge">3</span>' in cards and "共 3 条" in cards and cards.count('href="/cards/') == 1
