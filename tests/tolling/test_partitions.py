@@ -48,6 +48,49 @@ def _home(table: str, pk: int) -> str:
     return _one(f"SELECT tableoid::regclass::text FROM {table} WHERE id = %s", [pk])  # noqa: S608
 
 
+def _held() -> Any:
+    """A connection of its own, standing for upload A's chunk: the test writes A's rows in its transaction."""
+    import psycopg
+
+    settings = connection.settings_dict
+    return psycopg.connect(host=settings["HOST"], port=settings["PORT"], user=settings["USER"], dbname=settings["NAME"])
+
+
+def _race(held: Any, upload: Callable[[], Any]) -> Any:
+    """Run ``upload`` (upload B) in a thread until it waits on a lock, then commit ``held`` (upload A) and return B's
+    batch. ``held`` is closed whatever happens: its open transaction would block the test's clean-up."""
+    import threading
+    import time
+
+    result: dict[str, Any] = {}
+
+    def upload_b() -> None:
+        try:
+            result["batch"] = upload()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=upload_b)
+    try:
+        thread.start()
+        deadline = time.monotonic() + 60
+        with connection.cursor() as cursor:
+            waiting = 0
+            while not waiting:  # B waits for A
+                assert thread.is_alive() and time.monotonic() < deadline, "upload B did not wait for A"
+                cursor.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                    " AND wait_event_type = 'Lock'"
+                )
+                waiting = cursor.fetchone()[0]
+                time.sleep(0.05)
+        held.commit()  # A commits
+    finally:
+        held.close()
+        thread.join(60)
+    return result["batch"]
+
+
 def _segment_row(day: dt.date, **changes: str) -> dict[str, str]:
     # just after midnight: a row of today is not in the future whenever the suite runs (but in its first minute)
     return row("segments", entry_time=f"{day} 00:00:00", exit_time=f"{day} 00:01:00", **changes)
@@ -247,18 +290,10 @@ def test_two_uploads_racing_with_one_passage_on_two_dates_store_it_once(user: Us
     """ADR 0010 decision 3's race: upload A has stored the passage but not committed when upload B, with the same
     key on another date, checks its keys (and finds nothing); B's insert then waits on the trip's unique pass id,
     and when A commits, B checks its keys again and rejects the row as a conflict instead of storing it twice."""
-    import threading
-    import time
-
-    import psycopg
-
     today = timezone.localdate()
     first = ingest(user, "segments", csv_bytes([_segment_row(month_start(today, -1))]))
     assert first.rows_accepted == 1
-    settings = connection.settings_dict
-    held = psycopg.connect(
-        host=settings["HOST"], port=settings["PORT"], user=settings["USER"], dbname=settings["NAME"]
-    )  # upload A's chunk: its rows taken out, then written again in a transaction left open
+    held = _held()  # upload A's chunk: its rows taken out, then written again in a transaction left open
     held.execute("CREATE TEMP TABLE a_trips AS SELECT * FROM tolling_trip")
     held.execute("CREATE TEMP TABLE a_segments AS SELECT * FROM tolling_segment")
     held.execute("DELETE FROM tolling_segment")
@@ -267,35 +302,46 @@ def test_two_uploads_racing_with_one_passage_on_two_dates_store_it_once(user: Us
     held.execute("INSERT INTO tolling_trip SELECT * FROM a_trips")
     held.execute("INSERT INTO tolling_segment SELECT * FROM a_segments")
 
-    result: dict[str, Any] = {}
+    # B's insert waits on the trip's unique pass id
+    again = _race(held, lambda: ingest(user, "segments", csv_bytes([_segment_row(today)])))
 
-    def upload_b() -> None:
-        try:
-            result["batch"] = ingest(user, "segments", csv_bytes([_segment_row(today)]))
-        finally:
-            connection.close()
-
-    thread = threading.Thread(target=upload_b)
-    thread.start()
-    deadline = time.monotonic() + 60
-    with connection.cursor() as cursor:
-        waiting = 0
-        while not waiting:  # B's insert waits for A's pass id
-            assert thread.is_alive() and time.monotonic() < deadline, "upload B did not wait for A"
-            cursor.execute(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            )
-            waiting = cursor.fetchone()[0]
-            time.sleep(0.05)
-    held.commit()  # A commits
-    held.close()
-    thread.join(60)
-
-    again = result["batch"]
     assert (again.status, again.rows_accepted, again.rows_rejected, again.rows_conflict) == ("done", 0, 1, 1)
     [reasons] = RejectedRow.objects.filter(batch=again).values_list("reasons", flat=True)
     assert reasons[0].startswith("冲突") and "出口时间" in reasons[0]
     assert Segment.objects.count() == 1 and Segment.objects.get().service_date == month_start(today, -1)
+
+
+def test_two_uploads_racing_with_a_registered_passages_segment_on_two_dates_store_it_once(user: User) -> None:
+    """The same race for a passage already registered (its first segment stored earlier): upload A has stored its
+    second segment (its trip locked, as the key check locks it) but not committed when upload B sends that segment on
+    another date. B's key check waits on the trip A holds, and when A commits, B sees A's segment and rejects the
+    row as a conflict instead of storing the segment twice."""
+    today = timezone.localdate()
+    earlier = month_start(today, -1)
+    first = ingest(user, "segments", csv_bytes([_segment_row(earlier)]))
+    assert first.rows_accepted == 1
+    pass_id = Segment.objects.get().pass_id
+    held = _held()  # upload A's chunk, in a transaction left open: the trip locked, its second segment stored
+    held.execute("SELECT 1 FROM tolling_trip WHERE pass_id = %s FOR NO KEY UPDATE", [pass_id])  # conflicts_reject's
+    held.execute(
+        "INSERT INTO tolling_segment (pass_id, segment_no, service_date, card_no, card_type, plate, plate_color,"
+        " vehicle_class, toll_unit_id, province, entry_time, exit_time, entry_station, exit_station, pay_fee,"
+        " discount_fee, fee, batch_id) SELECT pass_id, 2, service_date, card_no, card_type, plate, plate_color,"
+        " vehicle_class, toll_unit_id, province, entry_time, exit_time, entry_station, exit_station, pay_fee,"
+        " discount_fee, fee, batch_id FROM tolling_segment WHERE pass_id = %s",
+        [pass_id],
+    )
+
+    # B's key check waits on the trip
+    again = _race(held, lambda: ingest(user, "segments", csv_bytes([_segment_row(today, segment_no="2")])))
+
+    assert (again.status, again.rows_accepted, again.rows_rejected, again.rows_conflict) == ("done", 0, 1, 1)
+    [reasons] = RejectedRow.objects.filter(batch=again).values_list("reasons", flat=True)
+    assert reasons[0].startswith("冲突") and "出口时间" in reasons[0]
+    assert list(Segment.objects.order_by("segment_no").values_list("segment_no", "service_date")) == [
+        (1, earlier),
+        (2, earlier),
+    ]
 
 
 def test_a_segment_key_twice_in_one_file_with_two_dates_keeps_the_first(user: User) -> None:
@@ -320,6 +366,32 @@ def test_a_topup_key_sent_again_with_another_date_is_a_conflict(user: User) -> N
 
 
 # --- lookups -------------------------------------------------------------------------------------------------------
+
+
+def test_two_uploads_racing_with_one_topup_on_two_dates_store_it_once(user: User) -> None:
+    """Top-ups have no registry to wait on: upload A has stored a top-up but not committed when upload B sends it
+    on another date; B's key check waits for A's chunk (one province's chunks check and load one at a time) and
+    then rejects the row as a conflict instead of storing the top-up twice."""
+    from tolling.importing.conflicts import keys_lock
+
+    today = timezone.localdate()
+    first = ingest(
+        user, "topups", csv_bytes([row("topups", topped_up_at=f"{month_start(today, -1)} 10:00:00")], kind="topups")
+    )
+    assert first.rows_accepted == 1
+    held = _held()  # upload A's chunk: its row taken out, then written again in a transaction left open, as loaded
+    held.execute("CREATE TEMP TABLE a_topups AS SELECT * FROM tolling_topup")
+    held.execute("DELETE FROM tolling_topup")
+    held.commit()
+    keys_lock(held.cursor(), "tolling_topup", first.province)
+    held.execute("INSERT INTO tolling_topup SELECT * FROM a_topups")
+    later = row("topups", topped_up_at=f"{today} 00:01:00")
+
+    # B's key check waits for A's chunk
+    again = _race(held, lambda: ingest(user, "topups", csv_bytes([later], kind="topups")))
+
+    assert (again.status, again.rows_accepted, again.rows_conflict) == ("done", 0, 1)
+    assert TopUp.objects.count() == 1 and TopUp.objects.get().service_date == month_start(today, -1)
 
 
 def _plan(sql: str, params: list[Any]) -> str:

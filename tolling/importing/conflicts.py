@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 from tolling.contract import column
 from tolling.importing.chunks import CHECKED, TIMEZONE
 from tolling.models import UploadBatch, UploadKind, UploadMode
+from tolling.partitions import PARTITIONED
 
 
 @dataclass(frozen=True)
@@ -228,6 +229,14 @@ def _differs(spec: KeySpec, alias: str) -> str:
     return " OR ".join(f"({c.new}) IS DISTINCT FROM ({_old(c, alias)})" for c in spec.compared)
 
 
+def keys_lock(cursor: Any, table: str, province: str) -> None:
+    """Keys per province on a partitioned table (top-ups): no unique index spans the dates, so the chunks of one
+    province's uploads take their key check and load one at a time (until the chunk commits); a key two uploads
+    send at once on two dates is then compared with what the first stored (ADR 0010 decision 3). The chunks of one
+    upload already take turns, so only uploads of one province overlapping in time wait."""
+    cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"ingest-keys:{table}:{province}"])
+
+
 def conflicts_reject(cursor: Any, batch: UploadBatch) -> Outcome:
     """Mark the valid rows of the checked chunk that conflict (see the module docstring) as rejected, or apply them
     as corrections (``mode=correct``), and return both sets of line numbers (the caller stores the rejected ones in
@@ -242,6 +251,8 @@ def conflicts_reject(cursor: Any, batch: UploadBatch) -> Outcome:
     spec = SPECS.get(batch.kind)
     if spec is None:  # toll units are master data: a changed row updates the unit (loads.toll_units_load)
         return Outcome([], [], probed=False)
+    if not spec.national and spec.table in PARTITIONED:
+        keys_lock(cursor, spec.table, batch.province)
     valid, key_match = _VALID, spec.match
     params: dict[str, Any] = {"province": batch.province, "taken": taken_reason()}
     rejected: set[int] = set()
@@ -274,6 +285,16 @@ def conflicts_reject(cursor: Any, batch: UploadBatch) -> Outcome:
         params["registered"] = [pass_id for pass_id, registered, _mixed in passes if registered]
         params["mixed"] = [pass_id for pass_id, _registered, mixed in passes if mixed]
         scope = " AND k.v_pass_id = ANY(%(registered)s)"
+        if params["registered"]:
+            # the registered trips locked before any key is compared, in pass id order (two uploads never wait on
+            # each other in a circle): an upload sending segments of the same passages meanwhile waits here until
+            # this chunk commits, and then compares its keys with what this one stored — a key sent again on
+            # another date is a conflict, which no unique index catches across partitions (ADR 0010 decision 3)
+            cursor.execute(
+                'SELECT 1 FROM tolling_trip WHERE pass_id = ANY(%(registered)s) ORDER BY pass_id COLLATE "C"'
+                " FOR NO KEY UPDATE",
+                params,
+            )
     if not spec.national or params["registered"]:
         # against the stored row of this province: the differing columns, both values
         mark(
