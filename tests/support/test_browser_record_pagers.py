@@ -1,6 +1,7 @@
 """Ticks survive paging any list of a record page, in a real browser: an agent ticks a trip on the customer page, pages
 the documents and the timeline, and the tick and its count are still there when they act; without JavaScript the
-card page's back-charges pager keeps a tick the same way. The action preview says what will be issued."""
+card page's back-charges pager keeps a tick the same way. The action preview says what will be issued. A back-charge
+of a vehicle without a card is found by its id and listed, paged, on the plate's page."""
 
 from __future__ import annotations
 
@@ -101,3 +102,25 @@ def test_without_javascript_the_card_pages_back_charges_pager_keeps_a_tick(
     expect(box).to_be_checked()
     expect(page.locator("#card-trips .selection-count")).to_contain_text("已选 1 项")
     context.close()
+
+
+def test_a_back_charge_without_a_card_is_found_and_paged_on_the_plates_page(
+    page: Page, live_server: Any, province_user: User, records: dict[str, Any], short_lists: None
+) -> None:
+    for n in range(2):
+        audit_charge(records, plate="苏E66666", charge_id=f"ACPLATE{n}", amount=2050 + n, days=n + 1)
+    log_in(page, live_server, province_user)
+    page.goto(f"{live_server.url}/search/?q=ACPLATE0")  # the one hit: its page
+
+    expect(page.locator("h1")).to_contain_text("苏E66666")
+    charges = page.locator("#charges")
+    expect(charges.locator("h2 .badge")).to_have_text("2")
+    expect(charges).to_contain_text("第 1/2 页，共 2 条")
+    expect(charges).to_contain_text("ACPLATE0")
+    expect(charges).to_contain_text("¥20.50")
+    charges.get_by_role("link", name="下一页").click()
+    expect(charges).to_contain_text("第 2/2 页，共 2 条")
+    expect(charges).to_contain_text("ACPLATE1")
+    expect(charges).to_contain_text("¥20.51")
+    expect(charges).to_contain_text("车型不符")
+    expect(page.locator("#vehicle-cards")).to_contain_text("没有可查看的ETC卡")
