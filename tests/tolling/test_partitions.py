@@ -311,6 +311,27 @@ def test_two_uploads_racing_with_one_passage_on_two_dates_store_it_once(user: Us
     assert Segment.objects.count() == 1 and Segment.objects.get().service_date == month_start(today, -1)
 
 
+def test_two_uploads_racing_with_a_passage_sent_twice_in_a_chunk_on_two_dates_store_it_once(user: User) -> None:
+    """The same race when upload B's file sends the passage twice (the same row again): its first row goes the
+    fresh way too, waits on the trip's unique pass id, and B then rejects both rows as conflicts."""
+    today = timezone.localdate()
+    first = ingest(user, "segments", csv_bytes([_segment_row(month_start(today, -1))]))
+    assert first.rows_accepted == 1
+    held = _held()  # upload A's chunk: its rows taken out, then written again in a transaction left open
+    held.execute("CREATE TEMP TABLE a_trips AS SELECT * FROM tolling_trip")
+    held.execute("CREATE TEMP TABLE a_segments AS SELECT * FROM tolling_segment")
+    held.execute("DELETE FROM tolling_segment")
+    held.execute("DELETE FROM tolling_trip")
+    held.commit()
+    held.execute("INSERT INTO tolling_trip SELECT * FROM a_trips")
+    held.execute("INSERT INTO tolling_segment SELECT * FROM a_segments")
+
+    again = _race(held, lambda: ingest(user, "segments", csv_bytes([_segment_row(today), _segment_row(today)])))
+
+    assert (again.status, again.rows_accepted, again.rows_conflict, again.rows_duplicate) == ("done", 0, 2, 0)
+    assert Segment.objects.count() == 1 and Segment.objects.get().service_date == month_start(today, -1)
+
+
 def test_two_uploads_racing_with_a_registered_passages_segment_on_two_dates_store_it_once(user: User) -> None:
     """The same race for a passage already registered (its first segment stored earlier): upload A has stored its
     second segment (its trip locked, as the key check locks it) but not committed when upload B sends that segment on

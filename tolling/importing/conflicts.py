@@ -337,12 +337,18 @@ def conflicts_reject(cursor: Any, batch: UploadBatch) -> Outcome:
             f" WHERE {valid} AND k.line_no = ANY(%(twice)s) AND {first} AND f.line_no < k.line_no"
             f" AND ({_differs(spec, 'f')}) RETURNING k.line_no"
         )
+        # the copies left after the first valid row of their key: equal to it in every column (a copy that differs
+        # was rejected just above), duplicates that the load skips
+        params["copies"] = values(
+            f"SELECT line_no FROM (SELECT line_no, row_number() OVER (PARTITION BY {keys} ORDER BY line_no) AS n"
+            f" FROM {CHECKED} WHERE cardinality(reasons) = 0 AND line_no = ANY(%(twice)s)) c WHERE n > 1"
+        )
     return Outcome(
         sorted(rejected),
         corrected,
         probed=spec.national,
         registered=params.get("registered", []),
-        repeated=params["twice"],
+        copies=params.get("copies", []),
     )
 
 
@@ -350,12 +356,13 @@ def conflicts_reject(cursor: Any, batch: UploadBatch) -> Outcome:
 class Outcome:
     rejected: list[int]  # line numbers: conflicts, stored in the error file by the caller
     corrected: list[int]  # line numbers whose stored row this batch replaced (mode=correct)
-    # segments (``probed``): the pass ids of the chunk already registered, and the lines of keys sent more than once
-    # in it. Every other valid row has a new pass id and a key of its own in the chunk, so it cannot meet a stored
-    # row (``loads.segments_load`` inserts those without an ON CONFLICT arbiter, and falls back if one does)
+    # segments (``probed``): the pass ids of the chunk already registered, and the lines repeating a key sent earlier
+    # in the chunk with the same values. Every other valid row has a new pass id and a key of its own in what is
+    # loaded, so it cannot meet a stored row (``loads.segments_load`` inserts those without an ON CONFLICT arbiter,
+    # and falls back if one does)
     probed: bool = False
     registered: list[str] = field(default_factory=list)
-    repeated: list[int] = field(default_factory=list)
+    copies: list[int] = field(default_factory=list)
 
 
 def _corrections_apply(

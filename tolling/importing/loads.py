@@ -50,27 +50,28 @@ def segments_load(cursor: Any, batch: UploadBatch, outcome: Outcome) -> int:
     A row reaches here only if its pass id is new or registered with the same card and vehicle, and its key is
     not another province's (``conflicts``): widening a trip is a passage going on into the next province.
 
-    The rows of new pass ids whose key is sent once in the chunk (nearly all of a fresh upload) cannot meet a stored
-    segment (every stored segment registered its pass id, in this very statement): they are inserted first without
-    the ``ON CONFLICT`` arbiters, segments and their (new) trips alike (plain index inserts instead of speculative
-    ones: ≈ 15 % less backend CPU for the segment insert), in a savepoint. Should one meet a stored key anyway, the
-    savepoint rolls back and ``RegisteredMeanwhile`` asks the caller to check the chunk's keys again: a concurrent
-    upload of the same passage committed first (its trip's unique pass id is what stopped us), and the key check
-    must now see its segments — a key of it sent again on another date is a conflict, which no unique index
-    catches across partitions (ADR 0010 decision 3). Without a probe (``outcome.probed`` false: the caller's last
-    try) the whole chunk goes the arbitrated way. The other rows (registered pass ids, keys sent twice) then go the
-    arbitrated way."""
+    The rows of new pass ids (nearly all of a fresh upload) cannot meet a stored segment (every stored segment
+    registered its pass id, in this very statement): they are inserted first without the ``ON CONFLICT`` arbiters,
+    segments and their (new) trips alike (plain index inserts instead of speculative ones: ≈ 15 % less backend CPU
+    for the segment insert), in a savepoint — a key sent more than once in the chunk only by its first row, the
+    copies after it being duplicates (``Outcome.copies``; a copy with other values was rejected as a conflict).
+    Should one meet a stored key anyway, the savepoint rolls back and ``RegisteredMeanwhile`` asks the caller to
+    check the chunk's keys again: a concurrent upload of the same passage committed first (its trip's unique pass id
+    is what stopped us), and the key check must now see its segments — a key of it sent again on another date is a
+    conflict, which no unique index catches across partitions (ADR 0010 decision 3). Without a probe
+    (``outcome.probed`` false: the caller's last try) the whole chunk goes the arbitrated way. The rows of
+    registered pass ids then go the arbitrated way (the key check locked their trips: ``conflicts``)."""
     if not outcome.probed:
         return _segments_insert(cursor, batch, rows="", arbiter=True, params={})
-    fresh = " AND NOT (k.v_pass_id = ANY(%(registered)s) OR k.line_no = ANY(%(repeated)s))"
-    params = {"registered": outcome.registered, "repeated": outcome.repeated}
+    fresh = " AND NOT (k.v_pass_id = ANY(%(registered)s) OR k.line_no = ANY(%(copies)s))"
+    params = {"registered": outcome.registered, "copies": outcome.copies}
     try:
         with transaction.atomic():
             accepted = _segments_insert(cursor, batch, rows=fresh, arbiter=False, params=params)
     except IntegrityError:
         raise RegisteredMeanwhile from None
-    if outcome.registered or outcome.repeated:
-        rest = " AND (k.v_pass_id = ANY(%(registered)s) OR k.line_no = ANY(%(repeated)s))"
+    if outcome.registered:
+        rest = " AND k.v_pass_id = ANY(%(registered)s)"
         accepted += _segments_insert(cursor, batch, rows=rest, arbiter=True, params=params)
     return accepted
 
