@@ -56,7 +56,6 @@ from piaogen.access import scoped
 from piaogen.identifiers import CardType
 from piaogen.models import AuditEvent, User
 from piaogen.privacy import Pii, shown
-from support.models import Ticket
 from support.privacy import mask_pii, pii_revealed, reveal_for
 from support.tickets import tickets_for
 from tolling.models import AuditCharge, Card, Segment, TopUp, Trip, UploadBatch
@@ -384,7 +383,6 @@ class CustomerRecord:
     sheets_page: Page[SummarySheet]
     audit_charges: list[ItemRow]  # the page's
     charges_page: Page[AuditCharge]
-    tickets: list[Ticket]
     timeline: Timeline
 
 
@@ -641,7 +639,6 @@ def customer_record(
         sheets_page=sheets,
         audit_charges=_charge_rows(user, list(charges.object_list)),
         charges_page=charges,
-        tickets=list(tickets_for(user).filter(customer=customer).order_by("-created_at")[:LIST_LIMIT]),
         timeline=customer_timeline(user, customer, all_documents, every_binding, title_ids, page=timeline_page),
     )
 
