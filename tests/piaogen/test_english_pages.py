@@ -139,6 +139,7 @@ def test_the_record_pages_of_a_customer_in_every_invoice_state_have_no_chinese_l
         f"/customers/{customer.pk}/",
         f"/cards/{records['cards']['post'].pk}/",
         f"/cards/{records['cards']['prepaid'].pk}/",
+        "/vehicles/%E8%8B%8FA12345/",  # its cards and back-charge
         *(f"/trips/{records[name].pk}/" for name in ("invoiced", "waiting", "zero", "released", "from_topup")),
         f"/documents/{invoice.pk}/",
         f"/documents/{records['receipt'].pk}/",
