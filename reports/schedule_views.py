@@ -9,8 +9,9 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.core.paginator import Page, Paginator
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Count, Prefetch, QuerySet
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -40,6 +41,19 @@ from reports.scheduling import (
 )
 from reports.selectors import REPORT_ROLES, SCHEDULERS
 from reports.tasks import scheduled_report_test_task
+
+DELIVERIES_PER_PAGE = 20  # a schedule's delivery log on the list, newest first
+
+
+def _deliveries(request: HttpRequest, report: Any) -> Page[ReportDelivery]:
+    """A page of a schedule's delivery log (``deliveries_<id>`` asks for another than the first): the first page
+    and the count come with the list's queries (``schedule_list``), another page reads its rows."""
+    paginator = Paginator(report.deliveries.order_by("-sent_at", "-pk"), DELIVERIES_PER_PAGE)
+    paginator.count = report.delivery_count  # counted with the list (a cached_property, set before it is read)
+    number = request.GET.get(f"deliveries_{report.pk}", "1")
+    if number in ("", "1"):
+        return Page(report.newest_deliveries, 1, paginator)
+    return paginator.get_page(number)
 
 
 def _user(request: HttpRequest) -> User:
@@ -116,10 +130,21 @@ def schedule_list(request: HttpRequest) -> HttpResponse:
             scheduled_report_create(by=user, **form.service_arguments())
             messages.success(request, _("定时报表已创建。"))
             return redirect("report-schedules")
-    reports = schedules_for(user).prefetch_related("deliveries").order_by("province", "name")
+    newest = ReportDelivery.objects.order_by("-sent_at", "-pk")[:DELIVERIES_PER_PAGE]
+    reports = (
+        schedules_for(user)
+        .annotate(delivery_count=Count("deliveries"))
+        .prefetch_related(Prefetch("deliveries", queryset=newest, to_attr="newest_deliveries"))
+        .order_by("province", "name")
+    )
     titles = {slug: str(template.title) for slug, template in REGISTRY.items()}
     rows = [
-        {"report": report, "title": titles.get(report.template, _("管理报表")), "recipients": report_recipients(report)}
+        {
+            "report": report,
+            "title": titles.get(report.template, _("管理报表")),
+            "recipients": report_recipients(report),
+            "deliveries": _deliveries(request, report),
+        }
         for report in reports
     ]
     return render(request, "reports/schedules.html", {"rows": rows, "form": form, "may_create": may_create})

@@ -202,3 +202,34 @@ def test_a_national_schedule_reaches_the_national_managers_and_its_addresses(
     )
 
     assert report_recipients(report) == ["boss@example.cn", "cfo@example.cn"]
+
+
+def test_the_delivery_log_pages_with_its_count_instead_of_stopping_at_twenty(
+    world: dict[str, Any], manager: User, client_for: Callable[[User], Client], django_assert_max_num_queries: Any
+) -> None:
+    """A weekly report sends 52 times a year: its log shows the newest 20 with the count, and pages to the rest."""
+    report = ScheduledReport.objects.create(name="江苏周报", frequency="weekly", province="32", created_by=manager)
+    other = ScheduledReport.objects.create(name="浙江周报", frequency="weekly", province="33", created_by=manager)
+    monday = dt.date(2026, 11, 23)
+    for week in range(25):
+        start = monday - dt.timedelta(weeks=week)
+        ReportDelivery.objects.create(
+            report=report, period_start=start, period_end=start + dt.timedelta(days=6), recipients=["js@example.cn"],
+            status=DeliveryStatus.SENT, sent_at=dt.datetime(2026, 11, 30, 7, tzinfo=dt.UTC) - dt.timedelta(weeks=week),
+        )  # fmt: skip
+    client = client_for(manager)
+    client.get(reverse("report-schedules"))  # the session and the user, read once
+
+    with django_assert_max_num_queries(12):  # however many schedules and deliveries
+        first = client.get(reverse("report-schedules")).content.decode()
+    second = client.get(reverse("report-schedules"), {f"deliveries_{report.pk}": 2}).content.decode()
+
+    log = first.split(f'id="schedule-{report.pk}"', 1)[1].split("</section>", 1)[0]
+    assert log.count("<tr>") - 1 == 20 and "第 1/2 页，共 25 条" in log  # the header row and 20 deliveries
+    assert f'href="?deliveries_{report.pk}=2#schedule-{report.pk}"' in log
+    assert "2026-11-23 — 2026-11-29" in log and "2026-06-22 — 2026-06-28" not in log
+    rest = second.split(f'id="schedule-{report.pk}"', 1)[1].split("</section>", 1)[0]
+    assert rest.count("<tr>") - 1 == 5 and "第 2/2 页，共 25 条" in rest
+    assert "2026-06-08 — 2026-06-14" in rest  # the oldest
+    untouched = second.split(f'id="schedule-{other.pk}"', 1)[1].split("</section>", 1)[0]
+    assert "尚未发送" in untouched and "页" not in untouched
