@@ -10,6 +10,7 @@ from typing import Any
 
 from csp.decorators import csp_replace
 from django.contrib import messages
+from django.core.paginator import Page, Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.clickjacking import xframe_options_sameorigin
@@ -79,10 +80,11 @@ class ItemView:
     batch_id: int | None = None
 
 
-def document_items(document: Document) -> tuple[list[ItemView], int]:
-    """What the document covers (segments with their trip, top-ups, back-charges…), at most ITEM_LIMIT rows."""
-    items = list(document.items.order_by("id")[:ITEM_LIMIT])
-    total = document.items.count() if len(items) == ITEM_LIMIT else len(items)
+def document_items(document: Document, number: Any = 1) -> tuple[list[ItemView], Page[DocumentItem]]:
+    """A page of what the document covers (segments with their trip, top-ups, back-charges…), ITEM_LIMIT rows a
+    page, and the count of all."""
+    page = Paginator(document.items.order_by("id"), ITEM_LIMIT).get_page(number)
+    items = list(page.object_list)
     by_kind: dict[str, list[int]] = {}
     for item in items:
         by_kind.setdefault(item.item_kind, []).append(item.item_id)
@@ -105,7 +107,7 @@ def document_items(document: Document) -> tuple[list[ItemView], int]:
             source = charges.get(item.item_id)
         label = str(source) if source is not None else f"{item.item_kind}:{item.item_id}"
         views.append(ItemView(item, label, item.card_no, None, getattr(source, "batch_id", None)))
-    return views, total
+    return views, page
 
 
 @require_GET
@@ -113,12 +115,12 @@ def document_items(document: Document) -> tuple[list[ItemView], int]:
 def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
     user = _user(request)
     document = document_for(user, document_id)
-    items, item_total = document_items(document)
+    items, items_page = document_items(document, request.GET.get("items_page") or 1)
     context = {
         "document": document,
         "lines": DocumentLine.objects.filter(document=document).order_by("line_no")[:ITEM_LIMIT],
         "items": items,
-        "item_total": item_total,
+        "items_page": items_page,
         "lineage": document_lineage(user, document),
         "reversals": documents_for(user).filter(original=document).order_by("issued_at")[:LINEAGE_LIMIT],
         "reissues": documents_for(user).filter(replaces=document).order_by("issued_at")[:LINEAGE_LIMIT],
@@ -160,15 +162,19 @@ def sheet_detail(request: HttpRequest, sheet_id: int) -> HttpResponse:
     sheet = sheet_for(user, sheet_id)
     visible_pass_ids = getattr(sheet, "visible_pass_ids", None)  # province users: their province's trips only
     pass_ids = list(sheet.pass_ids if visible_pass_ids is None else visible_pass_ids)
-    documents = list(documents_for(user).filter(summary_sheets=sheet).order_by("issued_at", "pk")[:ITEM_LIMIT])
+    # every document the user may see: the totals count them all, the page lists ITEM_LIMIT of them
+    documents = list(documents_for(user).filter(summary_sheets=sheet).order_by("issued_at", "pk"))
+    totals = summary_sheet_totals(sheet=sheet, documents=documents)
+    trips = Trip.objects.filter(pass_id__in=pass_ids).order_by("exit_time", "pk")
     chain = summary_sheet_lineage(sheet)
     visible = set(sheets_for(user).filter(pk__in=[s.pk for s in chain]).values_list("pk", flat=True))
     context = {
         "sheet": sheet,
         "whole": sheet_is_whole_for(user, sheet),
-        "trips": list(Trip.objects.filter(pass_id__in=pass_ids).order_by("exit_time", "pk")[:ITEM_LIMIT]),
+        "trips": Paginator(trips, ITEM_LIMIT).get_page(request.GET.get("trips_page") or 1),
         "pass_ids": pass_ids,
-        "totals": summary_sheet_totals(sheet=sheet, documents=documents),
+        "totals": totals,
+        "document_rows": Paginator(totals.rows, ITEM_LIMIT).get_page(request.GET.get("documents_page") or 1),
         "lineage": [s for s in chain if s.pk in visible],
         "deliveries": Delivery.objects.filter(sheet=sheet).order_by("-created_at")[:ITEM_LIMIT],
         "can_act": user.role in ACTORS,

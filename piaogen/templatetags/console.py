@@ -1,9 +1,10 @@
-"""Template filters every console page uses."""
+"""Template filters and tags every console page uses."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 from django import template
 from django.utils.translation import gettext as _
@@ -51,3 +52,14 @@ def pii(value: object, kind: str) -> str:
     """Personal data as the reader may see it (``piaogen.privacy``): ``{{ customer.phone|pii:"phone" }}`` is masked
     unless the view handed a `Revealed` value. Every template variable holding personal data goes through it."""
     return shown(kind, value)
+
+
+@register.simple_tag(takes_context=True)
+def page_query(context: dict[str, Any], param: str, number: int) -> str:
+    """A list pager's link (_list_pager.html): ``?…`` with ``param`` set to ``number`` and the rest of the current
+    query kept — the other lists' pages, the ticks a selection form carries, the ticket worked on — (an htmx
+    fragment's ``part`` dropped: the link opens the whole page)."""
+    query = context["request"].GET.copy()
+    query.pop("part", None)
+    query[param] = str(number)
+    return "?" + query.urlencode()

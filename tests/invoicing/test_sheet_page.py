@@ -100,3 +100,57 @@ def test_a_document_page_links_its_sheet(
     page = client_for(agent).get(reverse("document-detail", args=[document.pk])).content.decode()
 
     assert reverse("sheet-detail", args=[sheet.pk]) in page
+
+
+def test_a_long_sheet_pages_its_documents_and_trips_and_totals_them_all(
+    world: dict[str, Any], agent: User, client_for: Callable[[User], Client], monkeypatch: Any
+) -> None:
+    """A fleet card's month is hundreds of trips: the sheet's lists page with their counts, and the totals count
+    every document, not the page's."""
+    import invoicing.views
+
+    trips = [make_trip(world, f"PLONG0{n}", ("commercial", 3000 + n), ("loan", 1000)) for n in range(2)]
+    sheet = summary_sheet_issue(card_no=CARD, pass_ids=[trip.pass_id for trip in trips])
+    monkeypatch.setattr(invoicing.views, "ITEM_LIMIT", 1)
+    client = client_for(agent)
+    url = reverse("sheet-detail", args=[sheet.pk])
+
+    first = client.get(url).content.decode()
+    last = client.get(url, {"documents_page": 4, "trips_page": 2}).content.decode()
+
+    documents = first.split('id="sheet-documents"', 1)[1].split("</section>", 1)[0]
+    assert '<span class="badge">4</span>' in documents and "第 1/4 页，共 4 条" in documents
+    assert 'href="?documents_page=2#sheet-documents"' in documents
+    assert documents.count('href="/documents/') == 1
+    totals = first.split('id="sheet-totals"', 1)[1].split("</section>", 1)[0]
+    assert "¥80.01" in totals  # 30.00 + 30.01 + 10.00 + 10.00: every document, not the page's one
+    assert "票据合计与汇总单合计一致" in totals
+    trips_part = last.split('id="sheet-trips"', 1)[1].split("</section>", 1)[0]
+    assert "第 2/2 页，共 2 条" in trips_part and trips_part.count('href="/trips/') == 1
+    assert "第 4/4 页，共 4 条" in last.split('id="sheet-documents"', 1)[1].split("</section>", 1)[0]
+    assert 'href="?documents_page=4&amp;trips_page=1#sheet-trips"' in trips_part  # the documents' page kept
+
+
+def test_a_documents_items_page_with_their_count(
+    world: dict[str, Any], agent: User, client_for: Callable[[User], Client], monkeypatch: Any
+) -> None:
+    """A document holding a month of one road's segments lists them all, a page at a time, with the count."""
+    import invoicing.views
+    from invoicing.models import Document
+
+    make_trip(world, "PITEMS01", ("commercial", 1200), ("commercial", 800))  # one road: one document, two items
+    document = (
+        Document.objects.filter(items__item_id__in=Segment.objects.filter(pass_id="PITEMS01").values("pk"))
+        .distinct()
+        .get()
+    )
+    monkeypatch.setattr(invoicing.views, "ITEM_LIMIT", 1)
+    client = client_for(agent)
+    url = reverse("document-detail", args=[document.pk])
+
+    pages = [client.get(url, {"items_page": n}).content.decode() for n in (1, 2)]
+
+    items = [page.split('id="document-items"', 1)[1].split("</section>", 1)[0] for page in pages]
+    assert all('<span class="badge">2</span>' in part and "共 2 条" in part for part in items)
+    assert ["PITEMS01 #1" in part for part in items] == [True, False]
+    assert "PITEMS01 #2" in items[1] and 'href="?items_page=2#document-items"' in items[0]
