@@ -118,7 +118,9 @@ def document_detail(request: HttpRequest, document_id: int) -> HttpResponse:
     items, items_page = document_items(document, request.GET.get("items_page") or 1)
     context = {
         "document": document,
-        "lines": DocumentLine.objects.filter(document=document).order_by("line_no")[:ITEM_LIMIT],
+        "lines": Paginator(DocumentLine.objects.filter(document=document).order_by("line_no"), ITEM_LIMIT).get_page(
+            request.GET.get("lines_page") or 1
+        ),  # a line a plate: a fleet's document has hundreds
         "items": items,
         "items_page": items_page,
         "lineage": document_lineage(user, document),

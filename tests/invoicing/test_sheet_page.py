@@ -154,3 +154,5 @@ def test_a_documents_items_page_with_their_count(
     assert all('<span class="badge">2</span>' in part and "共 2 条" in part for part in items)
     assert ["PITEMS01 #1" in part for part in items] == [True, False]
     assert "PITEMS01 #2" in items[1] and 'href="?items_page=2#document-items"' in items[0]
+    lines = pages[0].split('id="document-lines"', 1)[1].split("</section>", 1)[0]
+    assert '<span class="badge">1</span>' in lines and "pager" not in lines  # one plate, one line: no pager
