@@ -56,6 +56,20 @@ def _held() -> Any:
     return psycopg.connect(host=settings["HOST"], port=settings["PORT"], user=settings["USER"], dbname=settings["NAME"])
 
 
+def _stored_uncommitted() -> Any:
+    """Upload A's chunk, from what the test stored: its segments and trips taken out, then written again in a
+    transaction left open (the caller ends it: ``_race``)."""
+    held = _held()
+    held.execute("CREATE TEMP TABLE a_trips AS SELECT * FROM tolling_trip")
+    held.execute("CREATE TEMP TABLE a_segments AS SELECT * FROM tolling_segment")
+    held.execute("DELETE FROM tolling_segment")
+    held.execute("DELETE FROM tolling_trip")
+    held.commit()
+    held.execute("INSERT INTO tolling_trip SELECT * FROM a_trips")
+    held.execute("INSERT INTO tolling_segment SELECT * FROM a_segments")
+    return held
+
+
 def _race(held: Any, upload: Callable[[], Any]) -> Any:
     """Run ``upload`` (upload B) in a thread until it waits on a lock, then commit ``held`` (upload A) and return B's
     batch. ``held`` is closed whatever happens: its open transaction would block the test's clean-up."""
@@ -293,14 +307,7 @@ def test_two_uploads_racing_with_one_passage_on_two_dates_store_it_once(user: Us
     today = timezone.localdate()
     first = ingest(user, "segments", csv_bytes([_segment_row(month_start(today, -1))]))
     assert first.rows_accepted == 1
-    held = _held()  # upload A's chunk: its rows taken out, then written again in a transaction left open
-    held.execute("CREATE TEMP TABLE a_trips AS SELECT * FROM tolling_trip")
-    held.execute("CREATE TEMP TABLE a_segments AS SELECT * FROM tolling_segment")
-    held.execute("DELETE FROM tolling_segment")
-    held.execute("DELETE FROM tolling_trip")
-    held.commit()
-    held.execute("INSERT INTO tolling_trip SELECT * FROM a_trips")
-    held.execute("INSERT INTO tolling_segment SELECT * FROM a_segments")
+    held = _stored_uncommitted()
 
     # B's insert waits on the trip's unique pass id
     again = _race(held, lambda: ingest(user, "segments", csv_bytes([_segment_row(today)])))
@@ -317,14 +324,7 @@ def test_two_uploads_racing_with_a_passage_sent_twice_in_a_chunk_on_two_dates_st
     today = timezone.localdate()
     first = ingest(user, "segments", csv_bytes([_segment_row(month_start(today, -1))]))
     assert first.rows_accepted == 1
-    held = _held()  # upload A's chunk: its rows taken out, then written again in a transaction left open
-    held.execute("CREATE TEMP TABLE a_trips AS SELECT * FROM tolling_trip")
-    held.execute("CREATE TEMP TABLE a_segments AS SELECT * FROM tolling_segment")
-    held.execute("DELETE FROM tolling_segment")
-    held.execute("DELETE FROM tolling_trip")
-    held.commit()
-    held.execute("INSERT INTO tolling_trip SELECT * FROM a_trips")
-    held.execute("INSERT INTO tolling_segment SELECT * FROM a_segments")
+    held = _stored_uncommitted()
 
     again = _race(held, lambda: ingest(user, "segments", csv_bytes([_segment_row(today), _segment_row(today)])))
 
