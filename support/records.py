@@ -122,12 +122,13 @@ def vehicle_record(*, user: User, plate: str, cards_page: Any = 1, charges_page:
         .annotate(holder_id=Subquery(holder[:1]))
         .order_by("card_no", "pk")
     )
-    charges = scoped(AuditCharge.objects.filter(plate=plate), user).order_by("-paid_at", "-pk")  # its vehicle index
-    charges_paged = Paginator(charges, LIST_LIMIT).get_page(charges_page)
+    charges, charges_paged = _charge_page(
+        user, scoped(AuditCharge.objects.filter(plate=plate), user), charges_page
+    )  # audit_charge_vehicle_idx
     return VehicleRecord(
         plate=plate,
         cards=Paginator(cards, LIST_LIMIT).get_page(cards_page),
-        audit_charges=_charge_rows(user, list(charges_paged.object_list)),
+        audit_charges=charges,
         charges_page=charges_paged,
     )
 
@@ -260,6 +261,13 @@ def _charge_rows(user: User, charges: list[AuditCharge]) -> list[ItemRow]:
         trips_for(user).filter(pass_id__in={c.pass_id for c in charges if c.pass_id}).values_list("pass_id", "pk")
     )
     return [ItemRow(c, states.get(c.pk), trip_id=trips.get(c.pass_id)) for c in charges]
+
+
+def _charge_page(user: User, charges: QuerySet[AuditCharge], number: Any) -> tuple[list[ItemRow], Page[AuditCharge]]:
+    """One page of back-charges (``charges``: those the user may see), newest first (LIST_LIMIT a page), with the
+    count of all, and the page's rows (``_charge_rows``)."""
+    page = Paginator(charges.order_by("-paid_at", "-pk"), LIST_LIMIT).get_page(number)
+    return _charge_rows(user, list(page.object_list)), page
 
 
 def _with_lineage(qs: QuerySet[Document]) -> QuerySet[Document]:
@@ -611,9 +619,9 @@ def customer_record(
     # province scopes it) or on no card, as on the card page (card_charges); not those recorded on someone else's
     # card for the same vehicle (vehicles change hands)
     theirs = Q(card_no="") | Q(card_no__in=CardBinding.objects.filter(customer=customer).values("card_no"))
-    charges = Paginator(
-        scoped(AuditCharge.objects.filter(vehicle_q).filter(theirs), user).order_by("-paid_at", "-pk"), LIST_LIMIT
-    ).get_page(charges_page)
+    charges, charges_paged = _charge_page(
+        user, scoped(AuditCharge.objects.filter(vehicle_q).filter(theirs), user), charges_page
+    )
     sheets = Paginator(
         sheet_pass_ids_for(user, sheets_for(user).filter(customer=customer)).order_by("-issued_at", "-pk"), LIST_LIMIT
     ).get_page(sheets_page)
@@ -637,8 +645,8 @@ def customer_record(
         documents_page=documents,
         sheets=list(sheets.object_list),
         sheets_page=sheets,
-        audit_charges=_charge_rows(user, list(charges.object_list)),
-        charges_page=charges,
+        audit_charges=charges,
+        charges_page=charges_paged,
         timeline=customer_timeline(user, customer, all_documents, every_binding, title_ids, page=timeline_page),
     )
 
@@ -689,9 +697,9 @@ def trip_record(
         .order_by("-issued_at", "-pk"),
         LIST_LIMIT,
     ).get_page(sheets_page)
-    charges = Paginator(
-        scoped(AuditCharge.objects.filter(pass_id=trip.pass_id), user).order_by("-paid_at", "-pk"), LIST_LIMIT
-    ).get_page(charges_page)
+    charges, charges_paged = _charge_page(
+        user, scoped(AuditCharge.objects.filter(pass_id=trip.pass_id), user), charges_page
+    )
     return TripRecord(
         trip=trip,
         row=row,
@@ -701,8 +709,8 @@ def trip_record(
         documents_page=documents,
         sheets=list(sheets.object_list),
         sheets_page=sheets,
-        audit_charges=_charge_rows(user, list(charges.object_list)),
-        charges_page=charges,
+        audit_charges=charges,
+        charges_page=charges_paged,
         batches=_visible_batches(user, (seg.item.batch_id for seg in row.segments)),
         topup_invoiced=topup_invoiced,
     )
@@ -771,7 +779,7 @@ def card_record(
     documents = _document_page(
         documents_for(user).filter(card_no=card.card_no), documents_page, ("-service_date", "-issued_at", "-pk")
     )
-    charges = Paginator(card_charges(user, card), LIST_LIMIT).get_page(charges_page)
+    charges, charges_paged = _charge_page(user, card_charges(user, card), charges_page)
     return CardRecord(
         card=card,
         customer=current,
@@ -788,7 +796,7 @@ def card_record(
         trip_rows=rows,
         documents=list(documents.object_list),
         documents_page=documents,
-        audit_charges=_charge_rows(user, list(charges.object_list)),
-        charges_page=charges,
+        audit_charges=charges,
+        charges_page=charges_paged,
         batches=_visible_batches(user, [t.batch_id for t in topups.object_list]),
     )
